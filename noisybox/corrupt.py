@@ -1,0 +1,241 @@
+"""Read -> perturb -> measure -> atomic write: the one function behind ``noisybox corrupt``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noisybox import __version__
+from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations, snap_boxes, write_annotations
+from noisybox.formats._io import changed_rows, check_not_same_path
+from noisybox.formats.annotations import Annotations
+from noisybox.noise import perturb_boxes, resolve_eta
+from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise.registry import get_noise_model
+from noisybox.stats import IoUStats, compare_annotations
+
+__all__ = [
+    "BOX_TOLERANCE",
+    "DEFAULT_SEED",
+    "INVALID_POLICIES",
+    "CorruptionResult",
+    "corrupt_annotations",
+    "find_invalid_boxes",
+]
+
+DEFAULT_SEED = 0
+INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
+BOX_TOLERANCE = 1.0
+"""Pixels a clean box may stick out of its image before it counts as invalid (rounding in
+real annotation files, e.g. VOC's ``xmin = 0``)."""
+
+
+@dataclasses.dataclass
+class CorruptionResult:
+    """What :func:`corrupt_annotations` did.
+
+    Attributes:
+        stats: IoU of the written noisy boxes against the clean ones.
+        provenance: the record written beside the output.
+        output_path: where the noisy annotations are.
+        annotations: the noisy :class:`Annotations` as written.
+        counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
+            ``clipped``.
+    """
+
+    stats: IoUStats
+    provenance: dict[str, Any]
+    output_path: Path
+    annotations: Annotations
+    counts: dict[str, int]
+
+
+def find_invalid_boxes(
+    boxes: np.ndarray, image_sizes: np.ndarray, *, tolerance: float = BOX_TOLERANCE
+) -> tuple[np.ndarray, list[str]]:
+    """Which boxes cannot be perturbed, and why.
+
+    Args:
+        boxes: ``float64[N, 4]`` absolute ``xyxy``.
+        image_sizes: ``float64[N, 2]`` ``(width, height)``.
+        tolerance: pixels a box may stick out of its image.
+
+    Returns:
+        ``(bool[N] invalid, reasons)`` with one reason string per invalid box, in order.
+
+    >>> find_invalid_boxes(np.array([[0.0, 0, 5, 5], [3, 3, 3, 9], [0, 0, 20, 5]]),
+    ...                    np.array([[10.0, 10.0]] * 3))
+    (array([False,  True,  True]), ['zero or negative size', 'outside the image'])
+    """
+    finite = np.all(np.isfinite(boxes), axis=1)
+    with np.errstate(invalid="ignore"):
+        positive = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        inside = (
+            (boxes[:, 0] >= -tolerance)
+            & (boxes[:, 1] >= -tolerance)
+            & (boxes[:, 2] <= image_sizes[:, 0] + tolerance)
+            & (boxes[:, 3] <= image_sizes[:, 1] + tolerance)
+        )
+    invalid = ~(finite & positive & inside)
+    reasons = [
+        "non-finite coordinates"
+        if not finite[k]
+        else "zero or negative size"
+        if not positive[k]
+        else "outside the image"
+        for k in np.flatnonzero(invalid).tolist()
+    ]
+    return invalid, reasons
+
+
+def corrupt_annotations(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    eta: float,
+    eta_w: float | None = None,
+    eta_h: float | None = None,
+    model: str = "uniform",
+    boundary: str = "shift",
+    ratio: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    format: str | None = None,
+    on_invalid: str = "error",
+    min_size: float = 1.0,
+    progress: bool = False,
+    **read_kwargs: Any,
+) -> CorruptionResult:
+    """Write a noisy copy of an annotation set and measure how noisy it is.
+
+    Crowd boxes (COCO ``iscrowd = 1``) are left alone. The same input and seed give a
+    byte-identical output (the provenance holds no time stamp or absolute path).
+
+    Args:
+        input_path: COCO json, VOC year folder or YOLO dataset folder.
+        output_path: the file (COCO) or folder (VOC, YOLO) to write.
+        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+            :func:`noisybox.noise.perturb_boxes`.
+        seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+        format: ``"coco"``, ``"voc"``, ``"yolo"`` or ``None`` to detect.
+        on_invalid: what to do with a clean box that is non-finite, empty or outside its
+            image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` writes it
+            back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
+            image and perturbs it (skipping it if nothing is left).
+        progress: tqdm progress on stderr.
+        **read_kwargs: ``image_set`` (VOC) or ``image_root`` (YOLO).
+
+    Returns:
+        :class:`CorruptionResult`.
+
+    Raises:
+        NoisyboxError: for bad parameters, malformed input, an invalid box under
+            ``on_invalid="error"``, or an output path equal to the input. Nothing is written
+            then.
+    """
+    eta_w_, eta_h_ = resolve_eta(eta, eta_w, eta_h)
+    if on_invalid not in INVALID_POLICIES:
+        raise NoisyboxError(
+            f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
+        )
+    if boundary not in BOUNDARIES:
+        raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
+    try:
+        get_noise_model(model)
+    except ValueError as exc:
+        raise NoisyboxError(str(exc)) from None
+    check_not_same_path(input_path, output_path)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=4, desc="corrupt", unit="step", leave=False)
+    ann = read_annotations(input_path, format, progress=progress, **read_kwargs)
+    if bar is not None:
+        bar.update(1)
+
+    sizes = ann.box_image_sizes()
+    crowd = np.asarray(ann.iscrowd, dtype=bool)
+    invalid, reasons = find_invalid_boxes(ann.boxes, sizes)
+    invalid &= ~crowd
+    base = ann.boxes
+    clipped = np.zeros(ann.num_boxes, dtype=bool)
+    if invalid.any() and on_invalid == "error":
+        first = int(np.flatnonzero(invalid)[0])
+        reason = find_invalid_boxes(ann.boxes[first : first + 1], sizes[first : first + 1])[1][0]
+        raise NoisyboxError(
+            f"Expected a finite box of positive size inside its {sizes[first, 0]:g}x{sizes[first, 1]:g} "
+            f"image but got {ann.boxes[first].tolist()} ({reason}) in {ann.source} "
+            f"(record {ann.record_ids[first]}); use --on-invalid skip or clip"
+        )
+    skipped = invalid.copy()
+    if invalid.any() and on_invalid == "clip":
+        base = ann.boxes.copy()
+        rows = np.flatnonzero(invalid & np.all(np.isfinite(ann.boxes), axis=1))
+        base[rows, 0::2] = np.clip(base[rows, 0::2], 0.0, sizes[rows, 0:1])
+        base[rows, 1::2] = np.clip(base[rows, 1::2], 0.0, sizes[rows, 1:2])
+        still = find_invalid_boxes(base, sizes, tolerance=0.0)[0]
+        clipped = invalid & ~still
+        skipped = invalid & still
+    eligible = ~crowd & ~skipped
+
+    noisy = ann.boxes.copy()
+    noisy[eligible] = perturb_boxes(
+        base[eligible],
+        sizes[eligible],
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        model=model,
+        boundary=boundary,
+        ratio=ratio,
+        min_size=min_size,
+        rng=np.random.default_rng(seed),
+    )
+    noisy_ann = ann.with_boxes(snap_boxes(ann, noisy))
+    if bar is not None:
+        bar.update(1)
+    stats = compare_annotations(ann, noisy_ann, include=eligible)
+    if bar is not None:
+        bar.update(1)
+    counts = {
+        "boxes": ann.num_boxes,
+        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
+        "crowd_untouched": int(crowd.sum()),
+        "invalid": int(invalid.sum()),
+        "skipped": int(skipped.sum()),
+        "clipped": int(clipped.sum()),
+    }
+    provenance = {
+        "tool": "noisybox corrupt",
+        "noisybox_version": __version__,
+        "source": Path(input_path).name,
+        "format": ann.format,
+        "model": model,
+        "eta": float(eta),
+        "eta_w": eta_w_,
+        "eta_h": eta_h_,
+        "boundary": boundary,
+        "ratio": float(ratio),
+        "min_size": float(min_size),
+        "seed": int(seed),
+        "on_invalid": on_invalid,
+        "counts": counts,
+        "iou": stats.to_dict(),
+    }
+    write_annotations(noisy_ann, output_path, provenance=provenance, progress=progress)
+    if bar is not None:
+        bar.update(1)
+        bar.close()
+    return CorruptionResult(
+        stats=stats,
+        provenance=provenance,
+        output_path=Path(output_path),
+        annotations=noisy_ann,
+        counts=counts,
+    )

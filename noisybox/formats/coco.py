@@ -1,0 +1,236 @@
+"""COCO JSON: read into :class:`Annotations`, write perturbed boxes back into the document.
+
+Choices, and why:
+
+* Parsing and writing use ``orjson`` (about 5x faster than ``json`` on COCO train2017).
+  Values round-trip exactly: key order, ids, segmentation, every other key and number are
+  preserved. The *text* is compact orjson (no whitespace, floats in shortest round-trip form,
+  e.g. ``1e-7`` where ``json`` writes ``1e-07``). Documents orjson cannot hold (integers
+  beyond 64 bits, or the non-standard ``NaN``/``Infinity``) are read and written with the
+  standard ``json`` module instead, so their values survive too.
+* Perturbed boxes are written with :data:`COCO_DECIMALS` decimals, COCO's own precision;
+  the IoU figures are measured on the rounded boxes, i.e. on what was written.
+* ``area`` is kept as it is. In COCO it is the *segmentation* area and pycocotools uses it
+  for the small/medium/large ranges; noise on the box does not change the object, so
+  keeping it keeps every object in the same size bucket as in the clean set.
+* ``iscrowd = 1`` annotations are read (flag in ``Annotations.iscrowd``) and left alone
+  by :func:`noisybox.corrupt.corrupt_annotations`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from noisybox.errors import NoisyboxError
+from noisybox.formats._io import atomic_write_bytes, changed_rows
+from noisybox.formats.annotations import Annotations
+
+__all__ = ["COCO_DECIMALS", "CocoDocument", "read_coco", "snap_coco", "write_coco"]
+
+COCO_DECIMALS = 2
+
+
+@dataclasses.dataclass
+class CocoDocument:
+    """The parsed file and the boxes as read (``xyxy``), to write back only what changed."""
+
+    data: dict[str, Any]
+    boxes: np.ndarray
+    stdlib_json: bool = False
+
+
+def _load(path: Path) -> tuple[Any, bool]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NoisyboxError(
+            f"Expected a readable COCO file but got {exc.strerror}: {path}"
+        ) from None
+    try:
+        return orjson.loads(raw), False
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw), True
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise NoisyboxError(f"Expected valid JSON but got {exc} in {path}") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_coco(path: str | os.PathLike[str]) -> Annotations:
+    """Read a COCO detection file.
+
+    Args:
+        path: a COCO ``instances_*.json``.
+
+    Returns:
+        :class:`Annotations` with one box row per entry of ``annotations`` (in file order,
+        crowd ones included) and ``document`` a :class:`CocoDocument`.
+
+    Raises:
+        NoisyboxError: for malformed JSON, missing ``images``/``annotations``, images without
+            a positive ``width``/``height``, duplicate image ids, annotations without a
+            4-number ``bbox`` or pointing to an unknown image. Invalid box *values* (zero,
+            negative, out of image, non-finite) are reported later by the caller's policy.
+    """
+    path = Path(path)
+    data, stdlib_json = _load(path)
+    if not isinstance(data, dict):
+        raise NoisyboxError(
+            f"Expected a JSON object at the top of {path} but got {type(data).__name__}"
+        )
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key), list):
+            raise NoisyboxError(
+                f"Expected a list '{key}' in {path} but got {type(data.get(key)).__name__}"
+            )
+    images = data["images"]
+    id_to_row: dict[Any, int] = {}
+    sizes = np.empty((len(images), 2), dtype=np.float64)
+    file_names: list[str] = []
+    for row, img in enumerate(images):
+        if not isinstance(img, dict) or "id" not in img:
+            raise NoisyboxError(
+                f"Expected an image object with an 'id' but got {str(img)[:80]} in {path} (images[{row}])"
+            )
+        image_id = img["id"]
+        for key in ("width", "height"):
+            value: Any = img.get(key)
+            if not _number(value) or not math.isfinite(value) or value <= 0:
+                raise NoisyboxError(
+                    f"Expected image {key} > 0 but got {value!r} in {path} (image id {image_id})"
+                )
+        if image_id in id_to_row:
+            raise NoisyboxError(f"Expected unique image ids but got {image_id!r} twice in {path}")
+        id_to_row[image_id] = row
+        sizes[row] = (img["width"], img["height"])
+        file_names.append(str(img.get("file_name", "")))
+    anns = data["annotations"]
+    try:
+        bbox = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
+        record_ids = [a["id"] for a in anns]
+        image_rows = np.array([id_to_row[a["image_id"]] for a in anns], dtype=np.int64)
+        categories = np.array([a.get("category_id", 0) for a in anns], dtype=np.int64)
+        iscrowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        _diagnose(path, anns, id_to_row)
+        raise
+    boxes = bbox.copy()
+    boxes[:, 2] += boxes[:, 0]
+    boxes[:, 3] += boxes[:, 1]
+    names = {}
+    for cat in data.get("categories", []) or []:
+        if isinstance(cat, dict) and "id" in cat:
+            names[int(cat["id"])] = str(cat.get("name", cat["id"]))
+    return Annotations(
+        image_ids=np.array([img["id"] for img in images], dtype=np.int64),
+        image_sizes=sizes,
+        file_names=file_names,
+        box_image_index=image_rows,
+        boxes=boxes,
+        categories=categories,
+        iscrowd=iscrowd,
+        record_ids=record_ids,
+        category_names=names,
+        format="coco",
+        source=str(path),
+        document=CocoDocument(data=data, boxes=boxes.copy(), stdlib_json=stdlib_json),
+    )
+
+
+def _diagnose(path: Path, anns: list[Any], id_to_row: dict[Any, int]) -> None:
+    """Raise the one-line error for the first malformed annotation."""
+    for k, a in enumerate(anns):
+        if not isinstance(a, dict) or "id" not in a:
+            raise NoisyboxError(
+                f"Expected an annotation object with an 'id' but got {str(a)[:80]} in {path} (annotations[{k}])"
+            )
+        rid = a["id"]
+        box = a.get("bbox")
+        if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box):
+            raise NoisyboxError(
+                f"Expected bbox as 4 numbers [x, y, w, h] but got {box!r} in {path} (annotation id {rid})"
+            )
+        if "image_id" not in a or a["image_id"] not in id_to_row:
+            raise NoisyboxError(
+                f"Expected image_id of a listed image but got {a.get('image_id')!r} in {path} (annotation id {rid})"
+            )
+        for key in ("category_id", "iscrowd"):
+            if key in a and not _number(a[key]):
+                raise NoisyboxError(
+                    f"Expected a number {key} but got {a[key]!r} in {path} (annotation id {rid})"
+                )
+
+
+def snap_coco(boxes: np.ndarray) -> np.ndarray:
+    """``xyxy`` boxes as they will read back after writing with :data:`COCO_DECIMALS`.
+
+    >>> snap_coco(np.array([[1.234, 2.0, 3.456, 4.0]]))
+    array([[1.23, 2.  , 3.46, 4.  ]])
+    """
+    xywh = _to_written_xywh(boxes)
+    out = xywh.copy()
+    out[:, 2] += out[:, 0]
+    out[:, 3] += out[:, 1]
+    return out
+
+
+def _to_written_xywh(boxes: np.ndarray) -> np.ndarray:
+    corners = np.round(boxes[:, :4], COCO_DECIMALS)
+    xywh = corners.copy()
+    xywh[:, 2:] = np.round(corners[:, 2:] - corners[:, :2], COCO_DECIMALS)
+    return xywh
+
+
+def write_coco(
+    ann: Annotations,
+    output_path: str | os.PathLike[str],
+    *,
+    provenance: dict[str, Any] | None = None,
+) -> None:
+    """Write ``ann`` back into its COCO document, atomically.
+
+    Only annotations whose box differs from the one read get a new ``bbox`` (rounded to
+    :data:`COCO_DECIMALS`); everything else is the original value. ``provenance`` goes
+    into ``info["noisybox"]`` (``info`` is created if absent).
+    """
+    doc = ann.document
+    if not isinstance(doc, CocoDocument):
+        raise NoisyboxError(
+            f"Expected annotations read from a COCO file but got format {ann.format!r}"
+        )
+    changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
+    data = dict(doc.data)
+    if changed.size:
+        anns = list(data["annotations"])
+        written = _to_written_xywh(ann.boxes[changed]).tolist()
+        for k, box in zip(changed.tolist(), written, strict=True):
+            entry = dict(anns[k])
+            entry["bbox"] = box
+            anns[k] = entry
+        data["annotations"] = anns
+    if provenance is not None:
+        info = data.get("info")
+        info = dict(info) if isinstance(info, dict) else {}
+        info["noisybox"] = provenance
+        data["info"] = info
+    payload = b""
+    if not doc.stdlib_json:
+        try:
+            payload = orjson.dumps(data)
+        except TypeError:
+            payload = b""
+    if not payload:
+        # NaN/Infinity or integers beyond 64 bits: only the json module keeps them as they were.
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    atomic_write_bytes(output_path, payload)

@@ -1,0 +1,332 @@
+"""YOLO txt folders: one ``labels/<name>.txt`` per image with lines ``class cx cy w h``
+normalised to ``[0, 1]``.
+
+Layouts read: a dataset folder holding ``images/`` and ``labels/`` (any sub-folders, e.g.
+``train/``, mirrored between the two), or a ``labels`` folder whose sibling ``images``
+folder holds the images (``image_root`` overrides where images are looked for). Image sizes
+come from the image headers (Pillow reads only the header). Class names come from
+``classes.txt`` or a ``*.yaml`` with ``names`` in the dataset folder, when present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noisybox.errors import NoisyboxError
+from noisybox.formats._io import MANIFEST_NAME, atomic_dir, changed_rows
+from noisybox.formats.annotations import Annotations
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "YOLO_DECIMALS",
+    "YoloDocument",
+    "find_yolo_dirs",
+    "read_yolo",
+    "snap_yolo",
+    "write_yolo",
+]
+
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+YOLO_DECIMALS = 6
+
+
+@dataclasses.dataclass
+class YoloDocument:
+    """Raw label texts and where every box sits in them."""
+
+    dataset_dir: Path | None
+    labels_dir: Path
+    images_dir: Path
+    label_files: list[str]
+    texts: list[str]
+    box_file_index: np.ndarray
+    box_line_index: np.ndarray
+    boxes: np.ndarray
+
+
+def find_yolo_dirs(
+    path: str | os.PathLike[str], image_root: str | os.PathLike[str] | None = None
+) -> tuple[Path | None, Path, Path]:
+    """``(dataset_dir or None, labels_dir, images_dir)`` for a YOLO path.
+
+    Raises:
+        NoisyboxError: if no labels or images folder is found.
+    """
+    path = Path(path)
+    if (path / "labels").is_dir():
+        dataset, labels = path, path / "labels"
+        images = Path(image_root) if image_root is not None else path / "images"
+    elif path.is_dir():
+        dataset, labels = None, path
+        if image_root is not None:
+            images = Path(image_root)
+        else:
+            parts = list(path.parts)
+            if "labels" not in parts:
+                raise NoisyboxError(
+                    f"Expected a YOLO folder with labels/ and images/ (or --image-root) but got {path}"
+                )
+            idx = len(parts) - 1 - parts[::-1].index("labels")
+            images = Path(*parts[:idx], "images", *parts[idx + 1 :])
+    else:
+        raise NoisyboxError(f"Expected a YOLO dataset folder but got {path}")
+    if not images.is_dir():
+        raise NoisyboxError(f"Expected an images folder for {path} but got no folder {images}")
+    return dataset, labels, images
+
+
+def _class_names(dataset: Path | None, labels: Path) -> dict[int, str]:
+    for folder in (dataset, labels):
+        if folder is not None and (folder / "classes.txt").is_file():
+            lines = [s.strip() for s in (folder / "classes.txt").read_text().splitlines()]
+            return {k: s for k, s in enumerate(lines) if s}
+    if dataset is not None:
+        import yaml
+
+        for cfg in sorted(dataset.glob("*.yaml")):
+            try:
+                names = (yaml.safe_load(cfg.read_text()) or {}).get("names")
+            except (yaml.YAMLError, AttributeError):
+                continue
+            if isinstance(names, list):
+                return {k: str(n) for k, n in enumerate(names)}
+            if isinstance(names, dict):
+                return {int(k): str(n) for k, n in names.items()}
+    return {}
+
+
+def read_yolo(
+    path: str | os.PathLike[str],
+    *,
+    image_root: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+) -> Annotations:
+    """Read a YOLO dataset.
+
+    Args:
+        path: dataset folder (with ``labels/`` and ``images/``) or a ``labels`` folder.
+        image_root: the images folder, if not the sibling ``images``.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        :class:`Annotations`; images in sorted relative-path order (image id = that index),
+        ``file_names`` relative to the images folder, record ids ``<label file>:<line>``
+        (1-based), categories the class column. Images without a label file have no boxes.
+
+    Raises:
+        NoisyboxError: for a label file without its image, a line that is not
+            ``class cx cy w h`` with an integer class and numbers, or an unreadable image.
+    """
+    from PIL import Image
+
+    dataset, labels_dir, images_dir = find_yolo_dirs(path, image_root)
+    images = sorted(
+        p.relative_to(images_dir).as_posix()
+        for p in images_dir.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    stem_to_row = {os.path.splitext(rel)[0]: i for i, rel in enumerate(images)}
+    label_files = sorted(
+        p.relative_to(labels_dir).as_posix()
+        for p in labels_dir.rglob("*.txt")
+        if p.name != "classes.txt" and p.is_file()
+    )
+    label_of_row: dict[int, str] = {}
+    for rel in label_files:
+        row = stem_to_row.get(os.path.splitext(rel)[0])
+        if row is None:
+            raise NoisyboxError(
+                f"Expected an image for label file {labels_dir / rel} but found none in {images_dir}"
+            )
+        label_of_row[row] = rel
+    iterator: Any = enumerate(images)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(images), desc="reading YOLO", unit="image", leave=False)
+    sizes = np.empty((len(images), 2), dtype=np.float64)
+    texts: list[str] = []
+    doc_files: list[str] = []
+    norm: list[list[float]] = []
+    cls: list[int] = []
+    box_img, box_file, box_line, record_ids = [], [], [], []
+    for i, rel in iterator:
+        try:
+            with Image.open(images_dir / rel) as im:
+                sizes[i] = im.size
+        except OSError as exc:
+            raise NoisyboxError(
+                f"Expected a readable image but got {exc} for {images_dir / rel}"
+            ) from None
+        if i not in label_of_row:
+            continue
+        label_rel = label_of_row[i]
+        text = (labels_dir / label_rel).read_bytes().decode("utf-8")
+        fidx = len(doc_files)
+        doc_files.append(label_rel)
+        texts.append(text)
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            rid = f"{label_rel}:{lineno}"
+            try:
+                if len(tokens) != 5:
+                    raise ValueError
+                k = int(tokens[0])
+                values = [float(t) for t in tokens[1:]]
+            except ValueError:
+                raise NoisyboxError(
+                    f"Expected 'class cx cy w h' but got {line.strip()[:80]!r} in {labels_dir / label_rel} (record {rid})"
+                ) from None
+            cls.append(k)
+            norm.append(values)
+            box_img.append(i)
+            box_file.append(fidx)
+            box_line.append(lineno - 1)
+            record_ids.append(rid)
+    box_img_arr = np.array(box_img, dtype=np.int64)
+    n = np.array(norm, dtype=np.float64).reshape(-1, 4)
+    wh = sizes[box_img_arr]
+    boxes = np.stack(
+        [
+            (n[:, 0] - n[:, 2] / 2) * wh[:, 0],
+            (n[:, 1] - n[:, 3] / 2) * wh[:, 1],
+            (n[:, 0] + n[:, 2] / 2) * wh[:, 0],
+            (n[:, 1] + n[:, 3] / 2) * wh[:, 1],
+        ],
+        axis=1,
+    ).reshape(-1, 4)
+    categories = np.array(cls, dtype=np.int64)
+    names = _class_names(dataset, labels_dir)
+    for k in np.unique(categories).tolist():
+        names.setdefault(int(k), str(k))
+    return Annotations(
+        image_ids=np.arange(len(images), dtype=np.int64),
+        image_sizes=sizes,
+        file_names=images,
+        box_image_index=box_img_arr,
+        boxes=boxes,
+        categories=categories,
+        iscrowd=np.zeros(len(cls), dtype=bool),
+        record_ids=record_ids,
+        category_names=dict(sorted(names.items())),
+        format="yolo",
+        source=str(Path(path)),
+        document=YoloDocument(
+            dataset_dir=dataset,
+            labels_dir=labels_dir,
+            images_dir=images_dir,
+            label_files=doc_files,
+            texts=texts,
+            box_file_index=np.array(box_file, dtype=np.int64),
+            box_line_index=np.array(box_line, dtype=np.int64),
+            boxes=boxes.copy(),
+        ),
+    )
+
+
+def _written_norm(boxes: np.ndarray, image_sizes: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
+    # Sizes round down and centres are kept where the rounded box stays inside the image,
+    # so that what is written lies inside the image like the noisy box does.
+    scale = 10.0**YOLO_DECIMALS
+    size = np.concatenate([image_sizes, image_sizes], axis=1)
+    centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2 / size[:, :2]
+    extent = (boxes[:, 2:4] - boxes[:, 0:2]) / size[:, :2]
+    extent = np.clip(np.floor(extent * scale + 1e-6), 1.0, scale) / scale
+    lo = np.ceil(extent / 2 * scale - 1e-6) / scale
+    hi = np.floor((1.0 - extent / 2) * scale + 1e-6) / scale
+    centre = np.clip(np.round(centre * scale) / scale, lo, np.maximum(hi, lo))
+    norm = np.concatenate([centre, extent], axis=1).reshape(-1, 4)
+    texts = [[f"{v:.{YOLO_DECIMALS}f}" for v in row] for row in norm.tolist()]
+    return np.array(texts, dtype=np.float64).reshape(-1, 4), texts
+
+
+def snap_yolo(boxes: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
+    """``xyxy`` boxes as they read back after writing :data:`YOLO_DECIMALS` decimals.
+
+    >>> snap_yolo(np.array([[10.0, 10.0, 20.0, 30.0]]), np.array([[30.0, 30.0]])).round(4)
+    array([[10., 10., 20., 30.]])
+    """
+    n, _ = _written_norm(boxes, image_sizes)
+    w, h = image_sizes[:, 0], image_sizes[:, 1]
+    return np.stack(
+        [
+            (n[:, 0] - n[:, 2] / 2) * w,
+            (n[:, 1] - n[:, 3] / 2) * h,
+            (n[:, 0] + n[:, 2] / 2) * w,
+            (n[:, 1] + n[:, 3] / 2) * h,
+        ],
+        axis=1,
+    ).reshape(-1, 4)
+
+
+def write_yolo(
+    ann: Annotations,
+    output_path: str | os.PathLike[str],
+    *,
+    provenance: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> None:
+    """Write a YOLO dataset folder at ``output_path``, atomically.
+
+    ``labels/`` mirrors every label file read, changed lines rewritten as
+    ``<class token> cx cy w h`` with :data:`YOLO_DECIMALS` decimals (other lines, line
+    endings and files byte-identical); ``images`` is a symlink to the images folder;
+    ``classes.txt`` and ``*.yaml`` of the dataset folder are copied;
+    ``noisybox-manifest.json`` holds ``provenance``.
+    """
+    doc = ann.document
+    if not isinstance(doc, YoloDocument):
+        raise NoisyboxError(
+            f"Expected annotations read from a YOLO folder but got format {ann.format!r}"
+        )
+    changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
+    _, texts = _written_norm(ann.boxes[changed], ann.box_image_sizes()[changed])
+    per_file: dict[int, dict[int, list[str]]] = {}
+    for row, values in zip(changed.tolist(), texts, strict=True):
+        per_file.setdefault(int(doc.box_file_index[row]), {})[int(doc.box_line_index[row])] = values
+    with atomic_dir(output_path) as tmp:
+        labels = tmp / "labels"
+        labels.mkdir()
+        iterator: Any = enumerate(doc.label_files)
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(
+                iterator, total=len(doc.label_files), desc="writing YOLO", unit="file", leave=False
+            )
+        for i, rel in iterator:
+            text = doc.texts[i]
+            if i in per_file:
+                lines = text.splitlines(keepends=True)
+                for lineno, values in per_file[i].items():
+                    line = lines[lineno]
+                    body = line.rstrip("\r\n")
+                    ending = line[len(body) :]
+                    lead = body[: len(body) - len(body.lstrip())]
+                    cls_token = body.split()[0]
+                    lines[lineno] = f"{lead}{cls_token} {' '.join(values)}{ending}"
+                text = "".join(lines)
+            target = labels / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(text.encode("utf-8"))
+        os.symlink(doc.images_dir.resolve(), tmp / "images")
+        for folder in (doc.dataset_dir, doc.labels_dir):
+            if folder is not None and (folder / "classes.txt").is_file():
+                shutil.copyfile(
+                    folder / "classes.txt",
+                    (tmp if folder == doc.dataset_dir else labels) / "classes.txt",
+                )
+        if doc.dataset_dir is not None:
+            for cfg in sorted(doc.dataset_dir.glob("*.yaml")):
+                shutil.copyfile(cfg, tmp / cfg.name)
+        if provenance is not None:
+            (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
