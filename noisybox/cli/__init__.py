@@ -19,6 +19,7 @@ __all__ = ["main"]
 # command name -> "module:attribute"; modules are imported lazily.
 _COMMANDS: dict[str, str] = {
     "corrupt": "noisybox.cli.noise:corrupt",
+    "iou-hist": "noisybox.cli.viz:iou_hist",
     "iou": "noisybox.cli.noise:iou",
     "plot-loss": "noisybox.cli.losses:plot_loss",
     "list-losses": "noisybox.cli.losses:list_losses_cmd",
