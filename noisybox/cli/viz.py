@@ -1,0 +1,324 @@
+"""``noisybox preview`` and ``noisybox iou-hist``: thin commands over :mod:`noisybox.viz`."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from noisybox.errors import NoisyboxError
+from noisybox.formats import FORMATS
+from noisybox.noise import BOUNDARIES, list_noise_models
+
+__all__ = ["iou_hist", "preview"]
+
+_ETA = click.FloatRange(0.0, 1.0, max_open=True)
+_T = TypeVar("_T")
+
+
+def _run(debug: bool, fn: Callable[[], _T]) -> _T:
+    """Call ``fn``; library errors become one-line ``ClickException``s unless ``--debug``."""
+    try:
+        return fn()
+    except NoisyboxError as exc:
+        if debug:
+            raise
+        raise click.ClickException(str(exc)) from None
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    """Values of a repeatable option, each possibly a comma-separated list."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _class_names(value: str | None) -> list[str] | None:
+    """``--class-names``: a comma-separated list, or a file with one name per line."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(
+                f"Expected a readable text file but got {path} ({exc})", param_hint="--class-names"
+            ) from None
+        return [line.strip() for line in lines if line.strip()]
+    return _split([value])
+
+
+@click.command()
+@click.argument("clean_path", metavar="CLEAN", type=click.Path(exists=True))
+@click.argument("noisy_path", metavar="[NOISY]", type=click.Path(exists=True), required=False)
+@click.option(
+    "--images",
+    "images",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Images folder the annotations' file names are relative to "
+    "(default: the json's folder for COCO, the devkit year folder for VOC, images/ for YOLO).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.",
+)
+@click.option("--eta", type=_ETA, default=None, help="Corrupt CLEAN on the fly at this noise rate.")
+@click.option("--eta-w", type=_ETA, default=None, help="On-the-fly horizontal noise rate.")
+@click.option("--eta-h", type=_ETA, default=None, help="On-the-fly vertical noise rate.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the on-the-fly noise."
+)
+@click.option(
+    "--model",
+    type=click.Choice(list_noise_models()),
+    default="uniform",
+    show_default=True,
+    help="On-the-fly noise model.",
+)
+@click.option(
+    "--boundary",
+    type=click.Choice(BOUNDARIES),
+    default="shift",
+    show_default=True,
+    help="On-the-fly boundary handling (shift: paper's eq. 5).",
+)
+@click.option(
+    "--ratio",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Share of boxes perturbed on the fly.",
+)
+@click.option(
+    "-n",
+    "--num-images",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images in a seeded random sample (default 6; images with boxes first).",
+)
+@click.option(
+    "--image-ids",
+    multiple=True,
+    help="Images to show, by id or file name (repeat or comma-separate).",
+)
+@click.option(
+    "--sample-seed", type=int, default=0, show_default=True, help="Seed of the image sample."
+)
+@click.option(
+    "--class-names",
+    default=None,
+    help="Class names overriding the annotations': 'a,b,c' or a file with one per line "
+    "(YOLO: name k is class k; COCO/VOC: in sorted category id order).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Format (detected by default).",
+)
+@click.option(
+    "--columns", type=click.IntRange(min=1), default=3, show_default=True, help="Tiles per row."
+)
+@click.option(
+    "--tile-size",
+    type=click.IntRange(min=32),
+    default=360,
+    show_default=True,
+    help="Longest image side in the grid, in pixels.",
+)
+@click.option("--no-labels", is_flag=True, help="Do not tag boxes with class names and IoU.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def preview(
+    clean_path: str,
+    noisy_path: str | None,
+    images: str | None,
+    output: str,
+    eta: float | None,
+    eta_w: float | None,
+    eta_h: float | None,
+    seed: int,
+    model: str,
+    boundary: str,
+    ratio: float,
+    num_images: int | None,
+    image_ids: tuple[str, ...],
+    sample_seed: int,
+    class_names: str | None,
+    fmt: str | None,
+    columns: int,
+    tile_size: int,
+    no_labels: bool,
+    debug: bool,
+) -> None:
+    """Draw a grid of dataset images with the clean boxes (solid green) and the noisy ones
+    (dashed magenta, tagged with their IoU to the clean box).
+
+    Give NOISY (a file written by 'noisybox corrupt'), or --eta to corrupt CLEAN on the fly
+    and see what a noise rate looks like before writing any file (the parameters and seed go
+    into the title). With neither, only the clean boxes are drawn.
+
+    Example: noisybox preview instances_val.json --eta 0.2 -o preview.png
+    """
+    on_the_fly = eta is not None or eta_w is not None or eta_h is not None
+    if noisy_path is not None and on_the_fly:
+        raise click.UsageError("Give either NOISY or --eta/--eta-w/--eta-h, not both.")
+    ids = _split(image_ids) if image_ids else None
+    if ids is not None and num_images is not None:
+        raise click.UsageError("Give either --num-images or --image-ids, not both.")
+    names = _class_names(class_names)
+    if on_the_fly and eta is None:
+        eta = 0.2
+
+    def run() -> Any:
+        from noisybox.viz import preview_annotations
+
+        return preview_annotations(
+            clean_path,
+            noisy_path,
+            images=images,
+            output=output,
+            eta=eta,
+            eta_w=eta_w,
+            eta_h=eta_h,
+            model=model,
+            boundary=boundary,
+            ratio=ratio,
+            seed=seed,
+            num_images=num_images if num_images is not None else 6,
+            image_ids=ids,
+            sample_seed=sample_seed,
+            class_names=names,
+            format=fmt,
+            columns=columns,
+            tile_size=tile_size,
+            show_labels=not no_labels,
+        )
+
+    fig = _run(debug, run)
+    shown = sum(1 for ax in fig.axes if ax.images)
+    click.echo(f"wrote {output} ({shown} images)")
+
+
+@click.command("iou-hist")
+@click.argument("clean_path", metavar="CLEAN", type=click.Path(exists=True))
+@click.argument("noisy_paths", metavar="[NOISY]...", type=click.Path(exists=True), nargs=-1)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.",
+)
+@click.option(
+    "--eta",
+    "etas",
+    type=_ETA,
+    multiple=True,
+    help="Also corrupt CLEAN on the fly at this rate (repeatable).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the on-the-fly noise."
+)
+@click.option(
+    "--model",
+    type=click.Choice(list_noise_models()),
+    default="uniform",
+    show_default=True,
+    help="On-the-fly noise model.",
+)
+@click.option(
+    "--boundary",
+    type=click.Choice(BOUNDARIES),
+    default="shift",
+    show_default=True,
+    help="On-the-fly boundary handling.",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Legend text, one per NOISY file then per --eta (default: from provenance).",
+)
+@click.option(
+    "--bins", type=click.IntRange(min=1), default=40, show_default=True, help="Histogram bins."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Format (detected by default).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def iou_hist(
+    clean_path: str,
+    noisy_paths: tuple[str, ...],
+    output: str,
+    etas: tuple[float, ...],
+    seed: int,
+    model: str,
+    boundary: str,
+    labels: tuple[str, ...],
+    bins: int,
+    fmt: str | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Plot the distribution of noisy-to-clean IoU, with the mean per box (solid line) and
+    per image (dashed) marked; several NOISY files and --eta levels are overlaid.
+
+    Example: noisybox iou-hist instances_train.json train_eta0.1.json train_eta0.3.json -o hist.png
+    """
+    if not noisy_paths and not etas:
+        raise click.UsageError("Give at least one NOISY file or --eta.")
+
+    def run() -> Any:
+        from noisybox.viz import iou_histogram
+
+        return iou_histogram(
+            clean_path,
+            list(noisy_paths),
+            etas=list(etas),
+            model=model,
+            boundary=boundary,
+            seed=seed,
+            labels=list(labels) if labels else None,
+            bins=bins,
+            output=output,
+            format=fmt,
+        )
+
+    _, dists = _run(debug, run)
+    rows = [
+        {
+            "label": d.label,
+            "num_boxes": int(d.ious.size),
+            "mean_iou": d.mean_iou if math.isfinite(d.mean_iou) else None,
+            "mean_image_iou": d.mean_image_iou if math.isfinite(d.mean_image_iou) else None,
+        }
+        for d in dists
+    ]
+    if as_json:
+        click.echo(json.dumps({"output": output, "distributions": rows}, indent=2))
+        return
+    click.echo(f"wrote {output}")
+    for r in rows:
+        click.echo(
+            f"{r['label']}: {r['num_boxes']} boxes, mean IoU per box {_fmt(r['mean_iou'])}, "
+            f"per image {_fmt(r['mean_image_iou'])}"
+        )
