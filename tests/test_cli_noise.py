@@ -110,3 +110,13 @@ def test_library_progress_goes_to_stderr(
     corrupt_annotations(VOC_DIR, tmp_path / "o", eta=0.1, progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and "corrupt" in captured.err
+
+
+def test_corrupt_plot_writes_histogram_png(tmp_path: Path) -> None:
+    out, plot = tmp_path / "noisy.json", tmp_path / "hist.png"
+    code, stdout, _ = _run(
+        "corrupt", "--eta", "0.3", str(COCO_FILE), "-o", str(out), "-q", "--plot", str(plot)
+    )
+    assert code == 0, stdout
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

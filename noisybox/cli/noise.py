@@ -91,6 +91,13 @@ _ETA = click.FloatRange(0.0, 1.0, max_open=True)
     default=None,
     help="YOLO: images folder if not the sibling 'images'.",
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a PNG histogram of noisy-to-clean IoU.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -109,6 +116,7 @@ def corrupt(
     on_invalid: str,
     image_set: str | None,
     image_root: str | None,
+    plot_path: str | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -145,6 +153,16 @@ def corrupt(
         if debug:
             raise
         raise click.ClickException(str(exc)) from None
+    if plot_path is not None:
+        from noisybox.corrupt import find_invalid_boxes
+        from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
+
+        clean = read_annotations(input_path, fmt, **read_kwargs)
+        valid = ~find_invalid_boxes(clean.boxes, clean.box_image_sizes())[0]
+        label = f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
+        dist = iou_distribution(clean, result.annotations, label=label, include=valid)
+        save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {input_path}"), plot_path)
+        click.echo(f"wrote {plot_path}", err=True)
     if as_json:
         click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
         return
