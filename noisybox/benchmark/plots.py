@@ -1,0 +1,251 @@
+"""Benchmark plots (matplotlib, Agg backend, PNG), drawn from a report summary.
+
+* ``ap_vs_iou_<detector>.png``: AP against the IoU threshold (0.50 ... 0.95), one panel
+  per eta, one line per loss (shaded: +- std over seeds).
+* ``map_vs_eta_<detector>.png``: mAP and mAP75:95 against eta, one line per loss.
+* ``alpha_sweep_<detector>.png`` (when a loss is run at 3 or more alphas): mAP and
+  mAP75:95 against alpha, one line per eta.
+
+Collapsed rows are not drawn as numbers: they are named in the legend as collapsed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
+
+__all__ = ["plot_all", "plot_alpha_sweep", "plot_ap_vs_iou", "plot_map_vs_eta"]
+
+_METRIC_TITLES = {"map": "mAP (AP50:95)", "map_75_95": "mAP75:95"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _styles(labels: list[str]) -> dict[str, dict[str, Any]]:
+    """Colour per IoU variant, solid line for alpha = 1 and dashed for alpha variants."""
+    cmap = plt.get_cmap("tab10")
+    bases: dict[str, int] = {}
+    out: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        base = label.split("@")[0].split(" ")[0].removeprefix("alpha-")
+        idx = bases.setdefault(base, len(bases))
+        alpha_variant = "@" in label
+        out[label] = {
+            "color": cmap(idx % 10),
+            "linestyle": "--" if alpha_variant else "-",
+            "marker": "s" if alpha_variant else "o",
+        }
+    if len(set(bases)) == 1:  # one variant: tell the lines apart by colour instead
+        for i, label in enumerate(labels):
+            out[label]["color"] = cmap(i % 10)
+    return out
+
+
+def _figure_legend(fig: plt.Figure, axes: object, title: str) -> None:
+    """One legend for all panels, right of them (a loss missing from a panel still shows)."""
+    seen: dict[str, Any] = {}
+    flat = list(np.ravel(axes))  # type: ignore[call-overload]
+    right = max(ax.get_position().x1 for ax in flat)
+    for ax in flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    fig.legend(
+        list(seen.values()),
+        list(seen),
+        loc="center left",
+        bbox_to_anchor=(right + 0.01, 0.5),
+        fontsize=9,
+        title=title,
+        title_fontsize=9,
+        frameon=False,
+    )
+
+
+def _spread(rows: pd.DataFrame, kind: str) -> str:
+    seeds = int((rows["n"] - rows["n_collapsed"]).max()) if len(rows) else 0
+    if seeds <= 1:
+        return "one seed: no spread shown"
+    return f"mean over up to {seeds} seeds, {kind} = ± std"
+
+
+def _is_collapsed(row: pd.Series) -> bool:
+    return bool(row["n"] == row["n_collapsed"])
+
+
+def plot_ap_vs_iou(summary: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+    """AP at each IoU threshold, one panel per eta, one line per loss."""
+    rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
+    etas = sorted(rows["eta"].unique())
+    labels = list(dict.fromkeys(rows["label"]))
+    styles = _styles(labels)
+    fig, axes = plt.subplots(
+        1, len(etas), figsize=(4.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
+    )
+    x = np.array(IOU_THRESHOLDS)
+    for ax, eta in zip(axes[0], etas, strict=True):
+        for label in labels:
+            sel = rows[(rows["eta"] == eta) & (rows["label"] == label)]
+            if sel.empty:
+                continue
+            row = sel.iloc[0]
+            if _is_collapsed(row):
+                ax.plot(
+                    [],
+                    [],
+                    label=f"{label}: collapsed",
+                    color=styles[label]["color"],
+                    marker="x",
+                    linestyle="none",
+                )
+                continue
+            y = 100 * np.array([row[f"{m}_mean"] for m in THRESHOLD_METRICS])
+            s = 100 * np.array([row[f"{m}_std"] for m in THRESHOLD_METRICS])
+            ax.plot(x, y, label=label, linewidth=1.8, markersize=4, **styles[label])  # type: ignore[arg-type]
+            if not np.isnan(s).all():
+                ax.fill_between(
+                    x, y - s, y + s, color=styles[label]["color"], alpha=0.15, linewidth=0
+                )  # type: ignore[arg-type]
+        title = "clean training boxes" if eta == 0 else f"noisy training boxes, η = {eta:g}"
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("IoU threshold of AP")
+        ax.set_xticks(x[::2])
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("AP on clean test set (%)")
+    axes[0][0].set_ylim(bottom=0)
+    _figure_legend(fig, axes[0], "box loss")
+    fig.suptitle(
+        f"{detector} ({backbone}): AP vs IoU threshold ({_spread(rows, 'band')})", fontsize=11
+    )
+    return _save(fig, path)
+
+
+def plot_map_vs_eta(summary: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+    """mAP and mAP75:95 against the noise rate eta, one line per loss."""
+    rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
+    labels = list(dict.fromkeys(rows["label"]))
+    styles = _styles(labels)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
+    for ax, metric in zip(axes, ("map", "map_75_95"), strict=True):
+        for label in labels:
+            sel = rows[rows["label"] == label].sort_values("eta")
+            ok = sel[sel["n"] > sel["n_collapsed"]]
+            name = label
+            if len(ok) < len(sel):
+                bad = ", ".join(f"{e:g}" for e in sel.loc[sel["n"] == sel["n_collapsed"], "eta"])
+                name += f" (collapsed at η {bad})"
+            if ok.empty:
+                ax.plot(
+                    [], [], label=name, color=styles[label]["color"], marker="x", linestyle="none"
+                )
+                continue
+            y = 100 * ok[f"{metric}_mean"].to_numpy(dtype=float)
+            s = 100 * ok[f"{metric}_std"].to_numpy(dtype=float)
+            ax.errorbar(
+                ok["eta"],
+                y,
+                yerr=None if np.isnan(s).all() else np.nan_to_num(s),
+                label=name,
+                capsize=3,
+                linewidth=1.8,
+                markersize=5,
+                **styles[label],  # type: ignore[arg-type]
+            )
+        ax.set_title(_METRIC_TITLES[metric], fontsize=10)
+        ax.set_xlabel("noise rate η of the training boxes (0 = clean)")
+        ax.set_ylabel("AP on clean test set (%)")
+        ax.set_xticks(sorted(rows["eta"].unique()))
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    _figure_legend(fig, axes, "box loss")
+    fig.suptitle(
+        f"{detector} ({backbone}): accuracy vs box noise ({_spread(rows, 'bars')})",
+        fontsize=11,
+    )
+    return _save(fig, path)
+
+
+def plot_alpha_sweep(
+    summary: pd.DataFrame, detector: str, backbone: str, loss: str, path: Path
+) -> Path:
+    """mAP and mAP75:95 against alpha for one loss name, one line per eta."""
+    rows = summary[
+        (summary["detector"] == detector)
+        & (summary["backbone"] == backbone)
+        & (summary["loss"] == loss)
+    ]
+    etas = sorted(rows["eta"].unique())
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
+    for ax, metric in zip(axes, ("map", "map_75_95"), strict=True):
+        for i, eta in enumerate(etas):
+            sel = rows[rows["eta"] == eta].sort_values("alpha")
+            ok = sel[sel["n"] > sel["n_collapsed"]]
+            colour = cmap(i / max(1, len(etas) - 1) * 0.85)
+            name = "clean boxes" if eta == 0 else f"η = {eta:g}"
+            y = 100 * ok[f"{metric}_mean"].to_numpy(dtype=float)
+            s = 100 * ok[f"{metric}_std"].to_numpy(dtype=float)
+            ax.errorbar(
+                ok["alpha"],
+                y,
+                yerr=None if np.isnan(s).all() else np.nan_to_num(s),
+                label=name,
+                color=colour,
+                marker="o",
+                capsize=3,
+                linewidth=1.8,
+            )
+            dead = sel[sel["n"] == sel["n_collapsed"]]
+            if len(dead):
+                ax.scatter(
+                    dead["alpha"],
+                    np.zeros(len(dead)),
+                    marker="x",
+                    color=colour,
+                    s=60,
+                    label=f"{name}: collapsed",
+                    zorder=3,
+                )
+        ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(_METRIC_TITLES[metric], fontsize=10)
+        ax.set_xlabel(f"α of {loss} (1 = plain IoU loss)")
+        ax.set_ylabel("AP on clean test set (%)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    _figure_legend(fig, axes, "training boxes")
+    fig.suptitle(f"{detector} ({backbone}): effect of α ({_spread(rows, 'bars')})", fontsize=11)
+    return _save(fig, path)
+
+
+def plot_all(summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """Every plot the summary supports, written to ``out_dir``; returns the paths."""
+    out = Path(out_dir)
+    paths = []
+    for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
+        stem = f"{det}-{bb}"
+        paths.append(plot_ap_vs_iou(summary, det, bb, out / f"ap_vs_iou_{stem}.png"))
+        if rows["eta"].nunique() >= 2:
+            paths.append(plot_map_vs_eta(summary, det, bb, out / f"map_vs_eta_{stem}.png"))
+        for loss, lrows in rows.groupby("loss", sort=True):
+            alphas = {a for a in lrows["alpha"] if not (isinstance(a, float) and math.isnan(a))}
+            if len(alphas) >= 3:
+                paths.append(
+                    plot_alpha_sweep(summary, det, bb, loss, out / f"alpha_sweep_{stem}_{loss}.png")
+                )
+    return paths

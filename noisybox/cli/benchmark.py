@@ -1,0 +1,161 @@
+"""``noisybox run-benchmark``, ``noisybox report`` and ``noisybox list-presets``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from noisybox.benchmark.config import list_presets as _presets
+from noisybox.errors import NoisyboxError
+
+__all__ = ["list_presets", "report", "run_benchmark"]
+
+
+@click.command("run-benchmark")
+@click.argument("config", required=False)
+@click.option(
+    "--preset",
+    type=click.Choice(_presets()),
+    default=None,
+    help="A shipped preset (see list-presets); default: quick.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Results folder (default: ./benchmark-<name>). Re-running resumes it.",
+)
+@click.option(
+    "--extend", is_flag=True, help="Add this config's cells to a folder made from another grid."
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="i/n",
+    help="Run only cells i, i+n, ... of the grid (0 <= i < n).",
+)
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Train each cell with torchrun DDP on N processes (0: in-process).",
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="local: cells one after the other; slurm: a submitit job array.",
+)
+@click.option("--slurm-partition", default=None, help="Slurm partition (with --launcher slurm).")
+@click.option(
+    "--slurm-timeout",
+    type=click.IntRange(min=1),
+    default=24 * 60,
+    show_default=True,
+    help="Slurm time limit per cell, minutes.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def run_benchmark(
+    config: str | None,
+    preset: str | None,
+    out_dir: str | None,
+    extend: bool,
+    shard: str | None,
+    gpus: int,
+    launcher: str,
+    slurm_partition: str | None,
+    slurm_timeout: int,
+    quiet: bool,
+) -> None:
+    """Run the noisy-box robustness grid of CONFIG (a YAML file) or of a preset.
+
+    Corrupts the training boxes once per (eta, seed), trains every cell (detector x loss x
+    alpha x eta x seed), evaluates it on the clean test set, writes one record per cell to
+    OUT/records/ and prints the tables (also in OUT/report/). Re-running the same command
+    skips finished cells and resumes an interrupted one from its last checkpoint.
+    """
+    from noisybox.benchmark.config import load_config
+    from noisybox.benchmark.report import write_report
+    from noisybox.benchmark.runner import parse_shard
+    from noisybox.benchmark.runner import run_benchmark as _run
+
+    if config is not None and preset is not None:
+        raise click.UsageError("Give either CONFIG or --preset, not both.")
+    try:
+        cfg = load_config(config if config is not None else (preset or "quick"))
+        shard_spec = parse_shard(shard)
+        out = Path(out_dir) if out_dir is not None else Path(f"benchmark-{cfg.name}")
+        params: dict[str, object] = {"timeout_min": slurm_timeout}
+        if slurm_partition:
+            params["slurm_partition"] = slurm_partition
+        summary = _run(
+            cfg,
+            out,
+            extend=extend,
+            shard=shard_spec,
+            gpus=gpus,
+            launcher=launcher,
+            progress=not quiet,
+            slurm_parameters=params if launcher == "slurm" else None,
+        )
+        rep = write_report(out)
+    except NoisyboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(rep.markdown)
+    err = sys.stderr
+    click.echo(
+        f"{len(summary.trained)} cells trained, {len(summary.skipped)} already done, "
+        f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}",
+        file=err,
+    )
+    if summary.collapsed:
+        click.echo(
+            f"WARNING: {len(summary.collapsed)} collapsed cell(s) (box regression did not train; "
+            "not comparable as numbers):",
+            file=err,
+        )
+        for rec in summary.collapsed:
+            click.echo(f"  {rec['cell_id']}: {'; '.join(rec['collapse_reasons'])}", file=err)
+    if summary.failures:
+        lines = "; ".join(f"{f.cell_id}: {f.error}" for f in summary.failures)
+        raise click.ClickException(
+            f"{len(summary.failures)} cell(s) failed (re-run to retry): {lines}"
+        )
+
+
+@click.command("report")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--no-plots", is_flag=True, help="Tables only.")
+def report(out_dir: str, no_plots: bool) -> None:
+    """Print the tables of the results folder OUT_DIR and write them (CSV, LaTeX, PNG)."""
+    from noisybox.benchmark.report import write_report
+
+    try:
+        rep = write_report(out_dir, plots=not no_plots)
+    except NoisyboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(rep.markdown)
+    if rep.collapsed:
+        click.echo(
+            f"WARNING: {len(rep.collapsed)} collapsed cell(s), see the report.", file=sys.stderr
+        )
+    click.echo(f"written: {', '.join(str(p) for p in rep.files)}", file=sys.stderr)
+
+
+@click.command("list-presets")
+def list_presets() -> None:
+    """List the shipped benchmark presets with their description."""
+    import yaml
+
+    from noisybox.benchmark.config import list_presets as _list
+    from noisybox.benchmark.config import preset_path
+
+    for name in _list():
+        data = yaml.safe_load(preset_path(name).read_text(encoding="utf-8"))
+        desc = " ".join(str(data.get("description", "")).split())
+        click.echo(f"{name}\t{desc}")

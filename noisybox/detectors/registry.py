@@ -1,0 +1,352 @@
+"""Detector registry: torchvision FCOS, RetinaNet and Faster R-CNN with a pluggable box loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.retinanet import RetinaNetHead
+
+from noisybox.detectors.backbones import build_fpn_backbone
+from noisybox.detectors.loss_plug import (
+    PluggedFCOSHead,
+    PluggedRetinaNetRegressionHead,
+    PluggedRoIHeads,
+)
+
+__all__ = [
+    "LOSS_KEYS",
+    "STOCK_LOSS",
+    "box_loss_modules",
+    "build_box_loss",
+    "build_detector",
+    "list_detectors",
+    "load_detector_weights",
+    "register_detector",
+    "set_box_loss_alpha",
+]
+
+STOCK_LOSS = "torchvision"
+
+# detector name -> (box-regression loss key, classification loss key) in its loss dict
+LOSS_KEYS: dict[str, tuple[str, str]] = {
+    "fcos": ("bbox_regression", "classification"),
+    "retinanet": ("bbox_regression", "classification"),
+    "fasterrcnn": ("loss_box_reg", "loss_classifier"),
+}
+
+_Builder = Callable[..., nn.Module]
+_DETECTORS: dict[str, _Builder] = {}
+
+
+def register_detector(name: str) -> Callable[[_Builder], _Builder]:
+    """Register ``fn(num_classes, *, backbone, box_loss, box_loss_weight, **kw)`` as ``name``."""
+
+    def decorator(fn: _Builder) -> _Builder:
+        if name in _DETECTORS:
+            raise ValueError(f"Expected a new detector name but got {name!r} twice")
+        _DETECTORS[name] = fn
+        return fn
+
+    return decorator
+
+
+def list_detectors() -> list[str]:
+    """Registered detector names.
+
+    >>> list_detectors()
+    ['fasterrcnn', 'fcos', 'retinanet']
+    """
+    return sorted(_DETECTORS)
+
+
+def build_box_loss(
+    loss: str | nn.Module,
+    *,
+    alpha: float | None = None,
+    loss_kwargs: Mapping[str, Any] | None = None,
+) -> nn.Module | None:
+    """The box-loss module for ``loss``; ``None`` for torchvision's stock loss.
+
+    Args:
+        loss: a name from ``noisybox.losses.list_losses()``, ``"torchvision"`` (stock), or
+            a module mapping ``(pred Tensor[N, 4], target Tensor[N, 4])`` to ``Tensor[N]``.
+        alpha: overrides the loss's default alpha.
+        loss_kwargs: further keyword arguments for ``noisybox.losses.get_loss``.
+
+    Raises:
+        ValueError: ``alpha``/``loss_kwargs`` with the stock loss, or an unknown name.
+    """
+    if isinstance(loss, nn.Module):
+        if alpha is not None and hasattr(loss, "alpha"):
+            setattr(loss, "alpha", alpha)  # noqa: B010 (a plain attribute, not a submodule)
+        return loss
+    if loss == STOCK_LOSS:
+        if alpha is not None and alpha != 1:
+            raise ValueError(
+                f"Expected no alpha with the stock torchvision loss but got alpha={alpha}"
+            )
+        return None
+    from noisybox.losses import get_loss
+
+    kwargs = dict(loss_kwargs or {})
+    if alpha is not None:
+        kwargs["alpha"] = alpha
+    return get_loss(loss, **kwargs)
+
+
+def box_loss_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """The plugged box-loss modules inside ``model`` (none for a stock detector)."""
+    for module in model.modules():
+        loss = getattr(module, "box_loss", None)
+        if isinstance(loss, nn.Module):
+            yield loss
+
+
+def set_box_loss_alpha(model: nn.Module, alpha: float) -> bool:
+    """Set ``.alpha`` of every plugged box loss (the warm-up ramp); False if there is none."""
+    found = False
+    for loss in box_loss_modules(model):
+        if hasattr(loss, "alpha"):
+            setattr(loss, "alpha", float(alpha))  # noqa: B010
+            found = True
+    return found
+
+
+def _anchor_sizes(strides: list[int], scale: float, octaves: int) -> tuple[tuple[int, ...], ...]:
+    return tuple(
+        tuple(int(round(scale * s * 2 ** (k / octaves))) for k in range(octaves)) for s in strides
+    )
+
+
+def _transform_kwargs(image_size: int | None, kw: dict[str, Any]) -> dict[str, Any]:
+    if image_size is not None:
+        if image_size < 32:
+            raise ValueError(f"Expected image_size >= 32 but got {image_size}")
+        kw.setdefault("min_size", image_size)
+        kw.setdefault("max_size", image_size)
+    return kw
+
+
+@register_detector("fcos")
+def _fcos(
+    num_classes: int,
+    *,
+    backbone: str,
+    box_loss: nn.Module | None,
+    box_loss_weight: float,
+    fpn_channels: int,
+    weights_backbone: str | Path | None,
+    trainable_layers: int | None,
+    image_size: int | None,
+    num_convs: int = 4,
+    **kw: Any,
+) -> nn.Module:
+    if fpn_channels % 32:
+        raise ValueError(
+            f"Expected fpn_channels a multiple of 32 for FCOS (GroupNorm(32)) but got {fpn_channels}"
+        )
+    body = build_fpn_backbone(
+        backbone,
+        strides=(8, 16, 32),
+        fpn_channels=fpn_channels,
+        extra="p6p7",
+        weights_backbone=weights_backbone,
+        trainable_layers=trainable_layers,
+    )
+    anchors = AnchorGenerator(((8,), (16,), (32,), (64,), (128,)), ((1.0,),) * 5)
+    head: nn.Module | None = None
+    if box_loss is not None:
+        head = PluggedFCOSHead(
+            fpn_channels,
+            1,
+            num_classes,
+            box_loss,
+            box_loss_weight=box_loss_weight,
+            num_convs=num_convs,
+        )
+    elif num_convs != 4:
+        from torchvision.models.detection.fcos import FCOSHead
+
+        head = FCOSHead(fpn_channels, 1, num_classes, num_convs)
+    kw.setdefault("score_thresh", 0.05)
+    return FCOS(
+        body, num_classes, anchor_generator=anchors, head=head, **_transform_kwargs(image_size, kw)
+    )
+
+
+@register_detector("retinanet")
+def _retinanet(
+    num_classes: int,
+    *,
+    backbone: str,
+    box_loss: nn.Module | None,
+    box_loss_weight: float,
+    fpn_channels: int,
+    weights_backbone: str | Path | None,
+    trainable_layers: int | None,
+    image_size: int | None,
+    anchor_scale: float = 4.0,
+    **kw: Any,
+) -> nn.Module:
+    body = build_fpn_backbone(
+        backbone,
+        strides=(8, 16, 32),
+        fpn_channels=fpn_channels,
+        extra="p6p7",
+        weights_backbone=weights_backbone,
+        trainable_layers=trainable_layers,
+    )
+    # torchvision's default is 4 x stride with 3 octave scales and 3 aspect ratios
+    sizes = _anchor_sizes([8, 16, 32, 64, 128], anchor_scale, 3)
+    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+    num_anchors = anchors.num_anchors_per_location()[0]
+    head = RetinaNetHead(fpn_channels, num_anchors, num_classes)
+    if box_loss is not None:
+        head.regression_head = PluggedRetinaNetRegressionHead(
+            fpn_channels, num_anchors, box_loss, box_loss_weight=box_loss_weight
+        )
+    kw.setdefault("detections_per_img", 100)
+    return RetinaNet(
+        body, num_classes, anchor_generator=anchors, head=head, **_transform_kwargs(image_size, kw)
+    )
+
+
+@register_detector("fasterrcnn")
+def _fasterrcnn(
+    num_classes: int,
+    *,
+    backbone: str,
+    box_loss: nn.Module | None,
+    box_loss_weight: float,
+    fpn_channels: int,
+    weights_backbone: str | Path | None,
+    trainable_layers: int | None,
+    image_size: int | None,
+    anchor_scale: float = 8.0,
+    **kw: Any,
+) -> nn.Module:
+    body = build_fpn_backbone(
+        backbone,
+        strides=(4, 8, 16, 32),
+        fpn_channels=fpn_channels,
+        extra="pool",
+        weights_backbone=weights_backbone,
+        trainable_layers=trainable_layers,
+    )
+    # torchvision's default is 8 x stride (32 ... 512) with 3 aspect ratios
+    sizes = tuple((int(round(anchor_scale * s)),) for s in (4, 8, 16, 32, 64))
+    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+    model = FasterRCNN(
+        body, num_classes, rpn_anchor_generator=anchors, **_transform_kwargs(image_size, kw)
+    )
+    if box_loss is not None:
+        model.roi_heads = PluggedRoIHeads.from_stock(
+            model.roi_heads, box_loss, box_loss_weight=box_loss_weight
+        )
+    return model
+
+
+def build_detector(
+    name: str,
+    num_classes: int,
+    *,
+    backbone: str = "resnet18",
+    loss: str | nn.Module = STOCK_LOSS,
+    alpha: float | None = None,
+    loss_kwargs: Mapping[str, Any] | None = None,
+    box_loss_weight: float | None = None,
+    weights: str | Path | None = None,
+    weights_backbone: str | Path | None = None,
+    image_size: int | None = None,
+    fpn_channels: int = 256,
+    trainable_layers: int | None = None,
+    **kw: Any,
+) -> nn.Module:
+    """A torchvision detector with the box-regression loss chosen by name.
+
+    Weights are random unless a local file is given; nothing is downloaded.
+
+    Args:
+        name: one of :func:`list_detectors` (``fcos``, ``retinanet``, ``fasterrcnn``).
+        num_classes: classes including background (``DetectionDataset.num_classes``).
+        backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
+        loss: a ``noisybox.losses`` name (``alpha-iou``, ``alpha-giou``, ...),
+            ``"torchvision"`` for the detector's stock loss (FCOS GIoU, RetinaNet L1,
+            Faster R-CNN smooth L1), or a per-box loss module.
+        alpha: overrides the loss's alpha (the target when warming up).
+        loss_kwargs: more keyword arguments for ``noisybox.losses.get_loss``.
+        box_loss_weight: multiplier of a plugged box loss; default 1, and 10 for Faster
+            R-CNN, whose torchvision normalisation divides by all sampled RoIs
+            (mmdetection's GIoU Faster R-CNN uses the same weight).
+        weights: local file with a full detector state dict (or a noisybox checkpoint),
+            loaded with ``torch.load(weights_only=True)``.
+        weights_backbone: local file with the classification network's state dict.
+        image_size: the longest image side fed to the network (sets torchvision's
+            ``min_size``/``max_size``); ``None`` keeps torchvision's 800/1333.
+        fpn_channels: FPN width (256 in torchvision; 64 trains fast on a CPU). A multiple
+            of 32 for FCOS.
+        trainable_layers: freeze the body before its last ``trainable_layers`` stages.
+        **kw: passed to the torchvision detector (``score_thresh``, ``nms_thresh``,
+            ``detections_per_img``, ...) or the builder (``anchor_scale``, ``num_convs``).
+
+    Returns:
+        The detector (``nn.Module``) in training mode.
+
+    Raises:
+        ValueError: unknown detector, backbone or loss; ``num_classes < 2``.
+
+    >>> model = build_detector("fcos", 3, loss="torchvision", fpn_channels=32, image_size=64)
+    >>> type(model).__name__, model.transform.max_size
+    ('FCOS', 64)
+    """
+    if name not in _DETECTORS:
+        raise ValueError(f"Expected a detector in {list_detectors()} but got {name!r}")
+    if num_classes < 2:
+        raise ValueError(f"Expected num_classes >= 2 (background included) but got {num_classes}")
+    box_loss = build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs)
+    if box_loss_weight is None:
+        box_loss_weight = 10.0 if name == "fasterrcnn" else 1.0
+    model = _DETECTORS[name](
+        num_classes,
+        backbone=backbone,
+        box_loss=box_loss,
+        box_loss_weight=box_loss_weight,
+        fpn_channels=fpn_channels,
+        weights_backbone=weights_backbone,
+        trainable_layers=trainable_layers,
+        image_size=image_size,
+        **kw,
+    )
+    if weights is not None:
+        load_detector_weights(model, weights)
+    return model
+
+
+def load_detector_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a full detector state dict (or a noisybox checkpoint's ``model``) from ``path``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file holds no state dict or it does not fit the model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Expected a detector weights file but got no file at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise ValueError(f"Expected a state dict in {path} but got {type(state).__name__}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(
+            f"Expected weights in {path} to fit the detector but got: {first}"
+        ) from None

@@ -1,0 +1,167 @@
+"""Benchmark config: schema validation (all problems at once), presets, grid, shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from noisybox.benchmark.config import (
+    ConfigError,
+    config_diff,
+    list_presets,
+    load_config,
+)
+from noisybox.benchmark.runner import (
+    expand_grid,
+    open_results_folder,
+    parse_shard,
+    shard_cells,
+)
+from noisybox.cli import main
+from noisybox.errors import NoisyboxError
+
+VALID = {
+    "name": "unit",
+    "dataset": {"builtin": "shapes", "num_train": 4, "num_val": 2, "image_size": 64},
+    "detectors": [
+        "retinanet",
+        {"name": "fcos", "backbone": "resnet18", "options": {"fpn_channels": 32}},
+    ],
+    "losses": ["iou", {"name": "alpha-iou", "alpha": [2, 3], "alpha_warmup": 0.3}],
+    "etas": [0.0, 0.1],
+    "seeds": [0, 1],
+    "schedule": {"epochs": 1, "batch_size": 2, "image_size": 64, "workers": 0},
+}
+
+
+def test_valid_config_normalised() -> None:
+    cfg = load_config(VALID)
+    assert [d.label for d in cfg.detectors] == ["retinanet-resnet18", "fcos-resnet18"]
+    assert [(lo.name, lo.alpha, lo.alpha_warmup) for lo in cfg.losses] == [
+        ("iou", 1.0, None),  # the registry's default alpha
+        ("alpha-iou", 2.0, 0.3),
+        ("alpha-iou", 3.0, 0.3),
+    ]
+    assert cfg.etas == (0.0, 0.1) and cfg.seeds == (0, 1)
+    # round trip through the normalised dict
+    again = load_config(cfg.to_dict())
+    assert again.to_dict() == cfg.to_dict()
+    assert again.fingerprint() == cfg.fingerprint()
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    bad = {
+        "dataset": {
+            "train_annotations": "missing/train.json",
+            "train_images": str(tmp_path),
+            "test_annotations": str(tmp_path / "nope.json"),
+            "test_images": str(tmp_path),
+            "colour": "red",
+        },
+        "detectors": ["yolo"],
+        "losses": ["iou", {"name": "alpha-iou", "alpha": -1}, {"name": "l1"}],
+        "etas": [0.1, 1.5],
+        "seeds": [0, "one"],
+        "noise": {"model": "uniform", "boundary": "wrap"},
+        "schedule": {"epochs": 0, "batch_size": 2, "lrate": 0.1},
+        "device": "tpu",
+        "extra": 1,
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    keys = [e.split(":")[0] for e in info.value.errors]
+    assert keys == [
+        "config.extra",
+        "dataset.colour",
+        "dataset.train_annotations",
+        "dataset.test_annotations",
+        "detectors[0].name",
+        "losses[1].alpha",
+        "losses[2].name",
+        "etas[1]",
+        "seeds[1]",
+        "noise.boundary",
+        "schedule.lrate",
+        "schedule.epochs",
+        "device",
+    ]
+    # relative dataset paths resolve against the YAML file's folder
+    assert str(tmp_path / "missing" / "train.json") in str(info.value)
+    assert str(path) in str(info.value)
+
+    # the CLI: one error listing everything, exit code 1, no traceback
+    result = CliRunner().invoke(main, ["run-benchmark", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert (
+        "13 problems" in result.output and "etas[1]: Expected a number in [0, 1)" in result.output
+    )
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_sections_and_engine_checks() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config({"dataset": {"builtin": "shapes"}, "detectors": ["fcos"], "losses": ["iou"]})
+    assert [e.split(":")[0] for e in info.value.errors] == ["etas", "seeds", "schedule"]
+    # values only the engine's TrainConfig knows about are judged by it
+    with pytest.raises(ConfigError, match=r"schedule: Expected optimizer in"):
+        load_config({**VALID, "schedule": {"epochs": 1, "optimizer": "lbfgs"}})
+    with pytest.raises(ConfigError, match=r"Expected each loss/alpha/warm-up once"):
+        load_config({**VALID, "losses": ["iou", {"name": "iou", "alpha": 1}]})
+
+
+def test_presets() -> None:
+    assert {"quick", "paper-voc", "paper-coco", "alpha-sweep"} <= set(list_presets())
+    quick = load_config("quick")
+    assert quick.dataset.builtin == "shapes"
+    assert 0.0 in quick.etas and any(e > 0 for e in quick.etas)
+    voc = load_config("paper-voc", check_paths=False)
+    # Table 3 of the paper: eta 0.1/0.2/0.3, IoU vs alpha-IoU and DIoU vs alpha-DIoU, alpha 3
+    assert voc.etas == (0.1, 0.2, 0.3)
+    assert [lo.label for lo in voc.losses] == ["iou", "alpha-iou@3", "diou", "alpha-diou@3"]
+    sweep = load_config("alpha-sweep")
+    assert sorted(lo.alpha for lo in sweep.losses) == [0.5, 1, 2, 3, 4, 5]
+    with pytest.raises(ConfigError, match="Expected an existing path"):
+        load_config("paper-coco")
+    result = CliRunner().invoke(main, ["list-presets"])
+    assert result.exit_code == 0 and result.output.splitlines()[0].startswith("alpha-sweep\t")
+
+
+def test_grid_and_shards() -> None:
+    cfg = load_config(VALID)
+    cells = expand_grid(cfg)
+    assert len(cells) == 2 * 3 * 2 * 2
+    ids = [c.cell_id for c in cells]
+    assert len(set(ids)) == len(ids)
+    assert ids[0] == "retinanet-resnet18__iou__eta0__s0"
+    assert "fcos-resnet18__alpha-iou@3~w0.3__eta0.1__s1" in ids
+    shards = [shard_cells(cells, i, 5) for i in range(5)]
+    flat = [c.cell_id for s in shards for c in s]
+    assert sorted(flat) == sorted(ids)
+    assert parse_shard("2/5") == (2, 5) and parse_shard(None) is None
+    for text in ("5/5", "a/b", "1"):
+        with pytest.raises(NoisyboxError, match="Expected --shard"):
+            parse_shard(text)
+
+
+def test_results_folder_refuses_other_config_unless_extend(tmp_path: Path) -> None:
+    cfg = load_config(VALID)
+    folder, stored = open_results_folder(cfg, tmp_path / "out")
+    assert stored.to_dict() == cfg.to_dict()
+    assert (tmp_path / "out" / ".gitignore").read_text().splitlines()[-1] == "work/"
+    # same measurement on another device: accepted
+    open_results_folder(load_config({**VALID, "device": "cpu"}), tmp_path / "out")
+    more_seeds = load_config({**VALID, "seeds": [2]})
+    with pytest.raises(NoisyboxError, match=r"seeds: \[0, 1\] -> \[2\]. Use --extend"):
+        open_results_folder(more_seeds, tmp_path / "out")
+    _, merged = open_results_folder(more_seeds, tmp_path / "out", extend=True)
+    assert merged.seeds == (0, 1, 2)
+    longer = load_config({**VALID, "schedule": {**VALID["schedule"], "epochs": 2}})
+    with pytest.raises(NoisyboxError, match=r"--extend to keep .* schedule.epochs: 1 -> 2"):
+        open_results_folder(longer, tmp_path / "out", extend=True)
+    assert config_diff(cfg.to_dict(), cfg.to_dict()) == []

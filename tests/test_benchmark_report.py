@@ -1,0 +1,262 @@
+"""The benchmark report on hand-made result records (no training involved)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from noisybox.benchmark.config import CollapseConfig
+from noisybox.benchmark.report import (
+    TABLE_METRICS,
+    build_report,
+    loss_label,
+    records_frame,
+    relative_improvements,
+    robustness_frame,
+    summarize,
+    write_report,
+)
+from noisybox.cli import main
+from noisybox.engine.evaluation import THRESHOLD_METRICS
+
+
+def metrics_for(ap50: float) -> dict[str, float]:
+    """AP falling linearly with the threshold: ap_t = ap50 * (1 - 0.1 * i)."""
+    aps = {m: ap50 * (1 - 0.1 * i) for i, m in enumerate(THRESHOLD_METRICS)}
+    return {
+        **aps,
+        "map": float(np.mean(list(aps.values()))),
+        "map_75_95": float(np.mean([aps[m] for m in THRESHOLD_METRICS[5:]])),
+    }
+
+
+def record(loss: str, alpha: float | None, eta: float, seed: int, ap50: float, **extra) -> dict:
+    cell = {
+        "detector": "retinanet",
+        "backbone": "resnet18",
+        "loss": loss,
+        "alpha": alpha,
+        "alpha_warmup": extra.pop("alpha_warmup", None),
+        "eta": eta,
+        "seed": seed,
+    }
+    label = loss_label(loss, alpha)
+    return {
+        "cell_id": f"retinanet-resnet18__{label}__eta{eta:g}__s{seed}",
+        "cell": cell,
+        "metrics": metrics_for(ap50),
+        "noise": {"mean_iou": 1.0 if eta == 0 else 1 - eta},
+        "history": extra.pop("history", []),
+        "collapsed": False,
+        "collapse_reasons": [],
+        **extra,
+    }
+
+
+GRID = {
+    # (loss, alpha, eta): AP50 of seeds 0 and 1
+    ("iou", 1.0, 0.0): (0.80, 0.82),
+    ("alpha-iou", 3.0, 0.0): (0.81, 0.83),
+    ("iou", 1.0, 0.2): (0.70, 0.72),
+    ("alpha-iou", 3.0, 0.2): (0.73, 0.75),
+    ("iou", 1.0, 0.3): (0.60, 0.62),
+    ("alpha-iou", 3.0, 0.3): (0.0, 0.64),  # seed 0 collapsed
+}
+
+
+@pytest.fixture
+def records() -> list[dict]:
+    return [
+        record(loss, alpha, eta, seed, ap)
+        for (loss, alpha, eta), aps in GRID.items()
+        for seed, ap in enumerate(aps)
+    ]
+
+
+def table_rows(markdown: str, eta: float) -> list[list[str]]:
+    section = markdown.split(f"eta = {eta:g} (")[1].split("\n## ")[0]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| Loss")
+    ]
+
+
+def test_loss_label() -> None:
+    assert loss_label("alpha-iou", 3.0) == "alpha-iou@3"
+    assert loss_label("iou", 2.0) == "iou@2"
+    assert loss_label("diou", 1.0) == "diou"
+
+
+def test_table3_means_std_and_relative_improvement(records: list[dict]) -> None:
+    report, data = build_report(records, thresholds=CollapseConfig())
+    rows = table_rows(report.markdown, 0.2)
+    assert [r[0] for r in rows] == [
+        "iou",
+        "alpha-iou@3",
+        "rela. improv. (vs iou)",
+        "paired diff. (points)",
+    ]
+    # both seeds gain exactly 3 AP50 points: no spread, so the gain exceeds it
+    assert rows[3][1:3] == ["2", "+3.00 ± 0.00*"]
+    header = report.markdown.split("eta = 0.2 (")[1].splitlines()[2]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == [
+        "Loss",
+        "seeds",
+        "AP50",
+        "AP55",
+        "AP60",
+        "AP65",
+        "AP70",
+        "AP75",
+        "AP80",
+        "AP85",
+        "AP90",
+        "AP95",
+        "mAP",
+        "mAP75:95",
+    ]
+    # hand-computed: mean of 70 and 72 is 71.00, sample std sqrt(2) = 1.41
+    assert rows[0][1] == "2"
+    assert rows[0][2] == "71.00 ± 1.41"
+    assert rows[1][2] == "74.00 ± 1.41"
+    # (74 - 71) / 71 = 4.225 %
+    assert rows[2][2] == "4.23%"
+    # AP95 = AP50 * 0.1: relative improvement is the same 4.23 % at every threshold
+    assert rows[2][11] == "4.23%"
+    assert rows[1][11] == "7.40 ± 0.14"
+    rel = data["relative"]
+    sel = rel[(rel["eta"] == 0.2) & (rel["label"] == "alpha-iou@3")].iloc[0]
+    assert sel["ap50_rel"] == pytest.approx(300 / 71)
+    assert sel["n_pairs"] == 2
+    # paired differences are 0.03 for both seeds: no spread, so the gain exceeds it
+    assert sel["ap50_diff"] == pytest.approx(0.03)
+    assert bool(sel["ap50_beyond_spread"]) is True
+
+
+def test_collapsed_cells_flagged_excluded_and_never_plain_numbers(records: list[dict]) -> None:
+    report, data = build_report(records, thresholds=CollapseConfig())
+    collapsed = [r["cell_id"] for r in report.collapsed]
+    assert collapsed == ["retinanet-resnet18__alpha-iou@3__eta0.3__s0"]
+    rows = table_rows(report.markdown, 0.3)
+    assert rows[1][0] == "alpha-iou@3 [1/2 seeds collapsed, excluded]"
+    assert rows[1][1] == "1"
+    assert rows[1][2] == "64.00"  # the surviving seed only, no std from one seed
+    # relative improvement from the one seed where neither collapsed: (64 - 62) / 62
+    assert rows[2][1] == "1"
+    assert rows[2][2] == f"{100 * 2 / 62:.2f}%"
+    assert "## Collapsed cells (1)" in report.markdown
+    assert (
+        "AP50 near zero: 0.000 while alpha = 1 reaches 0.600 (twin retinanet-resnet18__iou__eta0.3__s0)"
+        in report.markdown
+    )
+
+    # all seeds collapsed: every column says so, and the improvement is not a number
+    both = [
+        r for r in records if not (r["cell"]["loss"] == "alpha-iou" and r["cell"]["eta"] == 0.3)
+    ]
+    both += [record("alpha-iou", 3.0, 0.3, s, 0.001) for s in (0, 1)]
+    report, data = build_report(both, thresholds=CollapseConfig())
+    rows = table_rows(report.markdown, 0.3)
+    assert rows[1][0] == "alpha-iou@3 [collapsed: 2/2 seeds]"
+    assert rows[1][2:] == ["collapsed"] * len(TABLE_METRICS)
+    assert rows[2][2:] == ["n/a (collapsed)"] * len(TABLE_METRICS)
+    assert not re.search(r"\d", "".join(rows[1][2:]))
+    rob = data["robustness"].set_index("label")
+    assert bool(rob.loc["alpha-iou@3", "collapsed"]) is True
+    assert np.isnan(rob.loc["alpha-iou@3", "mpc_map"])
+
+
+def test_robustness_mpc_rpc(records: list[dict]) -> None:
+    summary = summarize(records_frame(records))
+    rob = robustness_frame(summary).set_index("label")
+    iou = rob.loc["iou"]
+    # map = ap50 * mean(1 - 0.1 i) = 0.55 ap50; clean 0.81, noisy levels 0.71 and 0.61
+    assert iou["clean_map"] == pytest.approx(0.55 * 0.81)
+    assert iou["mpc_map"] == pytest.approx(0.55 * (0.71 + 0.61) / 2)
+    assert iou["rpc_map"] == pytest.approx(0.66 / 0.81)
+    assert iou["etas"] == "0.2 0.3"
+    assert bool(iou["collapsed"]) is False
+
+
+def test_baseline_alpha_iou_at_1_and_no_baseline() -> None:
+    recs = [
+        record("alpha-iou", 1.0, 0.1, 0, 0.5),
+        record("alpha-iou", 2.0, 0.1, 0, 0.6),
+        record("giou", 1.0, 0.1, 0, 0.5),
+        record("alpha-diou", 3.0, 0.1, 0, 0.6),  # no diou baseline in the grid
+    ]
+    rel = relative_improvements(records_frame(recs))
+    assert list(rel["label"]) == ["alpha-iou@2"]
+    assert rel.iloc[0]["baseline_label"] == "alpha-iou@1"
+    assert rel.iloc[0]["map_rel"] == pytest.approx(20.0)
+
+
+def make_folder(tmp_path: Path, records: list[dict], losses: list) -> Path:
+    out = tmp_path / "results"
+    (out / "records").mkdir(parents=True)
+    config = {"name": "handmade", "losses": losses, "collapse": {"ap50_near_zero": 0.02}}
+    (out / "benchmark.json").write_text(json.dumps({"config": config}))
+    for rec in records:
+        (out / "records" / f"{rec['cell_id']}.json").write_text(json.dumps(rec))
+    return out
+
+
+def test_write_report_files_and_plots(tmp_path: Path, records: list[dict]) -> None:
+    sweep = [
+        record("alpha-iou", a, eta, 0, 0.5 + 0.02 * a)
+        for a in (0.5, 2.0, 4.0)
+        for eta in (0.0, 0.2)
+    ]
+    out = make_folder(
+        tmp_path, records + sweep, [{"name": "iou"}, {"name": "alpha-iou", "alpha": 3}]
+    )
+    report = write_report(out)
+    names = sorted(p.name for p in report.files)
+    assert names == sorted(
+        [
+            "report.md",
+            "records.csv",
+            "summary.csv",
+            "relative_improvement.csv",
+            "robustness.csv",
+            "table3.tex",
+            "ap_vs_iou_retinanet-resnet18.png",
+            "map_vs_eta_retinanet-resnet18.png",
+            "alpha_sweep_retinanet-resnet18_alpha-iou.png",
+        ]
+    )
+    for p in report.files:
+        assert p.is_file() and p.stat().st_size > 0
+        if p.suffix == ".png":
+            with Image.open(p) as im:
+                assert im.format == "PNG" and im.width > 600 and im.height > 300
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    row = summary[(summary["label"] == "iou") & (summary["eta"] == 0.2)].iloc[0]
+    assert row["ap50_mean"] == pytest.approx(0.71)
+    assert row["ap50_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
+    tex = (out / "report" / "table3.tex").read_text()
+    assert tex.count(r"\begin{tabular}") == 4  # 3 etas + robustness
+    assert r"71.00 $\pm$ 1.41" in tex and r"4.23\%" in tex
+    assert (out / "report" / "report.md").read_text() == report.markdown
+
+
+def test_report_cli(tmp_path: Path, records: list[dict]) -> None:
+    out = make_folder(tmp_path, records, [{"name": "iou"}])
+    result = CliRunner().invoke(main, ["report", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "| iou | 2 | 71.00 ± 1.41 |" in result.stdout
+    assert "collapsed" in result.stdout
+
+    result = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Expected a results folder with benchmark.json" in result.output
+    assert "Traceback" not in result.output

@@ -1,0 +1,217 @@
+"""The grid runner on a tiny real grid: kill and resume, shared noise, launchers, collapse."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+from torchvision.ops import box_convert, box_iou
+
+from noisybox.benchmark.config import CollapseConfig, load_config
+from noisybox.benchmark.runner import (
+    ResultsFolder,
+    detect_collapse,
+    expand_grid,
+    find_twin,
+    run_benchmark,
+)
+from noisybox.cli import main
+from noisybox.engine import load_checkpoint
+
+EPOCHS = 2
+TINY = {
+    "name": "tiny",
+    "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": 64, "seed": 0},
+    "detectors": [{"name": "retinanet", "backbone": "resnet18", "options": {"fpn_channels": 32}}],
+    "losses": ["iou", {"name": "alpha-iou", "alpha": 3}],
+    "etas": [0.3],
+    "seeds": [0],
+    "schedule": {"epochs": EPOCHS, "batch_size": 4, "image_size": 64, "workers": 0},
+    "device": "cpu",
+}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def write_config(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def coco_boxes(path: Path) -> tuple[list[int], torch.Tensor]:
+    doc = json.loads(path.read_text())
+    anns = sorted(doc["annotations"], key=lambda a: a["id"])
+    boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float64)
+    return [a["id"] for a in anns], box_convert(boxes, "xywh", "xyxy")
+
+
+@pytest.mark.slow
+def test_kill_mid_cell_and_resume_trains_every_epoch_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TINY)
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "noisybox.benchmark.train_entry",
+        "run-benchmark",
+        str(config),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cells_dir = out / "work" / "cells"
+    deadline = time.monotonic() + 120
+    try:
+        while not list(cells_dir.glob("*/last.pt")):
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    folder = ResultsFolder(out)
+    before = {r["cell_id"]: r for r in folder.load_records()}
+    interrupted = {
+        p.parent.name: load_checkpoint(p)["history"]
+        for p in cells_dir.glob("*/last.pt")
+        if p.parent.name not in before
+    }
+    assert interrupted, "the kill should land inside a cell"
+    assert all(len(h) < EPOCHS for h in interrupted.values())
+
+    result = CliRunner().invoke(main, ["run-benchmark", str(config), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "| iou |" in result.stdout or "| iou [" in result.stdout
+    records = {r["cell_id"]: r for r in folder.load_records()}
+    assert sorted(records) == sorted(c.cell_id for c in expand_grid(load_config(TINY)))
+    for cell_id, rec in records.items():
+        assert [h["epoch"] for h in rec["history"]] == list(range(1, EPOCHS + 1))
+        if cell_id in before:  # finished before the kill: not touched
+            assert rec["finished_at"] == before[cell_id]["finished_at"]
+            assert rec["history"] == before[cell_id]["history"]
+        if cell_id in interrupted:  # resumed: the epochs done before the kill are kept as they were
+            done = interrupted[cell_id]
+            assert rec["history"][: len(done)] == done
+    # a third run trains nothing
+    result = CliRunner().invoke(main, ["run-benchmark", str(config), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0
+    assert f"0 cells trained, {len(records)} already done" in result.stderr
+
+    # both losses trained on the same noisy boxes, generated once; their IoU is measured
+    noisy = sorted((out / "work" / "noisy").glob("*/instances_train.json"))
+    assert [p.parent.name for p in noisy] == ["eta0.3__s0"]
+    ids_c, clean = coco_boxes(out / "work" / "data" / "shapes" / "instances_train.json")
+    ids_n, dirty = coco_boxes(noisy[0])
+    assert ids_c == ids_n
+    expected = float(torch.diagonal(box_iou(clean, dirty)).mean())
+    for rec in records.values():
+        assert rec["noise"]["file"] == "work/noisy/eta0.3__s0/instances_train.json"
+        assert rec["noise"]["mean_iou"] == pytest.approx(expected, rel=1e-9)
+        assert rec["train_config"]["train_annotations"] == rec["noise"]["file"]
+        assert set(rec["versions"]) >= {"noisybox", "torch", "torchvision", "python"}
+        assert rec["benchmark"]["schedule"]["epochs"] == EPOCHS
+        assert set(rec["metrics"]) >= {"ap50", "ap95", "map", "map_75_95"}
+        assert isinstance(rec["collapsed"], bool)
+    assert (out / "report" / "report.md").read_text() == result.stdout.rstrip("\n") + "\n"
+
+
+@pytest.mark.slow
+def test_submitit_local_job_array_and_shards(tmp_path: Path) -> None:
+    cfg = load_config({**TINY, "schedule": {**TINY["schedule"], "epochs": 1}})
+    all_ids = [c.cell_id for c in expand_grid(cfg)]
+    assert len(all_ids) == 2
+    # shard 0/2 locally, in this process
+    first = run_benchmark(cfg, tmp_path / "out", shard=(0, 2), progress=False)
+    assert first.cells == first.trained == [all_ids[0]] and not first.failures
+    # the rest as a submitit job array (the local executor stands in for Slurm)
+    summary = run_benchmark(
+        cfg,
+        tmp_path / "out",
+        launcher="slurm",
+        progress=False,
+        slurm_cluster="local",
+        slurm_parameters={"timeout_min": 10},
+    )
+    assert not summary.failures, summary.failures
+    assert sorted(summary.skipped) == sorted(first.trained)
+    assert sorted(summary.trained) == sorted(set(all_ids) - set(first.trained))
+    assert sorted(r["cell_id"] for r in summary.records) == sorted(all_ids)
+    assert list((tmp_path / "out" / "work" / "submitit").glob("*_submitted.pkl"))
+
+
+# ----------------------------------------------------------------------------- collapse
+
+
+def rec(loss: str, alpha: float, history: list[dict], ap50: float, seed: int = 0) -> dict:
+    return {
+        "cell_id": f"{loss}@{alpha}",
+        "cell": {
+            "detector": "fcos",
+            "backbone": "resnet18",
+            "loss": loss,
+            "alpha": alpha,
+            "eta": 0.3,
+            "seed": seed,
+        },
+        "history": history,
+        "metrics": {"ap50": ap50},
+    }
+
+
+def epochs(box_losses: list[float], fg_ious: list[float], alpha: float) -> list[dict]:
+    return [
+        {"epoch": i + 1, "box_loss": b, "fg_iou": f, "alpha": alpha}
+        for i, (b, f) in enumerate(zip(box_losses, fg_ious, strict=True))
+    ]
+
+
+def test_collapse_detection_fires_on_a_stalled_alpha_3_cell() -> None:
+    # issue 7's failure: 1 - IoU^3 with IoU ~ 0 stays ~1, the matched boxes never overlap
+    dead = rec("alpha-iou", 3.0, epochs([0.999, 0.998, 0.998], [0.01, 0.01, 0.02], 3.0), 0.0)
+    healthy = rec("iou", 1.0, epochs([0.60, 0.45, 0.38], [0.40, 0.55, 0.62], 1.0), 0.75)
+    warm = rec("alpha-iou", 3.0, epochs([0.55, 0.60, 0.48], [0.45, 0.55, 0.63], 3.0), 0.72)
+    records = [dead, healthy, warm]
+    assert find_twin(dead, records) is healthy
+    assert find_twin(healthy, records) is None
+    reasons = detect_collapse(dead, healthy, CollapseConfig())
+    assert [r.split(":")[0] for r in reasons] == [
+        "matched boxes do not overlap their targets",
+        "AP50 near zero",
+    ]
+    assert "(twin iou@1.0)" in reasons[-1]
+    assert detect_collapse(healthy, None, CollapseConfig()) == []
+    # a warm-up raises 1 - IoU^alpha while the boxes improve: not a collapse
+    assert detect_collapse(warm, healthy, CollapseConfig()) == []
+    # without the twin only the training signal remains; thresholds come from the config
+    assert len(detect_collapse(dead, None, CollapseConfig())) == 1
+    assert detect_collapse(dead, None, CollapseConfig(min_fg_iou=0.0)) == []
+    # the stock losses record no fg_iou: then the box loss has to fall
+    stock = [{"box_loss": b, "alpha": None} for b in (0.50, 0.49, 0.49)]
+    assert detect_collapse({"history": stock}, None, CollapseConfig())[0].startswith(
+        "box loss did not fall"
+    )
+    assert detect_collapse({"history": stock}, None, CollapseConfig(min_box_loss_drop=0.01)) == []
+    nan = rec("iou", 1.0, epochs([0.6, float("nan")], [0.4, 0.4], 1.0), 0.5)
+    assert (
+        detect_collapse(nan, None, CollapseConfig())[-1] == "box loss was non-finite in some epochs"
+    )
+
+
+def test_corrupt_once_per_eta_and_seed_records_noise_in_config(tmp_path: Path) -> None:
+    cfg = load_config({**TINY, "etas": [0.0, 0.2], "seeds": [0, 1]})
+    cells = expand_grid(cfg)
+    # seeds vary slowest, losses fastest: cells sharing a noisy file are adjacent
+    keys = [(c.eta, c.seed) for c in cells]
+    assert keys == sorted(keys, key=lambda k: (k[1], k[0]))
+    assert np.unique(np.array(keys), axis=0).shape[0] == 4
