@@ -1,4 +1,6 @@
-"""Read -> perturb -> measure -> atomic write: the one function behind ``noisybox corrupt``."""
+"""Box noise on annotation sets: :func:`corrupt_boxes` in memory, and :func:`corrupt_annotations`
+(read -> :func:`corrupt_boxes` -> measure -> atomic write), the function behind
+``noisybox corrupt``."""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ __all__ = [
     "BOX_TOLERANCE",
     "DEFAULT_SEED",
     "INVALID_POLICIES",
+    "CorruptedBoxes",
     "CorruptionResult",
     "corrupt_annotations",
+    "corrupt_boxes",
     "find_invalid_boxes",
 ]
 
@@ -33,6 +37,24 @@ INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
 BOX_TOLERANCE = 1.0
 """Pixels a clean box may stick out of its image before it counts as invalid (rounding in
 real annotation files, e.g. VOC's ``xmin = 0``)."""
+
+
+@dataclasses.dataclass
+class CorruptedBoxes:
+    """What :func:`corrupt_boxes` did.
+
+    Attributes:
+        annotations: the noisy :class:`Annotations`, boxes rounded as the format's writer
+            stores them (:func:`noisybox.formats.snap_boxes`).
+        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped): the ones
+            whose IoU measures the noise.
+        counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
+            ``clipped``.
+    """
+
+    annotations: Annotations
+    eligible: np.ndarray
+    counts: dict[str, int]
 
 
 @dataclasses.dataclass
@@ -93,6 +115,121 @@ def find_invalid_boxes(
     return invalid, reasons
 
 
+def _check_noise_params(
+    eta: float,
+    eta_w: float | None,
+    eta_h: float | None,
+    model: str,
+    boundary: str,
+    on_invalid: str,
+) -> tuple[float, float]:
+    """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
+    (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
+    resolved = resolve_eta(eta, eta_w, eta_h)
+    if on_invalid not in INVALID_POLICIES:
+        raise NoisyboxError(
+            f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
+        )
+    if boundary not in BOUNDARIES:
+        raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
+    try:
+        get_noise_model(model)
+    except ValueError as exc:
+        raise NoisyboxError(str(exc)) from None
+    return resolved
+
+
+def corrupt_boxes(
+    ann: Annotations,
+    *,
+    eta: float,
+    eta_w: float | None = None,
+    eta_h: float | None = None,
+    model: str = "uniform",
+    boundary: str = "shift",
+    ratio: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    on_invalid: str = "error",
+    min_size: float = 1.0,
+) -> CorruptedBoxes:
+    """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
+
+    Crowd boxes (COCO ``iscrowd = 1``) are left alone. All noise comes from one
+    ``numpy.random.default_rng(seed)``, so the same annotations and seed give the same boxes.
+
+    Args:
+        ann: clean annotations.
+        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+            :func:`noisybox.noise.perturb_boxes`.
+        seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+        on_invalid: what to do with a clean box that is non-finite, empty or outside its
+            image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` leaves it
+            unchanged and not ``eligible``, ``"clip"`` clips it into the image and perturbs
+            it (skipping it if nothing is left).
+
+    Returns:
+        :class:`CorruptedBoxes`.
+
+    Raises:
+        NoisyboxError: for bad parameters or an invalid box under ``on_invalid="error"``.
+
+    >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
+    ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
+    ...     np.array([False, True]), [1, 2], {}, "coco", "x.json")
+    >>> out = corrupt_boxes(ann, eta=0.2, seed=0)
+    >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
+    ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
+    """
+    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
+    sizes = ann.box_image_sizes()
+    crowd = np.asarray(ann.iscrowd, dtype=bool)
+    invalid = find_invalid_boxes(ann.boxes, sizes)[0] & ~crowd
+    base = np.asarray(ann.boxes, dtype=np.float64)
+    clipped = np.zeros(ann.num_boxes, dtype=bool)
+    if invalid.any() and on_invalid == "error":
+        first = int(np.flatnonzero(invalid)[0])
+        reason = find_invalid_boxes(ann.boxes[first : first + 1], sizes[first : first + 1])[1][0]
+        raise NoisyboxError(
+            f"Expected a finite box of positive size inside its {sizes[first, 0]:g}x{sizes[first, 1]:g} "
+            f"image but got {ann.boxes[first].tolist()} ({reason}) in {ann.source} "
+            f"(record {ann.record_ids[first]}); use --on-invalid skip or clip"
+        )
+    skipped = invalid.copy()
+    if invalid.any() and on_invalid == "clip":
+        base = base.copy()
+        rows = np.flatnonzero(invalid & np.all(np.isfinite(ann.boxes), axis=1))
+        base[rows, 0::2] = np.clip(base[rows, 0::2], 0.0, sizes[rows, 0:1])
+        base[rows, 1::2] = np.clip(base[rows, 1::2], 0.0, sizes[rows, 1:2])
+        still = find_invalid_boxes(base, sizes, tolerance=0.0)[0]
+        clipped = invalid & ~still
+        skipped = invalid & still
+    eligible = ~crowd & ~skipped
+
+    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
+    noisy[eligible] = perturb_boxes(
+        base[eligible],
+        sizes[eligible],
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        model=model,
+        boundary=boundary,
+        ratio=ratio,
+        min_size=min_size,
+        rng=np.random.default_rng(seed),
+    )
+    noisy_ann = ann.with_boxes(snap_boxes(ann, noisy))
+    counts = {
+        "boxes": ann.num_boxes,
+        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
+        "crowd_untouched": int(crowd.sum()),
+        "invalid": int(invalid.sum()),
+        "skipped": int(skipped.sum()),
+        "clipped": int(clipped.sum()),
+    }
+    return CorruptedBoxes(annotations=noisy_ann, eligible=eligible, counts=counts)
+
+
 def corrupt_annotations(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -112,8 +249,8 @@ def corrupt_annotations(
 ) -> CorruptionResult:
     """Write a noisy copy of an annotation set and measure how noisy it is.
 
-    Crowd boxes (COCO ``iscrowd = 1``) are left alone. The same input and seed give a
-    byte-identical output (the provenance holds no time stamp or absolute path).
+    The boxes are those of :func:`corrupt_boxes`; crowd boxes (COCO ``iscrowd = 1``) are
+    left alone. The same input and seed give a byte-identical output (the provenance holds no time stamp or absolute path).
 
     Args:
         input_path: COCO json, VOC year folder or YOLO dataset folder.
@@ -137,17 +274,7 @@ def corrupt_annotations(
             ``on_invalid="error"``, or an output path equal to the input. Nothing is written
             then.
     """
-    eta_w_, eta_h_ = resolve_eta(eta, eta_w, eta_h)
-    if on_invalid not in INVALID_POLICIES:
-        raise NoisyboxError(
-            f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
-        )
-    if boundary not in BOUNDARIES:
-        raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
-    try:
-        get_noise_model(model)
-    except ValueError as exc:
-        raise NoisyboxError(str(exc)) from None
+    eta_w_, eta_h_ = _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
     check_not_same_path(input_path, output_path)
 
     bar = None
@@ -158,59 +285,24 @@ def corrupt_annotations(
     ann = read_annotations(input_path, format, progress=progress, **read_kwargs)
     if bar is not None:
         bar.update(1)
-
-    sizes = ann.box_image_sizes()
-    crowd = np.asarray(ann.iscrowd, dtype=bool)
-    invalid, reasons = find_invalid_boxes(ann.boxes, sizes)
-    invalid &= ~crowd
-    base = ann.boxes
-    clipped = np.zeros(ann.num_boxes, dtype=bool)
-    if invalid.any() and on_invalid == "error":
-        first = int(np.flatnonzero(invalid)[0])
-        reason = find_invalid_boxes(ann.boxes[first : first + 1], sizes[first : first + 1])[1][0]
-        raise NoisyboxError(
-            f"Expected a finite box of positive size inside its {sizes[first, 0]:g}x{sizes[first, 1]:g} "
-            f"image but got {ann.boxes[first].tolist()} ({reason}) in {ann.source} "
-            f"(record {ann.record_ids[first]}); use --on-invalid skip or clip"
-        )
-    skipped = invalid.copy()
-    if invalid.any() and on_invalid == "clip":
-        base = ann.boxes.copy()
-        rows = np.flatnonzero(invalid & np.all(np.isfinite(ann.boxes), axis=1))
-        base[rows, 0::2] = np.clip(base[rows, 0::2], 0.0, sizes[rows, 0:1])
-        base[rows, 1::2] = np.clip(base[rows, 1::2], 0.0, sizes[rows, 1:2])
-        still = find_invalid_boxes(base, sizes, tolerance=0.0)[0]
-        clipped = invalid & ~still
-        skipped = invalid & still
-    eligible = ~crowd & ~skipped
-
-    noisy = ann.boxes.copy()
-    noisy[eligible] = perturb_boxes(
-        base[eligible],
-        sizes[eligible],
+    noisy = corrupt_boxes(
+        ann,
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
         model=model,
         boundary=boundary,
         ratio=ratio,
+        seed=seed,
+        on_invalid=on_invalid,
         min_size=min_size,
-        rng=np.random.default_rng(seed),
     )
-    noisy_ann = ann.with_boxes(snap_boxes(ann, noisy))
+    noisy_ann, counts = noisy.annotations, noisy.counts
     if bar is not None:
         bar.update(1)
-    stats = compare_annotations(ann, noisy_ann, include=eligible)
+    stats = compare_annotations(ann, noisy_ann, include=noisy.eligible)
     if bar is not None:
         bar.update(1)
-    counts = {
-        "boxes": ann.num_boxes,
-        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
-        "crowd_untouched": int(crowd.sum()),
-        "invalid": int(invalid.sum()),
-        "skipped": int(skipped.sum()),
-        "clipped": int(clipped.sum()),
-    }
     provenance = {
         "tool": "noisybox corrupt",
         "noisybox_version": __version__,

@@ -9,15 +9,23 @@ from typing import Any
 
 import click
 
+from noisybox.cli._options import (
+    boundary_option,
+    eta_h_option,
+    eta_option,
+    eta_w_option,
+    format_option,
+    min_size_option,
+    model_option,
+    ratio_option,
+    run_command,
+    seed_option,
+)
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
-from noisybox.errors import NoisyboxError
-from noisybox.formats import FORMATS, read_annotations
-from noisybox.noise import BOUNDARIES, list_noise_models
-from noisybox.stats import compare_annotations
+from noisybox.formats import read_annotations
+from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["corrupt", "iou"]
-
-_ETA = click.FloatRange(0.0, 1.0, max_open=True)
 
 
 @click.command()
@@ -30,53 +38,15 @@ _ETA = click.FloatRange(0.0, 1.0, max_open=True)
     type=click.Path(),
     help="Output file (COCO) or folder (VOC, YOLO).",
 )
-@click.option(
-    "--eta",
-    type=_ETA,
-    default=0.2,
-    show_default=True,
-    help="Noise rate of both axes (paper's eta).",
-)
-@click.option("--eta-w", type=_ETA, default=None, help="Horizontal noise rate (overrides --eta).")
-@click.option("--eta-h", type=_ETA, default=None, help="Vertical noise rate (overrides --eta).")
-@click.option(
-    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of all random draws."
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Input format (detected by default).",
-)
-@click.option(
-    "--model",
-    type=click.Choice(list_noise_models()),
-    default="uniform",
-    show_default=True,
-    help="Noise model.",
-)
-@click.option(
-    "--boundary",
-    type=click.Choice(BOUNDARIES),
-    default="shift",
-    show_default=True,
-    help="shift: paper's eq. 5; truncate: clip corners (OA-MIL).",
-)
-@click.option(
-    "--ratio",
-    type=click.FloatRange(0.0, 1.0),
-    default=1.0,
-    show_default=True,
-    help="Share of boxes perturbed.",
-)
-@click.option(
-    "--min-size",
-    type=click.FloatRange(0.0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Minimum noisy box side in pixels.",
-)
+@eta_option("Noise rate of both axes (paper's eta).", default=0.2)
+@eta_w_option("Horizontal noise rate (overrides --eta).")
+@eta_h_option("Vertical noise rate (overrides --eta).")
+@seed_option("Seed of all random draws.", default=DEFAULT_SEED)
+@format_option("Input format (detected by default).")
+@model_option("Noise model.")
+@boundary_option("shift: paper's eq. 5; truncate: clip corners (OA-MIL).")
+@ratio_option("Share of boxes perturbed.")
+@min_size_option("Minimum noisy box side in pixels.")
 @click.option(
     "--on-invalid",
     type=click.Choice(INVALID_POLICIES),
@@ -104,15 +74,7 @@ _ETA = click.FloatRange(0.0, 1.0, max_open=True)
 def corrupt(
     input_path: str,
     output_path: str,
-    eta: float,
-    eta_w: float | None,
-    eta_h: float | None,
-    seed: int,
     fmt: str | None,
-    model: str,
-    boundary: str,
-    ratio: float,
-    min_size: float,
     on_invalid: str,
     image_set: str | None,
     image_root: str | None,
@@ -120,6 +82,7 @@ def corrupt(
     as_json: bool,
     quiet: bool,
     debug: bool,
+    **noise: Any,  # the noise options, named as corrupt_annotations' parameters
 ) -> None:
     """Write a copy of INPUT with the Alpha-IoU paper's box noise and print how noisy it is.
 
@@ -132,27 +95,18 @@ def corrupt(
         read_kwargs["image_set"] = image_set
     if image_root is not None:
         read_kwargs["image_root"] = image_root
-    try:
-        result = corrupt_annotations(
+    result = run_command(
+        debug,
+        lambda: corrupt_annotations(
             input_path,
             output_path,
-            eta=eta,
-            eta_w=eta_w,
-            eta_h=eta_h,
-            model=model,
-            boundary=boundary,
-            ratio=ratio,
-            seed=seed,
+            **noise,
             format=fmt,
             on_invalid=on_invalid,
-            min_size=min_size,
             progress=not quiet and sys.stderr.isatty(),
             **read_kwargs,
-        )
-    except NoisyboxError as exc:
-        if debug:
-            raise
-        raise click.ClickException(str(exc)) from None
+        ),
+    )
     if plot_path is not None:
         from noisybox.corrupt import find_invalid_boxes
         from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
@@ -182,13 +136,7 @@ def corrupt(
 @click.command()
 @click.argument("clean_path", metavar="CLEAN", type=click.Path(exists=True))
 @click.argument("noisy_path", metavar="NOISY", type=click.Path(exists=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Format of both sets (detected by default).",
-)
+@format_option("Format of both sets (detected by default).")
 @click.option("--image-set", default=None, help="VOC: read only ImageSets/Main/<name>.txt.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -205,14 +153,12 @@ def iou(
     Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line).
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
-    try:
+
+    def measure() -> IoUStats:
         clean = read_annotations(clean_path, fmt, **kwargs)
-        noisy = read_annotations(noisy_path, fmt, **kwargs)
-        stats = compare_annotations(clean, noisy)
-    except NoisyboxError as exc:
-        if debug:
-            raise
-        raise click.ClickException(str(exc)) from None
+        return compare_annotations(clean, read_annotations(noisy_path, fmt, **kwargs))
+
+    stats = run_command(debug, measure)
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2))
     else:

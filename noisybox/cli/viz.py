@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from noisybox.errors import NoisyboxError
-from noisybox.formats import FORMATS
-from noisybox.noise import BOUNDARIES, list_noise_models
+from noisybox.cli._options import (
+    boundary_option,
+    eta_h_option,
+    eta_option,
+    eta_w_option,
+    format_option,
+    model_option,
+    ratio_option,
+    run_command,
+    seed_option,
+)
 
 __all__ = ["iou_hist", "preview"]
 
-_ETA = click.FloatRange(0.0, 1.0, max_open=True)
-_T = TypeVar("_T")
-
-
-def _run(debug: bool, fn: Callable[[], _T]) -> _T:
-    """Call ``fn``; library errors become one-line ``ClickException``s unless ``--debug``."""
-    try:
-        return fn()
-    except NoisyboxError as exc:
-        if debug:
-            raise
-        raise click.ClickException(str(exc)) from None
+_png_output = click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.",
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -66,41 +70,14 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Images folder the annotations' file names are relative to "
     "(default: the json's folder for COCO, the devkit year folder for VOC, images/ for YOLO).",
 )
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="PNG file to write.",
-)
-@click.option("--eta", type=_ETA, default=None, help="Corrupt CLEAN on the fly at this noise rate.")
-@click.option("--eta-w", type=_ETA, default=None, help="On-the-fly horizontal noise rate.")
-@click.option("--eta-h", type=_ETA, default=None, help="On-the-fly vertical noise rate.")
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the on-the-fly noise."
-)
-@click.option(
-    "--model",
-    type=click.Choice(list_noise_models()),
-    default="uniform",
-    show_default=True,
-    help="On-the-fly noise model.",
-)
-@click.option(
-    "--boundary",
-    type=click.Choice(BOUNDARIES),
-    default="shift",
-    show_default=True,
-    help="On-the-fly boundary handling (shift: paper's eq. 5).",
-)
-@click.option(
-    "--ratio",
-    type=click.FloatRange(0.0, 1.0),
-    default=1.0,
-    show_default=True,
-    help="Share of boxes perturbed on the fly.",
-)
+@_png_output
+@eta_option("Corrupt CLEAN on the fly at this noise rate.")
+@eta_w_option("On-the-fly horizontal noise rate.")
+@eta_h_option("On-the-fly vertical noise rate.")
+@seed_option("Seed of the on-the-fly noise.")
+@model_option("On-the-fly noise model.")
+@boundary_option("On-the-fly boundary handling (shift: paper's eq. 5).")
+@ratio_option("Share of boxes perturbed on the fly.")
 @click.option(
     "-n",
     "--num-images",
@@ -122,13 +99,7 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Class names overriding the annotations': 'a,b,c' or a file with one per line "
     "(YOLO: name k is class k; COCO/VOC: in sorted category id order).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Format (detected by default).",
-)
+@format_option("Format (detected by default).")
 @click.option(
     "--columns", type=click.IntRange(min=1), default=3, show_default=True, help="Tiles per row."
 )
@@ -146,13 +117,6 @@ def preview(
     noisy_path: str | None,
     images: str | None,
     output: str,
-    eta: float | None,
-    eta_w: float | None,
-    eta_h: float | None,
-    seed: int,
-    model: str,
-    boundary: str,
-    ratio: float,
     num_images: int | None,
     image_ids: tuple[str, ...],
     sample_seed: int,
@@ -162,6 +126,7 @@ def preview(
     tile_size: int,
     no_labels: bool,
     debug: bool,
+    **noise: Any,  # the on-the-fly noise options, named as preview_annotations' parameters
 ) -> None:
     """Draw a grid of dataset images with the clean boxes (solid green) and the noisy ones
     (dashed magenta, tagged with their IoU to the clean box).
@@ -172,15 +137,15 @@ def preview(
 
     Example: noisybox preview instances_val.json --eta 0.2 -o preview.png
     """
-    on_the_fly = eta is not None or eta_w is not None or eta_h is not None
+    on_the_fly = any(noise[k] is not None for k in ("eta", "eta_w", "eta_h"))
     if noisy_path is not None and on_the_fly:
         raise click.UsageError("Give either NOISY or --eta/--eta-w/--eta-h, not both.")
     ids = _split(image_ids) if image_ids else None
     if ids is not None and num_images is not None:
         raise click.UsageError("Give either --num-images or --image-ids, not both.")
     names = _class_names(class_names)
-    if on_the_fly and eta is None:
-        eta = 0.2
+    if on_the_fly and noise["eta"] is None:
+        noise["eta"] = 0.2
 
     def run() -> Any:
         from noisybox.viz import preview_annotations
@@ -190,13 +155,7 @@ def preview(
             noisy_path,
             images=images,
             output=output,
-            eta=eta,
-            eta_w=eta_w,
-            eta_h=eta_h,
-            model=model,
-            boundary=boundary,
-            ratio=ratio,
-            seed=seed,
+            **noise,
             num_images=num_images if num_images is not None else 6,
             image_ids=ids,
             sample_seed=sample_seed,
@@ -207,7 +166,7 @@ def preview(
             show_labels=not no_labels,
         )
 
-    fig = _run(debug, run)
+    fig = run_command(debug, run)
     shown = sum(1 for ax in fig.axes if ax.images)
     click.echo(f"wrote {output} ({shown} images)")
 
@@ -215,38 +174,11 @@ def preview(
 @click.command("iou-hist")
 @click.argument("clean_path", metavar="CLEAN", type=click.Path(exists=True))
 @click.argument("noisy_paths", metavar="[NOISY]...", type=click.Path(exists=True), nargs=-1)
-@click.option(
-    "-o",
-    "--output",
-    "output",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="PNG file to write.",
-)
-@click.option(
-    "--eta",
-    "etas",
-    type=_ETA,
-    multiple=True,
-    help="Also corrupt CLEAN on the fly at this rate (repeatable).",
-)
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the on-the-fly noise."
-)
-@click.option(
-    "--model",
-    type=click.Choice(list_noise_models()),
-    default="uniform",
-    show_default=True,
-    help="On-the-fly noise model.",
-)
-@click.option(
-    "--boundary",
-    type=click.Choice(BOUNDARIES),
-    default="shift",
-    show_default=True,
-    help="On-the-fly boundary handling.",
-)
+@_png_output
+@eta_option("Also corrupt CLEAN on the fly at this rate (repeatable).", multiple=True, dest="etas")
+@seed_option("Seed of the on-the-fly noise.")
+@model_option("On-the-fly noise model.")
+@boundary_option("On-the-fly boundary handling.")
 @click.option(
     "--label",
     "labels",
@@ -256,13 +188,7 @@ def preview(
 @click.option(
     "--bins", type=click.IntRange(min=1), default=40, show_default=True, help="Histogram bins."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default=None,
-    help="Format (detected by default).",
-)
+@format_option("Format (detected by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 def iou_hist(
@@ -303,7 +229,7 @@ def iou_hist(
             format=fmt,
         )
 
-    _, dists = _run(debug, run)
+    _, dists = run_command(debug, run)
     rows = [
         {
             "label": d.label,

@@ -1,4 +1,4 @@
-"""Atomic file and folder writes shared by the writers."""
+"""Atomic file and folder writes, and small helpers shared by the readers and writers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -19,7 +20,11 @@ __all__ = [
     "atomic_write_bytes",
     "changed_rows",
     "check_not_same_path",
+    "group_by_file",
+    "progress_enumerate",
 ]
+
+_T = TypeVar("_T")
 
 MANIFEST_NAME = "noisybox-manifest.json"
 
@@ -99,3 +104,39 @@ def changed_rows(boxes: np.ndarray, original: np.ndarray) -> np.ndarray:
     """``bool[N]`` rows of ``boxes`` that differ from ``original`` (NaN equals NaN)."""
     differ = (boxes != original) & ~(np.isnan(boxes) & np.isnan(original))
     return np.any(differ, axis=1)
+
+
+def progress_enumerate(
+    items: Sequence[_T], *, progress: bool, desc: str, unit: str = "file"
+) -> Iterable[tuple[int, _T]]:
+    """``enumerate(items)``, behind a tqdm bar on stderr when ``progress``.
+
+    >>> list(progress_enumerate(["a", "b"], progress=False, desc="reading"))
+    [(0, 'a'), (1, 'b')]
+    """
+    pairs = enumerate(items)
+    if not progress:
+        return pairs
+    from tqdm import tqdm
+
+    return tqdm(pairs, total=len(items), desc=desc, unit=unit, leave=False)
+
+
+def group_by_file(
+    rows: np.ndarray, file_index: np.ndarray, item_index: np.ndarray, values: Iterable[_T]
+) -> dict[int, dict[int, _T]]:
+    """``{file: {item: value}}`` for box ``rows`` of per-file formats (VOC object, YOLO line).
+
+    Args:
+        rows: ``int[K]`` box rows.
+        file_index: ``int[N]`` file of every box row.
+        item_index: ``int[N]`` position of every box row in its file.
+        values: ``K`` values, one per row of ``rows``.
+
+    >>> group_by_file(np.array([0, 2]), np.array([0, 0, 1]), np.array([0, 1, 0]), "xy")
+    {0: {0: 'x'}, 1: {0: 'y'}}
+    """
+    out: dict[int, dict[int, _T]] = {}
+    for row, value in zip(rows.tolist(), values, strict=True):
+        out.setdefault(int(file_index[row]), {})[int(item_index[row])] = value
+    return out

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from noisybox.errors import NoisyboxError
-from noisybox.formats._io import MANIFEST_NAME, atomic_dir, changed_rows
+from noisybox.formats._io import (
+    MANIFEST_NAME,
+    atomic_dir,
+    changed_rows,
+    group_by_file,
+    progress_enumerate,
+)
 from noisybox.formats.annotations import Annotations
 
 __all__ = ["VOC_CLASSES", "VocDocument", "find_voc_root", "read_voc", "snap_voc", "write_voc"]
@@ -104,16 +110,11 @@ def read_voc(
                 raise NoisyboxError(f"Expected {p.name} listed in {listing} but it does not exist")
     else:
         xml_paths = sorted(ann_dir.glob("*.xml"))
-    iterator: Any = xml_paths
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(xml_paths, desc="reading VOC", unit="file", leave=False)
     sizes, file_names, texts = [], [], []
     boxes: list[list[float]] = []
     names: list[str] = []
     box_file, box_obj, record_ids = [], [], []
-    for i, xml_path in enumerate(iterator):
+    for i, xml_path in progress_enumerate(xml_paths, progress=progress, desc="reading VOC"):
         raw = xml_path.read_bytes()
         try:
             tree = ET.fromstring(raw)
@@ -246,20 +247,11 @@ def write_voc(
         )
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     written = snap_voc(ann.boxes[changed], ann.box_image_sizes()[changed])
-    per_file: dict[int, dict[int, list[float]]] = {}
-    for row, box in zip(changed.tolist(), written.tolist(), strict=True):
-        per_file.setdefault(int(doc.box_file_index[row]), {})[int(doc.box_object_index[row])] = box
+    per_file = group_by_file(changed, doc.box_file_index, doc.box_object_index, written.tolist())
     with atomic_dir(output_path) as tmp:
         out_ann = tmp / "Annotations"
         out_ann.mkdir()
-        iterator: Any = enumerate(doc.xml_files)
-        if progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(
-                iterator, total=len(doc.xml_files), desc="writing VOC", unit="file", leave=False
-            )
-        for i, name in iterator:
+        for i, name in progress_enumerate(doc.xml_files, progress=progress, desc="writing VOC"):
             text = doc.texts[i]
             if i in per_file:
                 text = _rewrite(text, per_file[i], name)

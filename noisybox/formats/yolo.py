@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 
 from noisybox.errors import NoisyboxError
-from noisybox.formats._io import MANIFEST_NAME, atomic_dir, changed_rows
+from noisybox.formats._io import (
+    MANIFEST_NAME,
+    atomic_dir,
+    changed_rows,
+    group_by_file,
+    progress_enumerate,
+)
 from noisybox.formats.annotations import Annotations
 
 __all__ = [
@@ -146,18 +152,13 @@ def read_yolo(
                 f"Expected an image for label file {labels_dir / rel} but found none in {images_dir}"
             )
         label_of_row[row] = rel
-    iterator: Any = enumerate(images)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, total=len(images), desc="reading YOLO", unit="image", leave=False)
     sizes = np.empty((len(images), 2), dtype=np.float64)
     texts: list[str] = []
     doc_files: list[str] = []
     norm: list[list[float]] = []
     cls: list[int] = []
     box_img, box_file, box_line, record_ids = [], [], [], []
-    for i, rel in iterator:
+    for i, rel in progress_enumerate(images, progress=progress, desc="reading YOLO", unit="image"):
         try:
             with Image.open(images_dir / rel) as im:
                 sizes[i] = im.size
@@ -290,20 +291,11 @@ def write_yolo(
         )
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     _, texts = _written_norm(ann.boxes[changed], ann.box_image_sizes()[changed])
-    per_file: dict[int, dict[int, list[str]]] = {}
-    for row, values in zip(changed.tolist(), texts, strict=True):
-        per_file.setdefault(int(doc.box_file_index[row]), {})[int(doc.box_line_index[row])] = values
+    per_file = group_by_file(changed, doc.box_file_index, doc.box_line_index, texts)
     with atomic_dir(output_path) as tmp:
         labels = tmp / "labels"
         labels.mkdir()
-        iterator: Any = enumerate(doc.label_files)
-        if progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(
-                iterator, total=len(doc.label_files), desc="writing YOLO", unit="file", leave=False
-            )
-        for i, rel in iterator:
+        for i, rel in progress_enumerate(doc.label_files, progress=progress, desc="writing YOLO"):
             text = doc.texts[i]
             if i in per_file:
                 lines = text.splitlines(keepends=True)

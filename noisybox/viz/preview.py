@@ -85,10 +85,11 @@ def perturb_annotations(
 ) -> Annotations:
     """Noisy annotations in memory, as ``noisybox corrupt --seed SEED`` would write them.
 
-    Crowd boxes and invalid clean boxes (non-finite, empty, or outside the image) are left
-    unchanged, like ``corrupt --on-invalid skip``; for a file without invalid boxes the
-    result equals the boxes ``corrupt`` writes with the same parameters and seed (rounded by
-    the format's writer, :func:`noisybox.formats.snap_boxes`).
+    :func:`noisybox.corrupt.corrupt_boxes` with ``on_invalid="skip"``: crowd boxes and
+    invalid clean boxes (non-finite, empty, or outside the image) are left unchanged, like
+    ``corrupt --on-invalid skip``; for a file without invalid boxes the result equals the
+    boxes ``corrupt`` writes with the same parameters and seed (rounded by the format's
+    writer, :func:`noisybox.formats.snap_boxes`).
 
     Args:
         ann: clean annotations.
@@ -102,19 +103,11 @@ def perturb_annotations(
     Raises:
         NoisyboxError: for a rate outside ``[0, 1)`` or another bad parameter.
     """
-    from noisybox.corrupt import find_invalid_boxes
-    from noisybox.formats import snap_boxes
-    from noisybox.noise import perturb_boxes
+    from noisybox.corrupt import corrupt_boxes
 
-    sizes = ann.box_image_sizes()
-    crowd = np.asarray(ann.iscrowd, dtype=bool)
-    invalid = find_invalid_boxes(ann.boxes, sizes)[0]
-    eligible = ~crowd & ~invalid
-    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
     try:
-        noisy[eligible] = perturb_boxes(
-            ann.boxes[eligible],
-            sizes[eligible],
+        noisy = corrupt_boxes(
+            ann,
             eta=eta,
             eta_w=eta_w,
             eta_h=eta_h,
@@ -122,13 +115,12 @@ def perturb_annotations(
             boundary=boundary,
             ratio=ratio,
             min_size=min_size,
-            rng=np.random.default_rng(seed),
+            seed=seed,
+            on_invalid="skip",
         )
-    except NoisyboxError:
-        raise
-    except ValueError as exc:
+    except ValueError as exc:  # a noise model returning a wrong shape
         raise NoisyboxError(str(exc)) from None
-    return ann.with_boxes(snap_boxes(ann, noisy))
+    return noisy.annotations
 
 
 def select_images(

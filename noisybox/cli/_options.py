@@ -1,0 +1,134 @@
+"""Click options shared by the noise commands (``corrupt``, ``preview``, ``iou-hist``), and
+:func:`run_command`, the behaviour of their ``--debug`` flag.
+
+Each factory returns one ``click.option`` decorator with the option's name, type and
+default fixed and the help text given by the command (``corrupt`` writes noise,
+``preview`` and ``iou-hist`` draw it on the fly). Choices come from the registries, so a
+noise model registered before the command module is imported is accepted.
+
+>>> @click.command()
+... @eta_option("Noise rate.", default=0.2)
+... @model_option("Noise model.")
+... def cmd(eta: float, model: str) -> None:
+...     click.echo(f"{eta} {model}")
+>>> from click.testing import CliRunner
+>>> CliRunner().invoke(cmd, ["--eta", "0.3"]).output
+'0.3 uniform\\n'
+>>> CliRunner().invoke(cmd, ["--eta", "1"]).exit_code
+2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from noisybox.errors import NoisyboxError
+from noisybox.formats import FORMATS
+from noisybox.noise import BOUNDARIES, list_noise_models
+
+__all__ = [
+    "ETA",
+    "boundary_option",
+    "eta_h_option",
+    "eta_option",
+    "eta_w_option",
+    "format_option",
+    "min_size_option",
+    "model_option",
+    "ratio_option",
+    "run_command",
+    "seed_option",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+
+ETA = click.FloatRange(0.0, 1.0, max_open=True)
+"""A noise rate: ``[0, 1)``."""
+
+
+def eta_option(
+    help: str, *, default: float | None = None, multiple: bool = False, dest: str = "eta"
+) -> Callable[[_F], _F]:
+    """``--eta``: the noise rate of both axes.
+
+    Args:
+        help: the option's help text.
+        default: shown in ``--help`` when not ``None``.
+        multiple: repeatable (``iou-hist`` overlays one histogram per rate); the command
+            then gets a tuple.
+        dest: the name of the command's parameter (``"etas"`` for a repeatable one).
+    """
+    extra: dict[str, Any] = {"multiple": True} if multiple else {"default": default}
+    if default is not None:
+        extra["show_default"] = True
+    return click.option("--eta", dest, type=ETA, help=help, **extra)
+
+
+def eta_w_option(help: str) -> Callable[[_F], _F]:
+    """``--eta-w``: the horizontal noise rate, overriding ``--eta``."""
+    return click.option("--eta-w", type=ETA, default=None, help=help)
+
+
+def eta_h_option(help: str) -> Callable[[_F], _F]:
+    """``--eta-h``: the vertical noise rate, overriding ``--eta``."""
+    return click.option("--eta-h", type=ETA, default=None, help=help)
+
+
+def seed_option(help: str, *, default: int = 0) -> Callable[[_F], _F]:
+    """``--seed``: the seed of the noise."""
+    return click.option("--seed", type=int, default=default, show_default=True, help=help)
+
+
+def model_option(help: str) -> Callable[[_F], _F]:
+    """``--model``: a registered noise model (default ``uniform``)."""
+    return click.option(
+        "--model",
+        type=click.Choice(list_noise_models()),
+        default="uniform",
+        show_default=True,
+        help=help,
+    )
+
+
+def boundary_option(help: str) -> Callable[[_F], _F]:
+    """``--boundary``: the boundary handling (default ``shift``)."""
+    return click.option(
+        "--boundary", type=click.Choice(BOUNDARIES), default="shift", show_default=True, help=help
+    )
+
+
+def ratio_option(help: str) -> Callable[[_F], _F]:
+    """``--ratio``: the share of boxes perturbed, in ``[0, 1]`` (default 1)."""
+    return click.option(
+        "--ratio", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help=help
+    )
+
+
+def min_size_option(help: str) -> Callable[[_F], _F]:
+    """``--min-size``: the minimum noisy box side in pixels (default 1)."""
+    return click.option(
+        "--min-size",
+        type=click.FloatRange(0.0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help=help,
+    )
+
+
+def format_option(help: str) -> Callable[[_F], _F]:
+    """``--format`` (parameter ``fmt``): an annotation format, detected when not given."""
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help=help)
+
+
+def run_command(debug: bool, fn: Callable[[], _T]) -> _T:
+    """Call ``fn``; library errors become one-line ``ClickException``s unless ``--debug``."""
+    try:
+        return fn()
+    except NoisyboxError as exc:
+        if debug:
+            raise
+        raise click.ClickException(str(exc)) from None
