@@ -129,10 +129,14 @@ def test_train_cli_with_config_then_evaluate(shapes, tmp_path) -> None:
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(config))
     runner = CliRunner()
-    out = runner.invoke(main, ["train", "--config", str(path), "--quiet", "--json", "--seed", "2"])
+    out = runner.invoke(
+        main,
+        ["train", "--config", str(path), "--quiet", "--json", "--seed", "2", "--head-convs", "2"],
+    )
     assert out.exit_code == 0, out.output
     result = json.loads(out.output)
     assert result["config"]["seed"] == 2  # the command line overrides the file
+    assert result["config"]["detector_kwargs"]["num_convs"] == 2
     assert result["config"]["loss"] == "alpha-iou"
     ckpt = result["checkpoint"]
     assert set(result["metrics"]) >= {"ap50", "ap95", "map", "map_75_95"}

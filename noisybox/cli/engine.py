@@ -21,7 +21,16 @@ _USER_ERRORS = (NoisyboxError, ValueError, FileNotFoundError, FileExistsError, O
 
 # CLI option name -> TrainConfig field (when they differ)
 _FIELD = {"out": "out_dir"}
-_NOT_FIELDS = {"config", "data", "quiet", "as_json", "debug", "noise_eta", "noise_model"}
+_NOT_FIELDS = {
+    "config",
+    "data",
+    "quiet",
+    "as_json",
+    "debug",
+    "noise_eta",
+    "noise_model",
+    "head_convs",
+}
 
 
 def _read_config(path: str) -> dict[str, Any]:
@@ -144,6 +153,11 @@ def _is_main_process() -> bool:
 )
 @click.option("--image-size", type=click.IntRange(min=32), default=512, show_default=True)
 @click.option("--fpn-channels", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option(
+    "--head-convs",
+    type=click.IntRange(min=1),
+    help="FCOS: convolutions per head branch [default: torchvision's 4].",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option(
@@ -220,6 +234,11 @@ def train(**options: Any) -> None:
             # defaults fill what the config file leaves out; explicit options win
             if (name in given or field not in values) and (value is not None or name in given):
                 values[field] = value
+        if options["head_convs"] is not None:
+            values["detector_kwargs"] = {
+                **values.get("detector_kwargs", {}),
+                "num_convs": options["head_convs"],
+            }
         if "noise_eta" in given:
             values["noise"] = {"eta": options["noise_eta"], "model": options["noise_model"]}
         if not values.get("train_annotations"):
