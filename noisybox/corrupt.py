@@ -68,6 +68,8 @@ class CorruptionResult:
         annotations: the noisy :class:`Annotations` as written.
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
             ``clipped``.
+        clean: the clean :class:`Annotations` that were read.
+        eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
     """
 
     stats: IoUStats
@@ -75,6 +77,8 @@ class CorruptionResult:
     output_path: Path
     annotations: Annotations
     counts: dict[str, int]
+    clean: Annotations
+    eligible: np.ndarray
 
 
 def find_invalid_boxes(
@@ -330,4 +334,6 @@ def corrupt_annotations(
         output_path=Path(output_path),
         annotations=noisy_ann,
         counts=counts,
+        clean=ann,
+        eligible=noisy.eligible,
     )

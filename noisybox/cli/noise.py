@@ -108,13 +108,12 @@ def corrupt(
         ),
     )
     if plot_path is not None:
-        from noisybox.corrupt import find_invalid_boxes
         from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
 
-        clean = read_annotations(input_path, fmt, **read_kwargs)
-        valid = ~find_invalid_boxes(clean.boxes, clean.box_image_sizes())[0]
         label = f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
-        dist = iou_distribution(clean, result.annotations, label=label, include=valid)
+        dist = iou_distribution(
+            result.clean, result.annotations, label=label, include=result.eligible
+        )
         save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {input_path}"), plot_path)
         click.echo(f"wrote {plot_path}", err=True)
     if as_json:
