@@ -10,6 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from noisybox.cli._options import format_option
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.train import DEFAULT_ALPHA_WARMUP, TrainConfig
 from noisybox.errors import NoisyboxError
@@ -293,12 +294,7 @@ def _echo_metrics(metrics: dict[str, float]) -> None:
     type=click.Path(exists=True, file_okay=False),
     help="Image root of the annotations (default: the format's).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["coco", "voc", "yolo"]),
-    help="Annotation format (default: detected).",
-)
+@format_option("Annotation format (default: detected).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
