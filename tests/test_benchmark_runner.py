@@ -27,6 +27,7 @@ from noisybox.benchmark.runner import (
 )
 from noisybox.cli import main
 from noisybox.engine import load_checkpoint
+from noisybox.errors import NoisyboxError
 
 EPOCHS = 2
 TINY = {
@@ -148,6 +149,23 @@ def test_submitit_local_job_array_and_shards(tmp_path: Path) -> None:
     assert sorted(summary.trained) == sorted(set(all_ids) - set(first.trained))
     assert sorted(r["cell_id"] for r in summary.records) == sorted(all_ids)
     assert list((tmp_path / "out" / "work" / "submitit").glob("*_submitted.pkl"))
+
+
+def test_parallel_jobs_give_the_records_of_the_sequential_run(tmp_path: Path) -> None:
+    cfg = load_config({**TINY, "schedule": {**TINY["schedule"], "epochs": 1}})
+    seq = run_benchmark(cfg, tmp_path / "seq", progress=False)
+    par = run_benchmark(cfg, tmp_path / "par", jobs=2, progress=False)
+    assert not par.failures, par.failures
+    assert par.trained == seq.trained == par.cells
+    for cell_id in par.cells:
+        a = json.loads((tmp_path / "seq" / "records" / f"{cell_id}.json").read_text())
+        b = json.loads((tmp_path / "par" / "records" / f"{cell_id}.json").read_text())
+        # same noise, same init and batches: training is deterministic on the CPU
+        assert a["noise"]["mean_iou"] == b["noise"]["mean_iou"]
+        assert a["history"][-1]["loss"] == pytest.approx(b["history"][-1]["loss"], rel=1e-4)
+        assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
+    with pytest.raises(NoisyboxError, match="jobs"):
+        run_benchmark(cfg, tmp_path / "seq", jobs=2, launcher="slurm", progress=False)
 
 
 # ----------------------------------------------------------------------------- collapse

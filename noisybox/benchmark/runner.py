@@ -737,6 +737,7 @@ def run_benchmark(
     shard: tuple[int, int] | None = None,
     gpus: int = 0,
     launcher: str = "local",
+    jobs: int = 1,
     progress: bool = True,
     slurm_cluster: str | None = None,
     slurm_parameters: dict[str, Any] | None = None,
@@ -752,6 +753,10 @@ def run_benchmark(
         gpus: ``0`` trains in-process; ``N >= 1`` trains each cell with torchrun DDP.
         launcher: ``"local"`` (cells one after the other) or ``"slurm"`` (a submitit job
             array, one job per cell, awaited).
+        jobs: with the local launcher, train this many cells at once, each in its own
+            process with ``torch.get_num_threads() // jobs`` threads. On a small CPU two
+            single-threaded cells train faster in total than one two-threaded cell (see
+            ``benchmarks/bench_runner.py``); each cell's result does not depend on it.
         progress: grid and training progress bars on stderr.
         slurm_cluster: submitit cluster (``None`` = auto-detect Slurm; ``"local"`` runs the
             array as local processes, used by the tests).
@@ -762,6 +767,10 @@ def run_benchmark(
     """
     if launcher not in ("local", "slurm"):
         raise NoisyboxError(f"Expected launcher local or slurm but got {launcher!r}")
+    if jobs < 1 or (jobs > 1 and launcher != "local"):
+        raise NoisyboxError(
+            f"Expected jobs >= 1 (and > 1 only with the local launcher) but got {jobs}"
+        )
     start = time.perf_counter()
     folder, stored = open_results_folder(cfg, out_dir, extend=extend)
     cells = expand_grid(cfg)
@@ -776,11 +785,17 @@ def run_benchmark(
 
     if todo:
         data = prepare_dataset(stored, folder)
-        if launcher == "slurm":
+        if launcher == "slurm" or jobs > 1:
+            # corrupt up front: parallel cells must not race to write the same noisy file
             for key in dict.fromkeys((c.eta, c.seed) for c in todo):
                 corrupt_s += noisy_annotations(stored, folder, data, *key)[2]
+        if launcher == "slurm":
             trained, failures = _run_slurm(
                 folder, todo, gpus, progress, slurm_cluster, slurm_parameters or {}
+            )
+        elif jobs > 1:
+            trained, failures = _run_parallel(
+                folder, todo, len(skipped), len(cells), gpus, jobs, progress
             )
         else:
             trained, failures = _run_local(
@@ -852,6 +867,73 @@ def _run_local(
     finally:
         bar.close()
     return trained, failures
+
+
+def _init_cell_process(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_parallel(
+    folder: ResultsFolder,
+    todo: list[Cell],
+    done: int,
+    total: int,
+    gpus: int,
+    jobs: int,
+    progress: bool,
+) -> tuple[list[str], list[CellFailure]]:
+    """Train ``jobs`` cells at once in spawned processes, sharing the CPU threads."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import torch
+    from tqdm.auto import tqdm
+
+    threads = max(1, torch.get_num_threads() // jobs)
+    trained: list[str] = []
+    failures: list[CellFailure] = []
+    bar = tqdm(
+        total=total,
+        initial=done,
+        desc=f"grid ({jobs} jobs)",
+        unit="cell",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+    pool = ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_cell_process,
+        initargs=(threads,),
+    )
+    try:
+        futures = {
+            pool.submit(run_cell, str(folder.root), c.cell_id, gpus, False): c.cell_id for c in todo
+        }
+        for future in as_completed(futures):
+            cell_id = futures[future]
+            try:
+                rec = future.result()
+            except Exception as exc:  # a cell's error, or its process died (BrokenProcessPool)
+                failures.append(CellFailure(cell_id, f"{type(exc).__name__}: {exc}"))
+                atomic_write_text(folder.cell_dir(cell_id) / "error.txt", f"{exc}\n")
+            else:
+                trained.append(cell_id)
+                if rec.get("collapsed") and progress:
+                    tqdm.write(
+                        f"collapsed: {cell_id}: {'; '.join(rec['collapse_reasons'])}",
+                        file=sys.stderr,
+                    )
+            bar.set_postfix_str(cell_id, refresh=False)
+            bar.update(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    order = {c.cell_id: i for i, c in enumerate(todo)}
+    return sorted(trained, key=order.__getitem__), failures
 
 
 def _run_slurm(

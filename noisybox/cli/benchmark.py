@@ -51,6 +51,14 @@ __all__ = ["list_presets", "report", "run_benchmark"]
     show_default=True,
     help="local: cells one after the other; slurm: a submitit job array.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train N cells at once (local launcher), each with 1/N of the CPU threads.",
+)
 @click.option("--slurm-partition", default=None, help="Slurm partition (with --launcher slurm).")
 @click.option(
     "--slurm-timeout",
@@ -68,6 +76,7 @@ def run_benchmark(
     shard: str | None,
     gpus: int,
     launcher: str,
+    jobs: int,
     slurm_partition: str | None,
     slurm_timeout: int,
     quiet: bool,
@@ -100,6 +109,7 @@ def run_benchmark(
             shard=shard_spec,
             gpus=gpus,
             launcher=launcher,
+            jobs=jobs,
             progress=not quiet,
             slurm_parameters=params if launcher == "slurm" else None,
         )
