@@ -17,6 +17,7 @@ from noisybox.benchmark.report import (
     TABLE_METRICS,
     build_report,
     loss_label,
+    paired_verdicts,
     records_frame,
     relative_improvements,
     robustness_frame,
@@ -103,9 +104,11 @@ def test_table3_means_std_and_relative_improvement(records: list[dict]) -> None:
         "alpha-iou@3",
         "rela. improv. (vs iou)",
         "paired diff. (points)",
+        "seeds ahead",
     ]
     # both seeds gain exactly 3 AP50 points: no spread, so the gain exceeds it
     assert rows[3][1:3] == ["2", "+3.00 ± 0.00*"]
+    assert rows[4][1:3] == ["2", "2/2"]
     header = report.markdown.split("eta = 0.2 (")[1].splitlines()[2]
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns == [
@@ -140,6 +143,35 @@ def test_table3_means_std_and_relative_improvement(records: list[dict]) -> None:
     # paired differences are 0.03 for both seeds: no spread, so the gain exceeds it
     assert sel["ap50_diff"] == pytest.approx(0.03)
     assert bool(sel["ap50_beyond_spread"]) is True
+
+
+def test_paired_verdicts_beyond_or_within_the_spread() -> None:
+    # seed gains of +3, +3 (eta 0.2) and +4, -2 (eta 0.3) AP50 points
+    grid = {
+        ("iou", 1.0, 0.2): (0.70, 0.72),
+        ("alpha-iou", 3.0, 0.2): (0.73, 0.75),
+        ("iou", 1.0, 0.3): (0.60, 0.62),
+        ("alpha-iou", 3.0, 0.3): (0.64, 0.60),
+    }
+    recs = [
+        record(loss, alpha, eta, seed, ap)
+        for (loss, alpha, eta), aps in grid.items()
+        for seed, ap in enumerate(aps)
+    ]
+    report, data = build_report(recs)
+    lines = paired_verdicts(data["relative"], ["ap50"])
+    assert lines == [
+        "eta 0.2, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +3.00 ± 0.00 points, "
+        "2/2 seeds ahead (higher, beyond the seed-to-seed spread)",
+        # mean +1, sample std of (+4, -2) = 4.24
+        "eta 0.3, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +1.00 ± 4.24 points, "
+        "1/2 seeds ahead (within the seed-to-seed spread: cannot be told apart)",
+    ]
+    section = report.markdown.split("## Paired comparison over seeds")[1]
+    assert "- eta 0.3, retinanet (resnet18): alpha-iou@3 vs iou: mAP " in section
+    assert "cannot be told apart" in section
+    one_seed = build_report([r for r in recs if r["cell"]["seed"] == 0])[1]["relative"]
+    assert paired_verdicts(one_seed)[0].endswith("1 seed pair(s), no spread to compare with")
 
 
 def test_collapsed_cells_flagged_excluded_and_never_plain_numbers(records: list[dict]) -> None:

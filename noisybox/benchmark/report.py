@@ -39,6 +39,7 @@ __all__ = [
     "Report",
     "build_report",
     "loss_label",
+    "paired_verdicts",
     "records_frame",
     "relative_improvements",
     "robustness_frame",
@@ -170,7 +171,7 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
     ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
     ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
-    fewer than 2 pairs).
+    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher).
     """
     out = []
     summary = summarize(frame)
@@ -204,10 +205,11 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
                 res[f"{m}_beyond_spread"] = (
                     bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
                 )
+                res[f"{m}_ahead"] = int((diff > 0).sum())
             out.append(res)
     columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
     for m in TABLE_METRICS:
-        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread"]
+        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread", f"{m}_ahead"]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -324,6 +326,8 @@ def _table3_frames(
                         for m in TABLE_METRICS
                     ]
                     lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
+                    acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
+                    lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
         table = pd.DataFrame(
             lines, columns=["Loss", "seeds", *(COLUMN_TITLES[m] for m in TABLE_METRICS)]
         )
@@ -334,6 +338,39 @@ def _table3_frames(
         title = f"{det} ({bb}), eta = {eta:g} ({noise})"
         out.append((title, table))
     return out
+
+
+VERDICT_METRICS = ("map", "map_75_95", "ap50")
+
+
+def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS) -> list[str]:
+    """One plain-language line per alpha variant, eta and metric of ``relative_improvements``.
+
+    A difference is "beyond the seed-to-seed spread" when the mean paired difference is
+    larger in magnitude than the standard deviation of the paired differences (with 3 seeds
+    about a paired t of 1.73); otherwise the two losses "cannot be told apart" by this run.
+    """
+    lines = []
+    for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
+        head = f"eta {r['eta']:g}, {r['detector']} ({r['backbone']}): {r['label']} vs {r['baseline_label']}"
+        n = int(r["n_pairs"])
+        if n < 2:
+            lines.append(f"{head}: {n} seed pair(s), no spread to compare with")
+            continue
+        parts = []
+        for m in metrics:
+            diff, std = 100 * r[f"{m}_diff"], 100 * r[f"{m}_diff_std"]
+            if r[f"{m}_beyond_spread"]:
+                verdict = "higher" if diff > 0 else "lower"
+                verdict += ", beyond the seed-to-seed spread"
+            else:
+                verdict = "within the seed-to-seed spread: cannot be told apart"
+            parts.append(
+                f"{COLUMN_TITLES[m]} {diff:+.2f} ± {std:.2f} points, "
+                f"{r[f'{m}_ahead']}/{n} seeds ahead ({verdict})"
+            )
+        lines.append(f"{head}: " + "; ".join(parts))
+    return lines
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
@@ -438,13 +475,24 @@ def build_report(
             index=False, escape=False, caption="Robustness to noisy boxes (mPC, rPC)"
         )
     )
+    rel = relative_improvements(frame)
+    verdicts = paired_verdicts(rel)
+    if verdicts:
+        parts += [
+            "",
+            "## Paired comparison over seeds",
+            "",
+            "Mean ± std over seeds of the per-seed difference (alpha variant minus baseline, "
+            "same noise, initialisation and data order). Beyond the spread: |mean| > std.",
+            "",
+            *(f"- {line}" for line in verdicts),
+        ]
     collapsed = [r for r in records if r.get("collapsed")]
     if collapsed:
         parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
         parts += [
             f"- `{r['cell_id']}`: {'; '.join(r.get('collapse_reasons') or [])}" for r in collapsed
         ]
-    rel = relative_improvements(frame)
     return Report("\n".join(parts) + "\n", collapsed), {
         "frame": frame,
         "summary": summary,
