@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,6 +167,11 @@ def test_parallel_jobs_give_the_records_of_the_sequential_run(tmp_path: Path) ->
         assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
     with pytest.raises(NoisyboxError, match="jobs"):
         run_benchmark(cfg, tmp_path / "seq", jobs=2, launcher="slurm", progress=False)
+    # a committed results folder (records, no work/) continues without retraining anything
+    shutil.rmtree(tmp_path / "par" / "work")
+    again = run_benchmark(cfg, tmp_path / "par", jobs=2, progress=False)
+    assert again.trained == [] and sorted(again.skipped) == sorted(par.cells)
+    assert not (tmp_path / "par" / "work").exists()
 
 
 # ----------------------------------------------------------------------------- collapse
