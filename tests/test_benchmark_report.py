@@ -259,9 +259,11 @@ def test_write_report_files_and_plots(tmp_path: Path, records: list[dict]) -> No
             "records.csv",
             "summary.csv",
             "relative_improvement.csv",
+            "paired_differences.csv",
             "robustness.csv",
             "table3.tex",
             "ap_vs_iou_retinanet-resnet18.png",
+            "paired_diff_retinanet-resnet18.png",
             "map_vs_eta_retinanet-resnet18.png",
             "alpha_sweep_retinanet-resnet18_alpha-iou.png",
         ]
@@ -275,6 +277,12 @@ def test_write_report_files_and_plots(tmp_path: Path, records: list[dict]) -> No
     row = summary[(summary["label"] == "iou") & (summary["eta"] == 0.2)].iloc[0]
     assert row["ap50_mean"] == pytest.approx(0.71)
     assert row["ap50_std"] == pytest.approx(np.std([0.70, 0.72], ddof=1))
+    diffs = pd.read_csv(out / "report" / "paired_differences.csv")
+    at3 = diffs[(diffs["label"] == "alpha-iou@3") & (diffs["baseline_label"] == "iou")]
+    # +3 AP50 points at eta 0.2 on both seeds; at eta 0.3 seed 0 collapsed, so no pair
+    assert at3[at3["eta"] == 0.2]["ap50"].tolist() == pytest.approx([0.03, 0.03])
+    assert at3[at3["eta"] == 0.3]["seed"].tolist() == [1]
+    assert at3[at3["eta"] == 0.3]["ap95"].iloc[0] == pytest.approx(0.1 * (0.64 - 0.62))
     tex = (out / "report" / "table3.tex").read_text()
     assert tex.count(r"\begin{tabular}") == 4  # 3 etas + robustness
     assert r"71.00 $\pm$ 1.41" in tex and r"4.23\%" in tex

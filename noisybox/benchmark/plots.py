@@ -5,6 +5,9 @@
 * ``map_vs_eta_<detector>.png``: mAP and mAP75:95 against eta, one line per loss.
 * ``alpha_sweep_<detector>.png`` (when a loss is run at 3 or more alphas): mAP and
   mAP75:95 against alpha, one line per eta.
+* ``paired_diff_<detector>.png`` (from :func:`noisybox.benchmark.report.paired_differences`):
+  per eta, each alpha variant minus its baseline at every AP column, one dot per seed and
+  the mean +- std over seeds, so a difference can be read against the seed-to-seed spread.
 
 Collapsed rows are not drawn as numbers: they are named in the legend as collapsed.
 """
@@ -24,7 +27,15 @@ import pandas as pd  # noqa: E402
 
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
 
-__all__ = ["plot_all", "plot_alpha_sweep", "plot_ap_vs_iou", "plot_map_vs_eta"]
+_DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
+
+__all__ = [
+    "plot_all",
+    "plot_alpha_sweep",
+    "plot_ap_vs_iou",
+    "plot_map_vs_eta",
+    "plot_paired_diffs",
+]
 
 _METRIC_TITLES = {"map": "mAP (AP50:95)", "map_75_95": "mAP75:95"}
 
@@ -233,13 +244,79 @@ def plot_alpha_sweep(
     return _save(fig, path)
 
 
-def plot_all(summary: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Every plot the summary supports, written to ``out_dir``; returns the paths."""
+def plot_paired_diffs(diffs: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+    """Per eta, each alpha variant minus its baseline at every AP column: a dot per seed,
+    the mean with a +- std bar, and the zero line."""
+    rows = diffs[(diffs["detector"] == detector) & (diffs["backbone"] == backbone)]
+    etas = sorted(rows["eta"].unique())
+    pairs = list(dict.fromkeys(zip(rows["label"], rows["baseline_label"], strict=True)))
+    styles = _styles([label for label, _ in pairs])
+    fig, axes = plt.subplots(
+        1, len(etas), figsize=(5.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
+    )
+    x = np.arange(len(_DIFF_METRICS), dtype=float)
+    width = 0.7 / max(1, len(pairs))
+    for ax, eta in zip(axes[0], etas, strict=True):
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.axvline(len(THRESHOLD_METRICS) - 0.5, color="grey", linewidth=0.6)
+        for i, (label, base) in enumerate(pairs):
+            sel = rows[(rows["eta"] == eta) & (rows["label"] == label)]
+            if sel.empty:
+                continue
+            xs = x + (i - (len(pairs) - 1) / 2) * width
+            values = 100 * sel[list(_DIFF_METRICS)].to_numpy(dtype=float)
+            color = styles[label]["color"]
+            for seed_values in values:
+                ax.plot(xs, seed_values, linestyle="none", marker=".", color=color, alpha=0.5)
+            mean = values.mean(axis=0)
+            std = values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros_like(mean)
+            ax.errorbar(
+                xs,
+                mean,
+                yerr=std,
+                linestyle="none",
+                marker=styles[label]["marker"],
+                markersize=5,
+                capsize=2,
+                color=color,
+                label=f"{label} − {base} (n = {len(values)})",
+            )
+        title = "clean training boxes" if eta == 0 else f"noisy training boxes, η = {eta:g}"
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(x)
+        ax.set_xticklabels(
+            [
+                m[2:] if m.startswith("ap") else {"map": "mAP", "map_75_95": "75:95"}[m]
+                for m in _DIFF_METRICS
+            ],
+            fontsize=8,
+        )
+        ax.set_xlabel("AP column (IoU threshold, mAP, mAP75:95)")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel("paired difference (AP points)")
+    _figure_legend(fig, axes[0], "alpha variant − baseline")
+    fig.suptitle(
+        f"{detector} ({backbone}): per-seed paired differences (dots), mean ± std (bars)",
+        fontsize=11,
+    )
+    return _save(fig, path)
+
+
+def plot_all(
+    summary: pd.DataFrame, out_dir: str | Path, diffs: pd.DataFrame | None = None
+) -> list[Path]:
+    """Every plot the summary (and the paired differences, when given) supports, written
+    to ``out_dir``; returns the paths."""
     out = Path(out_dir)
     paths = []
     for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
         stem = f"{det}-{bb}"
         paths.append(plot_ap_vs_iou(summary, det, bb, out / f"ap_vs_iou_{stem}.png"))
+        if (
+            diffs is not None
+            and not diffs[diffs["detector"].eq(det) & diffs["backbone"].eq(bb)].empty
+        ):
+            paths.append(plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png"))
         if rows["eta"].nunique() >= 2:
             paths.append(plot_map_vs_eta(summary, det, bb, out / f"map_vs_eta_{stem}.png"))
         for loss, lrows in rows.groupby("loss", sort=True):

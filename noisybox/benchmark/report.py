@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "Report",
     "build_report",
     "loss_label",
+    "paired_differences",
     "paired_verdicts",
     "records_frame",
     "relative_improvements",
@@ -174,42 +175,73 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher).
     """
     out = []
+    for det, bb, eta, row, base, pairs in _seed_pairs(frame):
+        res: dict[str, Any] = {
+            "detector": det,
+            "backbone": bb,
+            "eta": eta,
+            "label": row["label"],
+            "baseline_label": base["label"],
+            "n_pairs": len(pairs),
+        }
+        for m in TABLE_METRICS:
+            v = pairs[f"{m}_v"].to_numpy(dtype=float)
+            w = pairs[f"{m}_b"].to_numpy(dtype=float)
+            mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
+            res[f"{m}_rel"] = (
+                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b > 0 else np.nan
+            )
+            diff = v - w
+            res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
+            res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
+            res[f"{m}_beyond_spread"] = (
+                bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
+            )
+            res[f"{m}_ahead"] = int((diff > 0).sum())
+        out.append(res)
+    columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
+    for m in TABLE_METRICS:
+        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread", f"{m}_ahead"]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _seed_pairs(
+    frame: pd.DataFrame,
+) -> Iterator[tuple[str, str, float, pd.Series, pd.Series, pd.DataFrame]]:
+    """``(detector, backbone, eta, variant row, baseline row, pairs)`` per alpha variant with
+    a baseline; ``pairs`` has ``seed`` and ``<metric>_v`` / ``<metric>_b`` for the seeds
+    where both cells exist and neither collapsed."""
     summary = summarize(frame)
     for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=False):
         for _, row in rows.iterrows():
             base = _baseline_of(row, rows)
             if base is None:
                 continue
-            a = _cells(frame, row)
-            b = _cells(frame, base)
-            pairs = a.merge(b, on="seed", suffixes=("_v", "_b"))
+            pairs = _cells(frame, row).merge(_cells(frame, base), on="seed", suffixes=("_v", "_b"))
             pairs = pairs[~pairs["collapsed_v"] & ~pairs["collapsed_b"]]
+            yield det, bb, eta, row, base, pairs
+
+
+def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per alpha variant, eta and seed: ``<metric>`` = variant minus its baseline (fraction).
+
+    Columns ``detector, backbone, eta, label, baseline_label, seed`` and one per
+    ``TABLE_METRICS``; collapsed cells have no row (as in :func:`relative_improvements`).
+    """
+    out = []
+    for det, bb, eta, row, base, pairs in _seed_pairs(frame):
+        for _, pair in pairs.iterrows():
             res: dict[str, Any] = {
                 "detector": det,
                 "backbone": bb,
                 "eta": eta,
                 "label": row["label"],
                 "baseline_label": base["label"],
-                "n_pairs": len(pairs),
+                "seed": int(pair["seed"]),
             }
-            for m in TABLE_METRICS:
-                v = pairs[f"{m}_v"].to_numpy(dtype=float)
-                w = pairs[f"{m}_b"].to_numpy(dtype=float)
-                mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
-                res[f"{m}_rel"] = (
-                    100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b > 0 else np.nan
-                )
-                diff = v - w
-                res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
-                res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
-                res[f"{m}_beyond_spread"] = (
-                    bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
-                )
-                res[f"{m}_ahead"] = int((diff > 0).sum())
+            res.update({m: float(pair[f"{m}_v"] - pair[f"{m}_b"]) for m in TABLE_METRICS})
             out.append(res)
-    columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
-    for m in TABLE_METRICS:
-        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread", f"{m}_ahead"]
+    columns = ["detector", "backbone", "eta", "label", "baseline_label", "seed", *TABLE_METRICS]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -432,7 +464,8 @@ def build_report(
 
     Returns:
         The report, and the data behind it: ``frame`` (per record), ``summary``,
-        ``relative``, ``robustness`` (DataFrames) and ``latex`` (text).
+        ``relative``, ``differences`` (per seed pair), ``robustness`` (DataFrames) and
+        ``latex`` (text).
     """
     if thresholds is not None:
         records = apply_collapse_flags(list(records), thresholds)
@@ -497,6 +530,7 @@ def build_report(
         "frame": frame,
         "summary": summary,
         "relative": rel,
+        "differences": paired_differences(frame),
         "robustness": rob,
         "latex": "\n".join(latex),
     }
@@ -509,7 +543,8 @@ def write_report(
 
     Files: ``report.md``, ``table3.tex`` (all tables), ``records.csv`` (one row per cell),
     ``summary.csv`` (mean/std per row), ``relative_improvement.csv`` (with the paired
-    comparison), ``robustness.csv``, and the PNG plots of ``noisybox.benchmark.plots``.
+    comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``, and the PNG
+    plots of ``noisybox.benchmark.plots``.
 
     Raises:
         NoisyboxError: ``out_dir`` is not a results folder.
@@ -532,10 +567,15 @@ def write_report(
     files = [out / "report.md"]
     atomic_write_text(files[0], report.markdown)
     if "summary" in data:
-        for name in ("frame", "summary", "relative", "robustness"):
-            path = out / {"frame": "records.csv", "relative": "relative_improvement.csv"}.get(
-                name, f"{name}.csv"
-            )
+        names = {
+            "frame": "records.csv",
+            "summary": "summary.csv",
+            "relative": "relative_improvement.csv",
+            "differences": "paired_differences.csv",
+            "robustness": "robustness.csv",
+        }
+        for name, file_name in names.items():
+            path = out / file_name
             atomic_write_text(path, data[name].to_csv(index=False))
             files.append(path)
         path = out / "table3.tex"
@@ -544,6 +584,6 @@ def write_report(
         if plots:
             from noisybox.benchmark.plots import plot_all
 
-            files += plot_all(data["summary"], out / "plots")
+            files += plot_all(data["summary"], out / "plots", data["differences"])
     report.files = files
     return report
