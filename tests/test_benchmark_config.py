@@ -104,6 +104,22 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_unwritable_out_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine\n")
+    out = blocker / "results"
+    result = CliRunner().invoke(main, ["run-benchmark", "--preset", "quick", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and str(blocker) in result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.exception is not None
+    assert blocker.read_text() == "mine\n"
+    # --debug shows the real exception instead
+    result = CliRunner().invoke(
+        main, ["run-benchmark", "--preset", "quick", "--out", str(out), "--debug"]
+    )
+    assert isinstance(result.exception, OSError)
+
+
 def test_missing_sections_and_engine_checks() -> None:
     with pytest.raises(ConfigError) as info:
         load_config({"dataset": {"builtin": "shapes"}, "detectors": ["fcos"], "losses": ["iou"]})

@@ -1,5 +1,6 @@
 """Click options shared by the noise commands (``corrupt``, ``preview``, ``iou-hist``), and
-:func:`run_command`, the behaviour of their ``--debug`` flag.
+:func:`run_command` with :func:`debug_option`: how every command turns a user's error into a
+one-line message (and ``--debug`` into the traceback).
 
 Each factory returns one ``click.option`` decorator with the option's name, type and
 default fixed and the help text given by the command (``corrupt`` writes noise,
@@ -31,7 +32,9 @@ from noisybox.noise import BOUNDARIES, list_noise_models
 
 __all__ = [
     "ETA",
+    "USER_ERRORS",
     "boundary_option",
+    "debug_option",
     "eta_h_option",
     "eta_option",
     "eta_w_option",
@@ -124,11 +127,34 @@ def format_option(help: str) -> Callable[[_F], _F]:
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help=help)
 
 
-def run_command(debug: bool, fn: Callable[[], _T]) -> _T:
-    """Call ``fn``; library errors become one-line ``ClickException``s unless ``--debug``."""
+USER_ERRORS: tuple[type[BaseException], ...] = (NoisyboxError, OSError)
+"""Errors caused by the user's input or environment (bad files, unwritable folders)."""
+
+
+def debug_option(fn: _F) -> _F:
+    """``--debug``: show the traceback instead of the one-line message of :func:`run_command`."""
+    return click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+
+
+def run_command(
+    debug: bool, fn: Callable[[], _T], errors: tuple[type[BaseException], ...] = USER_ERRORS
+) -> _T:
+    """Call ``fn``; ``errors`` become one-line ``ClickException``s (exit code 1, no traceback)
+    unless ``debug``.
+
+    >>> def missing() -> None:
+    ...     open("/nonexistent/noisybox.json")
+    >>> try:
+    ...     run_command(False, missing)
+    ... except click.ClickException as exc:
+    ...     print(exc.message)
+    [Errno 2] No such file or directory: '/nonexistent/noisybox.json'
+    """
     try:
         return fn()
-    except NoisyboxError as exc:
+    except click.ClickException:
+        raise
+    except errors as exc:
         if debug:
             raise
         raise click.ClickException(str(exc)) from None

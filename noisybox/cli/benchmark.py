@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from noisybox.benchmark.config import list_presets as _presets
-from noisybox.errors import NoisyboxError
+from noisybox.cli._options import debug_option, run_command
 
 __all__ = ["list_presets", "report", "run_benchmark"]
 
@@ -68,6 +69,7 @@ __all__ = ["list_presets", "report", "run_benchmark"]
     help="Slurm time limit per cell, minutes.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@debug_option
 def run_benchmark(
     config: str | None,
     preset: str | None,
@@ -80,6 +82,7 @@ def run_benchmark(
     slurm_partition: str | None,
     slurm_timeout: int,
     quiet: bool,
+    debug: bool,
 ) -> None:
     """Run the noisy-box robustness grid of CONFIG (a YAML file) or of a preset.
 
@@ -95,7 +98,8 @@ def run_benchmark(
 
     if config is not None and preset is not None:
         raise click.UsageError("Give either CONFIG or --preset, not both.")
-    try:
+
+    def run() -> tuple[Any, Any, Path]:
         cfg = load_config(config if config is not None else (preset or "quick"))
         shard_spec = parse_shard(shard)
         out = Path(out_dir) if out_dir is not None else Path(f"benchmark-{cfg.name}")
@@ -113,9 +117,9 @@ def run_benchmark(
             progress=not quiet,
             slurm_parameters=params if launcher == "slurm" else None,
         )
-        rep = write_report(out)
-    except NoisyboxError as exc:
-        raise click.ClickException(str(exc)) from None
+        return summary, write_report(out), out
+
+    summary, rep, out = run_command(debug, run)
     click.echo(rep.markdown)
     err = sys.stderr
     click.echo(
@@ -141,14 +145,12 @@ def run_benchmark(
 @click.command("report")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--no-plots", is_flag=True, help="Tables only.")
-def report(out_dir: str, no_plots: bool) -> None:
+@debug_option
+def report(out_dir: str, no_plots: bool, debug: bool) -> None:
     """Print the tables of the results folder OUT_DIR and write them (CSV, LaTeX, PNG)."""
     from noisybox.benchmark.report import write_report
 
-    try:
-        rep = write_report(out_dir, plots=not no_plots)
-    except NoisyboxError as exc:
-        raise click.ClickException(str(exc)) from None
+    rep = run_command(debug, lambda: write_report(out_dir, plots=not no_plots))
     click.echo(rep.markdown)
     if rep.collapsed:
         click.echo(

@@ -10,15 +10,15 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from noisybox.cli._options import format_option
+from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.train import DEFAULT_ALPHA_WARMUP, TrainConfig
-from noisybox.errors import NoisyboxError
 from noisybox.losses import list_losses
 
 __all__ = ["evaluate", "train"]
 
-_USER_ERRORS = (NoisyboxError, ValueError, FileNotFoundError, FileExistsError, OSError)
+# the engine reports invalid settings (e.g. from a --config file) as ValueError too
+_USER_ERRORS = (*USER_ERRORS, ValueError)
 
 # CLI option name -> TrainConfig field (when they differ)
 _FIELD = {"out": "out_dir"}
@@ -195,7 +195,7 @@ def _is_main_process() -> bool:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def train(**options: Any) -> None:
     """Train a detector with a chosen box loss and evaluate it on clean test boxes.
 
@@ -209,7 +209,8 @@ def train(**options: Any) -> None:
     """
     ctx = click.get_current_context()
     debug = options["debug"]
-    try:
+
+    def run() -> Any:
         values: dict[str, Any] = _read_config(options["config"]) if options["config"] else {}
         given = {
             name
@@ -249,13 +250,9 @@ def train(**options: Any) -> None:
         cfg = TrainConfig.from_dict(values)
         from noisybox.engine.train import train as run_training
 
-        result = run_training(cfg, progress=not options["quiet"])
-    except click.ClickException:
-        raise
-    except _USER_ERRORS as exc:
-        if debug:
-            raise
-        raise click.ClickException(str(exc)) from None
+        return run_training(cfg, progress=not options["quiet"])
+
+    result = run_command(debug, run, _USER_ERRORS)
     if not _is_main_process():
         return
     if options["as_json"]:
@@ -298,7 +295,7 @@ def _echo_metrics(metrics: dict[str, float]) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def evaluate(
     checkpoint: str,
     annotations: str,
@@ -312,14 +309,13 @@ def evaluate(
     """Evaluate a training CHECKPOINT on clean test annotations (COCO AP50 ... AP95, mAP)."""
     from noisybox.engine.train import evaluate_checkpoint
 
-    try:
-        metrics = evaluate_checkpoint(
+    metrics = run_command(
+        debug,
+        lambda: evaluate_checkpoint(
             checkpoint, annotations, images, device=device, batch_size=batch_size, format=fmt
-        )
-    except _USER_ERRORS as exc:
-        if debug:
-            raise
-        raise click.ClickException(str(exc)) from None
+        ),
+        _USER_ERRORS,
+    )
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
     else:

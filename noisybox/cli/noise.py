@@ -11,6 +11,7 @@ import click
 
 from noisybox.cli._options import (
     boundary_option,
+    debug_option,
     eta_h_option,
     eta_option,
     eta_w_option,
@@ -70,7 +71,7 @@ __all__ = ["corrupt", "iou"]
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def corrupt(
     input_path: str,
     output_path: str,
@@ -138,7 +139,7 @@ def corrupt(
 @format_option("Format of both sets (detected by default).")
 @click.option("--image-set", default=None, help="VOC: read only ImageSets/Main/<name>.txt.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def iou(
     clean_path: str,
     noisy_path: str,

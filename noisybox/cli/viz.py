@@ -12,6 +12,7 @@ import click
 
 from noisybox.cli._options import (
     boundary_option,
+    debug_option,
     eta_h_option,
     eta_option,
     eta_w_option,
@@ -111,7 +112,7 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Longest image side in the grid, in pixels.",
 )
 @click.option("--no-labels", is_flag=True, help="Do not tag boxes with class names and IoU.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def preview(
     clean_path: str,
     noisy_path: str | None,
@@ -190,7 +191,7 @@ def preview(
 )
 @format_option("Format (detected by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@debug_option
 def iou_hist(
     clean_path: str,
     noisy_paths: tuple[str, ...],
