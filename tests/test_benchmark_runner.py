@@ -172,6 +172,16 @@ def test_parallel_jobs_give_the_records_of_the_sequential_run(tmp_path: Path) ->
     again = run_benchmark(cfg, tmp_path / "par", jobs=2, progress=False)
     assert again.trained == [] and sorted(again.skipped) == sorted(par.cells)
     assert not (tmp_path / "par" / "work").exists()
+    # the builtin dataset's digest is pinned: data from a changed generator is refused
+    bench = tmp_path / "par" / "benchmark.json"
+    stored = json.loads(bench.read_text())
+    seq_digest = json.loads((tmp_path / "seq" / "benchmark.json").read_text())["dataset_digest"]
+    assert stored["dataset_digest"] == seq_digest and len(seq_digest) == 16
+    bench.write_text(json.dumps({**stored, "dataset_digest": "0" * 16}))
+    (tmp_path / "par" / "records" / f"{par.cells[0]}.json").unlink()
+    with pytest.raises(NoisyboxError, match=r"digest 0{16}\) but generated one"):
+        run_benchmark(cfg, tmp_path / "par", progress=False)
+    assert sorted(p.stem for p in (tmp_path / "par" / "records").glob("*.json")) == par.cells[1:]
 
 
 # ----------------------------------------------------------------------------- collapse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -28,6 +29,20 @@ def shapes(tmp_path_factory: pytest.TempPathFactory):
     return make_shapes_dataset(
         tmp_path_factory.mktemp("shapes"), num_train=6, num_val=3, image_size=64
     )
+
+
+# Committed benchmark results (benchmarks/results/) were trained on this generator's output.
+# If this digest changes, the generator changed: existing results folders refuse to continue
+# (runner.check_dataset) and the committed studies must be re-run. Update it knowingly.
+GOLDEN_ANNOTATIONS_SHA256 = {
+    "instances_train.json": "dbe83c18028bd5da7ba868a2c05f3ebf72d388d680acae624a40e5103a925c15",
+    "instances_val.json": "1932f8a0a97105387dd373e47e969e4bdee137eb7d8d5dfefd8829a82df9177e",
+}
+
+
+def test_generator_output_is_pinned(shapes) -> None:
+    for path in (shapes.train_annotations, shapes.val_annotations):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == GOLDEN_ANNOTATIONS_SHA256[path.name]
 
 
 def test_same_seed_gives_identical_files(shapes, tmp_path: Path) -> None:

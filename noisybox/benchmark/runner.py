@@ -2,7 +2,8 @@
 
 Results folder layout (``OUT``)::
 
-    OUT/benchmark.json       the validated config and its fingerprint (committed)
+    OUT/benchmark.json       the validated config, its fingerprint and the builtin dataset's
+                             digest (committed)
     OUT/benchmark.yaml       the same config, for humans
     OUT/records/<cell>.json  one result record per finished cell, written atomically
     OUT/report/              tables (Markdown, CSV, LaTeX) and plots
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -49,6 +51,8 @@ __all__ = [
     "CellFailure",
     "ResultsFolder",
     "RunSummary",
+    "check_dataset",
+    "dataset_digest",
     "detect_collapse",
     "expand_grid",
     "find_twin",
@@ -268,8 +272,10 @@ def open_results_folder(
     folder = ResultsFolder(Path(out_dir).resolve())
     folder.root.mkdir(parents=True, exist_ok=True)
     stored_cfg = cfg
+    digest = None
     if folder.config_json.is_file():
         stored = json.loads(folder.config_json.read_text(encoding="utf-8"))
+        digest = stored.get("dataset_digest")
         old = stored["config"]
         diff = config_diff(old, cfg.to_dict())
         if diff:
@@ -299,6 +305,8 @@ def open_results_folder(
         "source": stored_cfg.source,
         "updated_at": _now(),
     }
+    if digest is not None:
+        payload["dataset_digest"] = digest
     atomic_write_json(folder.config_json, payload)
     atomic_write_text(folder.root / "benchmark.yaml", yaml.safe_dump(data, sort_keys=False))
     gitignore = folder.root / ".gitignore"
@@ -353,6 +361,45 @@ def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedData
         train, test = shapes.train_annotations, shapes.val_annotations
         atomic_write_json(done, options)
     return ResolvedDataset(train, root, test, root, "coco")
+
+
+def dataset_digest(data: ResolvedDataset) -> str:
+    """SHA-256 of the train and test annotation files (files only; folders are not hashed).
+
+    For the builtin dataset this pins the generator's output: its boxes come from the same
+    random stream as its pixels, so a changed generator changes the digest. Image bytes are
+    left out on purpose (PNG encoding may differ between Pillow versions for equal pixels).
+    """
+    h = hashlib.sha256()
+    for path in (data.train_annotations, data.test_annotations):
+        h.update(path.name.encode() + b"\0")
+        if path.is_file():
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDataset) -> None:
+    """Pin the builtin dataset's digest in ``benchmark.json``; refuse a folder whose records
+    were trained on other data (a changed shapes generator would mix two datasets).
+
+    Raises:
+        NoisyboxError: the digest differs from the one stored with the results.
+    """
+    if cfg.dataset.builtin is None:
+        return
+    digest = dataset_digest(data)
+    stored = json.loads(folder.config_json.read_text(encoding="utf-8"))
+    known = stored.get("dataset_digest")
+    if known is None:
+        atomic_write_json(folder.config_json, {**stored, "dataset_digest": digest})
+    elif known != digest:
+        raise NoisyboxError(
+            f"Expected the {cfg.dataset.builtin} dataset of {folder.config_json} (digest {known}) "
+            f"but generated one with digest {digest}: the generator's output changed since these "
+            "results were recorded, so new cells would not be comparable. Use another --out"
+        )
 
 
 def noisy_annotations(
@@ -785,6 +832,7 @@ def run_benchmark(
 
     if todo:
         data = prepare_dataset(stored, folder)
+        check_dataset(stored, folder, data)
         if launcher == "slurm" or jobs > 1:
             # corrupt up front: parallel cells must not race to write the same noisy file
             for key in dict.fromkeys((c.eta, c.seed) for c in todo):
