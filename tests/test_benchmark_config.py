@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,14 @@ def test_presets() -> None:
     # Table 3 of the paper: eta 0.1/0.2/0.3, IoU vs alpha-IoU and DIoU vs alpha-DIoU, alpha 3
     assert voc.etas == (0.1, 0.2, 0.3)
     assert [lo.label for lo in voc.losses] == ["iou", "alpha-iou@3", "diou", "alpha-diou@3"]
+    # issue 8's study: its protocol (PROTOCOL.md) must not drift from the committed results
+    mini = load_config("paper-mini")
+    assert mini.dataset.builtin == "shapes" and len(mini.detectors) == 1
+    assert [lo.label for lo in mini.losses] == ["iou", "alpha-iou@3", "diou", "alpha-diou@3"]
+    assert mini.etas == (0.0, 0.3) and len(mini.seeds) >= 3
+    committed = Path(__file__).parents[1] / "benchmarks" / "results" / "paper-mini"
+    stored = json.loads((committed / "benchmark.json").read_text())
+    assert stored["fingerprint"] == mini.fingerprint()
     sweep = load_config("alpha-sweep")
     assert sorted(lo.alpha for lo in sweep.losses) == [0.5, 1, 2, 3, 4, 5]
     with pytest.raises(ConfigError, match="Expected an existing path"):
