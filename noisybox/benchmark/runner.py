@@ -850,6 +850,9 @@ def run_benchmark(
                 folder, stored, data, todo, len(skipped), len(cells), gpus, progress
             )
             corrupt_s = sum(_record_timing(folder, i, "corrupt_s") for i in trained)
+    elif stored.dataset.builtin and (folder.data_dir / stored.dataset.builtin).is_dir():
+        # nothing to train: still pin (or check) the digest of the data already generated
+        check_dataset(stored, folder, prepare_dataset(stored, folder))
     records = refresh_collapse_flags(folder, stored.collapse)
     return RunSummary(
         folder=folder,
