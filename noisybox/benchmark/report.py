@@ -175,15 +175,8 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher).
     """
     out = []
-    for det, bb, eta, row, base, pairs in _seed_pairs(frame):
-        res: dict[str, Any] = {
-            "detector": det,
-            "backbone": bb,
-            "eta": eta,
-            "label": row["label"],
-            "baseline_label": base["label"],
-            "n_pairs": len(pairs),
-        }
+    for key, pairs in _seed_pairs(frame):
+        res: dict[str, Any] = {**key, "n_pairs": len(pairs)}
         for m in TABLE_METRICS:
             v = pairs[f"{m}_v"].to_numpy(dtype=float)
             w = pairs[f"{m}_b"].to_numpy(dtype=float)
@@ -205,12 +198,11 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def _seed_pairs(
-    frame: pd.DataFrame,
-) -> Iterator[tuple[str, str, float, pd.Series, pd.Series, pd.DataFrame]]:
-    """``(detector, backbone, eta, variant row, baseline row, pairs)`` per alpha variant with
-    a baseline; ``pairs`` has ``seed`` and ``<metric>_v`` / ``<metric>_b`` for the seeds
-    where both cells exist and neither collapsed."""
+def _seed_pairs(frame: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """``(key, pairs)`` per alpha variant with a baseline: ``key`` holds ``detector``,
+    ``backbone``, ``eta``, ``label`` and ``baseline_label``; ``pairs`` has ``seed`` and
+    ``<metric>_v`` / ``<metric>_b`` for the seeds where both cells exist and neither
+    collapsed."""
     summary = summarize(frame)
     for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=False):
         for _, row in rows.iterrows():
@@ -219,7 +211,14 @@ def _seed_pairs(
                 continue
             pairs = _cells(frame, row).merge(_cells(frame, base), on="seed", suffixes=("_v", "_b"))
             pairs = pairs[~pairs["collapsed_v"] & ~pairs["collapsed_b"]]
-            yield det, bb, eta, row, base, pairs
+            key = {
+                "detector": det,
+                "backbone": bb,
+                "eta": eta,
+                "label": row["label"],
+                "baseline_label": base["label"],
+            }
+            yield key, pairs
 
 
 def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
@@ -229,16 +228,9 @@ def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
     ``TABLE_METRICS``; collapsed cells have no row (as in :func:`relative_improvements`).
     """
     out = []
-    for det, bb, eta, row, base, pairs in _seed_pairs(frame):
+    for key, pairs in _seed_pairs(frame):
         for _, pair in pairs.iterrows():
-            res: dict[str, Any] = {
-                "detector": det,
-                "backbone": bb,
-                "eta": eta,
-                "label": row["label"],
-                "baseline_label": base["label"],
-                "seed": int(pair["seed"]),
-            }
+            res: dict[str, Any] = {**key, "seed": int(pair["seed"])}
             res.update({m: float(pair[f"{m}_v"] - pair[f"{m}_b"]) for m in TABLE_METRICS})
             out.append(res)
     columns = ["detector", "backbone", "eta", "label", "baseline_label", "seed", *TABLE_METRICS]
