@@ -364,7 +364,7 @@ def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedData
 
 
 def dataset_digest(data: ResolvedDataset) -> str:
-    """SHA-256 of the train and test annotation files (files only; folders are not hashed).
+    """SHA-256 of the train and test annotation files (the builtin dataset's COCO jsons).
 
     For the builtin dataset this pins the generator's output: its boxes come from the same
     random stream as its pixels, so a changed generator changes the digest. Image bytes are
@@ -372,11 +372,7 @@ def dataset_digest(data: ResolvedDataset) -> str:
     """
     h = hashlib.sha256()
     for path in (data.train_annotations, data.test_annotations):
-        h.update(path.name.encode() + b"\0")
-        if path.is_file():
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -803,7 +799,7 @@ def run_benchmark(
         jobs: with the local launcher, train this many cells at once, each in its own
             process with ``torch.get_num_threads() // jobs`` threads. On a small CPU two
             single-threaded cells train faster in total than one two-threaded cell (see
-            ``benchmarks/bench_runner.py``); each cell's result does not depend on it.
+            ``benchmarks/bench_parallel_cells.py``); each cell's result does not depend on it.
         progress: grid and training progress bars on stderr.
         slurm_cluster: submitit cluster (``None`` = auto-detect Slurm; ``"local"`` runs the
             array as local processes, used by the tests).
@@ -905,19 +901,34 @@ def _run_local(
             try:
                 rec = run_cell(folder.root, cell.cell_id, gpus=gpus, progress=progress)
             except (NoisyboxError, RuntimeError, ValueError, OSError) as exc:
-                failures.append(CellFailure(cell.cell_id, f"{type(exc).__name__}: {exc}"))
-                atomic_write_text(folder.cell_dir(cell.cell_id) / "error.txt", f"{exc}\n")
+                _cell_done(folder, cell.cell_id, exc, trained, failures, progress)
             else:
-                trained.append(cell.cell_id)
-                if rec.get("collapsed") and progress:
-                    tqdm.write(
-                        f"collapsed: {cell.cell_id}: {'; '.join(rec['collapse_reasons'])}",
-                        file=sys.stderr,
-                    )
+                _cell_done(folder, cell.cell_id, rec, trained, failures, progress)
             bar.update(1)
     finally:
         bar.close()
     return trained, failures
+
+
+def _cell_done(
+    folder: ResultsFolder,
+    cell_id: str,
+    outcome: dict[str, Any] | BaseException,
+    trained: list[str],
+    failures: list[CellFailure],
+    progress: bool,
+) -> None:
+    """Book a finished cell: its record (saying so if it collapsed) or its error."""
+    if isinstance(outcome, BaseException):
+        failures.append(CellFailure(cell_id, f"{type(outcome).__name__}: {outcome}"))
+        atomic_write_text(folder.cell_dir(cell_id) / "error.txt", f"{outcome}\n")
+        return
+    trained.append(cell_id)
+    if outcome.get("collapsed") and progress:
+        from tqdm.auto import tqdm
+
+        reasons = "; ".join(outcome["collapse_reasons"])
+        tqdm.write(f"collapsed: {cell_id}: {reasons}", file=sys.stderr)
 
 
 def _init_cell_process(threads: int) -> None:
@@ -969,15 +980,9 @@ def _run_parallel(
             try:
                 rec = future.result()
             except Exception as exc:  # a cell's error, or its process died (BrokenProcessPool)
-                failures.append(CellFailure(cell_id, f"{type(exc).__name__}: {exc}"))
-                atomic_write_text(folder.cell_dir(cell_id) / "error.txt", f"{exc}\n")
+                _cell_done(folder, cell_id, exc, trained, failures, progress)
             else:
-                trained.append(cell_id)
-                if rec.get("collapsed") and progress:
-                    tqdm.write(
-                        f"collapsed: {cell_id}: {'; '.join(rec['collapse_reasons'])}",
-                        file=sys.stderr,
-                    )
+                _cell_done(folder, cell_id, rec, trained, failures, progress)
             bar.set_postfix_str(cell_id, refresh=False)
             bar.update(1)
     finally:

@@ -152,8 +152,6 @@ def run_command(
     """
     try:
         return fn()
-    except click.ClickException:
-        raise
     except errors as exc:
         if debug:
             raise
