@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from noisybox.benchmark.config import CollapseConfig, loss_label
+from noisybox.benchmark.paired import min_rank_p, paired_stats
 from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags, atomic_write_text
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
@@ -55,6 +56,10 @@ COLUMN_TITLES: dict[str, str] = {
     "map_75_95": "mAP75:95",
 }
 _GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
+
+#: Baseline AP (fraction) below which a relative improvement is not printed as a
+#: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
+REL_FLOOR = 0.01
 
 
 def _base_variant(loss: str) -> str:
@@ -172,7 +177,12 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
     ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
     ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
-    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher).
+    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher), and
+    from :func:`~noisybox.benchmark.paired.paired_stats`: ``<metric>_ci_low`` /
+    ``<metric>_ci_high`` (95 % t interval of the mean difference), ``<metric>_wilcoxon_p``
+    and ``<metric>_sign_p`` (exact two-sided p-values). ``<metric>_rel`` is NaN when the
+    baseline is below one AP point (:data:`REL_FLOOR`): a percentage of a near-zero value
+    says nothing.
     """
     out = []
     for key, pairs in _seed_pairs(frame):
@@ -182,8 +192,9 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
             w = pairs[f"{m}_b"].to_numpy(dtype=float)
             mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
             res[f"{m}_rel"] = (
-                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b > 0 else np.nan
+                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b >= REL_FLOOR else np.nan
             )
+            res[f"{m}_baseline"] = mean_b
             diff = v - w
             res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
             res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
@@ -191,10 +202,24 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
                 bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
             )
             res[f"{m}_ahead"] = int((diff > 0).sum())
+            st = paired_stats(diff)
+            for k in ("ci_low", "ci_high", "wilcoxon_p", "sign_p"):
+                res[f"{m}_{k}"] = st[k]
         out.append(res)
     columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
     for m in TABLE_METRICS:
-        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread", f"{m}_ahead"]
+        columns += [
+            f"{m}_rel",
+            f"{m}_baseline",
+            f"{m}_diff",
+            f"{m}_diff_std",
+            f"{m}_beyond_spread",
+            f"{m}_ahead",
+            f"{m}_ci_low",
+            f"{m}_ci_high",
+            f"{m}_wilcoxon_p",
+            f"{m}_sign_p",
+        ]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -302,8 +327,14 @@ def _fmt_value(mean: float, std: float, style: _Style) -> str:
     return text
 
 
-def _fmt_rel(value: float, style: _Style) -> str:
+def _fmt_rel(value: float, style: _Style, baseline: float = math.inf) -> str:
+    if not math.isnan(baseline) and baseline < REL_FLOOR:
+        return "n/a (below 1 point)"
     return "n/a" if math.isnan(value) else f"{value:.2f}{style.pct}"
+
+
+def _fmt_p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
 
 
 def _table3_frames(
@@ -341,7 +372,9 @@ def _table3_frames(
                 if r["n_pairs"] == 0:
                     rcells = ["n/a (collapsed)"] * len(TABLE_METRICS)
                 else:
-                    rcells = [_fmt_rel(r[f"{m}_rel"], style) for m in TABLE_METRICS]
+                    rcells = [
+                        _fmt_rel(r[f"{m}_rel"], style, r[f"{m}_baseline"]) for m in TABLE_METRICS
+                    ]
                 lines.append([head, str(r["n_pairs"]), *rcells])
                 if r["n_pairs"] >= 2:
                     pcells = [
@@ -352,6 +385,16 @@ def _table3_frames(
                     lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
                     acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
                     lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
+                    ccells = [
+                        f"[{100 * r[f'{m}_ci_low']:+.2f}, {100 * r[f'{m}_ci_high']:+.2f}]"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append([style.escape("95% CI (points)"), str(r["n_pairs"]), *ccells])
+                    tcells = [
+                        f"{_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append(["p (Wilcoxon / sign)", str(r["n_pairs"]), *tcells])
         table = pd.DataFrame(
             lines, columns=["Loss", "seeds", *(COLUMN_TITLES[m] for m in TABLE_METRICS)]
         )
@@ -370,9 +413,11 @@ VERDICT_METRICS = ("map", "map_75_95", "ap50")
 def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS) -> list[str]:
     """One plain-language line per alpha variant, eta and metric of ``relative_improvements``.
 
-    A difference is "beyond the seed-to-seed spread" when the mean paired difference is
-    larger in magnitude than the standard deviation of the paired differences (with 3 seeds
-    about a paired t of 1.73); otherwise the two losses "cannot be told apart" by this run.
+    A difference counts as "higher" or "lower" when the 95 % confidence interval of the
+    mean paired difference (t over seeds) excludes 0; otherwise the two losses "cannot be
+    told apart" by this run. The exact Wilcoxon signed-rank and sign-test p-values and the
+    seeds-ahead tally are given beside it (with n seeds neither test can go below
+    ``2 / 2**n``, see :func:`~noisybox.benchmark.paired.min_rank_p`).
     """
     lines = []
     for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
@@ -383,18 +428,23 @@ def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS)
             continue
         parts = []
         for m in metrics:
-            diff, std = 100 * r[f"{m}_diff"], 100 * r[f"{m}_diff_std"]
-            if r[f"{m}_beyond_spread"]:
-                verdict = "higher" if diff > 0 else "lower"
-                verdict += ", beyond the seed-to-seed spread"
+            diff = 100 * r[f"{m}_diff"]
+            low, high = 100 * r[f"{m}_ci_low"], 100 * r[f"{m}_ci_high"]
+            if low > 0 or high < 0:
+                verdict = ("higher" if diff > 0 else "lower") + ", the 95% CI excludes 0"
             else:
-                verdict = "within the seed-to-seed spread: cannot be told apart"
+                verdict = "the 95% CI includes 0: cannot be told apart"
             parts.append(
-                f"{COLUMN_TITLES[m]} {diff:+.2f} ± {std:.2f} points, "
-                f"{r[f'{m}_ahead']}/{n} seeds ahead ({verdict})"
+                f"{COLUMN_TITLES[m]} {diff:+.2f} points (95% CI {low:+.2f} to {high:+.2f}; "
+                f"Wilcoxon p {_fmt_p(r[f'{m}_wilcoxon_p'])}, sign p {_fmt_p(r[f'{m}_sign_p'])}; "
+                f"{r[f'{m}_ahead']}/{n} seeds ahead; {verdict})"
             )
         lines.append(f"{head}: " + "; ".join(parts))
     return lines
+
+
+def _min_pairs(rel: pd.DataFrame) -> int:
+    return int(rel["n_pairs"].min()) if len(rel) else 0
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
@@ -470,7 +520,10 @@ def build_report(
         "AP on the clean test set, percent, mean ± std over seeds (`seeds` = seeds averaged). "
         "Collapsed cells are excluded from means and relative improvements. "
         "`paired diff.`: mean ± std over seeds of the per-seed difference to the baseline, "
-        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread."
+        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread. "
+        "`95% CI`: t interval of the mean difference; `p`: exact two-sided Wilcoxon "
+        "signed-rank / sign-test p-values. Relative improvements over a baseline below one "
+        "AP point are not given as percentages."
     )
     latex = []
     for title3, table in _table3_frames(frame, _MD, loss_order):
@@ -507,8 +560,11 @@ def build_report(
             "",
             "## Paired comparison over seeds",
             "",
-            "Mean ± std over seeds of the per-seed difference (alpha variant minus baseline, "
-            "same noise, initialisation and data order). Beyond the spread: |mean| > std.",
+            "Mean of the per-seed difference (alpha variant minus baseline, same noise, "
+            "initialisation and data order) with its 95% confidence interval (t over seeds), "
+            "exact two-sided Wilcoxon signed-rank and sign-test p-values, and the seeds ahead. "
+            f"With {_min_pairs(rel)} seed pairs neither rank test can give p below "
+            f"{min_rank_p(_min_pairs(rel)):.3f}.",
             "",
             *(f"- {line}" for line in verdicts),
         ]

@@ -44,6 +44,7 @@ from noisybox.benchmark.config import (
     config_diff,
     load_config,
 )
+from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -708,10 +709,12 @@ def run_cell(
         "noise": noise,
         "history": trained.history,
         "epochs_trained": len(trained.history),
+        "convergence": convergence(trained.history),
         "wall_time_s": trained.wall_time_s,
         "timing": {
             "corrupt_s": corrupt_s,
             "epochs_s": sum(float(h.get("time_s", 0.0)) for h in trained.history),
+            "eval_s": sum(float(h.get("eval_time_s", 0.0)) for h in trained.history),
             "train_call_s": train_s,
             "total_s": time.perf_counter() - total_start,
         },
