@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from noisybox.benchmark.config import CollapseConfig, loss_label
+from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
 from noisybox.benchmark.paired import min_rank_p, paired_stats
 from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags, atomic_write_text
 from noisybox.engine.evaluation import THRESHOLD_METRICS
@@ -486,6 +487,57 @@ def _robustness_display(rob: pd.DataFrame, style: _Style) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=cols)
 
 
+def _curve_section(table: pd.DataFrame, status: dict[str, Any]) -> list[str]:
+    """Markdown of the learning-curve table and the convergence check."""
+    lines = []
+    for _, r in table.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
+        row = [f"{r['eta']:g}", r["label"], str(r["n"]), str(r["points"])]
+        for m in ("map", "map_75_95"):
+            row += [
+                _fmt_value(r[f"{m}_final_mean"], r[f"{m}_final_std"], _MD),
+                _fmt_value(r[f"{m}_peak_mean"], r[f"{m}_peak_std"], _MD),
+                f"{r[f'{m}_peak_epoch']:g}",
+                _fmt_value(r[f"{m}_drop_mean"], r[f"{m}_drop_std"], _MD),
+            ]
+        lines.append(row)
+    cols = ["eta", "Loss", "seeds", "evals"]
+    for m in ("mAP", "mAP75:95"):
+        cols += [f"{m} final", f"{m} peak", "peak epoch", "drop"]
+    parts = [
+        "",
+        "## Learning curves",
+        "",
+        "Clean-test AP (%) during training, mean ± std over seeds. `final` is the value "
+        "after the last epoch, the pre-registered result. `peak` (the best value on the "
+        "curve, median epoch over seeds) and `drop` (peak minus final, per seed) are read off "
+        "the test set: they show the dynamics (learning the shared signal, then fitting the "
+        "noise) and are not a result to rank losses by.",
+        "",
+        _markdown_table(pd.DataFrame(lines, columns=cols)),
+        "",
+        "## Convergence of clean training",
+        "",
+    ]
+    checked = status["checked"]
+    if checked:
+        parts.append(
+            f"{status['converged']} of {checked} clean-box (eta = 0) cells converged: their "
+            "mean mAP over the last quarter of the epochs is within half a point of the final "
+            "value."
+            + (
+                f" Not converged: {', '.join(f'`{c}`' for c in status['failed'])}."
+                if status["failed"]
+                else ""
+            )
+        )
+    if status["unknown"]:
+        parts.append(
+            f"{status['unknown']} clean cell(s) have too few evaluations in their last quarter "
+            "to check (set `eval_every` in the schedule)."
+        )
+    return parts
+
+
 @dataclasses.dataclass
 class Report:
     """A rendered report: the Markdown text and the files written (if any)."""
@@ -525,6 +577,16 @@ def build_report(
         "signed-rank / sign-test p-values. Relative improvements over a baseline below one "
         "AP point are not given as percentages."
     )
+    status = convergence_status(records)
+    if status["not_converged"]:
+        parts += [
+            "",
+            f"**Warning: {status['not_converged']} of {status['checked']} clean-box (eta = 0) "
+            "cells did not converge** (their mean mAP over the last quarter of the epochs is "
+            "more than half a point from the final value): the detectors were still learning "
+            "when training stopped, so this study measures the under-fit regime. See "
+            "'Convergence of clean training' below.",
+        ]
     latex = []
     for title3, table in _table3_frames(frame, _MD, loss_order):
         parts += ["", f"## {title3}", "", _markdown_table(table)]
@@ -568,6 +630,10 @@ def build_report(
             "",
             *(f"- {line}" for line in verdicts),
         ]
+    curves = curves_frame(records)
+    curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
+    if not curve_table.empty:
+        parts += _curve_section(curve_table, status)
     collapsed = [r for r in records if r.get("collapsed")]
     if collapsed:
         parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
@@ -580,6 +646,8 @@ def build_report(
         "relative": rel,
         "differences": paired_differences(frame),
         "robustness": rob,
+        "curves": curves,
+        "curve_summary": curve_table,
         "latex": "\n".join(latex),
     }
 
@@ -621,8 +689,12 @@ def write_report(
             "relative": "relative_improvement.csv",
             "differences": "paired_differences.csv",
             "robustness": "robustness.csv",
+            "curves": "learning_curves.csv",
+            "curve_summary": "learning_curve_summary.csv",
         }
         for name, file_name in names.items():
+            if name in ("curves", "curve_summary") and data[name].empty:
+                continue
             path = out / file_name
             atomic_write_text(path, data[name].to_csv(index=False))
             files.append(path)
@@ -632,6 +704,7 @@ def write_report(
         if plots:
             from noisybox.benchmark.plots import plot_all
 
-            files += plot_all(data["summary"], out / "plots", data["differences"])
+            curves = data["curves"] if not data["curves"].empty else None
+            files += plot_all(data["summary"], out / "plots", data["differences"], curves)
     report.files = files
     return report

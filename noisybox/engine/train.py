@@ -133,6 +133,8 @@ class TrainConfig:
             BatchNorm statistics) with this decay, ramped up over the first steps as
             YOLOv5/YOLOv8 do, and evaluate the average instead of the raw weights. ``0``
             turns it off.
+        scale_range: ``[low, high]`` random zoom of each training image after the letterbox
+            (see ``noisybox.data.build_transforms``); ``None`` keeps the scale.
     """
 
     train_annotations: str
@@ -170,6 +172,7 @@ class TrainConfig:
     stop_after_epoch: int | None = None
     eval_every: int = 0
     ema_decay: float = 0.0
+    scale_range: list[float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool):  # accept amp=True/False
@@ -228,6 +231,12 @@ class TrainConfig:
             (self.alpha is None or self.alpha >= 0, "alpha >= 0", self.alpha),
             (self.eval_every >= 0, "eval_every >= 0", self.eval_every),
             (0 <= self.ema_decay < 1, "ema_decay in [0, 1)", self.ema_decay),
+            (
+                self.scale_range is None
+                or (len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1]),
+                "scale_range [low, high] with 0 < low <= high",
+                self.scale_range,
+            ),
         ]
         for ok, expected, got in checks:
             if not ok:
@@ -457,7 +466,12 @@ def _datasets(cfg: TrainConfig) -> tuple[Any, Any | None]:
     train_set = DetectionDataset(
         cfg.train_annotations,
         cfg.train_images,
-        transforms=build_transforms(True, cfg.image_size, cfg.noise),
+        transforms=build_transforms(
+            True,
+            cfg.image_size,
+            cfg.noise,
+            scale_range=tuple(cfg.scale_range) if cfg.scale_range else None,  # type: ignore[arg-type]
+        ),
         format=cfg.train_format,
     )
     val_set = None
