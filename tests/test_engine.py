@@ -315,3 +315,48 @@ def test_eval_every_and_ema_are_validated(shapes, tmp_path) -> None:
     for bad in ({"eval_every": -1}, {"ema_decay": 1.0}, {"scale_range": [1.5, 0.5]}):
         with pytest.raises(NoisyboxError, match=next(iter(bad))):
             train(_cfg(shapes, tmp_path / "x", **bad), progress=False)
+
+
+def test_train_cli_learning_curve_options(shapes, tmp_path) -> None:
+    root = Path(shapes.train_annotations).parent
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--fpn-channels",
+        "32",
+        "--head-convs",
+        "1",
+        "--backbone",
+        "resnet18_025",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--eval-every",
+        "1",
+        "--ema-decay",
+        "0.9",
+        "--scale-range",
+        "0.8",
+        "1.2",
+        "--amp",
+        "bf16",
+        "--out",
+        str(tmp_path / "run"),
+        "-q",
+        "--json",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["config"]["scale_range"] == [0.8, 1.2] and out["config"]["ema_decay"] == 0.9
+    assert out["history"][0]["metrics"] == out["metrics"]
+    bad = CliRunner().invoke(main, [*args[:-4], "--ema-decay", "1.5"])
+    assert bad.exit_code == 2 and "--ema-decay" in bad.output
