@@ -127,6 +127,9 @@ def run_benchmark(
         f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}",
         file=err,
     )
+    for path in rep.files:
+        if path.name.startswith("learning_curves_") and path.suffix == ".png":
+            click.echo(f"learning curves: {path}", file=err)
     if summary.collapsed:
         click.echo(
             f"WARNING: {len(summary.collapsed)} collapsed cell(s) (box regression did not train; "
