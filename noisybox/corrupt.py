@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from noisybox import __version__
+from noisybox._fileio import check_outputs
 from noisybox.errors import NoisyboxError
 from noisybox.formats import read_annotations, snap_boxes, write_annotations
-from noisybox.formats._io import changed_rows, check_not_same_path
+from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes, resolve_eta
 from noisybox.noise.perturb import BOUNDARIES
@@ -275,11 +276,16 @@ def corrupt_annotations(
 
     Raises:
         NoisyboxError: for bad parameters, malformed input, an invalid box under
-            ``on_invalid="error"``, or an output path equal to the input. Nothing is written
-            then.
+            ``on_invalid="error"``, or an output refused by
+            :func:`noisybox._fileio.check_outputs` (the input itself, a path inside it, a
+            special file). Nothing is written then.
     """
     eta_w_, eta_h_ = _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
-    check_not_same_path(input_path, output_path)
+    check_outputs(
+        {"the output": output_path},
+        {"": input_path},
+        folders=("the output",) if Path(input_path).is_dir() else (),
+    )
 
     bar = None
     if progress:

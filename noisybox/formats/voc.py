@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import atomic_dir
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
-    atomic_dir,
     changed_rows,
     group_by_file,
     progress_enumerate,
@@ -248,7 +248,7 @@ def write_voc(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     written = snap_voc(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_object_index, written.tolist())
-    with atomic_dir(output_path) as tmp:
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         out_ann = tmp / "Annotations"
         out_ann.mkdir()
         for i, name in progress_enumerate(doc.xml_files, progress=progress, desc="writing VOC"):

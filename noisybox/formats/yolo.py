@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import atomic_dir
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
-    atomic_dir,
     changed_rows,
     group_by_file,
     progress_enumerate,
@@ -292,7 +292,7 @@ def write_yolo(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     _, texts = _written_norm(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_line_index, texts)
-    with atomic_dir(output_path) as tmp:
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         labels = tmp / "labels"
         labels.mkdir()
         for i, rel in progress_enumerate(doc.label_files, progress=progress, desc="writing YOLO"):

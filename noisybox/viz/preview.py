@@ -7,7 +7,6 @@ it works in scripts, notebooks and tests without touching pyplot's global state)
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -468,11 +467,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float | None 
     Returns:
         The path written.
     """
-    from noisybox.formats._io import atomic_write_bytes
+    from noisybox._fileio import save_figure as _save
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi if dpi is not None else fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
+    _save(fig, path, format="png", dpi=dpi if dpi is not None else fig.dpi)
     return Path(path)
 
 
