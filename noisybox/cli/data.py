@@ -69,10 +69,13 @@ def make_dataset(
         noisybox make-dataset shapes data/shapes
         noisybox corrupt data/shapes/instances_train.json -o noisy.json --eta 0.3
     """
+    from noisybox._fileio import check_outputs
     from noisybox.data.synthetic import make_shapes_dataset
+    from noisybox.errors import NoisyboxError
 
     start = time.perf_counter()
     try:
+        check_outputs({"OUT": out}, {}, folders=("OUT",))
         dataset = make_shapes_dataset(
             out,
             num_train=num_train,
@@ -84,7 +87,7 @@ def make_dataset(
         )
     except FileExistsError as exc:
         raise click.ClickException(str(exc).replace("overwrite=True", "--overwrite")) from None
-    except (ValueError, OSError) as exc:
+    except (NoisyboxError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - start
     summary = {
