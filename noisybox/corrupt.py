@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -127,10 +128,16 @@ def _check_noise_params(
     model: str,
     boundary: str,
     on_invalid: str,
+    seed: int = DEFAULT_SEED,
+    min_size: float = 1.0,
 ) -> tuple[float, float]:
     """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
     (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
     resolved = resolve_eta(eta, eta_w, eta_h)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NoisyboxError(f"Expected seed a non-negative integer but got {seed!r}")
+    if not (math.isfinite(float(min_size)) and float(min_size) > 0):
+        raise NoisyboxError(f"Expected min_size a finite number > 0 but got {min_size!r}")
     if on_invalid not in INVALID_POLICIES:
         raise NoisyboxError(
             f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
@@ -176,7 +183,8 @@ def corrupt_boxes(
         :class:`CorruptedBoxes`.
 
     Raises:
-        NoisyboxError: for bad parameters or an invalid box under ``on_invalid="error"``.
+        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
+            that is not finite) or an invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -185,7 +193,7 @@ def corrupt_boxes(
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
     """
-    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
+    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
     sizes = ann.box_image_sizes()
     crowd = np.asarray(ann.iscrowd, dtype=bool)
     invalid = find_invalid_boxes(ann.boxes, sizes)[0] & ~crowd
@@ -280,7 +288,9 @@ def corrupt_annotations(
             :func:`noisybox._fileio.check_outputs` (the input itself, a path inside it, a
             special file). Nothing is written then.
     """
-    eta_w_, eta_h_ = _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
+    eta_w_, eta_h_ = _check_noise_params(
+        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+    )
     check_outputs(
         {"the output": output_path},
         {"": input_path},

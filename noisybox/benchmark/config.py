@@ -107,10 +107,10 @@ class ConfigError(NoisyboxError):
     def __init__(self, errors: list[str], source: str = "<config>") -> None:
         self.errors = list(errors)
         self.source = source
-        lines = "\n".join(f"  - {e}" for e in self.errors)
+        # one line, like every noisybox error: the problems are separated by "; "
         super().__init__(
             f"Invalid benchmark config {source} ({len(self.errors)} "
-            f"problem{'s' if len(self.errors) != 1 else ''}):\n{lines}"
+            f"problem{'s' if len(self.errors) != 1 else ''}): {'; '.join(self.errors)}"
         )
 
 

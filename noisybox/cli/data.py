@@ -44,7 +44,9 @@ DATASET_KINDS = ("shapes",)
     show_default=True,
     help="Objects per image are drawn from 1..N.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def make_dataset(

@@ -12,6 +12,7 @@ import click
 
 from noisybox._fileio import check_outputs
 from noisybox.cli._options import (
+    SEED,
     boundary_option,
     debug_option,
     eta_h_option,
@@ -93,7 +94,7 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Images to show, by id or file name (repeat or comma-separate).",
 )
 @click.option(
-    "--sample-seed", type=int, default=0, show_default=True, help="Seed of the image sample."
+    "--sample-seed", type=SEED, default=0, show_default=True, help="Seed of the image sample."
 )
 @click.option(
     "--class-names",

@@ -114,7 +114,7 @@ def make_shapes_dataset(
         anything fails, the files and folders this call created are removed.
 
     Raises:
-        ValueError: a size is out of range.
+        ValueError: a size is out of range or the seed is negative.
         FileExistsError: ``out_dir`` already holds a dataset and ``overwrite`` is false.
 
     Example:
@@ -131,6 +131,8 @@ def make_shapes_dataset(
     ):
         if int(value) != value or value < low:
             raise ValueError(f"Expected {name} to be an integer >= {low} but got {value!r}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"Expected seed to be an integer >= 0 but got {seed!r}")
     root = Path(out_dir)
     train_json, val_json = root / "instances_train.json", root / "instances_val.json"
     if not overwrite and (train_json.exists() or val_json.exists()):
