@@ -20,6 +20,7 @@ from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes, resolve_eta
 from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.registry import get_noise_model
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -36,9 +37,10 @@ __all__ = [
 
 DEFAULT_SEED = 0
 INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
-BOX_TOLERANCE = 1.0
+BOX_TOLERANCE = _BOX_TOLERANCE
 """Pixels a clean box may stick out of its image before it counts as invalid (rounding in
-real annotation files, e.g. VOC's ``xmin = 0``)."""
+real annotation files, e.g. VOC's ``xmin = 0``); :func:`~noisybox.noise.perturb_boxes`
+refuses boxes further out."""
 
 
 @dataclasses.dataclass
@@ -184,7 +186,8 @@ def corrupt_boxes(
 
     Raises:
         NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
-            that is not finite) or an invalid box under ``on_invalid="error"``.
+            that is not finite or exceeds the side of an image with a box to perturb) or an
+            invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -217,6 +220,14 @@ def corrupt_boxes(
         clipped = invalid & ~still
         skipped = invalid & still
     eligible = ~crowd & ~skipped
+    small = eligible & (sizes.min(axis=1) < min_size)
+    if small.any():
+        first = int(np.flatnonzero(small)[0])
+        raise NoisyboxError(
+            f"Expected min_size at most the image side but got {min_size:g} for the "
+            f"{sizes[first, 0]:g}x{sizes[first, 1]:g} image of record {ann.record_ids[first]} "
+            f"in {ann.source}"
+        )
 
     noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
     noisy[eligible] = perturb_boxes(

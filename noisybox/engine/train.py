@@ -38,6 +38,7 @@ from noisybox.detectors import (
     LOSS_KEYS,
     box_loss_modules,
     build_detector,
+    list_backbones,
     list_detectors,
     pop_iou_stats,
     set_box_loss_alpha,
@@ -204,6 +205,7 @@ class TrainConfig:
         """Check every value; raise :class:`~noisybox.errors.NoisyboxError` on the first bad one."""
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
+            (self.backbone in list_backbones(), f"backbone in {list_backbones()}", self.backbone),
             (self.optimizer in _OPTIMIZERS, f"optimizer in {list(_OPTIMIZERS)}", self.optimizer),
             (self.amp in _AMP_MODES, f"amp in {list(_AMP_MODES)}", self.amp),
             (int(self.epochs) == self.epochs and self.epochs >= 1, "epochs >= 1", self.epochs),
