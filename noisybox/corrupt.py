@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import os
@@ -74,6 +75,8 @@ class CorruptionResult:
             ``clipped``.
         clean: the clean :class:`Annotations` that were read.
         eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
+        warnings: one line per oddity of the input that did not stop the run (duplicate
+            annotation ids: other tools match noisy to clean boxes by id).
     """
 
     stats: IoUStats
@@ -83,6 +86,7 @@ class CorruptionResult:
     counts: dict[str, int]
     clean: Annotations
     eligible: np.ndarray
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def find_invalid_boxes(
@@ -363,4 +367,18 @@ def corrupt_annotations(
         counts=counts,
         clean=ann,
         eligible=noisy.eligible,
+        warnings=_duplicate_id_warnings(ann),
     )
+
+
+def _duplicate_id_warnings(ann: Annotations) -> list[str]:
+    """A warning when annotation ids repeat (``noisybox iou`` refuses such files)."""
+    counts = collections.Counter(ann.record_ids)
+    repeated = [rid for rid, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    return [
+        f"{len(repeated)} annotation id(s) appear more than once in {ann.source} (first: "
+        f"{repeated[0]!r}, {counts[repeated[0]]} times); the noisy file keeps them, but "
+        "tools that match boxes by id (noisybox iou) cannot use it"
+    ]

@@ -120,6 +120,8 @@ def corrupt(
         return result
 
     result = run_command(debug, run)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if plot_path is not None:
         click.echo(f"wrote {plot_path}", err=True)
     if as_json:
@@ -165,7 +167,9 @@ def iou(
 ) -> None:
     """Measure the IoU of every box of NOISY against the same record of CLEAN.
 
-    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line).
+    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line);
+    both sets must hold the same images (id and size) and records (each id once, on the same
+    image and category). Invalid boxes (not finite, or no positive size) are counted apart.
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
 
