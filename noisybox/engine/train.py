@@ -61,6 +61,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "collapse_reasons",
+    "drops_single_image_batch",
     "evaluate_checkpoint",
     "evaluate_model",
     "predict",
@@ -479,6 +480,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     ``epochs = 2`` in one call equals ``epochs = 1`` then a resumed call with ``epochs = 2``
     bit for bit on the same device. A finished run is returned without training again.
 
+    When an epoch would end with a batch of a single image (``batch_size > 1``), that
+    batch is dropped (see :func:`drops_single_image_batch`): BatchNorm in training mode
+    cannot normalise one value per channel (a 1x1 feature map of one image), and the
+    order is reshuffled every epoch, so each image is still seen.
+
     Args:
         cfg: the run.
         progress: a tqdm bar on stderr (rank 0 only) with loss and images/s.
@@ -542,6 +548,7 @@ def _train(
         seed=cfg.seed,
         pin_memory=device.type == "cuda",
         sampler=sampler,
+        drop_last=drops_single_image_batch(len(train_set), cfg.batch_size, info.world_size),
     )
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * cfg.epochs
@@ -702,6 +709,19 @@ def _train(
         _atomic_write_json(out_dir / "result.json", result.to_dict())
     barrier(info)
     return result
+
+
+def drops_single_image_batch(num_images: int, batch_size: int, world_size: int = 1) -> bool:
+    """Whether :func:`train` drops the last batch of an epoch: it would hold one image.
+
+    Each process gets ``ceil(num_images / world_size)`` images (``DistributedSampler``);
+    a set of one image per process is kept (there is nothing else to train on).
+
+    >>> drops_single_image_batch(5, 4), drops_single_image_batch(6, 4), drops_single_image_batch(1, 4)
+    (True, False, False)
+    """
+    per_process = -(-num_images // world_size)
+    return batch_size > 1 and per_process > 1 and per_process % batch_size == 1
 
 
 def weights_digest(model: nn.Module) -> str:
