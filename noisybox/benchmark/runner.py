@@ -814,6 +814,9 @@ def run_benchmark(
             f"Expected jobs >= 1 (and > 1 only with the local launcher) but got {jobs}"
         )
     start = time.perf_counter()
+    from noisybox.benchmark.preflight import preflight
+
+    preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
     folder, stored = open_results_folder(cfg, out_dir, extend=extend)
     cells = expand_grid(cfg)
     if shard is not None:
