@@ -3,9 +3,12 @@
 Policy (also in the README, "Files noisybox writes"):
 
 * **Atomic.** A file is written to a temporary file in its own folder, flushed to disk
-  (``fsync``) and renamed over the target, so a reader sees the old file or the new one,
-  never half of one. Folder outputs (VOC, YOLO) are built in a temporary folder and swapped
-  in the same way (:func:`atomic_dir`).
+  and renamed over the target, so a reader sees the old file or the new one, never half of
+  one, even after a power cut. Folder outputs (VOC, YOLO) are built in a temporary folder
+  and swapped in the same way (:func:`atomic_dir`). A lone file is flushed with ``fsync``;
+  a batch (a folder output, or the files of a :func:`staged` block, e.g. the thousand PNGs
+  of ``make-dataset``) with one ``sync`` before its renames, which costs about as much as
+  one ``fsync`` instead of one per file.
 * **Symbolic links are followed.** ``-o link.json`` writes the file the link points to (a
   chain of links is followed to its end); the link itself stays.
 * **Special files are refused, never replaced.** An existing output that is not a regular
@@ -245,6 +248,7 @@ class _Pending:
 
     commit: Callable[[], None]
     discard: Callable[[], None]
+    synced: bool = True  # False: on disk only after a sync
 
 
 @dataclasses.dataclass
@@ -253,6 +257,8 @@ class _Stage:
     created: list[Path] = dataclasses.field(default_factory=list)
 
     def commit(self) -> None:
+        if not all(item.synced for item in self.pending):
+            _sync()
         done = 0
         try:
             for item in self.pending:
@@ -334,9 +340,18 @@ def make_dirs(path: PathLike) -> Path:
     return path
 
 
+def _sync() -> None:
+    """Flush every written file to disk (one call for a whole batch of files)."""
+    sync = getattr(os, "sync", None)
+    if sync is not None:
+        sync()
+
+
 def _finish(pending: _Pending) -> None:
     stage = _STAGE.get()
     if stage is None:
+        if not pending.synced:
+            _sync()
         pending.commit()
     else:
         stage.pending.append(pending)
@@ -361,6 +376,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
     """
     target = resolve_output(path)
     make_dirs(target.parent)
+    batched = _STAGE.get() is not None and hasattr(os, "sync")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
@@ -372,7 +388,8 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if not batched:  # a staged batch is synced once before its renames
+                os.fsync(handle.fileno())
         try:
             mode = stat.S_IMODE(os.stat(target).st_mode)
         except FileNotFoundError:
@@ -390,7 +407,7 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
-    _finish(_Pending(commit, discard))
+    _finish(_Pending(commit, discard, synced=not batched))
     return target
 
 
@@ -478,7 +495,7 @@ def atomic_dir(path: PathLike, *, manifest: str) -> Iterator[Path]:
     def discard() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    _finish(_Pending(commit, discard))
+    _finish(_Pending(commit, discard, synced=False))
 
 
 # ------------------------------------------------------------------------- reading
