@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from noisybox import __version__
+from noisybox._fileio import check_outputs
 from noisybox.errors import NoisyboxError
 from noisybox.formats import read_annotations, snap_boxes, write_annotations
-from noisybox.formats._io import changed_rows, check_not_same_path
+from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes, resolve_eta
 from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.registry import get_noise_model
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -34,9 +38,10 @@ __all__ = [
 
 DEFAULT_SEED = 0
 INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
-BOX_TOLERANCE = 1.0
+BOX_TOLERANCE = _BOX_TOLERANCE
 """Pixels a clean box may stick out of its image before it counts as invalid (rounding in
-real annotation files, e.g. VOC's ``xmin = 0``)."""
+real annotation files, e.g. VOC's ``xmin = 0``); :func:`~noisybox.noise.perturb_boxes`
+refuses boxes further out."""
 
 
 @dataclasses.dataclass
@@ -70,6 +75,8 @@ class CorruptionResult:
             ``clipped``.
         clean: the clean :class:`Annotations` that were read.
         eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
+        warnings: one line per oddity of the input that did not stop the run (duplicate
+            annotation ids: other tools match noisy to clean boxes by id).
     """
 
     stats: IoUStats
@@ -79,6 +86,7 @@ class CorruptionResult:
     counts: dict[str, int]
     clean: Annotations
     eligible: np.ndarray
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def find_invalid_boxes(
@@ -126,10 +134,16 @@ def _check_noise_params(
     model: str,
     boundary: str,
     on_invalid: str,
+    seed: int = DEFAULT_SEED,
+    min_size: float = 1.0,
 ) -> tuple[float, float]:
     """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
     (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
     resolved = resolve_eta(eta, eta_w, eta_h)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NoisyboxError(f"Expected seed a non-negative integer but got {seed!r}")
+    if not (math.isfinite(float(min_size)) and float(min_size) > 0):
+        raise NoisyboxError(f"Expected min_size a finite number > 0 but got {min_size!r}")
     if on_invalid not in INVALID_POLICIES:
         raise NoisyboxError(
             f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
@@ -175,7 +189,9 @@ def corrupt_boxes(
         :class:`CorruptedBoxes`.
 
     Raises:
-        NoisyboxError: for bad parameters or an invalid box under ``on_invalid="error"``.
+        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
+            that is not finite or exceeds the side of an image with a box to perturb) or an
+            invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -184,7 +200,7 @@ def corrupt_boxes(
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
     """
-    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
+    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
     sizes = ann.box_image_sizes()
     crowd = np.asarray(ann.iscrowd, dtype=bool)
     invalid = find_invalid_boxes(ann.boxes, sizes)[0] & ~crowd
@@ -208,6 +224,14 @@ def corrupt_boxes(
         clipped = invalid & ~still
         skipped = invalid & still
     eligible = ~crowd & ~skipped
+    small = eligible & (sizes.min(axis=1) < min_size)
+    if small.any():
+        first = int(np.flatnonzero(small)[0])
+        raise NoisyboxError(
+            f"Expected min_size at most the image side but got {min_size:g} for the "
+            f"{sizes[first, 0]:g}x{sizes[first, 1]:g} image of record {ann.record_ids[first]} "
+            f"in {ann.source}"
+        )
 
     noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
     noisy[eligible] = perturb_boxes(
@@ -275,11 +299,18 @@ def corrupt_annotations(
 
     Raises:
         NoisyboxError: for bad parameters, malformed input, an invalid box under
-            ``on_invalid="error"``, or an output path equal to the input. Nothing is written
-            then.
+            ``on_invalid="error"``, or an output refused by
+            :func:`noisybox._fileio.check_outputs` (the input itself, a path inside it, a
+            special file). Nothing is written then.
     """
-    eta_w_, eta_h_ = _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
-    check_not_same_path(input_path, output_path)
+    eta_w_, eta_h_ = _check_noise_params(
+        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+    )
+    check_outputs(
+        {"the output": output_path},
+        {"": input_path},
+        folders=("the output",) if Path(input_path).is_dir() else (),
+    )
 
     bar = None
     if progress:
@@ -336,4 +367,18 @@ def corrupt_annotations(
         counts=counts,
         clean=ann,
         eligible=noisy.eligible,
+        warnings=_duplicate_id_warnings(ann),
     )
+
+
+def _duplicate_id_warnings(ann: Annotations) -> list[str]:
+    """A warning when annotation ids repeat (``noisybox iou`` refuses such files)."""
+    counts = collections.Counter(ann.record_ids)
+    repeated = [rid for rid, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    return [
+        f"{len(repeated)} annotation id(s) appear more than once in {ann.source} (first: "
+        f"{repeated[0]!r}, {counts[repeated[0]]} times); the noisy file keeps them, but "
+        "tools that match boxes by id (noisybox iou) cannot use it"
+    ]

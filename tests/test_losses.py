@@ -291,8 +291,20 @@ def test_property3_relative_gradient_weight_by_autograd(alpha: float) -> None:
         grads.append(grad.abs())
     expected = alpha * ious ** (alpha - 1)  # w_grad_r of Property 3
     torch.testing.assert_close(grads[0] / grads[1], expected, atol=1e-6, rtol=1e-6)
-    turning_point = alpha ** (1 / (1 - alpha))  # w = 1 there
-    assert (0 < turning_point < 1 / math.e) if alpha < 1 else (1 / math.e < turning_point < 1)
+    # the turning point IoU = alpha^(1 / (1 - alpha)) where w = 1, measured by autograd:
+    # alpha > 1 down-weights the gradient of boxes below it and up-weights those above it
+    turning = alpha ** (1 / (1 - alpha))
+    near = torch.tensor(
+        [0.9 * turning, turning, turning + 0.1 * (1 - turning)], dtype=torch.float64
+    )
+    measured = []
+    for a in (alpha, 1.0):
+        pred, target, shift = shifted_pairs(near)
+        (grad,) = torch.autograd.grad(alpha_iou_loss(pred, target, alpha=a).sum(), shift)
+        measured.append(grad.abs())
+    w = measured[0] / measured[1]
+    assert w[1].item() == pytest.approx(1.0, abs=1e-9)
+    assert (w[0] < 1 < w[2]) if alpha > 1 else (w[0] > 1 > w[2])
 
 
 @pytest.mark.parametrize("variant", ["iou", "giou", "diou", "eiou", "siou"])

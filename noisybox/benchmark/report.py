@@ -19,7 +19,6 @@ Everything here is computed from result records (plain dicts, see
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,10 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from noisybox._fileio import atomic_write_text, check_outputs, staged
 from noisybox.benchmark.config import CollapseConfig, loss_label
 from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
 from noisybox.benchmark.paired import min_rank_p, paired_stats
-from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags, atomic_write_text
+from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
 
@@ -662,24 +662,42 @@ def write_report(
     comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``, and the PNG
     plots of ``noisybox.benchmark.plots``.
 
+    The files are written all or none (:func:`noisybox._fileio.staged`).
+
     Raises:
-        NoisyboxError: ``out_dir`` is not a results folder.
+        NoisyboxError: ``out_dir`` is not a results folder, its ``benchmark.json`` or a
+            record is unreadable, or the report folder is a link into the inputs.
     """
     folder = ResultsFolder(Path(out_dir))
-    if not folder.config_json.is_file():
-        raise NoisyboxError(f"Expected a results folder with benchmark.json but got {folder.root}")
     # the stored config is read as data (not re-validated) so a report needs no torch
-    stored = json.loads(folder.config_json.read_text(encoding="utf-8"))["config"]
+    stored = folder.read_stored()["config"]
+    try:
+        thresholds = CollapseConfig(**stored.get("collapse", {}))
+        loss_order = [spec["name"] for spec in stored.get("losses", [])]
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise NoisyboxError(
+            f"Expected the collapse and losses of a benchmark config in {folder.config_json} "
+            f"but got {type(exc).__name__}: {exc}"
+        ) from None
     if records is None:
         records = folder.load_records()
+    check_outputs(
+        {"the report folder": folder.report_dir},
+        {"benchmark.json": folder.config_json, "records": folder.records_dir},
+        folders=("the report folder",),
+    )
     report, data = build_report(
         records,
-        thresholds=CollapseConfig(**stored.get("collapse", {})),
-        loss_order=[spec["name"] for spec in stored.get("losses", [])],
+        thresholds=thresholds,
+        loss_order=loss_order,
         title=f"noisybox benchmark `{stored.get('name', folder.root.name)}`",
     )
-    out = folder.report_dir
-    out.mkdir(parents=True, exist_ok=True)
+    with staged():
+        report.files = _write_report_files(folder.report_dir, report, data, plots)
+    return report
+
+
+def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: bool) -> list[Path]:
     files = [out / "report.md"]
     atomic_write_text(files[0], report.markdown)
     if "summary" in data:
@@ -706,5 +724,4 @@ def write_report(
 
             curves = data["curves"] if not data["curves"].empty else None
             files += plot_all(data["summary"], out / "plots", data["differences"], curves)
-    report.files = files
-    return report
+    return files

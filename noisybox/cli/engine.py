@@ -10,6 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from noisybox._fileio import check_outputs
 from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.train import DEFAULT_ALPHA_WARMUP, TrainConfig
@@ -272,6 +273,17 @@ def train(**options: Any) -> None:
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
         cfg = TrainConfig.from_dict(values)
+        out = Path(cfg.out_dir)
+        check_outputs(
+            {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
+            {
+                "--config": options["config"],
+                "--train-annotations": cfg.train_annotations,
+                "--val-annotations": cfg.val_annotations,
+                "--weights": cfg.weights,
+                "--weights-backbone": cfg.weights_backbone,
+            },
+        )
         from noisybox.engine.train import train as run_training
 
         return run_training(cfg, progress=not options["quiet"])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
+
+from noisybox._fileio import check_outputs, save_figure
+from noisybox.errors import NoisyboxError
 
 __all__ = ["list_losses_cmd", "plot_loss"]
 
@@ -43,21 +44,11 @@ def plot_loss(output: Path, alphas: tuple[float, ...], box_cox: bool, dpi: int) 
             f"Expected an existing folder but got {str(output.parent)!r}", param_hint="'-o'"
         )
     try:
+        check_outputs({"-o": output}, {})
         fig = plot_alpha_iou_curves(alphas or DEFAULT_ALPHAS, box_cox=box_cox)
-    except ValueError as exc:
+        save_figure(fig, output, format=fmt, dpi=dpi)
+    except (NoisyboxError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, dpi=dpi)
-        os.replace(tmp, output)
-    except ValueError as exc:  # matplotlib: unsupported format
-        raise click.ClickException(
-            f"Expected a supported image format but got {fmt!r}: {exc}"
-        ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     click.echo(str(output))
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
     boundary_option,
     debug_option,
@@ -67,7 +69,7 @@ __all__ = ["corrupt", "iou"]
     "plot_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write a PNG histogram of noisy-to-clean IoU.",
+    help="Also write a PNG histogram of noisy-to-clean IoU (both files or neither are written).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -96,26 +98,31 @@ def corrupt(
         read_kwargs["image_set"] = image_set
     if image_root is not None:
         read_kwargs["image_root"] = image_root
-    result = run_command(
-        debug,
-        lambda: corrupt_annotations(
-            input_path,
-            output_path,
-            **noise,
-            format=fmt,
-            on_invalid=on_invalid,
-            progress=not quiet and sys.stderr.isatty(),
-            **read_kwargs,
-        ),
-    )
-    if plot_path is not None:
-        from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
 
-        label = f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
-        dist = iou_distribution(
-            result.clean, result.annotations, label=label, include=result.eligible
+    def run() -> Any:
+        check_outputs(
+            {"-o/--output": output_path, "--plot": plot_path},
+            {"INPUT": input_path, "--image-root": image_root},
+            folders=("-o/--output",) if Path(input_path).is_dir() else (),
         )
-        save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {input_path}"), plot_path)
+        with staged():  # a failing --plot leaves no -o file behind
+            result = corrupt_annotations(
+                input_path,
+                output_path,
+                **noise,
+                format=fmt,
+                on_invalid=on_invalid,
+                progress=not quiet and sys.stderr.isatty(),
+                **read_kwargs,
+            )
+            if plot_path is not None:
+                _plot(result, input_path, output_path, plot_path)
+        return result
+
+    result = run_command(debug, run)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if plot_path is not None:
         click.echo(f"wrote {plot_path}", err=True)
     if as_json:
         click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
@@ -131,6 +138,16 @@ def corrupt(
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"
     )
     click.echo(result.stats.format_text())
+
+
+def _plot(result: Any, input_path: str, output_path: str, plot_path: str) -> None:
+    from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
+
+    label = (
+        f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
+    )
+    dist = iou_distribution(result.clean, result.annotations, label=label, include=result.eligible)
+    save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {input_path}"), plot_path)
 
 
 @click.command()
@@ -150,7 +167,9 @@ def iou(
 ) -> None:
     """Measure the IoU of every box of NOISY against the same record of CLEAN.
 
-    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line).
+    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line);
+    both sets must hold the same images (id and size) and records (each id once, on the same
+    image and category). Invalid boxes (not finite, or no positive size) are counted apart.
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
 

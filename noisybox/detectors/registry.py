@@ -175,9 +175,41 @@ def _fcos(
 
         head = FCOSHead(fpn_channels, 1, num_classes, num_convs)
     kw.setdefault("score_thresh", 0.05)
-    return FCOS(
+    model = FCOS(
         body, num_classes, anchor_generator=anchors, head=head, **_transform_kwargs(image_size, kw)
     )
+    _per_image_group_norm(model)
+    return model
+
+
+class PerImageGroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` that also accepts a batch of one image whose groups hold one value.
+
+    GroupNorm normalises every image on its own, so its output for an image does not
+    depend on the rest of the batch; torch's functional guard still refuses a batch of one
+    when a group holds a single value (FCOS with 32 FPN channels in 32 groups on a 1x1
+    pyramid level, e.g. P7 of a 128 px image), which crashed a last batch of one image and
+    the evaluation of one image. The computation is torch's own ``group_norm`` without that
+    guard: for batches it already accepted the result is bit for bit the same, and the
+    state dict is that of ``nn.GroupNorm``.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.group_norm(
+            input, self.num_groups, self.weight, self.bias, self.eps, torch.backends.cudnn.enabled
+        )
+
+
+def _per_image_group_norm(model: nn.Module) -> None:
+    """Replace every ``nn.GroupNorm`` of ``model`` by :class:`PerImageGroupNorm` in place."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.GroupNorm:
+                norm = PerImageGroupNorm(
+                    child.num_groups, child.num_channels, child.eps, child.affine
+                )
+                norm.load_state_dict(child.state_dict())
+                setattr(module, name, norm)
 
 
 @register_detector("retinanet")

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,10 +33,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from noisybox._fileio import atomic_write_text
 from noisybox.detectors import (
     LOSS_KEYS,
     box_loss_modules,
     build_detector,
+    list_backbones,
     list_detectors,
     pop_iou_stats,
     set_box_loss_alpha,
@@ -62,6 +63,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "collapse_reasons",
+    "drops_single_image_batch",
     "evaluate_checkpoint",
     "evaluate_model",
     "predict",
@@ -218,6 +220,7 @@ class TrainConfig:
         """Check every value; raise :class:`~noisybox.errors.NoisyboxError` on the first bad one."""
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
+            (self.backbone in list_backbones(), f"backbone in {list_backbones()}", self.backbone),
             (self.optimizer in _OPTIMIZERS, f"optimizer in {list(_OPTIMIZERS)}", self.optimizer),
             (self.amp in _AMP_MODES, f"amp in {list(_AMP_MODES)}", self.amp),
             (int(self.epochs) == self.epochs and self.epochs >= 1, "epochs >= 1", self.epochs),
@@ -434,17 +437,7 @@ def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
@@ -520,6 +513,11 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     With ``cfg.eval_every = k > 0`` the clean test set is evaluated after every k-th epoch
     (and the last), and each evaluation is stored in that epoch's ``history`` entry
     (``metrics``, ``eval_time_s``): the learning curve.
+
+    When an epoch would end with a batch of a single image (``batch_size > 1``), that
+    batch is dropped (see :func:`drops_single_image_batch`): BatchNorm in training mode
+    cannot normalise one value per channel (a 1x1 feature map of one image), and the
+    order is reshuffled every epoch, so each image is still seen.
 
     Args:
         cfg: the run.
@@ -619,6 +617,7 @@ def _setup(cfg: TrainConfig, device: torch.device, info: DistInfo) -> _Run:
         seed=cfg.seed,
         pin_memory=device.type == "cuda",
         sampler=sampler,
+        drop_last=drops_single_image_batch(len(train_set), cfg.batch_size, info.world_size),
     )
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * cfg.epochs
@@ -847,6 +846,19 @@ def _finish(run: _Run, start_time: float) -> TrainResult:
         _atomic_write_json(Path(cfg.out_dir) / "result.json", result.to_dict())
     barrier(info)
     return result
+
+
+def drops_single_image_batch(num_images: int, batch_size: int, world_size: int = 1) -> bool:
+    """Whether :func:`train` drops the last batch of an epoch: it would hold one image.
+
+    Each process gets ``ceil(num_images / world_size)`` images (``DistributedSampler``);
+    a set of one image per process is kept (there is nothing else to train on).
+
+    >>> drops_single_image_batch(5, 4), drops_single_image_batch(6, 4), drops_single_image_batch(1, 4)
+    (True, False, False)
+    """
+    per_process = -(-num_images // world_size)
+    return batch_size > 1 and per_process > 1 and per_process % batch_size == 1
 
 
 def weights_digest(model: nn.Module) -> str:
