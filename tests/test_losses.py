@@ -337,11 +337,19 @@ DEGENERATE = {
     "tiny identical": ([0, 0, 1e-3, 1e-3], [0, 0, 1e-3, 1e-3]),
     "huge 1e5": ([0, 0, 1e5, 1e5], [5e4, 1e4, 1.5e5, 1.2e5]),
     "huge identical": ([1e5, 1e5, 2e5, 2e5], [1e5, 1e5, 2e5, 2e5]),
+    # issue 13 item 8: GIoU's enclosing-box ratio has a slope of 0.42 / eps = 4e6 here
+    "zero height, same box": ([0.9053, 0.0054, 1.3281, 0.0054], [0.9053, 0.0054, 1.3281, 0.0054]),
+    "zero height, wider target": ([0.9053, 0.0054, 1.3281, 0.0054], [0.0, 0.0054, 2.0, 0.0054]),
 }
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_finite_on_degenerate_boxes(dtype: torch.dtype) -> None:
+    """Every registered loss: finite loss and gradients (pred and target) on degenerate pairs.
+
+    In float16 the float32 gradient of a ratio of two vanishing lengths (order 1 / eps) does
+    not fit; it must come back saturated, not as inf (issue 13, item 8).
+    """
     # float16 cannot hold 1e5 (max 65504): those inputs would already be inf
     cases = {
         k: v
@@ -350,25 +358,36 @@ def test_finite_on_degenerate_boxes(dtype: torch.dtype) -> None:
     }
     pred = torch.tensor([p for p, _ in cases.values()], dtype=torch.float64).to(dtype)
     target = torch.tensor([t for _, t in cases.values()], dtype=torch.float64).to(dtype)
-    for variant in VARIANTS:
+    for loss_name in list_losses():
         for alpha in (0.0, 0.5, 1.0, 3.0):
             p = pred.clone().requires_grad_(True)
             t = target.clone().requires_grad_(True)
-            loss = alpha_iou_loss(p, t, variant=variant, alpha=alpha)
+            loss = get_loss(loss_name, alpha=alpha)(p, t)
             assert loss.dtype == torch.float32  # half precision is upcast inside
             loss.sum().backward()
             for name, value in (("loss", loss), ("pred grad", p.grad), ("target grad", t.grad)):
                 assert value is not None
                 finite = torch.isfinite(value).reshape(len(cases), -1).all(1)
                 bad = [k for k, ok in zip(cases, finite, strict=True) if not ok]
-                if dtype == torch.float16 and variant == "ciou" and name != "loss":
-                    # d atan(w / (h + eps)) / dw = 1 / eps = 1e7 at a point box: finite in
-                    # float32, but it overflows when cast back to a float16 leaf
-                    bad = [k for k in bad if k != "zero-size vs box"]
-                assert not bad, f"{variant} alpha={alpha} {dtype}: non-finite {name} for {bad}"
+                assert not bad, f"{loss_name} alpha={alpha} {dtype}: non-finite {name} for {bad}"
             if dtype == torch.float32:
                 identical = [i for i, k in enumerate(cases) if "identical" in k]
-                assert (loss[identical] == 0).all(), (variant, alpha, loss[identical])
+                assert (loss[identical] == 0).all(), (loss_name, alpha, loss[identical])
+
+
+def test_half_gradient_saturates_instead_of_overflowing() -> None:
+    """The float16 case of issue 13: the float32 gradient is 0.4228 / eps, cast back saturated."""
+    box = [[0.9053, 0.0054, 1.3281, 0.0054]]
+    half = torch.tensor(box, dtype=torch.float16, requires_grad=True)
+    alpha_iou_loss(half, half.detach(), variant="giou", alpha=1.0).sum().backward()
+    single = half.detach().float().requires_grad_(True)
+    alpha_iou_loss(single, half.detach().float(), variant="giou", alpha=1.0).sum().backward()
+    assert half.grad is not None and single.grad is not None
+    assert single.grad.abs().max() > 1e6  # beyond float16's range
+    limit = torch.finfo(torch.float16).max
+    torch.testing.assert_close(
+        half.grad.float(), single.grad.clamp(-limit, limit), rtol=1e-3, atol=0
+    )
 
 
 def test_torchvision_ciou_is_nan_where_ours_is_finite() -> None:

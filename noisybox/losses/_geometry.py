@@ -6,7 +6,7 @@ box pairs, so that the variants only add their penalty terms.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -42,10 +42,38 @@ class Geometry(NamedTuple):
     ch: Tensor
 
 
+class _SaturatingUpcast(torch.autograd.Function):
+    """``t.float()`` whose backward casts the gradient back to ``t``'s dtype saturating.
+
+    A plain ``.float()`` casts the float32 gradient back with overflow to ``inf``: a ratio
+    of two lengths that both vanish (a zero-height box's enclosing-box area, ``w / (h +
+    eps)`` at a point box) has a slope of order ``1 / eps = 1e7`` that float32 holds and
+    float16 (largest finite 65504) does not.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, t: Tensor) -> Tensor:
+        ctx.dtype = t.dtype
+        return t.float()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        limit = torch.finfo(ctx.dtype).max
+        return grad.clamp(-limit, limit).to(ctx.dtype)
+
+
 def upcast(t: Tensor) -> Tensor:
-    """Float16/bfloat16/integer -> float32; float32/float64 unchanged (torchvision's rule)."""
+    """Float16/bfloat16/integer -> float32; float32/float64 unchanged (torchvision's rule).
+
+    The gradient flowing back into a float16/bfloat16 input is computed in float32 and cast
+    back saturating: a component beyond the dtype's range (float16: ``|g| > 65504``)
+    becomes the largest finite value of that sign, not ``inf``.
+    """
     if t.dtype in (torch.float32, torch.float64):
         return t
+    if t.requires_grad and t.dtype in (torch.float16, torch.bfloat16):
+        out: Tensor = _SaturatingUpcast.apply(t)
+        return out
     return t.float()
 
 
