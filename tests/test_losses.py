@@ -483,6 +483,12 @@ def test_registry() -> None:
         get_loss("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_loss("giou")(lambda **kw: AlphaIoULoss("giou", **kw))
+    # issue 18's zoo, each at its paper's alpha = 1
+    zoo = ["focal-eiou", "wiou-v1", "wiou-v3", "mpdiou", "shape-iou", "piou", "piou-v2", "nwd"]
+    for name in [*zoo, *(f"inner-{v}" for v in [*VARIANTS, "mpdiou", "shape-iou", "piou"])]:
+        assert name in names and get_loss(name).alpha == 1.0, name
+    assert get_loss("inner-ciou").inner_ratio == 0.7
+    assert get_loss("wiou-v3", alpha=2.0).alpha == 2.0
 
 
 @pytest.mark.parametrize(
