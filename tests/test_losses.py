@@ -27,6 +27,7 @@ from noisybox.losses import (
     list_losses,
     list_variants,
     plot_alpha_iou_curves,
+    plot_loss_curves,
     register_loss,
 )
 
@@ -554,6 +555,33 @@ def test_cli_plot_loss(tmp_path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(main, ["plot-loss", "-o", str(out), "--alpha", "-1"])
     assert result.exit_code == 2
+    # any registered loss, once per alpha
+    zoo = tmp_path / "zoo.png"
+    args = ["plot-loss", "-o", str(zoo), "--loss", "wiou-v3", "--loss", "nwd", "--alpha", "1"]
+    result = CliRunner().invoke(main, [*args, "--alpha", "3"])
+    assert result.exit_code == 0, result.output
+    assert zoo.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = CliRunner().invoke(main, ["plot-loss", "-o", str(zoo), "--loss", "wiou"])
+    assert result.exit_code == 2 and "Expected a loss in" in result.output
+    result = CliRunner().invoke(main, ["plot-loss", "-o", str(zoo), "--loss", "nwd", "--box-cox"])
+    assert result.exit_code == 2 and "--box-cox without --loss" in result.output
+
+
+def test_plot_any_registered_loss() -> None:
+    fig = plot_loss_curves(["iou", "mpdiou"], alphas=[1.0, 3.0], num_points=41)
+    ax_loss, ax_grad = fig.axes
+    labels = [line.get_label() for line in ax_loss.lines]
+    assert labels == ["iou, alpha = 1", "iou, alpha = 3", "mpdiou, alpha = 1", "mpdiou, alpha = 3"]
+    iou, loss = ax_loss.lines[1].get_data()
+    assert loss == pytest.approx(1 - iou**3, abs=1e-6)  # the plain IoU loss is Figure 1's
+    _, grad = ax_grad.lines[1].get_data()
+    assert grad == pytest.approx(3 * iou**2, abs=1e-6)
+    # MPDIoU adds its corner penalty along the path: above the IoU loss where boxes differ
+    _, loss_mpd = ax_loss.lines[2].get_data()
+    _, loss_iou = ax_loss.lines[0].get_data()
+    assert (loss_mpd[:-1] > loss_iou[:-1]).all() and loss_mpd[-1] == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="Expected at least one loss"):
+        plot_loss_curves([])
 
 
 def test_cli_list_losses() -> None:
@@ -561,12 +589,22 @@ def test_cli_list_losses() -> None:
 
     result = CliRunner().invoke(main, ["list-losses"])
     assert result.exit_code == 0
-    assert result.output.split() == list_losses()
+    rows = [line.split("\t") for line in result.output.splitlines()]
+    assert [row[0] for row in rows] == list_losses()
+    assert all(len(row) == 4 for row in rows)
+    wiou = next(row for row in rows if row[0] == "wiou-v3")
+    assert wiou[1] == "wise-iou" and "focus_alpha=1.9" in wiou[2] and "2301.10051" in wiou[3]
     result = CliRunner().invoke(main, ["list-losses", "--json"])
     table = json.loads(result.output)
-    assert table["alpha-ciou"] == {
+    assert table["alpha-ciou"]["parameters"] == {
         "variant": "ciou",
         "alpha": 3.0,
         "alpha_penalty": None,
         "box_cox": False,
+        "inner_ratio": None,
     }
+    assert table["alpha-ciou"]["family"] == "alpha-iou"
+    assert "1911.08287" in table["alpha-ciou"]["reference"]  # CIoU's paper
+    assert "2110.13675" in table["alpha-ciou"]["reference"]  # and the power's
+    assert table["mpdiou"]["parameters"]["image_size"] is None
+    assert set(table) == set(list_losses())

@@ -17,7 +17,7 @@ from noisybox.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss, alpha_iou_te
 from noisybox.losses.focal_eiou import FocalEIoULoss, focal_eiou_loss
 from noisybox.losses.mpdiou import MPDIoULoss, mpdiou_loss
 from noisybox.losses.nwd import NWDLoss, nwd_loss
-from noisybox.losses.plot import plot_alpha_iou_curves
+from noisybox.losses.plot import plot_alpha_iou_curves, plot_loss_curves
 from noisybox.losses.powerful_iou import PowerfulIoULoss, powerful_iou_loss
 from noisybox.losses.registry import describe_loss, get_loss, list_losses, register_loss
 from noisybox.losses.shape_iou import ShapeIoULoss, shape_iou_loss
@@ -41,6 +41,7 @@ __all__ = [
     "mpdiou_loss",
     "nwd_loss",
     "plot_alpha_iou_curves",
+    "plot_loss_curves",
     "powerful_iou_loss",
     "register_loss",
     "shape_iou_loss",
