@@ -425,3 +425,15 @@ def test_benchmark_config_accepts_every_loss() -> None:
     cfg = load_config(config)
     assert [lo.label for lo in cfg.losses] == [*ZOO, "wiou-v3@3"]
     assert all(lo.alpha == 1.0 for lo in cfg.losses[:-1])
+
+
+def test_loss_zoo_preset() -> None:
+    cfg = load_config("loss-zoo")
+    mini = load_config("paper-mini")
+    # the detector, dataset and schedule of the paper-mini study
+    assert cfg.dataset == mini.dataset and cfg.detectors == mini.detectors
+    assert cfg.schedule == mini.schedule
+    assert cfg.etas == (0.0, 0.3) and len(cfg.seeds) == 3
+    names = {lo.name for lo in cfg.losses}
+    assert {"iou", "focal-eiou", "wiou-v1", "wiou-v3", "mpdiou", "inner-iou"} <= names
+    assert {"shape-iou", "piou", "piou-v2", "nwd"} <= names
