@@ -487,10 +487,20 @@ def _robustness_display(rob: pd.DataFrame, style: _Style) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=cols)
 
 
-def _curve_section(table: pd.DataFrame, status: dict[str, Any]) -> list[str]:
+def _curve_section(
+    table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
+) -> list[str]:
     """Markdown of the learning-curve table and the convergence check."""
+    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+
+    def key(label: str) -> tuple[int, str, int, str]:
+        loss = label.split("@")[0].split(" ")[0]
+        base = _base_variant(loss)
+        return (order.get(base, len(order)), base, int("@" in label), label)
+
+    table = table.assign(_k=[key(label) for label in table["label"]])
     lines = []
-    for _, r in table.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
+    for _, r in table.sort_values(["detector", "backbone", "eta", "_k"], kind="stable").iterrows():
         row = [f"{r['eta']:g}", r["label"], str(r["n"]), str(r["points"])]
         for m in ("map", "map_75_95"):
             row += [
@@ -514,11 +524,10 @@ def _curve_section(table: pd.DataFrame, status: dict[str, Any]) -> list[str]:
         "noise) and are not a result to rank losses by.",
         "",
         _markdown_table(pd.DataFrame(lines, columns=cols)),
-        "",
-        "## Convergence of clean training",
-        "",
     ]
     checked = status["checked"]
+    if checked or status["unknown"]:
+        parts += ["", "## Convergence of clean training", ""]
     if checked:
         parts.append(
             f"{status['converged']} of {checked} clean-box (eta = 0) cells converged: their "
@@ -632,8 +641,8 @@ def build_report(
         ]
     curves = curves_frame(records)
     curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
-    if not curve_table.empty:
-        parts += _curve_section(curve_table, status)
+    if not curve_table.empty and int(curve_table["points"].max()) >= 2:
+        parts += _curve_section(curve_table, status, loss_order)
     collapsed = [r for r in records if r.get("collapsed")]
     if collapsed:
         parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
