@@ -8,8 +8,10 @@ studies run:
 * ``new``: the ``paper-cpu`` preset (half-width ResNet-18, bf16 autocast where the CPU
   supports it, weight EMA, zoom augmentation).
 
-Printed per configuration, measured in this run: training images/s on pre-loaded batches
-(median over repeats, alternating the configurations), GFLOP per image for forward +
+Printed per configuration, measured in this run, with one thread (how ``run-benchmark
+--jobs 2`` trains each cell on 2 cores) and with every thread (one cell alone): training
+images/s on pre-loaded batches (median over repeats, alternating the configurations),
+GFLOP per image for forward +
 backward (``torch.utils.flop_counter``), achieved GFLOP/s, and the same against the
 practical limit of this machine: a large fp32 and bf16 matmul timed in the same run. With
 ``--time-to-ap50`` both are trained on the default shapes data with an evaluation every
@@ -156,21 +158,34 @@ def main() -> None:
         )
         loader = build_dataloader(dataset, batch_size=8, shuffle=True, workers=0, seed=0)
         batches = [b for _, b in zip(range(args.steps + 1), loader, strict=False)]
-        rates: dict[str, list[float]] = {name: [] for name in configs}
-        for _ in range(args.repeats):
+        gflops = {
+            name: _gflop_per_image(s, batches[0], dataset.num_classes)
+            for name, s in configs.items()
+        }
+        all_threads = torch.get_num_threads()
+        # one thread per cell is how `run-benchmark --jobs 2` trains on 2 cores
+        for threads in sorted({1, all_threads}):
+            torch.set_num_threads(threads)
+            rates: dict[str, list[float]] = {name: [] for name in configs}
+            for _ in range(args.repeats):
+                for name, s in configs.items():
+                    rates[name].append(_throughput(s, batches, dataset.num_classes))
+            ips = {name: statistics.median(r) for name, r in rates.items()}
+            print(f"-- {threads} thread(s), matmul measured with {all_threads}")
             for name, s in configs.items():
-                rates[name].append(_throughput(s, batches, dataset.num_classes))
-        ips = {name: statistics.median(r) for name, r in rates.items()}
-        for name, s in configs.items():
-            gflop = _gflop_per_image(s, batches[0], dataset.num_classes)
-            achieved = gflop * ips[name]
-            peak = bf16_peak if _bf16(s) else fp32_peak
+                achieved = gflops[name] * ips[name]
+                peak = (bf16_peak if _bf16(s) else fp32_peak) * threads / all_threads
+                print(
+                    f"{name:5s} {s['backbone']:13s} amp={s.get('amp', 'off'):4s} "
+                    f"{ips[name]:6.1f} img/s  {gflops[name]:.2f} GFLOP/img  "
+                    f"{achieved:5.0f} GFLOP/s = {100 * achieved / peak:.0f}% of the "
+                    f"{'bf16' if _bf16(s) else 'fp32'} matmul (scaled to {threads} thread(s))"
+                )
             print(
-                f"{name:5s} {s['backbone']:13s} amp={s.get('amp', 'off'):4s} "
-                f"{ips[name]:6.1f} img/s  {gflop:.2f} GFLOP/img  {achieved:5.0f} GFLOP/s "
-                f"= {100 * achieved / peak:.0f}% of the {'bf16' if _bf16(s) else 'fp32'} matmul"
+                f"images/s new/today with {threads} thread(s): "
+                f"{ips['new'] / ips['today']:.2f}x (target >= 4x)"
             )
-        print(f"images/s new/today: {ips['new'] / ips['today']:.2f}x (target >= 4x)")
+        torch.set_num_threads(all_threads)
         if args.time_to_ap50:
             t_new = _time_to_ap50(
                 configs["new"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,24 @@ def test_every_name_is_checked_against_its_registry(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)  # one line, like every noisybox error
     with pytest.raises(NoisyboxError, match="backbone in"):
         TrainConfig("a.json", backbone="resnet999").validate()
+
+
+def test_jobs_auto_trains_one_cell_per_core_on_a_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from noisybox.cli import benchmark as cli_benchmark
+
+    cfg = load_config("quick")  # 4 cells, device auto
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert cli_benchmark.resolve_jobs("auto", cfg, launcher="local", gpus=0) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert cli_benchmark.resolve_jobs("auto", cfg, launcher="local", gpus=0) == 4
+    assert cli_benchmark.resolve_jobs("auto", cfg, launcher="slurm", gpus=0) == 1
+    assert cli_benchmark.resolve_jobs("auto", cfg, launcher="local", gpus=2) == 1
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert cli_benchmark.resolve_jobs("auto", cfg, launcher="local", gpus=0) == 1
+    assert cli_benchmark.resolve_jobs("3", cfg, launcher="local", gpus=0) == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(click.BadParameter, match="integer >= 1 or .auto."):
+            cli_benchmark.resolve_jobs(bad, cfg, launcher="local", gpus=0)

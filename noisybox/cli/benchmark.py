@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,10 +57,13 @@ __all__ = ["list_presets", "report", "run_benchmark"]
 @click.option(
     "-j",
     "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
+    default="auto",
     show_default=True,
-    help="Train N cells at once (local launcher), each with 1/N of the CPU threads.",
+    envvar="NOISYBOX_JOBS",
+    metavar="N|auto",
+    help="Train N cells at once (local launcher), each with 1/N of the CPU threads. auto: "
+    "one per CPU core (at most 4) when training on a CPU, 1 on CUDA or another launcher "
+    "[env: NOISYBOX_JOBS].",
 )
 @click.option("--slurm-partition", default=None, help="Slurm partition (with --launcher slurm).")
 @click.option(
@@ -79,7 +83,7 @@ def run_benchmark(
     shard: str | None,
     gpus: int,
     launcher: str,
-    jobs: int,
+    jobs: str,
     slurm_partition: str | None,
     slurm_timeout: int,
     quiet: bool,
@@ -114,7 +118,7 @@ def run_benchmark(
             shard=shard_spec,
             gpus=gpus,
             launcher=launcher,
-            jobs=jobs,
+            jobs=resolve_jobs(jobs, cfg, launcher=launcher, gpus=gpus),
             progress=not quiet,
             slurm_parameters=params if launcher == "slurm" else None,
         )
@@ -194,3 +198,44 @@ def list_presets() -> None:
         data = yaml.safe_load(preset_path(name).read_text(encoding="utf-8"))
         desc = " ".join(str(data.get("description", "")).split())
         click.echo(f"{name}\t{desc}")
+
+
+#: Upper bound of ``--jobs auto``: more single-threaded cells at once mostly add memory.
+MAX_AUTO_JOBS = 4
+
+
+def resolve_jobs(value: str, cfg: Any, *, launcher: str, gpus: int) -> int:
+    """The number of cells to train at once for ``--jobs VALUE``.
+
+    ``auto`` trains one cell per CPU core (at most :data:`MAX_AUTO_JOBS`, at most the number
+    of cells) when the cells train on a CPU: small detectors use one core far better than
+    two (on 2 cores two single-threaded cells train 1.4x the images/s of one two-threaded
+    cell, ``benchmarks/bench_cpu_config.py``), and the records are the same either way.
+    On CUDA, with ``--gpus`` or another launcher, ``auto`` is 1.
+
+    Raises:
+        click.BadParameter: ``value`` is neither ``auto`` nor an integer >= 1.
+    """
+    if value != "auto":
+        try:
+            jobs = int(value)
+        except ValueError:
+            jobs = 0
+        if jobs < 1:
+            raise click.BadParameter(
+                f"Expected an integer >= 1 or 'auto' but got {value!r}", param_hint="'--jobs'"
+            )
+        return jobs
+    if launcher != "local" or gpus > 0:
+        return 1
+    device = str(getattr(cfg, "device", "auto"))
+    if device.startswith("cuda") or device == "mps":
+        return 1
+    if device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return 1
+    from noisybox.benchmark.runner import expand_grid
+
+    return max(1, min(MAX_AUTO_JOBS, os.cpu_count() or 1, len(expand_grid(cfg))))
