@@ -145,9 +145,6 @@ def main() -> None:
         f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  "
         f"torch threads: {torch.get_num_threads()}  cpu count: {os.cpu_count()}"
     )
-    fp32_peak = _matmul_gflops(torch.float32)
-    bf16_peak = _matmul_gflops(torch.bfloat16)
-    print(f"matmul 2048^3: fp32 {fp32_peak:.0f} GFLOP/s, bf16 {bf16_peak:.0f} GFLOP/s")
     with tempfile.TemporaryDirectory() as tmp:
         shapes = make_shapes_dataset(
             os.path.join(tmp, "shapes"), **configs["new"]["dataset"].builtin_options
@@ -166,20 +163,25 @@ def main() -> None:
         # one thread per cell is how `run-benchmark --jobs 2` trains on 2 cores
         for threads in sorted({1, all_threads}):
             torch.set_num_threads(threads)
+            fp32_peak = _matmul_gflops(torch.float32)
+            bf16_peak = _matmul_gflops(torch.bfloat16)
             rates: dict[str, list[float]] = {name: [] for name in configs}
             for _ in range(args.repeats):
                 for name, s in configs.items():
                     rates[name].append(_throughput(s, batches, dataset.num_classes))
             ips = {name: statistics.median(r) for name, r in rates.items()}
-            print(f"-- {threads} thread(s), matmul measured with {all_threads}")
+            print(
+                f"-- {threads} thread(s): matmul 2048^3 fp32 {fp32_peak:.0f} GFLOP/s, "
+                f"bf16 {bf16_peak:.0f} GFLOP/s"
+            )
             for name, s in configs.items():
                 achieved = gflops[name] * ips[name]
-                peak = (bf16_peak if _bf16(s) else fp32_peak) * threads / all_threads
+                peak = bf16_peak if _bf16(s) else fp32_peak
                 print(
                     f"{name:5s} {s['backbone']:13s} amp={s.get('amp', 'off'):4s} "
                     f"{ips[name]:6.1f} img/s  {gflops[name]:.2f} GFLOP/img  "
                     f"{achieved:5.0f} GFLOP/s = {100 * achieved / peak:.0f}% of the "
-                    f"{'bf16' if _bf16(s) else 'fp32'} matmul (scaled to {threads} thread(s))"
+                    f"{'bf16' if _bf16(s) else 'fp32'} matmul"
                 )
             print(
                 f"images/s new/today with {threads} thread(s): "
