@@ -10,7 +10,7 @@ attributes read at every call (so a training loop can ramp ``alpha``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -35,6 +35,12 @@ def check_number(
     if not math.isfinite(number) or number < low or (number == low and not allow_low):
         raise ValueError(f"Expected {name} {bound} and finite but got {value!r}")
     return number
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """ValueError naming ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise ValueError(f"Expected {name} to be one of {choices} but got {value!r}")
 
 
 def check_powers(alpha: float, alpha_penalty: float | None) -> tuple[float, float]:
@@ -64,10 +70,8 @@ def pairwise_loss(
     Raises:
         ValueError: unknown reduction or box format; non-tensor inputs; shape mismatch.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"Expected reduction to be one of {REDUCTIONS} but got {reduction!r}")
-    if box_format not in BOX_FORMATS:
-        raise ValueError(f"Expected box_format to be one of {BOX_FORMATS} but got {box_format!r}")
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("box_format", box_format, BOX_FORMATS)
     if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
         raise ValueError(
             f"Expected pred and target to be torch.Tensor but got "

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from noisybox.losses._common import (
     PairLoss,
+    check_choice,
     check_inner_ratio,
     check_powers,
     pairwise_loss,
@@ -244,8 +245,7 @@ def alpha_iou_loss(
     >>> alpha_iou_loss(pred, target, variant="giou", alpha=1.0)
     tensor([0.6667])
     """
-    if variant not in _PENALTIES:
-        raise ValueError(f"Expected variant to be one of {list_variants()} but got {variant!r}")
+    check_choice("variant", variant, list_variants())
     a, a_pen = check_powers(alpha, alpha_penalty)
     ratio = check_inner_ratio(inner_ratio)
     penalty_fn = _PENALTIES[variant]

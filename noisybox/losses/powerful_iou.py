@@ -13,6 +13,7 @@ from torch import Tensor
 
 from noisybox.losses._common import (
     PairLoss,
+    check_choice,
     check_inner_ratio,
     check_number,
     check_powers,
@@ -90,8 +91,7 @@ def powerful_iou_loss(
         https://www.sciencedirect.com/science/article/pii/S0893608023006640; authors'
         code: https://github.com/fppccc/Powerful-IoU.
     """
-    if version not in VERSIONS:
-        raise ValueError(f"Expected version to be one of {VERSIONS} but got {version!r}")
+    check_choice("version", version, VERSIONS)
     a, a_pen = check_powers(alpha, alpha_penalty)
     lam = check_number("focus_lambda", focus_lambda)
     ratio = check_inner_ratio(inner_ratio)

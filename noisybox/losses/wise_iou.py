@@ -22,6 +22,7 @@ from torch import Tensor
 from noisybox.losses._common import (
     PairLoss,
     centre_deltas,
+    check_choice,
     check_number,
     check_powers,
     pairwise_loss,
@@ -108,8 +109,7 @@ def wise_iou_loss(
     >>> mean  # 0.5 * 1 + 0.5 * (1 - 1/4)
     tensor(0.8750)
     """
-    if version not in VERSIONS:
-        raise ValueError(f"Expected version to be one of {VERSIONS} but got {version!r}")
+    check_choice("version", version, VERSIONS)
     a, _ = check_powers(alpha, None)
     m = check_number("momentum", momentum)
     if m > 1:
