@@ -16,7 +16,14 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from noisybox.losses._geometry import BOX_FORMATS, Geometry, box_geometry, to_xyxy, upcast
+from noisybox.losses._geometry import (
+    BOX_FORMATS,
+    Geometry,
+    box_geometry,
+    inner_iou,
+    to_xyxy,
+    upcast,
+)
 
 __all__: list[str] = []
 
@@ -53,6 +60,12 @@ def check_powers(alpha: float, alpha_penalty: float | None) -> tuple[float, floa
 
 def check_inner_ratio(ratio: float | None) -> float | None:
     return None if ratio is None else check_number("inner_ratio", ratio)
+
+
+def term_iou(g: Geometry, inner_ratio: float | None, eps: float) -> Tensor:
+    """The IoU an IoU term is computed on: the boxes' own, or with ``inner_ratio`` that of
+    Inner-IoU's auxiliary boxes (:func:`~noisybox.losses._geometry.inner_iou`)."""
+    return g.iou if inner_ratio is None else inner_iou(g, inner_ratio, eps)
 
 
 def pairwise_loss(

@@ -20,8 +20,9 @@ from noisybox.losses._common import (
     check_inner_ratio,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 
 __all__ = [
     "ALPHA_IOU_REFERENCE",
@@ -251,7 +252,7 @@ def alpha_iou_loss(
     penalty_fn = _PENALTIES[variant]
 
     def body(g: Geometry) -> Tensor:
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         loss = alpha_iou_term(iou, a, box_cox=box_cox, eps=eps)
         return loss if penalty_fn is None else loss + penalty_fn(g, a_pen, eps)
 

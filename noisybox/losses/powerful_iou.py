@@ -18,8 +18,9 @@ from noisybox.losses._common import (
     check_number,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 from noisybox.losses.alpha_iou import alpha_iou_term
 
 __all__ = ["POWERFUL_IOU_REFERENCE", "PowerfulIoULoss", "powerful_iou_loss"]
@@ -102,7 +103,7 @@ def powerful_iou_loss(
         edges_x = (g.x1 - g.gx1).abs() + (g.x2 - g.gx2).abs()
         edges_y = (g.y1 - g.gy1).abs() + (g.y2 - g.gy2).abs()
         p = (edges_x / (g.gw + eps) + edges_y / (g.gh + eps)) / 4
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         loss = alpha_iou_term(iou, a, eps=eps) + safe_pow(1 - torch.exp(-(p**2)), a_pen, eps)
         if version == 1:
             return loss
