@@ -288,29 +288,7 @@ class AlphaIoULoss(PairLoss):
 
     fn = alpha_iou_loss
     hyper_parameters = ("variant", "alpha", "alpha_penalty", "box_cox", "inner_ratio")
-
-    def __init__(
-        self,
-        variant: str = "iou",
-        alpha: float = 3.0,
-        alpha_penalty: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-        box_cox: bool = False,
-        inner_ratio: float | None = None,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            variant=variant,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            box_cox=box_cox,
-            inner_ratio=inner_ratio,
-        )
+    keyword_only = ("box_cox", "inner_ratio")
 
     def extra_repr(self) -> str:
         pen = "" if self.alpha_penalty is None else f", alpha_penalty={self.alpha_penalty}"

@@ -138,24 +138,3 @@ class MPDIoULoss(PairLoss):
 
     fn = mpdiou_loss
     hyper_parameters = ("alpha", "alpha_penalty", "image_size", "inner_ratio")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        image_size: ImageSize | None = None,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            image_size=image_size,
-            inner_ratio=inner_ratio,
-        )

@@ -124,26 +124,3 @@ class PowerfulIoULoss(PairLoss):
 
     fn = powerful_iou_loss
     hyper_parameters = ("version", "alpha", "alpha_penalty", "focus_lambda", "inner_ratio")
-
-    def __init__(
-        self,
-        version: int = 1,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        focus_lambda: float = 1.3,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            version=version,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            focus_lambda=focus_lambda,
-            inner_ratio=inner_ratio,
-        )

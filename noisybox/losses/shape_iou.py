@@ -123,24 +123,3 @@ class ShapeIoULoss(PairLoss):
 
     fn = shape_iou_loss
     hyper_parameters = ("alpha", "alpha_penalty", "scale", "inner_ratio")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        scale: float = 0.0,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            scale=scale,
-            inner_ratio=inner_ratio,
-        )
