@@ -3,20 +3,29 @@
 A loss function validates its own hyper-parameters, then hands a ``body(Geometry) ->
 Tensor[...]`` to :func:`pairwise_loss`, which checks and upcasts the boxes, handles the
 empty input, converts the box format and applies the weight and the reduction. The
-``nn.Module`` shells subclass :class:`PairLoss`, which stores the hyper-parameters as plain
+``nn.Module`` shells subclass :class:`PairLoss`, which takes its constructor's parameters
+and defaults from the loss function's signature and stores the hyper-parameters as plain
 attributes read at every call (so a training loop can ramp ``alpha``).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from noisybox.losses._geometry import BOX_FORMATS, Geometry, box_geometry, to_xyxy, upcast
+from noisybox.losses._geometry import (
+    BOX_FORMATS,
+    Geometry,
+    box_geometry,
+    inner_iou,
+    to_xyxy,
+    upcast,
+)
 
 __all__: list[str] = []
 
@@ -37,6 +46,12 @@ def check_number(
     return number
 
 
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """ValueError naming ``choices`` unless ``value`` is one of them."""
+    if value not in choices:
+        raise ValueError(f"Expected {name} to be one of {choices} but got {value!r}")
+
+
 def check_powers(alpha: float, alpha_penalty: float | None) -> tuple[float, float]:
     """``(alpha, alpha_penalty)`` checked; a ``None`` penalty power follows ``alpha`` (1 at 0)."""
     a = check_number("alpha", alpha, allow_low=True)
@@ -47,6 +62,12 @@ def check_powers(alpha: float, alpha_penalty: float | None) -> tuple[float, floa
 
 def check_inner_ratio(ratio: float | None) -> float | None:
     return None if ratio is None else check_number("inner_ratio", ratio)
+
+
+def term_iou(g: Geometry, inner_ratio: float | None, eps: float) -> Tensor:
+    """The IoU an IoU term is computed on: the boxes' own, or with ``inner_ratio`` that of
+    Inner-IoU's auxiliary boxes (:func:`~noisybox.losses._geometry.inner_iou`)."""
+    return g.iou if inner_ratio is None else inner_iou(g, inner_ratio, eps)
 
 
 def pairwise_loss(
@@ -64,10 +85,8 @@ def pairwise_loss(
     Raises:
         ValueError: unknown reduction or box format; non-tensor inputs; shape mismatch.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"Expected reduction to be one of {REDUCTIONS} but got {reduction!r}")
-    if box_format not in BOX_FORMATS:
-        raise ValueError(f"Expected box_format to be one of {BOX_FORMATS} but got {box_format!r}")
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("box_format", box_format, BOX_FORMATS)
     if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
         raise ValueError(
             f"Expected pred and target to be torch.Tensor but got "
@@ -99,33 +118,66 @@ def centre_deltas(g: Geometry) -> tuple[Tensor, Tensor]:
     return (g.x1 + g.x2 - g.gx1 - g.gx2) / 2, (g.y1 + g.y2 - g.gy1 - g.gy2) / 2
 
 
+class _ConstructorSignature:
+    """``__signature__`` of a :class:`PairLoss` subclass: the class reads its constructor's,
+    an instance ``None`` (``inspect`` then reads the module's call as usual)."""
+
+    def __get__(self, obj: object, owner: type[PairLoss]) -> inspect.Signature | None:
+        return owner.constructor if obj is None else None
+
+
 class PairLoss(nn.Module):
     """Module shell over a loss function ``fn(pred, target, *, **hyper, box_format,
     reduction, weight, eps)``.
 
-    Subclasses set :attr:`fn` and :attr:`hyper_parameters` (the names of the loss-defining
-    arguments, stored as attributes of the same name and read at every call). The
+    Subclasses set :attr:`fn` and :attr:`hyper_parameters`: the names of the loss-defining
+    arguments, in the order the constructor takes them positionally (those also in
+    :attr:`keyword_only` by keyword only, after ``box_format``, ``reduction`` and ``eps``).
+    The constructor's defaults are ``fn``'s own, so each default is written once; the
+    arguments are stored as attributes of the same name and read at every call. The
     configuration is checked at construction by a call on an empty pair.
     """
 
     fn: ClassVar[Callable[..., Tensor]]
     hyper_parameters: ClassVar[tuple[str, ...]]
+    keyword_only: ClassVar[tuple[str, ...]] = ()
+    #: The constructor's signature, built from :attr:`fn`'s when the subclass is defined.
+    constructor: ClassVar[inspect.Signature]
+    __signature__ = _ConstructorSignature()
 
-    def __init__(
-        self, *, box_format: str = "xyxy", reduction: str = "none", eps: float = 1e-7, **hyper: Any
-    ) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fn_parameters = inspect.signature(cls.fn).parameters
+        positional = [
+            fn_parameters[name].replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for name in cls.hyper_parameters
+            if name not in cls.keyword_only
+        ]
+        named = [
+            fn_parameters[name].replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name in ("box_format", "reduction", "eps", *cls.keyword_only)
+        ]
+        cls.constructor = inspect.Signature([*positional, *named], return_annotation="None")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        for name in self.hyper_parameters:
-            setattr(self, name, hyper[name])
-        self.box_format = box_format
-        self.reduction = reduction
-        self.eps = eps
+        try:
+            bound = self.constructor.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{type(self).__name__}.__init__() {exc}") from None
+        bound.apply_defaults()
+        for name, value in bound.arguments.items():
+            setattr(self, name, value)
         self.init_state()
         probe = torch.zeros(0, 4)
         self.forward(probe, probe)
 
     def init_state(self) -> None:
         """Register buffers (a stateful loss), before the construction-time check."""
+
+    def state_arguments(self) -> dict[str, Any]:
+        """Further arguments of :attr:`fn` drawn from the module's state (a stateful loss)."""
+        return {}
 
     def hyper(self) -> dict[str, Any]:
         """The loss-defining arguments with their current values."""
@@ -137,6 +189,7 @@ class PairLoss(nn.Module):
             pred,
             target,
             **self.hyper(),
+            **self.state_arguments(),
             box_format=self.box_format,
             reduction=self.reduction,
             weight=weight,

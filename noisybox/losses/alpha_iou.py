@@ -16,11 +16,13 @@ from torch import Tensor
 
 from noisybox.losses._common import (
     PairLoss,
+    check_choice,
     check_inner_ratio,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 
 __all__ = [
     "ALPHA_IOU_REFERENCE",
@@ -244,14 +246,13 @@ def alpha_iou_loss(
     >>> alpha_iou_loss(pred, target, variant="giou", alpha=1.0)
     tensor([0.6667])
     """
-    if variant not in _PENALTIES:
-        raise ValueError(f"Expected variant to be one of {list_variants()} but got {variant!r}")
+    check_choice("variant", variant, list_variants())
     a, a_pen = check_powers(alpha, alpha_penalty)
     ratio = check_inner_ratio(inner_ratio)
     penalty_fn = _PENALTIES[variant]
 
     def body(g: Geometry) -> Tensor:
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         loss = alpha_iou_term(iou, a, box_cox=box_cox, eps=eps)
         return loss if penalty_fn is None else loss + penalty_fn(g, a_pen, eps)
 
@@ -287,29 +288,7 @@ class AlphaIoULoss(PairLoss):
 
     fn = alpha_iou_loss
     hyper_parameters = ("variant", "alpha", "alpha_penalty", "box_cox", "inner_ratio")
-
-    def __init__(
-        self,
-        variant: str = "iou",
-        alpha: float = 3.0,
-        alpha_penalty: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-        box_cox: bool = False,
-        inner_ratio: float | None = None,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            variant=variant,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            box_cox=box_cox,
-            inner_ratio=inner_ratio,
-        )
+    keyword_only = ("box_cox", "inner_ratio")
 
     def extra_repr(self) -> str:
         pen = "" if self.alpha_penalty is None else f", alpha_penalty={self.alpha_penalty}"

@@ -94,22 +94,3 @@ class FocalEIoULoss(PairLoss):
 
     fn = focal_eiou_loss
     hyper_parameters = ("alpha", "alpha_penalty", "gamma")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        gamma: float = 0.5,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            gamma=gamma,
-        )

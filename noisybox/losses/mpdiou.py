@@ -19,8 +19,9 @@ from noisybox.losses._common import (
     check_number,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 from noisybox.losses.alpha_iou import alpha_iou_term
 
 __all__ = ["MPDIOU_REFERENCE", "ImageSize", "MPDIoULoss", "mpdiou_loss"]
@@ -116,7 +117,7 @@ def mpdiou_loss(
         d1 = (g.x1 - g.gx1) ** 2 + (g.y1 - g.gy1) ** 2
         d2 = (g.x2 - g.gx2) ** 2 + (g.y2 - g.gy2) ** 2
         norm = g.cw**2 + g.ch**2 + eps if diagonal2 is None else diagonal2 + eps
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         return (
             alpha_iou_term(iou, a, eps=eps)
             + safe_pow(d1 / norm, a_pen, eps)
@@ -137,24 +138,3 @@ class MPDIoULoss(PairLoss):
 
     fn = mpdiou_loss
     hyper_parameters = ("alpha", "alpha_penalty", "image_size", "inner_ratio")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        image_size: ImageSize | None = None,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            image_size=image_size,
-            inner_ratio=inner_ratio,
-        )

@@ -97,16 +97,3 @@ class NWDLoss(PairLoss):
 
     fn = nwd_loss
     hyper_parameters = ("alpha", "constant")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        constant: float = 12.8,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format, reduction=reduction, eps=eps, alpha=alpha, constant=constant
-        )

@@ -13,12 +13,14 @@ from torch import Tensor
 
 from noisybox.losses._common import (
     PairLoss,
+    check_choice,
     check_inner_ratio,
     check_number,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 from noisybox.losses.alpha_iou import alpha_iou_term
 
 __all__ = ["POWERFUL_IOU_REFERENCE", "PowerfulIoULoss", "powerful_iou_loss"]
@@ -90,8 +92,7 @@ def powerful_iou_loss(
         https://www.sciencedirect.com/science/article/pii/S0893608023006640; authors'
         code: https://github.com/fppccc/Powerful-IoU.
     """
-    if version not in VERSIONS:
-        raise ValueError(f"Expected version to be one of {VERSIONS} but got {version!r}")
+    check_choice("version", version, VERSIONS)
     a, a_pen = check_powers(alpha, alpha_penalty)
     lam = check_number("focus_lambda", focus_lambda)
     ratio = check_inner_ratio(inner_ratio)
@@ -102,7 +103,7 @@ def powerful_iou_loss(
         edges_x = (g.x1 - g.gx1).abs() + (g.x2 - g.gx2).abs()
         edges_y = (g.y1 - g.gy1).abs() + (g.y2 - g.gy2).abs()
         p = (edges_x / (g.gw + eps) + edges_y / (g.gh + eps)) / 4
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         loss = alpha_iou_term(iou, a, eps=eps) + safe_pow(1 - torch.exp(-(p**2)), a_pen, eps)
         if version == 1:
             return loss
@@ -123,26 +124,3 @@ class PowerfulIoULoss(PairLoss):
 
     fn = powerful_iou_loss
     hyper_parameters = ("version", "alpha", "alpha_penalty", "focus_lambda", "inner_ratio")
-
-    def __init__(
-        self,
-        version: int = 1,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        focus_lambda: float = 1.3,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            version=version,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            focus_lambda=focus_lambda,
-            inner_ratio=inner_ratio,
-        )

@@ -18,8 +18,9 @@ from noisybox.losses._common import (
     check_number,
     check_powers,
     pairwise_loss,
+    term_iou,
 )
-from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
+from noisybox.losses._geometry import Geometry, safe_pow
 from noisybox.losses.alpha_iou import alpha_iou_term
 
 __all__ = ["SHAPE_IOU_REFERENCE", "ShapeIoULoss", "shape_iou_loss"]
@@ -101,7 +102,7 @@ def shape_iou_loss(
         omega_w = hh * (w_max - torch.minimum(g.w, g.gw)) / (w_max + eps)
         omega_h = ww * (h_max - torch.minimum(g.h, g.gh)) / (h_max + eps)
         shape = (1 - torch.exp(-omega_w)) ** 4 + (1 - torch.exp(-omega_h)) ** 4
-        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        iou = term_iou(g, ratio, eps)
         return (
             alpha_iou_term(iou, a, eps=eps)
             + safe_pow(distance, a_pen, eps)
@@ -122,24 +123,3 @@ class ShapeIoULoss(PairLoss):
 
     fn = shape_iou_loss
     hyper_parameters = ("alpha", "alpha_penalty", "scale", "inner_ratio")
-
-    def __init__(
-        self,
-        alpha: float = 1.0,
-        alpha_penalty: float | None = None,
-        scale: float = 0.0,
-        inner_ratio: float | None = None,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            alpha=alpha,
-            alpha_penalty=alpha_penalty,
-            scale=scale,
-            inner_ratio=inner_ratio,
-        )

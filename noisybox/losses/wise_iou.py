@@ -15,6 +15,7 @@ tensor([1.4918])
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -22,6 +23,7 @@ from torch import Tensor
 from noisybox.losses._common import (
     PairLoss,
     centre_deltas,
+    check_choice,
     check_number,
     check_powers,
     pairwise_loss,
@@ -108,8 +110,7 @@ def wise_iou_loss(
     >>> mean  # 0.5 * 1 + 0.5 * (1 - 1/4)
     tensor(0.8750)
     """
-    if version not in VERSIONS:
-        raise ValueError(f"Expected version to be one of {VERSIONS} but got {version!r}")
+    check_choice("version", version, VERSIONS)
     a, _ = check_powers(alpha, None)
     m = check_number("momentum", momentum)
     if m > 1:
@@ -187,47 +188,15 @@ class WiseIoULoss(PairLoss):
     fn = wise_iou_loss
     hyper_parameters = ("version", "alpha", "focus_alpha", "focus_delta", "momentum")
 
-    def __init__(
-        self,
-        version: int = 3,
-        alpha: float = 1.0,
-        focus_alpha: float = 1.9,
-        focus_delta: float = 3.0,
-        momentum: float = 0.01,
-        *,
-        box_format: str = "xyxy",
-        reduction: str = "none",
-        eps: float = 1e-7,
-    ) -> None:
-        super().__init__(
-            box_format=box_format,
-            reduction=reduction,
-            eps=eps,
-            version=version,
-            alpha=alpha,
-            focus_alpha=focus_alpha,
-            focus_delta=focus_delta,
-            momentum=momentum,
-        )
-
     def init_state(self) -> None:
         if self.version == 3:
             self.register_buffer("running_mean", torch.tensor(1.0))
 
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Loss of ``Tensor[..., 4]`` pairs; v3 updates ``running_mean`` in training mode."""
-        state: Tensor | float = self.get_buffer("running_mean") if self.version == 3 else 1.0
-        return wise_iou_loss(
-            pred,
-            target,
-            **self.hyper(),
-            running_mean=state,
-            training=self.training,
-            box_format=self.box_format,
-            reduction=self.reduction,
-            weight=weight,
-            eps=self.eps,
-        )
+    def state_arguments(self) -> dict[str, Any]:
+        """v3's ``running_mean``, which a call in training mode updates before using it."""
+        if self.version != 3:
+            return {}
+        return {"running_mean": self.get_buffer("running_mean"), "training": self.training}
 
     @staticmethod
     def paper_momentum(steps: int) -> float:
