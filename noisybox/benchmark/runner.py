@@ -500,7 +500,7 @@ def detect_collapse(
     >>> [r.split(":")[0] for r in detect_collapse(rec, {"metrics": {"ap50": 0.7}}, CollapseConfig())]
     ['box loss did not fall', 'AP50 near zero']
     """
-    from noisybox.engine.train import collapse_reasons
+    from noisybox.engine.collapse import collapse_reasons
 
     ap50 = (record.get("metrics") or {}).get("ap50")
     twin_ap50 = None if twin is None else (twin.get("metrics") or {}).get("ap50")
@@ -508,9 +508,9 @@ def detect_collapse(
         record.get("history") or [],
         ap50=ap50,
         reference_ap50=twin_ap50,
-        min_drop=thresholds.min_box_loss_drop,
+        min_box_loss_drop=thresholds.min_box_loss_drop,
         min_fg_iou=thresholds.min_fg_iou,
-        ap50_floor=thresholds.ap50_near_zero,
+        ap50_near_zero=thresholds.ap50_near_zero,
     )
     if twin is not None:
         reasons = [
