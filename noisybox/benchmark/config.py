@@ -65,6 +65,7 @@ __all__ = [
     "list_presets",
     "loss_label",
     "load_config",
+    "parse_label",
     "preset_path",
     "validate_config",
 ]
@@ -173,6 +174,16 @@ def loss_label(loss: str, alpha: float | None, alpha_warmup: float | None = None
     return text
 
 
+def parse_label(label: str) -> tuple[str, float | None]:
+    """The loss name and alpha of a :func:`loss_label` (``None`` where the label shows none).
+
+    >>> parse_label("alpha-iou@3 (warm-up 0.3)"), parse_label("iou")
+    (('alpha-iou', 3.0), ('iou', None))
+    """
+    loss, _, alpha = label.split(" ")[0].partition("@")
+    return loss, float(alpha) if alpha else None
+
+
 @dataclasses.dataclass(frozen=True)
 class NoiseConfig:
     """Options of ``noisybox.corrupt.corrupt_annotations`` shared by every cell."""
@@ -184,7 +195,7 @@ class NoiseConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CollapseConfig:
-    """Thresholds of the collapse detector (see ``noisybox.benchmark.runner.detect_collapse``).
+    """Thresholds of the collapse detector (see ``noisybox.benchmark.collapse.detect_collapse``).
 
     Attributes:
         min_box_loss_drop: a cell whose matched boxes' IoU is not recorded (the stock

@@ -1,14 +1,15 @@
 """Benchmark report: the paper's Table 3 per noise level, relative improvements, robustness.
 
 Everything here is computed from result records (plain dicts, see
-``noisybox.benchmark.runner``), so that a report can be rebuilt from a committed
+:func:`noisybox.benchmark.runner.run_cell`), so that a report can be rebuilt from a committed
 ``records/`` folder alone, and tested on hand-made records.
 
 * **Table 3** (Alpha-IoU paper): per detector and eta, one row per loss with AP50, AP55,
   ..., AP95, mAP and mAP75:95 in percent (2 decimals), mean +- std over seeds, and after
   each alpha variant a ``rela. improv.`` row over its alpha = 1 baseline (the same IoU
-  variant: ``alpha-iou@3`` over ``iou``), computed on the seeds where neither collapsed.
-* **Collapsed cells** (see ``detect_collapse``) are excluded from means and relative
+  variant: ``alpha-iou@3`` over ``iou``; the rule is
+  :func:`noisybox.benchmark.collapse.baseline_of`), computed on the seeds where neither collapsed.
+* **Collapsed cells** (see :func:`~noisybox.benchmark.collapse.detect_collapse`) are excluded from means and relative
   improvements; a row whose seeds all collapsed shows ``collapsed`` in every column, a row
   with some collapsed seeds says how many in its label.
 * **Robustness** in the convention of detection-robustness benchmarks (Michaelis et al.,
@@ -28,10 +29,11 @@ import numpy as np
 import pandas as pd
 
 from noisybox._fileio import atomic_write_text, check_outputs, staged
-from noisybox.benchmark.config import CollapseConfig, loss_label
+from noisybox.benchmark.collapse import apply_collapse_flags, base_variant, baseline_of
+from noisybox.benchmark.config import CollapseConfig, loss_label, parse_label
 from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
 from noisybox.benchmark.paired import min_rank_p, paired_stats
-from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags
+from noisybox.benchmark.results import ResultsFolder
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
 
@@ -61,10 +63,6 @@ _GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
 #: Baseline AP (fraction) below which a relative improvement is not printed as a
 #: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
 REL_FLOOR = 0.01
-
-
-def _base_variant(loss: str) -> str:
-    return loss[len("alpha-") :] if loss.startswith("alpha-") else loss
 
 
 def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -140,7 +138,7 @@ def _none(value: Any) -> float | None:
 
 
 def _order_key(row: pd.Series, order: dict[str, int]) -> tuple[Any, ...]:
-    base = _base_variant(row["loss"])
+    base = base_variant(row["loss"])
     alpha = _none(row["alpha"])
     return (
         order.get(base, len(order)),
@@ -152,21 +150,25 @@ def _order_key(row: pd.Series, order: dict[str, int]) -> tuple[Any, ...]:
     )
 
 
+def _loss_row(row: pd.Series) -> dict[str, Any]:
+    """A summary row as :func:`~noisybox.benchmark.collapse.baseline_of` reads it."""
+    return {
+        "detector": row["detector"],
+        "backbone": row["backbone"],
+        "eta": row["eta"],
+        "loss": row["loss"],
+        "alpha": _none(row["alpha"]),
+        "alpha_warmup": _none(row["alpha_warmup"]),
+    }
+
+
 def _baseline_of(row: pd.Series, rows: pd.DataFrame) -> pd.Series | None:
-    alpha = _none(row["alpha"])
-    if alpha is None or alpha == 1 or row["loss"] in ("torchvision", "log-iou"):
+    """The summary row of ``row``'s alpha = 1 baseline among ``rows`` (one rule for all)."""
+    candidates = [_loss_row(r) for _, r in rows.iterrows()]
+    base = baseline_of(_loss_row(row), candidates)
+    if base is None:
         return None
-    base = _base_variant(row["loss"])
-    cands = rows[
-        rows["loss"].map(_base_variant).eq(base)
-        & rows["alpha"].eq(1.0)
-        & rows["loss"].ne("torchvision")
-    ]
-    if cands.empty:
-        return None
-    # prefer the plain variant (``iou``) over ``alpha-iou@1``, and no warm-up
-    cands = cands.assign(_plain=cands["loss"].ne(base), _w=cands["alpha_warmup"].notna())
-    return cands.sort_values(["_plain", "_w"]).iloc[0]
+    return rows.iloc[next(i for i, c in enumerate(candidates) if c is base)]
 
 
 def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
@@ -344,7 +346,7 @@ def _table3_frames(
     """Display tables (strings) per detector and eta, in Table 3's layout."""
     summary = summarize(frame)
     rel = relative_improvements(frame)
-    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
     out = []
     for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=True):
         rows = rows.assign(_k=[_order_key(r, order) for _, r in rows.iterrows()]).sort_values("_k")
@@ -491,11 +493,10 @@ def _curve_section(
     table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
 ) -> list[str]:
     """Markdown of the learning-curve table and the convergence check."""
-    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
 
     def key(label: str) -> tuple[int, str, int, str]:
-        loss = label.split("@")[0].split(" ")[0]
-        base = _base_variant(loss)
+        base = base_variant(parse_label(label)[0])
         return (order.get(base, len(order)), base, int("@" in label), label)
 
     table = table.assign(_k=[key(label) for label in table["label"]])
