@@ -64,7 +64,7 @@ def test_kill_mid_cell_and_resume_trains_every_epoch_once(tmp_path: Path) -> Non
     cmd = [
         sys.executable,
         "-m",
-        "noisybox.benchmark.train_entry",
+        "noisybox.cli",
         "run-benchmark",
         str(config),
         "--out",

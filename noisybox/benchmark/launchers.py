@@ -85,8 +85,7 @@ def train_with_torchrun(train_cfg: Any, gpus: int, cell_dir: Path, progress: boo
         "--standalone",
         f"--nproc_per_node={gpus}",
         "-m",
-        "noisybox.benchmark.train_entry",
-        "train",
+        "noisybox.engine",
         "--config",
         str(config_path),
     ]
