@@ -16,12 +16,8 @@ from noisybox.benchmark.config import (
     list_presets,
     load_config,
 )
-from noisybox.benchmark.runner import (
-    expand_grid,
-    open_results_folder,
-    parse_shard,
-    shard_cells,
-)
+from noisybox.benchmark.grid import expand_grid, parse_shard, shard_cells
+from noisybox.benchmark.results import open_results_folder
 from noisybox.cli import main
 from noisybox.detectors import list_backbones
 from noisybox.engine import TrainConfig

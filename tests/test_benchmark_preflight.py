@@ -88,7 +88,7 @@ def test_a_finished_study_is_not_checked_again(tmp_path: Path, dataset: Path) ->
     shutil.rmtree(dataset / "images")
     with pytest.raises(NoisyboxError, match="are missing"):
         preflight(cfg, tmp_path / "out")
-    from noisybox.benchmark.runner import expand_grid
+    from noisybox.benchmark.grid import expand_grid
 
     records = tmp_path / "out" / "records"
     records.mkdir(parents=True)

@@ -12,11 +12,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from noisybox.benchmark.collapse import find_twin
 from noisybox.benchmark.config import CollapseConfig
 from noisybox.benchmark.report import (
     TABLE_METRICS,
     build_report,
     loss_label,
+    paired_differences,
     paired_verdicts,
     records_frame,
     relative_improvements,
@@ -238,6 +240,55 @@ def test_baseline_alpha_iou_at_1_and_no_baseline() -> None:
     assert list(rel["label"]) == ["alpha-iou@2"]
     assert rel.iloc[0]["baseline_label"] == "alpha-iou@1"
     assert rel.iloc[0]["map_rel"] == pytest.approx(20.0)
+
+
+def test_runner_twin_and_report_baseline_follow_one_rule() -> None:
+    # Candidates the two used to choose between differently: find_twin took the first
+    # alpha = 1 record in cell-id order (alpha-iou@1 sorts before iou), the report the
+    # plain name. Both now use collapse.baseline_of: plain name, then no warm-up.
+    recs = sorted(
+        [
+            record(loss, alpha, 0.3, seed, 0.5 + 0.01 * seed, alpha_warmup=warmup)
+            for loss, alpha, warmup, seeds in (
+                ("alpha-iou", 1.0, None, (0, 1, 2)),
+                ("iou", 1.0, 0.3, (0, 1, 2)),
+                ("iou", 1.0, None, (0, 1)),  # the baseline, without seed 2
+                ("alpha-iou", 3.0, None, (0, 1, 2)),
+                ("alpha-giou", 3.0, 0.3, (0, 1)),
+                ("giou", 1.0, 0.3, (0, 1)),  # only a warmed-up baseline: still the baseline
+                ("alpha-diou", 3.0, None, (0,)),  # no diou at alpha = 1
+            )
+            for seed in seeds
+        ],
+        key=lambda r: r["cell_id"],
+    )
+    rel = relative_improvements(records_frame(recs))
+    report_baseline = dict(zip(rel["label"], rel["baseline_label"], strict=True))
+    assert report_baseline == {
+        "alpha-iou@3": "iou",
+        "alpha-giou@3 (warm-up 0.3)": "giou (warm-up 0.3)",
+    }
+    for rec in recs:
+        cell = rec["cell"]
+        label = loss_label(cell["loss"], cell["alpha"], cell["alpha_warmup"])
+        twin = find_twin(rec, recs)
+        if twin is None:
+            # no baseline at all, or the baseline has no cell with this seed
+            assert label not in report_baseline or (label, cell["seed"]) == ("alpha-iou@3", 2)
+            continue
+        t = twin["cell"]
+        assert loss_label(t["loss"], t["alpha"], t["alpha_warmup"]) == report_baseline[label]
+        assert t["seed"] == cell["seed"]
+    # the pairs behind the report's numbers are the runner's twins
+    diffs = paired_differences(records_frame(recs))
+    assert sorted(zip(diffs["label"], diffs["seed"], strict=True)) == sorted(
+        (
+            loss_label(r["cell"]["loss"], r["cell"]["alpha"], r["cell"]["alpha_warmup"]),
+            r["cell"]["seed"],
+        )
+        for r in recs
+        if find_twin(r, recs) is not None
+    )
 
 
 def make_folder(tmp_path: Path, records: list[dict], losses: list) -> Path:

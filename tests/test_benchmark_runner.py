@@ -18,17 +18,12 @@ import yaml
 from click.testing import CliRunner
 from torchvision.ops import box_convert, box_iou
 
+from noisybox.benchmark.collapse import detect_collapse, find_twin
 from noisybox.benchmark.config import CollapseConfig, load_config
-from noisybox.benchmark.runner import (
-    ResultsFolder,
-    detect_collapse,
-    expand_grid,
-    find_twin,
-    noisy_annotations,
-    open_results_folder,
-    prepare_dataset,
-    run_benchmark,
-)
+from noisybox.benchmark.datasets import noisy_annotations, prepare_dataset
+from noisybox.benchmark.grid import expand_grid
+from noisybox.benchmark.results import ResultsFolder, open_results_folder
+from noisybox.benchmark.runner import run_benchmark
 from noisybox.cli import main
 from noisybox.engine import load_checkpoint
 from noisybox.errors import NoisyboxError
@@ -69,7 +64,7 @@ def test_kill_mid_cell_and_resume_trains_every_epoch_once(tmp_path: Path) -> Non
     cmd = [
         sys.executable,
         "-m",
-        "noisybox.benchmark.train_entry",
+        "noisybox.cli",
         "run-benchmark",
         str(config),
         "--out",

@@ -202,6 +202,37 @@ def test_train_cli_reports_user_errors_in_one_line(tmp_path) -> None:
     assert "Expected training config keys among" in out.output and "'epoch'" in out.output
 
 
+def test_config_from_sources_file_then_overrides(tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "train_annotations: a.json\nepochs: 3\nseed: 4\ndetector_kwargs: {num_convs: 2, x: 1}\n"
+    )
+    cfg = TrainConfig.from_sources(path, seed=7, detector_kwargs={"num_convs": 3})
+    assert (cfg.epochs, cfg.seed, cfg.lr_warmup) == (3, 7, TrainConfig("a.json").lr_warmup)
+    assert cfg.detector_kwargs == {"num_convs": 3, "x": 1}  # mappings merge, overrides win
+    assert TrainConfig.from_sources(train_annotations="b.json") == TrainConfig("b.json")
+    path.write_text("- not a mapping\n")
+    with pytest.raises(NoisyboxError, match="mapping of TrainConfig fields"):
+        TrainConfig.from_sources(path)
+    path.write_text("{unclosed: [\n")
+    with pytest.raises(NoisyboxError, match="JSON/YAML training config"):
+        TrainConfig.from_sources(path)
+
+
+def test_engine_module_entry_trains_a_config_file(shapes, tmp_path) -> None:
+    # what torchrun starts on every rank (the benchmark's --gpus launcher)
+    from noisybox.engine.__main__ import main as engine_main
+
+    path = tmp_path / "cell.json"
+    path.write_text(json.dumps(_cfg(shapes, tmp_path / "run", epochs=1).to_dict()))
+    assert engine_main(["--config", str(path), "--quiet"]) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert len(result["history"]) == 1 and result["config"]["loss"] == "alpha-iou"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train_annotations": "x.json", "epoch": 3}))
+    assert engine_main(["--config", str(bad)]) == 1
+
+
 def test_config_round_trip() -> None:
     cfg = TrainConfig("a.json", loss="alpha-ciou", alpha=2.0, noise={"eta": 0.2})
     again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))

@@ -234,7 +234,7 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask_022: None) -> None
     files.append(plot)
     from noisybox.benchmark.config import load_config
     from noisybox.benchmark.report import write_report
-    from noisybox.benchmark.runner import open_results_folder
+    from noisybox.benchmark.results import open_results_folder
 
     cfg = load_config(
         {

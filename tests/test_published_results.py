@@ -11,14 +11,11 @@ import pytest
 import torch
 
 from noisybox.benchmark.config import load_config
+from noisybox.benchmark.datasets import noisy_annotations, prepare_dataset
+from noisybox.benchmark.grid import expand_grid
 from noisybox.benchmark.report import write_report
-from noisybox.benchmark.runner import (
-    build_train_config,
-    expand_grid,
-    noisy_annotations,
-    open_results_folder,
-    prepare_dataset,
-)
+from noisybox.benchmark.results import open_results_folder
+from noisybox.benchmark.runner import build_train_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 STUDIES = sorted(p.parent.name for p in RESULTS.glob("*/benchmark.json"))
@@ -68,7 +65,7 @@ def _one_thread():
 
 def test_cells_that_differ_only_in_the_loss_are_paired(tmp_path: Path) -> None:
     from noisybox.engine.distributed import init_distributed
-    from noisybox.engine.train import _setup
+    from noisybox.engine.loop import _setup
 
     cfg = load_config(
         {

@@ -15,7 +15,7 @@ from torch import nn
 from noisybox.cli import main
 from noisybox.detectors import build_detector
 from noisybox.detectors.registry import PerImageGroupNorm
-from noisybox.engine.train import drops_single_image_batch
+from noisybox.engine.loop import drops_single_image_batch
 
 
 def test_fcos_with_32_fpn_channels_takes_one_image() -> None:

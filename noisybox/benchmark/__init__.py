@@ -1,25 +1,23 @@
 """The benchmark: config schema and presets, the grid runner and launchers, the report.
 
-The runner imports torch and the engine only when a cell trains, so that reading a config
-or rebuilding a report from records stays light.
+Rooms: ``config`` (schema, presets), ``grid`` (cells, shards), ``results`` (the results
+folder and its records), ``datasets`` (the data, its digest, the noisy-file cache),
+``collapse`` (collapse flags and the one alpha = 1 baseline rule), ``launchers`` (local,
+parallel, Slurm, torchrun), ``runner`` (one cell, the grid), ``summary`` (the numbers of a
+report), ``report`` and ``plots``.
 """
 
 from __future__ import annotations
 
+from noisybox.benchmark.collapse import detect_collapse
 from noisybox.benchmark.config import (
     BenchmarkConfig,
     ConfigError,
     list_presets,
     load_config,
 )
-from noisybox.benchmark.runner import (
-    Cell,
-    RunSummary,
-    detect_collapse,
-    expand_grid,
-    run_benchmark,
-    run_cell,
-)
+from noisybox.benchmark.grid import Cell, expand_grid
+from noisybox.benchmark.runner import RunSummary, run_benchmark, run_cell
 
 __all__ = [
     "BenchmarkConfig",

@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from noisybox._fileio import save_figure  # noqa: E402
+from noisybox.benchmark.collapse import base_variant, is_alpha_variant  # noqa: E402
+from noisybox.benchmark.config import parse_label  # noqa: E402
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
 
 _DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
@@ -54,14 +56,16 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def _styles(labels: list[str]) -> dict[str, dict[str, Any]]:
-    """Colour per IoU variant, solid line for alpha = 1 and dashed for alpha variants."""
+    """Colour per IoU variant (an alpha variant shares its baseline's colour, see
+    :mod:`noisybox.benchmark.collapse`), solid line for alpha = 1 and dashed for alpha
+    variants."""
     cmap = plt.get_cmap("tab10")
     bases: dict[str, int] = {}
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
-        base = label.split("@")[0].split(" ")[0].removeprefix("alpha-")
-        idx = bases.setdefault(base, len(bases))
-        alpha_variant = "@" in label
+        loss, alpha = parse_label(label)
+        idx = bases.setdefault(base_variant(loss), len(bases))
+        alpha_variant = is_alpha_variant(alpha)
         out[label] = {
             "color": cmap(idx % 10),
             "linestyle": "--" if alpha_variant else "-",

@@ -23,7 +23,8 @@ __all__ = ["preflight"]
 
 def _pending(cfg: BenchmarkConfig, out_dir: str | os.PathLike[str], shard: Any) -> bool:
     """Whether some cell of the (sharded) grid has no record in ``out_dir`` yet."""
-    from noisybox.benchmark.runner import ResultsFolder, expand_grid, shard_cells
+    from noisybox.benchmark.grid import expand_grid, shard_cells
+    from noisybox.benchmark.results import ResultsFolder
 
     cells = expand_grid(cfg)
     if shard is not None:

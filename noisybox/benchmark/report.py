@@ -1,15 +1,17 @@
 """Benchmark report: the paper's Table 3 per noise level, relative improvements, robustness.
 
-Everything here is computed from result records (plain dicts, see
-``noisybox.benchmark.runner``), so that a report can be rebuilt from a committed
-``records/`` folder alone, and tested on hand-made records.
+The report renders (Markdown, LaTeX, CSV, plots) the numbers of
+:mod:`noisybox.benchmark.summary`, computed from result records alone, so that a report
+can be rebuilt from a committed ``records/`` folder and tested on hand-made records.
 
 * **Table 3** (Alpha-IoU paper): per detector and eta, one row per loss with AP50, AP55,
   ..., AP95, mAP and mAP75:95 in percent (2 decimals), mean +- std over seeds, and after
   each alpha variant a ``rela. improv.`` row over its alpha = 1 baseline (the same IoU
-  variant: ``alpha-iou@3`` over ``iou``), computed on the seeds where neither collapsed.
-* **Collapsed cells** (see ``detect_collapse``) are excluded from means and relative
-  improvements; a row whose seeds all collapsed shows ``collapsed`` in every column, a row
+  variant: ``alpha-iou@3`` over ``iou``; the rule is
+  :func:`noisybox.benchmark.collapse.baseline_of`), computed on the seeds where neither
+  collapsed.
+* **Collapsed cells** (see :func:`~noisybox.benchmark.collapse.detect_collapse`) are
+  excluded from means and relative improvements; a row whose seeds all collapsed shows ``collapsed`` in every column, a row
   with some collapsed seeds says how many in its label.
 * **Robustness** in the convention of detection-robustness benchmarks (Michaelis et al.,
   2019): ``mPC`` = mean performance over the noisy levels eta > 0, ``rPC`` = mPC / clean
@@ -20,23 +22,35 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from noisybox._fileio import atomic_write_text, check_outputs, staged
-from noisybox.benchmark.config import CollapseConfig, loss_label
+from noisybox.benchmark.collapse import apply_collapse_flags, base_variant
+from noisybox.benchmark.config import CollapseConfig, loss_label, parse_label
 from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
-from noisybox.benchmark.paired import min_rank_p, paired_stats
-from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags
-from noisybox.engine.evaluation import THRESHOLD_METRICS
+from noisybox.benchmark.paired import min_rank_p
+from noisybox.benchmark.results import ResultsFolder
+from noisybox.benchmark.summary import (
+    COLUMN_TITLES,
+    REL_FLOOR,
+    TABLE_METRICS,
+    none_if_nan,
+    paired_differences,
+    records_frame,
+    relative_improvements,
+    robustness_frame,
+    summarize,
+)
 from noisybox.errors import NoisyboxError
 
+# the numbers are computed in noisybox.benchmark.summary; re-exported as the report's API
 __all__ = [
     "COLUMN_TITLES",
+    "REL_FLOOR",
     "TABLE_METRICS",
     "Report",
     "build_report",
@@ -50,256 +64,18 @@ __all__ = [
     "write_report",
 ]
 
-TABLE_METRICS: tuple[str, ...] = (*THRESHOLD_METRICS, "map", "map_75_95")
-COLUMN_TITLES: dict[str, str] = {
-    **{m: f"AP{m[2:]}" for m in THRESHOLD_METRICS},
-    "map": "mAP",
-    "map_75_95": "mAP75:95",
-}
-_GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
-
-#: Baseline AP (fraction) below which a relative improvement is not printed as a
-#: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
-REL_FLOOR = 0.01
-
-
-def _base_variant(loss: str) -> str:
-    return loss[len("alpha-") :] if loss.startswith("alpha-") else loss
-
-
-def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record: the cell's axes, ``collapsed``, the noise IoU and every metric.
-
-    Metrics stay fractions in [0, 1] here.
-    """
-    rows = []
-    for rec in records:
-        cell = rec["cell"]
-        row: dict[str, Any] = {
-            "cell_id": rec.get("cell_id"),
-            "detector": cell["detector"],
-            "backbone": cell.get("backbone", ""),
-            "loss": cell["loss"],
-            "alpha": np.nan if cell.get("alpha") is None else float(cell["alpha"]),
-            "alpha_warmup": np.nan
-            if cell.get("alpha_warmup") is None
-            else float(cell["alpha_warmup"]),
-            "eta": float(cell["eta"]),
-            "seed": int(cell["seed"]),
-            "collapsed": bool(rec.get("collapsed", False)),
-            "collapse_reasons": "; ".join(rec.get("collapse_reasons") or []),
-            "noise_mean_iou": (rec.get("noise") or {}).get("mean_iou", np.nan),
-            "wall_time_s": rec.get("wall_time_s", np.nan),
-        }
-        metrics = rec.get("metrics") or {}
-        for m in TABLE_METRICS:
-            row[m] = float(metrics.get(m, np.nan))
-        rows.append(row)
-    columns = [
-        "cell_id",
-        *_GROUP,
-        "seed",
-        "collapsed",
-        "collapse_reasons",
-        "noise_mean_iou",
-        "wall_time_s",
-        *TABLE_METRICS,
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame
-
-
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds per (detector, backbone, eta, loss, alpha, alpha_warmup).
-
-    Collapsed cells are excluded from ``<metric>_mean`` / ``<metric>_std`` (``std`` is the
-    sample std, ``ddof = 1``; NaN for one seed). ``n`` counts the seeds, ``n_collapsed``
-    the collapsed ones, ``seeds`` lists the seeds that were averaged.
-    """
-    out = []
-    for key, group in frame.groupby(_GROUP, dropna=False, sort=False):
-        ok = group[~group["collapsed"]]
-        row: dict[str, Any] = dict(zip(_GROUP, key, strict=True))
-        row["label"] = loss_label(row["loss"], _none(row["alpha"]), _none(row["alpha_warmup"]))
-        row["n"] = len(group)
-        row["n_collapsed"] = int(group["collapsed"].sum())
-        row["seeds"] = " ".join(str(s) for s in sorted(ok["seed"]))
-        row["noise_mean_iou"] = float(group["noise_mean_iou"].mean())
-        for m in TABLE_METRICS:
-            vals = ok[m].to_numpy(dtype=float)
-            row[f"{m}_mean"] = float(vals.mean()) if len(vals) else np.nan
-            row[f"{m}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else np.nan
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def _none(value: Any) -> float | None:
-    return (
-        None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-    )
-
 
 def _order_key(row: pd.Series, order: dict[str, int]) -> tuple[Any, ...]:
-    base = _base_variant(row["loss"])
-    alpha = _none(row["alpha"])
+    base = base_variant(row["loss"])
+    alpha = none_if_nan(row["alpha"])
     return (
         order.get(base, len(order)),
         base,
         0 if alpha in (None, 1.0) else 1,
         alpha or 0.0,
         row["loss"],
-        _none(row["alpha_warmup"]) or -1.0,
+        none_if_nan(row["alpha_warmup"]) or -1.0,
     )
-
-
-def _baseline_of(row: pd.Series, rows: pd.DataFrame) -> pd.Series | None:
-    alpha = _none(row["alpha"])
-    if alpha is None or alpha == 1 or row["loss"] in ("torchvision", "log-iou"):
-        return None
-    base = _base_variant(row["loss"])
-    cands = rows[
-        rows["loss"].map(_base_variant).eq(base)
-        & rows["alpha"].eq(1.0)
-        & rows["loss"].ne("torchvision")
-    ]
-    if cands.empty:
-        return None
-    # prefer the plain variant (``iou``) over ``alpha-iou@1``, and no warm-up
-    cands = cands.assign(_plain=cands["loss"].ne(base), _w=cands["alpha_warmup"].notna())
-    return cands.sort_values(["_plain", "_w"]).iloc[0]
-
-
-def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per alpha variant and its alpha = 1 baseline, per detector and eta: relative
-    improvement of every metric (percent of the baseline), and a paired comparison.
-
-    Only seeds where both cells exist and neither collapsed are used. Columns:
-    ``<metric>_rel`` (100 * (variant - baseline) / baseline, NaN if the baseline is 0 or
-    no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
-    ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
-    ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
-    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher), and
-    from :func:`~noisybox.benchmark.paired.paired_stats`: ``<metric>_ci_low`` /
-    ``<metric>_ci_high`` (95 % t interval of the mean difference), ``<metric>_wilcoxon_p``
-    and ``<metric>_sign_p`` (exact two-sided p-values). ``<metric>_rel`` is NaN when the
-    baseline is below one AP point (:data:`REL_FLOOR`): a percentage of a near-zero value
-    says nothing.
-    """
-    out = []
-    for key, pairs in _seed_pairs(frame):
-        res: dict[str, Any] = {**key, "n_pairs": len(pairs)}
-        for m in TABLE_METRICS:
-            v = pairs[f"{m}_v"].to_numpy(dtype=float)
-            w = pairs[f"{m}_b"].to_numpy(dtype=float)
-            mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
-            res[f"{m}_rel"] = (
-                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b >= REL_FLOOR else np.nan
-            )
-            res[f"{m}_baseline"] = mean_b
-            diff = v - w
-            res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
-            res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
-            res[f"{m}_beyond_spread"] = (
-                bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
-            )
-            res[f"{m}_ahead"] = int((diff > 0).sum())
-            st = paired_stats(diff)
-            for k in ("ci_low", "ci_high", "wilcoxon_p", "sign_p"):
-                res[f"{m}_{k}"] = st[k]
-        out.append(res)
-    columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
-    for m in TABLE_METRICS:
-        columns += [
-            f"{m}_rel",
-            f"{m}_baseline",
-            f"{m}_diff",
-            f"{m}_diff_std",
-            f"{m}_beyond_spread",
-            f"{m}_ahead",
-            f"{m}_ci_low",
-            f"{m}_ci_high",
-            f"{m}_wilcoxon_p",
-            f"{m}_sign_p",
-        ]
-    return pd.DataFrame(out, columns=columns)
-
-
-def _seed_pairs(frame: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
-    """``(key, pairs)`` per alpha variant with a baseline: ``key`` holds ``detector``,
-    ``backbone``, ``eta``, ``label`` and ``baseline_label``; ``pairs`` has ``seed`` and
-    ``<metric>_v`` / ``<metric>_b`` for the seeds where both cells exist and neither
-    collapsed."""
-    summary = summarize(frame)
-    for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=False):
-        for _, row in rows.iterrows():
-            base = _baseline_of(row, rows)
-            if base is None:
-                continue
-            pairs = _cells(frame, row).merge(_cells(frame, base), on="seed", suffixes=("_v", "_b"))
-            pairs = pairs[~pairs["collapsed_v"] & ~pairs["collapsed_b"]]
-            key = {
-                "detector": det,
-                "backbone": bb,
-                "eta": eta,
-                "label": row["label"],
-                "baseline_label": base["label"],
-            }
-            yield key, pairs
-
-
-def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per alpha variant, eta and seed: ``<metric>`` = variant minus its baseline (fraction).
-
-    Columns ``detector, backbone, eta, label, baseline_label, seed`` and one per
-    ``TABLE_METRICS``; collapsed cells have no row (as in :func:`relative_improvements`).
-    """
-    out = []
-    for key, pairs in _seed_pairs(frame):
-        for _, pair in pairs.iterrows():
-            res: dict[str, Any] = {**key, "seed": int(pair["seed"])}
-            res.update({m: float(pair[f"{m}_v"] - pair[f"{m}_b"]) for m in TABLE_METRICS})
-            out.append(res)
-    columns = ["detector", "backbone", "eta", "label", "baseline_label", "seed", *TABLE_METRICS]
-    return pd.DataFrame(out, columns=columns)
-
-
-def _cells(frame: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
-    mask = pd.Series(True, index=frame.index)
-    for k in _GROUP:
-        value = row[k]
-        mask &= (
-            frame[k].isna()
-            if isinstance(value, float) and math.isnan(value)
-            else frame[k].eq(value)
-        )
-    return frame.loc[mask, ["seed", "collapsed", *TABLE_METRICS]]
-
-
-def robustness_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """mPC / rPC per detector and loss, for mAP and mAP75:95 (fractions).
-
-    ``clean_<m>`` is the eta = 0 mean, ``mpc_<m>`` the mean over eta > 0 levels of the seed
-    means, ``rpc_<m> = mpc / clean``. A level whose seeds all collapsed makes the row's
-    ``collapsed`` true and its mPC NaN.
-    """
-    out = []
-    keys = ["detector", "backbone", "loss", "alpha", "alpha_warmup"]
-    for key, rows in summary.groupby(keys, dropna=False, sort=False):
-        res: dict[str, Any] = dict(zip(keys, key, strict=True))
-        res["label"] = rows["label"].iloc[0]
-        noisy = rows[rows["eta"] > 0]
-        clean = rows[rows["eta"] == 0]
-        res["etas"] = " ".join(f"{e:g}" for e in sorted(noisy["eta"]))
-        res["collapsed"] = bool((rows["n"] == rows["n_collapsed"]).any())
-        for m in ("map", "map_75_95"):
-            c = float(clean[f"{m}_mean"].iloc[0]) if len(clean) else np.nan
-            vals = noisy[f"{m}_mean"].to_numpy(dtype=float)
-            mpc = float(vals.mean()) if len(vals) and not np.isnan(vals).any() else np.nan
-            res[f"clean_{m}"] = c
-            res[f"mpc_{m}"] = mpc
-            res[f"rpc_{m}"] = mpc / c if c > 0 and not math.isnan(mpc) else np.nan
-        out.append(res)
-    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -344,7 +120,7 @@ def _table3_frames(
     """Display tables (strings) per detector and eta, in Table 3's layout."""
     summary = summarize(frame)
     rel = relative_improvements(frame)
-    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
     out = []
     for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=True):
         rows = rows.assign(_k=[_order_key(r, order) for _, r in rows.iterrows()]).sort_values("_k")
@@ -491,11 +267,10 @@ def _curve_section(
     table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
 ) -> list[str]:
     """Markdown of the learning-curve table and the convergence check."""
-    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
 
     def key(label: str) -> tuple[int, str, int, str]:
-        loss = label.split("@")[0].split(" ")[0]
-        base = _base_variant(loss)
+        base = base_variant(parse_label(label)[0])
         return (order.get(base, len(order)), base, int("@" in label), label)
 
     table = table.assign(_k=[key(label) for label in table["label"]])
@@ -577,25 +352,8 @@ def build_report(
     if frame.empty:
         parts.append("No finished cells yet.")
         return Report("\n".join(parts) + "\n", []), {"frame": frame}
-    parts.append(
-        "AP on the clean test set, percent, mean ± std over seeds (`seeds` = seeds averaged). "
-        "Collapsed cells are excluded from means and relative improvements. "
-        "`paired diff.`: mean ± std over seeds of the per-seed difference to the baseline, "
-        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread. "
-        "`95% CI`: t interval of the mean difference; `p`: exact two-sided Wilcoxon "
-        "signed-rank / sign-test p-values. Relative improvements over a baseline below one "
-        "AP point are not given as percentages."
-    )
     status = convergence_status(records)
-    if status["not_converged"]:
-        parts += [
-            "",
-            f"**Warning: {status['not_converged']} of {status['checked']} clean-box (eta = 0) "
-            "cells did not converge** (their mean mAP over the last quarter of the epochs is "
-            "more than half a point from the final value): the detectors were still learning "
-            "when training stopped, so this study measures the under-fit regime. See "
-            "'Convergence of clean training' below.",
-        ]
+    parts += _introduction(status)
     latex = []
     for title3, table in _table3_frames(frame, _MD, loss_order):
         parts += ["", f"## {title3}", "", _markdown_table(table)]
@@ -625,20 +383,7 @@ def build_report(
         )
     )
     rel = relative_improvements(frame)
-    verdicts = paired_verdicts(rel)
-    if verdicts:
-        parts += [
-            "",
-            "## Paired comparison over seeds",
-            "",
-            "Mean of the per-seed difference (alpha variant minus baseline, same noise, "
-            "initialisation and data order) with its 95% confidence interval (t over seeds), "
-            "exact two-sided Wilcoxon signed-rank and sign-test p-values, and the seeds ahead. "
-            f"With {_min_pairs(rel)} seed pairs neither rank test can give p below "
-            f"{min_rank_p(_min_pairs(rel)):.3f}.",
-            "",
-            *(f"- {line}" for line in verdicts),
-        ]
+    parts += _verdict_section(rel)
     curves = curves_frame(records)
     curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
     if not curve_table.empty and int(curve_table["points"].max()) >= 2:
@@ -659,6 +404,48 @@ def build_report(
         "curve_summary": curve_table,
         "latex": "\n".join(latex),
     }
+
+
+def _introduction(status: dict[str, Any]) -> list[str]:
+    """How to read the tables, and a warning when clean cells did not converge."""
+    parts = [
+        "AP on the clean test set, percent, mean ± std over seeds (`seeds` = seeds averaged). "
+        "Collapsed cells are excluded from means and relative improvements. "
+        "`paired diff.`: mean ± std over seeds of the per-seed difference to the baseline, "
+        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread. "
+        "`95% CI`: t interval of the mean difference; `p`: exact two-sided Wilcoxon "
+        "signed-rank / sign-test p-values. Relative improvements over a baseline below one "
+        "AP point are not given as percentages."
+    ]
+    if status["not_converged"]:
+        parts += [
+            "",
+            f"**Warning: {status['not_converged']} of {status['checked']} clean-box (eta = 0) "
+            "cells did not converge** (their mean mAP over the last quarter of the epochs is "
+            "more than half a point from the final value): the detectors were still learning "
+            "when training stopped, so this study measures the under-fit regime. See "
+            "'Convergence of clean training' below.",
+        ]
+    return parts
+
+
+def _verdict_section(rel: pd.DataFrame) -> list[str]:
+    """Markdown of the paired comparison over seeds (nothing without alpha variants)."""
+    verdicts = paired_verdicts(rel)
+    if not verdicts:
+        return []
+    return [
+        "",
+        "## Paired comparison over seeds",
+        "",
+        "Mean of the per-seed difference (alpha variant minus baseline, same noise, "
+        "initialisation and data order) with its 95% confidence interval (t over seeds), "
+        "exact two-sided Wilcoxon signed-rank and sign-test p-values, and the seeds ahead. "
+        f"With {_min_pairs(rel)} seed pairs neither rank test can give p below "
+        f"{min_rank_p(_min_pairs(rel)):.3f}.",
+        "",
+        *(f"- {line}" for line in verdicts),
+    ]
 
 
 def write_report(

@@ -97,8 +97,8 @@ def run_benchmark(
     skips finished cells and resumes an interrupted one from its last checkpoint.
     """
     from noisybox.benchmark.config import load_config
+    from noisybox.benchmark.grid import parse_shard
     from noisybox.benchmark.report import write_report
-    from noisybox.benchmark.runner import parse_shard
     from noisybox.benchmark.runner import run_benchmark as _run
 
     if config is not None and preset is not None:

@@ -13,8 +13,9 @@ from click.core import ParameterSource
 from noisybox._fileio import check_outputs
 from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
 from noisybox.detectors import list_backbones, list_detectors
-from noisybox.engine.train import DEFAULT_ALPHA_WARMUP, TrainConfig
+from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
 from noisybox.losses import list_losses
+from noisybox.noise import list_noise_models
 
 __all__ = ["evaluate", "train"]
 
@@ -23,6 +24,7 @@ _USER_ERRORS = (*USER_ERRORS, ValueError)
 
 # CLI option name -> TrainConfig field (when they differ)
 _FIELD = {"out": "out_dir"}
+# options that are not TrainConfig fields (turned into fields by the command)
 _NOT_FIELDS = {
     "config",
     "data",
@@ -35,26 +37,9 @@ _NOT_FIELDS = {
 }
 
 
-def _read_config(path: str) -> dict[str, Any]:
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        if path.endswith((".yaml", ".yml")):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except (json.JSONDecodeError, Exception) as exc:  # yaml.YAMLError is not importable lazily
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise click.BadParameter(
-            f"Expected a JSON/YAML training config but got: {first}", param_hint="--config"
-        ) from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(
-            f"Expected a mapping of TrainConfig fields in {path} but got {type(data).__name__}",
-            param_hint="--config",
-        )
-    return data
+def _default(field: str) -> dict[str, Any]:
+    """``default`` and ``show_default`` of an option: the ``TrainConfig`` field's default."""
+    return {"default": field_default(field), "show_default": True}
 
 
 def _is_main_process() -> bool:
@@ -95,19 +80,15 @@ def _is_main_process() -> bool:
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
-    default="runs/train",
-    show_default=True,
+    **_default("out_dir"),
     help="Output folder (last.pt, result.json).",
 )
-@click.option("--detector", type=click.Choice(list_detectors()), default="fcos", show_default=True)
-@click.option(
-    "--backbone", type=click.Choice(list_backbones()), default="resnet18", show_default=True
-)
+@click.option("--detector", type=click.Choice(list_detectors()), **_default("detector"))
+@click.option("--backbone", type=click.Choice(list_backbones()), **_default("backbone"))
 @click.option(
     "--loss",
     type=click.Choice(["torchvision", *list_losses()]),
-    default="torchvision",
-    show_default=True,
+    **_default("loss"),
     help="Box-regression loss; torchvision = the detector's stock loss.",
 )
 @click.option(
@@ -118,16 +99,14 @@ def _is_main_process() -> bool:
 @click.option(
     "--alpha-warmup",
     type=click.FloatRange(0, 1),
-    default=DEFAULT_ALPHA_WARMUP,
-    show_default=True,
+    **_default("alpha_warmup"),
     help="Share of the steps over which alpha ramps from 1 to its target.",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=12, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), **_default("epochs"))
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
+    **_default("batch_size"),
     help="Images per step and process.",
 )
 @click.option(
@@ -135,41 +114,36 @@ def _is_main_process() -> bool:
     type=click.FloatRange(min=0, min_open=True),
     help="Peak learning rate [default: 0.002 AdamW, 0.01 SGD].",
 )
-@click.option(
-    "--optimizer", type=click.Choice(["sgd", "adamw"]), default="adamw", show_default=True
-)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), **_default("optimizer"))
+@click.option("--weight-decay", type=click.FloatRange(min=0), **_default("weight_decay"))
 @click.option(
     "--lr-warmup",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.05,
-    show_default=True,
+    **_default("lr_warmup"),
     help="Share of the steps of linear learning-rate warm-up.",
 )
 @click.option(
     "--grad-clip",
     type=click.FloatRange(min=0),
-    default=10.0,
-    show_default=True,
+    **_default("grad_clip"),
     help="Max gradient norm (0: off).",
 )
-@click.option("--image-size", type=click.IntRange(min=32), default=512, show_default=True)
-@click.option("--fpn-channels", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--image-size", type=click.IntRange(min=32), **_default("image_size"))
+@click.option("--fpn-channels", type=click.IntRange(min=1), **_default("fpn_channels"))
 @click.option(
     "--head-convs",
     type=click.IntRange(min=1),
     help="FCOS: convolutions per head branch [default: torchvision's 4].",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--seed", type=int, **_default("seed"))
+@click.option("--device", **_default("device"), help="auto, cpu, cuda, cuda:N or mps.")
 @click.option(
     "--amp",
-    type=click.Choice(["auto", "off", "fp16", "bf16"]),
-    default="auto",
-    show_default=True,
+    type=click.Choice(AMP_MODES),
+    **_default("amp"),
     help="auto: float16 on CUDA, off elsewhere; bf16 also works on CPU.",
 )
-@click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), **_default("workers"))
 @click.option(
     "--weights",
     type=click.Path(exists=True, dir_okay=False),
@@ -186,20 +160,22 @@ def _is_main_process() -> bool:
     help="Online box noise of this eta on the training boxes.",
 )
 @click.option(
-    "--noise-model", default="uniform", show_default=True, help="Noise model for --noise-eta."
+    "--noise-model",
+    type=click.Choice(list_noise_models()),
+    default="uniform",
+    show_default=True,
+    help="Noise model for --noise-eta.",
 )
 @click.option(
     "--eval-every",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
+    **_default("eval_every"),
     help="Evaluate the clean test set every N epochs (the learning curve); 0: at the end only.",
 )
 @click.option(
     "--ema-decay",
     type=click.FloatRange(0, 1, max_open=True),
-    default=0.0,
-    show_default=True,
+    **_default("ema_decay"),
     help="Evaluate an exponential moving average of the weights with this decay (0: off).",
 )
 @click.option(
@@ -212,8 +188,7 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--resume/--restart",
-    default=True,
-    show_default=True,
+    **_default("resume"),
     help="Continue from OUT/last.pt if present, or start over.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -234,12 +209,17 @@ def train(**options: Any) -> None:
     debug = options["debug"]
 
     def run() -> Any:
-        values: dict[str, Any] = _read_config(options["config"]) if options["config"] else {}
         given = {
             name
             for name in options
             if ctx.get_parameter_source(name)
             in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        }
+        # only what the command line sets: the file and TrainConfig's defaults fill the rest
+        overrides: dict[str, Any] = {
+            _FIELD.get(name, name): value
+            for name, value in options.items()
+            if name in given and name not in _NOT_FIELDS
         }
         if options["data"]:
             root = Path(options["data"])
@@ -249,30 +229,20 @@ def train(**options: Any) -> None:
                     f"Expected {train_json.name} in {root} but got no such file",
                     param_hint="--data",
                 )
-            values["train_annotations"] = str(train_json)
+            overrides.setdefault("train_annotations", str(train_json))
             if val_json.is_file():
-                values["val_annotations"] = str(val_json)
-        for name, value in options.items():
-            if name in _NOT_FIELDS:
-                continue
-            field = _FIELD.get(name, name)
-            # defaults fill what the config file leaves out; explicit options win
-            if (name in given or field not in values) and (value is not None or name in given):
-                values[field] = value
+                overrides.setdefault("val_annotations", str(val_json))
         if options["head_convs"] is not None:
-            values["detector_kwargs"] = {
-                **values.get("detector_kwargs", {}),
-                "num_convs": options["head_convs"],
-            }
+            overrides["detector_kwargs"] = {"num_convs": options["head_convs"]}
         if options.get("scale_range"):
-            values["scale_range"] = list(options["scale_range"])
+            overrides["scale_range"] = list(options["scale_range"])
         if "noise_eta" in given:
-            values["noise"] = {"eta": options["noise_eta"], "model": options["noise_model"]}
-        if not values.get("train_annotations"):
+            overrides["noise"] = {"eta": options["noise_eta"], "model": options["noise_model"]}
+        if not options["config"] and "train_annotations" not in overrides:
             raise click.UsageError(
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
-        cfg = TrainConfig.from_dict(values)
+        cfg = TrainConfig.from_sources(options["config"], **overrides)
         out = Path(cfg.out_dir)
         check_outputs(
             {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
@@ -284,7 +254,7 @@ def train(**options: Any) -> None:
                 "--weights-backbone": cfg.weights_backbone,
             },
         )
-        from noisybox.engine.train import train as run_training
+        from noisybox.engine import train as run_training
 
         return run_training(cfg, progress=not options["quiet"])
 
@@ -343,7 +313,7 @@ def evaluate(
     debug: bool,
 ) -> None:
     """Evaluate a training CHECKPOINT on clean test annotations (COCO AP50 ... AP95, mAP)."""
-    from noisybox.engine.train import evaluate_checkpoint
+    from noisybox.engine.evaluation import evaluate_checkpoint
 
     metrics = run_command(
         debug,

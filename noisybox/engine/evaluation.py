@@ -1,4 +1,8 @@
-"""COCO-style box evaluation: the one place that calls pycocotools.
+"""COCO-style box evaluation: detections of a model, and the one place that calls pycocotools.
+
+:func:`predict` runs a detector over a dataset into COCO result dicts;
+:func:`evaluate_model` scores them on the dataset's clean boxes and
+:func:`evaluate_checkpoint` does both for a training checkpoint.
 
 :func:`coco_evaluate` scores detections against ground truth with ``COCOeval`` (``iouType
 "bbox"``, the standard area ranges and ``maxDets = 100``) and returns named metrics. The
@@ -18,13 +22,27 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["METRIC_NAMES", "THRESHOLD_METRICS", "IOU_THRESHOLDS", "coco_evaluate"]
+from noisybox.errors import NoisyboxError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = [
+    "IOU_THRESHOLDS",
+    "METRIC_NAMES",
+    "THRESHOLD_METRICS",
+    "coco_evaluate",
+    "evaluate_checkpoint",
+    "evaluate_model",
+    "predict",
+]
 
 #: The ten COCO IoU thresholds 0.50, 0.55, ..., 0.95.
 IOU_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
@@ -212,3 +230,143 @@ def _result_annotations(
             }
         )
     return results
+
+
+def predict(
+    model: nn.Module,
+    dataset: Any,
+    *,
+    category_ids: Sequence[int],
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+    workers: int = 0,
+) -> list[dict[str, Any]]:
+    """COCO result dicts (``image_id``, ``category_id``, ``bbox`` xywh, ``score``) for ``dataset``.
+
+    Args:
+        model: a torchvision detector; it is put in eval mode.
+        dataset: a ``DetectionDataset`` without geometric transforms, so boxes come back
+            in original image pixels (torchvision detectors resize internally and map
+            their detections back).
+        category_ids: label ``k`` is category ``category_ids[k - 1]`` (the training set's).
+        device: where to run.
+        batch_size: images per forward.
+        workers: data loader processes.
+    """
+    import torch
+
+    from noisybox.data import build_dataloader
+
+    device = torch.device(device)
+    model.eval()
+    loader = build_dataloader(
+        dataset, batch_size=batch_size, shuffle=False, workers=workers, seed=0
+    )
+    results: list[dict[str, Any]] = []
+    for images, targets in loader:
+        with torch.no_grad():
+            outputs = model([img.to(device) for img in images])
+        for target, out in zip(targets, outputs, strict=True):
+            boxes = out["boxes"].float().cpu()
+            if boxes.numel() == 0:
+                continue
+            xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+            for box, score, label in zip(
+                xywh, out["scores"].tolist(), out["labels"].tolist(), strict=True
+            ):
+                if not 1 <= label <= len(category_ids):
+                    continue
+                results.append(
+                    {
+                        "image_id": int(target["image_id"]),
+                        "category_id": int(category_ids[label - 1]),
+                        "bbox": [round(v, 3) for v in box],
+                        "score": round(float(score), 5),
+                    }
+                )
+    return results
+
+
+def evaluate_model(
+    model: nn.Module,
+    dataset: Any,
+    *,
+    category_ids: Sequence[int],
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+    workers: int = 0,
+) -> dict[str, float]:
+    """Clean-test metrics of ``model`` on ``dataset`` (see :func:`coco_evaluate`).
+
+    Raises:
+        NoisyboxError: the test set lacks a category the model was trained on.
+    """
+    names = set(dataset.category_ids)
+    missing = [c for c in category_ids if c not in names]
+    if missing:
+        raise NoisyboxError(
+            f"Expected the test annotations {dataset.annotations.source} to have the trained "
+            f"categories {list(category_ids)} but got none with id {missing[0]}"
+        )
+    detections = predict(
+        model,
+        dataset,
+        category_ids=category_ids,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+    )
+    was_training = model.training
+    metrics = coco_evaluate(dataset.annotations, detections)
+    model.train(was_training)
+    return metrics
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    annotations: Any,
+    images: str | os.PathLike[str] | None,
+    *,
+    device: str = "auto",
+    batch_size: int = 8,
+    format: str | None = None,
+    workers: int = 0,
+) -> dict[str, float]:
+    """Evaluate a training checkpoint on (clean) test annotations.
+
+    Args:
+        checkpoint: ``last.pt`` written by :func:`noisybox.engine.train` (read with ``weights_only=True``).
+        annotations: test annotations (path or ``Annotations``).
+        images: their image root (``None``: the format's default).
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        batch_size: images per forward.
+        format: annotation format (default: detected).
+        workers: data loader processes.
+
+    Returns:
+        ``coco_evaluate``'s metrics (``ap50`` ... ``ap95``, ``map``, ``map_75_95``, ...).
+
+    Raises:
+        NoisyboxError: unreadable checkpoint or annotations, or categories that do not match.
+    """
+    from noisybox.data import DetectionDataset
+    from noisybox.engine.checkpoint import load_checkpoint
+    from noisybox.engine.distributed import select_device
+    from noisybox.engine.model import model_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    try:
+        dev = select_device(device)
+    except ValueError as exc:
+        raise NoisyboxError(str(exc)) from None
+    model = model_from_checkpoint(state)  # the moving average if training evaluated it
+    model.to(dev)
+    dataset = DetectionDataset(annotations, images, transforms=None, format=format)
+    return evaluate_model(
+        model,
+        dataset,
+        category_ids=state["category_ids"],
+        device=dev,
+        batch_size=batch_size,
+        workers=workers,
+    )

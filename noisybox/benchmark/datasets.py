@@ -1,0 +1,151 @@
+"""The data of a benchmark: the dataset's paths, its digest, and the noisy-file cache.
+
+The builtin shapes dataset is generated into ``work/data`` on first use and pinned by the
+digest of its annotation files (:func:`check_dataset`); a real dataset is used where it
+lies. The training boxes of each (eta, seed) are corrupted once into ``work/noisy`` and
+shared by every cell of that noise draw (:func:`noisy_annotations`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from noisybox._fileio import read_json_object
+from noisybox.benchmark.config import BenchmarkConfig
+from noisybox.benchmark.results import ResultsFolder, atomic_write_json
+from noisybox.errors import NoisyboxError
+
+__all__ = [
+    "ResolvedDataset",
+    "check_dataset",
+    "dataset_digest",
+    "noisy_annotations",
+    "prepare_dataset",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedDataset:
+    """Concrete paths of the benchmark's dataset: noisy-able training set, clean test set."""
+
+    train_annotations: Path
+    train_images: Path
+    test_annotations: Path
+    test_images: Path
+    format: str | None
+
+
+def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedDataset:
+    """The dataset's paths, generating the builtin dataset into ``work/data`` if missing."""
+    ds = cfg.dataset
+    if ds.builtin is None:
+        assert ds.train_annotations and ds.train_images and ds.test_annotations and ds.test_images
+        return ResolvedDataset(
+            Path(ds.train_annotations),
+            Path(ds.train_images),
+            Path(ds.test_annotations),
+            Path(ds.test_images),
+            ds.format,
+        )
+    from noisybox.data import make_shapes_dataset
+
+    root = folder.data_dir / ds.builtin
+    done = root / "dataset.json"
+    options = dict(ds.builtin_options)
+    if done.is_file() and read_json_object(done) == options:
+        train, test = root / "instances_train.json", root / "instances_val.json"
+    else:
+        shapes = make_shapes_dataset(root, overwrite=True, **options)
+        train, test = shapes.train_annotations, shapes.val_annotations
+        atomic_write_json(done, options)
+    return ResolvedDataset(train, root, test, root, "coco")
+
+
+def dataset_digest(data: ResolvedDataset) -> str:
+    """SHA-256 of the train and test annotation files (the builtin dataset's COCO jsons).
+
+    For the builtin dataset this pins the generator's output: its boxes come from the same
+    random stream as its pixels, so a changed generator changes the digest. Image bytes are
+    left out on purpose (PNG encoding may differ between Pillow versions for equal pixels).
+    """
+    h = hashlib.sha256()
+    for path in (data.train_annotations, data.test_annotations):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDataset) -> None:
+    """Pin the builtin dataset's digest in ``benchmark.json``; refuse a folder whose records
+    were trained on other data (a changed shapes generator would mix two datasets).
+
+    Raises:
+        NoisyboxError: the digest differs from the one stored with the results.
+    """
+    if cfg.dataset.builtin is None:
+        return
+    digest = dataset_digest(data)
+    stored = folder.read_stored()
+    known = stored.get("dataset_digest")
+    if known is None:
+        atomic_write_json(folder.config_json, {**stored, "dataset_digest": digest})
+    elif known != digest:
+        raise NoisyboxError(
+            f"Expected the {cfg.dataset.builtin} dataset of {folder.config_json} (digest {known}) "
+            f"but generated one with digest {digest}: the generator's output changed since these "
+            "results were recorded, so new cells would not be comparable. Use another --out"
+        )
+
+
+def noisy_annotations(
+    cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDataset, eta: float, seed: int
+) -> tuple[Path, dict[str, Any], float]:
+    """The training annotations of ``(eta, seed)``, corrupted once and shared by every cell.
+
+    Returns:
+        ``(path, noise, seconds)``: the annotation file, the noise record (measured IoU
+        statistics and provenance) and the time spent corrupting now (0 when cached).
+    """
+    # the key "model" is the noise model: it is what the cached noise.json and every
+    # published record hold, so it keeps its name
+    base = {
+        "eta": eta,
+        "seed": seed,
+        "model": cfg.noise.model,
+        "boundary": cfg.noise.boundary,
+        "ratio": cfg.noise.ratio,
+    }
+    if eta == 0:
+        return (
+            data.train_annotations,
+            {**base, "mean_iou": 1.0, "mean_image_iou": 1.0, "file": "clean"},
+            0.0,
+        )
+    out = folder.noisy_dir(eta, seed)
+    meta = out / "noise.json"
+    target = out / data.train_annotations.name
+    if meta.is_file() and target.exists():
+        noise = read_json_object(meta)
+        if all(noise.get(k) == v for k, v in base.items()):
+            return target, noise, 0.0
+    from noisybox.corrupt import corrupt_annotations
+
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    result = corrupt_annotations(
+        data.train_annotations,
+        target,
+        eta=eta,
+        model=cfg.noise.model,
+        boundary=cfg.noise.boundary,
+        ratio=cfg.noise.ratio,
+        seed=seed,
+        format=data.format,
+    )
+    stats = result.stats.to_dict()
+    noise = {**base, **stats, "file": str(target.relative_to(folder.root))}
+    atomic_write_json(meta, noise)
+    return target, noise, time.perf_counter() - start

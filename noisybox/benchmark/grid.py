@@ -1,0 +1,92 @@
+"""The grid of a benchmark: its cells, their run order and shards.
+
+A cell is one (detector, loss, alpha, eta, seed): one training run. :func:`expand_grid`
+lists a config's cells in run order and :func:`shard_cells` deals them out over jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from noisybox.benchmark.config import BenchmarkConfig, DetectorSpec, LossSpec
+from noisybox.errors import NoisyboxError
+
+__all__ = ["Cell", "expand_grid", "parse_shard", "shard_cells"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One training run of the grid."""
+
+    detector: DetectorSpec
+    loss: LossSpec
+    eta: float
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        """A file-name-safe id, e.g. ``retinanet-resnet18__alpha-iou@3__eta0.3__s0``.
+
+        >>> from noisybox.benchmark.config import DetectorSpec, LossSpec
+        >>> Cell(DetectorSpec("fcos"), LossSpec("alpha-iou", 3.0, 0.3), 0.1, 2).cell_id
+        'fcos-resnet18__alpha-iou@3~w0.3__eta0.1__s2'
+        """
+        loss = self.loss.label
+        if self.loss.alpha_warmup is not None:
+            loss += f"~w{self.loss.alpha_warmup:g}"
+        return f"{self.detector.label}__{loss}__eta{self.eta:g}__s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cell's axes as a record stores them (``record["cell"]``)."""
+        return {
+            "detector": self.detector.name,
+            "backbone": self.detector.backbone,
+            "loss": self.loss.name,
+            "alpha": self.loss.alpha,
+            "alpha_warmup": self.loss.alpha_warmup,
+            "eta": self.eta,
+            "seed": self.seed,
+        }
+
+
+def expand_grid(cfg: BenchmarkConfig) -> list[Cell]:
+    """Every cell of the grid in run order: seeds, then etas, detectors and losses.
+
+    Seeds vary slowest so that an interrupted study holds complete tables for its first
+    seeds; losses vary fastest so that the cells sharing one noisy file run together.
+    """
+    return [
+        Cell(det, loss, eta, seed)
+        for seed in cfg.seeds
+        for eta in cfg.etas
+        for det in cfg.detectors
+        for loss in cfg.losses
+    ]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """Parse ``"i/n"`` (``0 <= i < n``) into ``(i, n)``.
+
+    Raises:
+        NoisyboxError: malformed text or ``i`` out of range.
+
+    >>> parse_shard("1/4")
+    (1, 4)
+    """
+    if text is None:
+        return None
+    parts = text.split("/")
+    try:
+        index, count = (int(p) for p in parts)
+    except ValueError:
+        raise NoisyboxError(f"Expected --shard as i/n (e.g. 0/4) but got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise NoisyboxError(f"Expected --shard i/n with 0 <= i < n but got {text!r}")
+    return index, count
+
+
+def shard_cells(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
+    """Cells ``index, index + count, ...`` of the grid: deterministic, disjoint, covering."""
+    return list(cells[index::count])

@@ -1,0 +1,481 @@
+"""Validation of a benchmark config: every problem found at once, each naming its key.
+
+:func:`validate_config` walks the parsed YAML with a collector of errors, so that a typo in
+the schedule and a missing dataset path are reported together before anything runs. Names
+are checked against the registries (detectors, backbones, losses, noise models) and the
+schedule against the engine's own ``TrainConfig.validate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from noisybox.benchmark.config import (
+    BUILTIN_DATASETS,
+    DATASET_FORMATS,
+    BenchmarkConfig,
+    CollapseConfig,
+    ConfigError,
+    DatasetConfig,
+    DetectorSpec,
+    LossSpec,
+    NoiseConfig,
+)
+from noisybox.errors import NoisyboxError
+
+__all__ = ["validate_config"]
+
+# TrainConfig fields the runner fills per cell; a schedule may not set them.
+_CELL_FIELDS = frozenset(
+    {
+        "train_annotations",
+        "train_images",
+        "val_annotations",
+        "val_images",
+        "out_dir",
+        "detector",
+        "backbone",
+        "loss",
+        "alpha",
+        "alpha_warmup",
+        "seed",
+        "device",
+        "weights",
+    }
+)
+_TOP_KEYS = (
+    "name",
+    "description",
+    "dataset",
+    "detectors",
+    "losses",
+    "etas",
+    "noise",
+    "seeds",
+    "schedule",
+    "device",
+    "collapse",
+)
+_SHAPES_OPTIONS = ("num_train", "num_val", "image_size", "seed")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Checker:
+    """Collects errors while walking the raw config."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, key: str, expected: str, got: Any) -> None:
+        self.errors.append(f"{key}: Expected {expected} but got {got!r}")
+
+    def mapping(self, key: str, value: Any, allowed: Iterable[str]) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.error(key, "a mapping", value)
+            return None
+        allowed = list(allowed)
+        for k in value:
+            if k not in allowed:
+                self.errors.append(
+                    f"{key}.{k}: Expected one of the keys {', '.join(allowed)} but got unknown key {k!r}"
+                )
+        return value
+
+    def number(
+        self,
+        key: str,
+        value: Any,
+        *,
+        integer: bool = False,
+        low: float | None = None,
+        high: float | None = None,
+        low_open: bool = False,
+        high_open: bool = False,
+    ) -> float | int | None:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if integer:
+            ok = ok and float(value).is_integer()
+        if ok and not math.isfinite(float(value)):
+            ok = False
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value < high if high_open else value <= high
+        if not ok:
+            kind = "an integer" if integer else "a number"
+            bounds = ""
+            if low is not None or high is not None:
+                lo = "(" if low_open else "["
+                hi = ")" if high_open else "]"
+                bounds = f" in {lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
+            self.error(key, kind + bounds, value)
+            return None
+        return int(value) if integer else float(value)
+
+    def choice(self, key: str, value: Any, choices: Iterable[str]) -> str | None:
+        choices = list(choices)
+        if value not in choices:
+            self.error(key, f"one of {', '.join(choices)}", value)
+            return None
+        return str(value)
+
+    def string(self, key: str, value: Any) -> str | None:
+        if not isinstance(value, str) or not value:
+            self.error(key, "a non-empty string", value)
+            return None
+        return value
+
+    def items(self, key: str, value: Any) -> list[Any]:
+        if isinstance(value, (list, tuple)) and value:
+            return list(value)
+        self.error(key, "a non-empty list", value)
+        return []
+
+
+def _registry(loader: Callable[[], list[str]]) -> list[str]:
+    return sorted(loader())
+
+
+def _loss_names() -> list[str]:
+    from noisybox.losses import list_losses
+
+    return ["torchvision", *_registry(list_losses)]
+
+
+def _detector_names() -> list[str]:
+    from noisybox.detectors import list_detectors
+
+    return _registry(list_detectors)
+
+
+def _backbone_names() -> list[str]:
+    from noisybox.detectors import list_backbones
+
+    return _registry(list_backbones)
+
+
+def _noise_models() -> list[str]:
+    from noisybox.noise import list_noise_models
+
+    return _registry(list_noise_models)
+
+
+def _boundaries() -> list[str]:
+    from noisybox.noise import BOUNDARIES
+
+    return list(BOUNDARIES)
+
+
+def _train_config_fields() -> dict[str, Any]:
+    from noisybox.engine import TrainConfig
+
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _default_alpha(name: str) -> float | None:
+    if name == "torchvision":
+        return None
+    from noisybox.losses import get_loss
+
+    alpha = getattr(get_loss(name), "alpha", None)
+    return None if alpha is None else float(alpha)
+
+
+def validate_config(
+    raw: Any,
+    *,
+    source: str = "<config>",
+    base_dir: str | os.PathLike[str] = ".",
+    check_paths: bool = True,
+    default_name: str = "benchmark",
+) -> BenchmarkConfig:
+    """Validate parsed config data into a ``BenchmarkConfig``, reporting all problems at once.
+
+    Args:
+        raw: the parsed YAML document.
+        source: the file name used in the error message.
+        base_dir: folder relative dataset paths are resolved against.
+        check_paths: check that dataset paths exist.
+        default_name: ``name`` when the config does not set one.
+
+    Raises:
+        ConfigError: one line per problem, each naming its key.
+    """
+    c = _Checker()
+    top = c.mapping("config", raw, _TOP_KEYS)
+    if top is None:
+        raise ConfigError(c.errors, source)
+    for required in ("dataset", "detectors", "losses", "etas", "seeds", "schedule"):
+        if required not in top:
+            c.errors.append(f"{required}: Expected this key but it is missing")
+    base = Path(base_dir)
+
+    name = top.get("name", default_name)
+    c.string("name", name)
+    description = top.get("description", "")
+    if not isinstance(description, str):
+        c.error("description", "a string", description)
+
+    dataset = (
+        _validate_dataset(c, top.get("dataset"), base, check_paths) if "dataset" in top else None
+    )
+
+    train_fields = _train_config_fields()
+    detectors = (
+        _validate_detectors(c, top.get("detectors"), train_fields) if "detectors" in top else []
+    )
+
+    losses = _validate_losses(c, top.get("losses")) if "losses" in top else []
+
+    etas = [float(v) for v in _axis(c, top, "etas", low=0.0, high=1.0, high_open=True)]
+    seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0)]
+
+    noise = _validate_noise(c, top["noise"]) if "noise" in top else NoiseConfig()
+
+    schedule = _validate_schedule(c, top.get("schedule"), train_fields) if "schedule" in top else {}
+
+    if (
+        schedule
+        and detectors
+        and not any(e.startswith(("schedule", "detectors")) for e in c.errors)
+    ):
+        _check_train_configs(c, schedule, detectors)
+
+    device = top.get("device", "auto")
+    if not isinstance(device, str) or not _DEVICE_RE.match(device):
+        c.error("device", "auto, cpu, mps, cuda or cuda:N", device)
+
+    collapse = _validate_collapse(c, top["collapse"]) if "collapse" in top else CollapseConfig()
+
+    if c.errors or dataset is None:
+        raise ConfigError(c.errors, source)
+    return BenchmarkConfig(
+        name=str(name),
+        dataset=dataset,
+        detectors=tuple(detectors),
+        losses=tuple(losses),
+        etas=tuple(etas),
+        seeds=tuple(seeds),
+        schedule=schedule,
+        noise=noise,
+        device=str(device),
+        collapse=collapse,
+        description=str(description),
+        source=source,
+        base_dir=str(base),
+    )
+
+
+def _validate_detectors(
+    c: _Checker, value: Any, train_fields: dict[str, Any]
+) -> list[DetectorSpec]:
+    detector_names = _detector_names()
+    backbone_names = _backbone_names()
+    detectors: list[DetectorSpec] = []
+    for i, item in enumerate(c.items("detectors", value)):
+        key = f"detectors[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        d = c.mapping(key, item, ("name", "backbone", "weights", "options"))
+        if d is None:
+            continue
+        det_name = c.choice(f"{key}.name", d.get("name"), detector_names)
+        backbone = d.get("backbone", "resnet18")
+        if c.choice(f"{key}.backbone", backbone, backbone_names) is None:
+            backbone = None
+        weights = d.get("weights")
+        if weights is not None:
+            c.string(f"{key}.weights", weights)
+        options = d.get("options", {})
+        opts = c.mapping(f"{key}.options", options, sorted(set(train_fields) - _CELL_FIELDS))
+        if det_name is not None and isinstance(backbone, str) and opts is not None:
+            detectors.append(DetectorSpec(det_name, backbone, weights, dict(opts)))
+    labels = [d.label for d in detectors]
+    for label in sorted({x for x in labels if labels.count(x) > 1}):
+        c.errors.append(f"detectors: Expected each detector-backbone once but got {label!r} twice")
+    return detectors
+
+
+def _axis(c: _Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[float | int]:
+    """The distinct numbers of a grid axis (``etas``, ``seeds``)."""
+    values: list[float | int] = []
+    for i, item in enumerate(c.items(key, top.get(key)) if key in top else []):
+        value = c.number(f"{key}[{i}]", item, **bounds)
+        if value is not None:
+            values.append(value)
+    if len(set(values)) != len(values):
+        c.error(key, "distinct values", top.get(key))
+    return values
+
+
+def _validate_noise(c: _Checker, value: Any) -> NoiseConfig:
+    n = c.mapping("noise", value, ("model", "boundary", "ratio"))
+    if n is not None:
+        model = c.choice("noise.model", n.get("model", "uniform"), _noise_models())
+        boundary = c.choice("noise.boundary", n.get("boundary", "shift"), _boundaries())
+        ratio = c.number("noise.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
+        if model and boundary and ratio is not None:
+            return NoiseConfig(model, boundary, float(ratio))
+    return NoiseConfig()
+
+
+def _validate_collapse(c: _Checker, value: Any) -> CollapseConfig:
+    names = [f.name for f in dataclasses.fields(CollapseConfig)]
+    col = c.mapping("collapse", value, names)
+    if col is not None:
+        values = {
+            k: c.number(f"collapse.{k}", v, low=0.0, high=1.0) for k, v in col.items() if k in names
+        }
+        if all(v is not None for v in values.values()):
+            return CollapseConfig(**values)  # type: ignore[arg-type]
+    return CollapseConfig()
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(os.path.expandvars(os.path.expanduser(value)))
+    return path if path.is_absolute() else base / path
+
+
+def _validate_dataset(
+    c: _Checker, value: Any, base: Path, check_paths: bool
+) -> DatasetConfig | None:
+    path_keys = ("train_annotations", "train_images", "test_annotations", "test_images")
+    if isinstance(value, dict) and "builtin" in value:
+        d = c.mapping("dataset", value, ("builtin", *_SHAPES_OPTIONS))
+        if d is None:
+            return None
+        builtin = c.choice("dataset.builtin", d["builtin"], BUILTIN_DATASETS)
+        options: dict[str, Any] = {}
+        for k in _SHAPES_OPTIONS:
+            if k in d:
+                low = 0 if k == "seed" else 1
+                v = c.number(f"dataset.{k}", d[k], integer=True, low=low)
+                if v is not None:
+                    options[k] = int(v)
+        return DatasetConfig(builtin=builtin, builtin_options=options) if builtin else None
+    d = c.mapping("dataset", value, ("builtin", *path_keys, "format", *_SHAPES_OPTIONS))
+    if d is None:
+        return None
+    fields: dict[str, Any] = {}
+    for k in path_keys:
+        if k not in d:
+            c.errors.append(
+                f"dataset.{k}: Expected this key (or dataset.builtin) but it is missing"
+            )
+            continue
+        s = c.string(f"dataset.{k}", d[k])
+        if s is None:
+            continue
+        path = _resolve(base, s)
+        if check_paths and not path.exists():
+            c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
+        fields[k] = str(path)
+    fmt = d.get("format")
+    if fmt is not None:
+        c.choice("dataset.format", fmt, DATASET_FORMATS)
+    for k in _SHAPES_OPTIONS:
+        if k in d:
+            c.errors.append(
+                f"dataset.{k}: Expected this key only with dataset.builtin but got {d[k]!r}"
+            )
+    if len(fields) < len(path_keys):
+        return None
+    return DatasetConfig(format=fmt, **fields)
+
+
+def _validate_losses(c: _Checker, value: Any) -> list[LossSpec]:
+    names = _loss_names()
+    out: list[LossSpec] = []
+    for i, item in enumerate(c.items("losses", value)):
+        key = f"losses[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        d = c.mapping(key, item, ("name", "alpha", "alpha_warmup"))
+        if d is None:
+            continue
+        name = c.choice(f"{key}.name", d.get("name"), names)
+        warmup = d.get("alpha_warmup")
+        if warmup is not None:
+            warmup = c.number(f"{key}.alpha_warmup", warmup, low=0.0, high=1.0, high_open=True)
+            if warmup is None:
+                continue
+        raw_alpha = d.get("alpha")
+        alphas: list[float | None] = []
+        if raw_alpha is None:
+            alphas = [None]
+        else:
+            items = raw_alpha if isinstance(raw_alpha, list) else [raw_alpha]
+            if not items:
+                c.error(f"{key}.alpha", "a number or a non-empty list of numbers", raw_alpha)
+            for j, a in enumerate(items):
+                sub = f"{key}.alpha" if not isinstance(raw_alpha, list) else f"{key}.alpha[{j}]"
+                v = c.number(sub, a, low=0.0, low_open=True)
+                if v is not None:
+                    alphas.append(float(v))
+        if name is None:
+            continue
+        if name == "torchvision" and (raw_alpha is not None or warmup is not None):
+            c.error(f"{key}.alpha", "no alpha for the stock 'torchvision' loss", raw_alpha)
+            continue
+        for a in alphas:
+            alpha = _default_alpha(name) if a is None else a
+            out.append(LossSpec(name, alpha, None if warmup is None else float(warmup)))
+    seen: set[tuple[str, float | None, float | None]] = set()
+    for spec in out:
+        k = (spec.name, spec.alpha, spec.alpha_warmup)
+        if k in seen:
+            c.errors.append(
+                f"losses: Expected each loss/alpha/warm-up once but got {spec.label} twice"
+            )
+        seen.add(k)
+    return out
+
+
+def _validate_schedule(c: _Checker, value: Any, train_fields: dict[str, Any]) -> dict[str, Any]:
+    allowed = sorted(set(train_fields) - _CELL_FIELDS)
+    d = c.mapping("schedule", value, allowed)
+    if d is None:
+        return {}
+    out = dict(d)
+    checks: dict[str, dict[str, Any]] = {
+        "epochs": {"integer": True, "low": 1},
+        "batch_size": {"integer": True, "low": 1},
+        "workers": {"integer": True, "low": 0},
+        "image_size": {"integer": True, "low": 16},
+        "lr": {"low": 0.0, "low_open": True},
+    }
+    for k, kw in checks.items():
+        if k in d:
+            v = c.number(f"schedule.{k}", d[k], **kw)
+            if v is not None:
+                out[k] = v
+    if "epochs" not in d:
+        c.errors.append("schedule.epochs: Expected this key but it is missing")
+    return out
+
+
+def _check_train_configs(
+    c: _Checker, schedule: dict[str, Any], detectors: list[DetectorSpec]
+) -> None:
+    """Let the engine's ``TrainConfig.validate`` judge the values only it knows about."""
+    from noisybox.engine import TrainConfig
+
+    for i, det in enumerate(detectors):
+        values = {
+            "train_annotations": "<train>",
+            **schedule,
+            **det.options,
+            "detector": det.name,
+            "backbone": det.backbone,
+        }
+        try:
+            TrainConfig.from_dict(values).validate()
+        except (NoisyboxError, TypeError) as exc:
+            where = f"detectors[{i}].options" if det.options else "schedule"
+            c.errors.append(f"{where}: {exc}")

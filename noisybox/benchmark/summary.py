@@ -1,0 +1,283 @@
+"""The numbers of a benchmark report, computed from result records.
+
+Everything here works on plain records (see :func:`noisybox.benchmark.runner.run_cell`)
+and returns DataFrames of fractions, so that a report can be rebuilt from a committed
+``records/`` folder alone and tested on hand-made records; :mod:`noisybox.benchmark.report`
+renders them.
+
+* :func:`records_frame`: one row per record; :func:`summarize`: mean and std over seeds per
+  loss row, collapsed cells left out.
+* :func:`relative_improvements` and :func:`paired_differences`: each alpha variant against
+  its alpha = 1 baseline (:func:`noisybox.benchmark.collapse.baseline_of`), on the seeds
+  where both cells exist and neither collapsed.
+* :func:`robustness_frame`: ``mPC`` = mean performance over the noisy levels eta > 0,
+  ``rPC`` = mPC / clean performance (Michaelis et al., 2019).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from noisybox.benchmark.collapse import baseline_of
+from noisybox.benchmark.config import loss_label
+from noisybox.benchmark.paired import paired_stats
+from noisybox.engine.evaluation import THRESHOLD_METRICS
+
+__all__ = [
+    "COLUMN_TITLES",
+    "GROUP",
+    "REL_FLOOR",
+    "TABLE_METRICS",
+    "none_if_nan",
+    "paired_differences",
+    "records_frame",
+    "relative_improvements",
+    "robustness_frame",
+    "summarize",
+]
+
+TABLE_METRICS: tuple[str, ...] = (*THRESHOLD_METRICS, "map", "map_75_95")
+COLUMN_TITLES: dict[str, str] = {
+    **{m: f"AP{m[2:]}" for m in THRESHOLD_METRICS},
+    "map": "mAP",
+    "map_75_95": "mAP75:95",
+}
+GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
+
+#: Baseline AP (fraction) below which a relative improvement is not printed as a
+#: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
+REL_FLOOR = 0.01
+
+
+def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: the cell's axes, ``collapsed``, the noise IoU and every metric.
+
+    Metrics stay fractions in [0, 1] here.
+    """
+    rows = []
+    for rec in records:
+        cell = rec["cell"]
+        row: dict[str, Any] = {
+            "cell_id": rec.get("cell_id"),
+            "detector": cell["detector"],
+            "backbone": cell.get("backbone", ""),
+            "loss": cell["loss"],
+            "alpha": np.nan if cell.get("alpha") is None else float(cell["alpha"]),
+            "alpha_warmup": np.nan
+            if cell.get("alpha_warmup") is None
+            else float(cell["alpha_warmup"]),
+            "eta": float(cell["eta"]),
+            "seed": int(cell["seed"]),
+            "collapsed": bool(rec.get("collapsed", False)),
+            "collapse_reasons": "; ".join(rec.get("collapse_reasons") or []),
+            "noise_mean_iou": (rec.get("noise") or {}).get("mean_iou", np.nan),
+            "wall_time_s": rec.get("wall_time_s", np.nan),
+        }
+        metrics = rec.get("metrics") or {}
+        for m in TABLE_METRICS:
+            row[m] = float(metrics.get(m, np.nan))
+        rows.append(row)
+    columns = [
+        "cell_id",
+        *GROUP,
+        "seed",
+        "collapsed",
+        "collapse_reasons",
+        "noise_mean_iou",
+        "wall_time_s",
+        *TABLE_METRICS,
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame
+
+
+def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds per (detector, backbone, eta, loss, alpha, alpha_warmup).
+
+    Collapsed cells are excluded from ``<metric>_mean`` / ``<metric>_std`` (``std`` is the
+    sample std, ``ddof = 1``; NaN for one seed). ``n`` counts the seeds, ``n_collapsed``
+    the collapsed ones, ``seeds`` lists the seeds that were averaged.
+    """
+    out = []
+    for key, group in frame.groupby(GROUP, dropna=False, sort=False):
+        ok = group[~group["collapsed"]]
+        row: dict[str, Any] = dict(zip(GROUP, key, strict=True))
+        row["label"] = loss_label(
+            row["loss"], none_if_nan(row["alpha"]), none_if_nan(row["alpha_warmup"])
+        )
+        row["n"] = len(group)
+        row["n_collapsed"] = int(group["collapsed"].sum())
+        row["seeds"] = " ".join(str(s) for s in sorted(ok["seed"]))
+        row["noise_mean_iou"] = float(group["noise_mean_iou"].mean())
+        for m in TABLE_METRICS:
+            vals = ok[m].to_numpy(dtype=float)
+            row[f"{m}_mean"] = float(vals.mean()) if len(vals) else np.nan
+            row[f"{m}_std"] = float(vals.std(ddof=1)) if len(vals) > 1 else np.nan
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def none_if_nan(value: Any) -> float | None:
+    """``None`` for ``None`` or NaN (pandas' missing value), else the float."""
+    return (
+        None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    )
+
+
+def _loss_row(row: pd.Series) -> dict[str, Any]:
+    """A summary row as :func:`~noisybox.benchmark.collapse.baseline_of` reads it."""
+    return {
+        "detector": row["detector"],
+        "backbone": row["backbone"],
+        "eta": row["eta"],
+        "loss": row["loss"],
+        "alpha": none_if_nan(row["alpha"]),
+        "alpha_warmup": none_if_nan(row["alpha_warmup"]),
+    }
+
+
+def _baseline_of(row: pd.Series, rows: pd.DataFrame) -> pd.Series | None:
+    """The summary row of ``row``'s alpha = 1 baseline among ``rows`` (one rule for all)."""
+    candidates = [_loss_row(r) for _, r in rows.iterrows()]
+    base = baseline_of(_loss_row(row), candidates)
+    if base is None:
+        return None
+    return rows.iloc[next(i for i, c in enumerate(candidates) if c is base)]
+
+
+def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per alpha variant and its alpha = 1 baseline, per detector and eta: relative
+    improvement of every metric (percent of the baseline), and a paired comparison.
+
+    Only seeds where both cells exist and neither collapsed are used. Columns:
+    ``<metric>_rel`` (100 * (variant - baseline) / baseline, NaN if the baseline is 0 or
+    no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
+    ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
+    ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
+    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher), and
+    from :func:`~noisybox.benchmark.paired.paired_stats`: ``<metric>_ci_low`` /
+    ``<metric>_ci_high`` (95 % t interval of the mean difference), ``<metric>_wilcoxon_p``
+    and ``<metric>_sign_p`` (exact two-sided p-values). ``<metric>_rel`` is NaN when the
+    baseline is below one AP point (:data:`REL_FLOOR`): a percentage of a near-zero value
+    says nothing.
+    """
+    out = []
+    for key, pairs in _seed_pairs(frame):
+        res: dict[str, Any] = {**key, "n_pairs": len(pairs)}
+        for m in TABLE_METRICS:
+            v = pairs[f"{m}_v"].to_numpy(dtype=float)
+            w = pairs[f"{m}_b"].to_numpy(dtype=float)
+            mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
+            res[f"{m}_rel"] = (
+                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b >= REL_FLOOR else np.nan
+            )
+            res[f"{m}_baseline"] = mean_b
+            diff = v - w
+            res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
+            res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
+            res[f"{m}_beyond_spread"] = (
+                bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
+            )
+            res[f"{m}_ahead"] = int((diff > 0).sum())
+            st = paired_stats(diff)
+            for k in ("ci_low", "ci_high", "wilcoxon_p", "sign_p"):
+                res[f"{m}_{k}"] = st[k]
+        out.append(res)
+    columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
+    for m in TABLE_METRICS:
+        columns += [
+            f"{m}_rel",
+            f"{m}_baseline",
+            f"{m}_diff",
+            f"{m}_diff_std",
+            f"{m}_beyond_spread",
+            f"{m}_ahead",
+            f"{m}_ci_low",
+            f"{m}_ci_high",
+            f"{m}_wilcoxon_p",
+            f"{m}_sign_p",
+        ]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _seed_pairs(frame: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """``(key, pairs)`` per alpha variant with a baseline: ``key`` holds ``detector``,
+    ``backbone``, ``eta``, ``label`` and ``baseline_label``; ``pairs`` has ``seed`` and
+    ``<metric>_v`` / ``<metric>_b`` for the seeds where both cells exist and neither
+    collapsed."""
+    summary = summarize(frame)
+    for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=False):
+        for _, row in rows.iterrows():
+            base = _baseline_of(row, rows)
+            if base is None:
+                continue
+            pairs = _cells(frame, row).merge(_cells(frame, base), on="seed", suffixes=("_v", "_b"))
+            pairs = pairs[~pairs["collapsed_v"] & ~pairs["collapsed_b"]]
+            key = {
+                "detector": det,
+                "backbone": bb,
+                "eta": eta,
+                "label": row["label"],
+                "baseline_label": base["label"],
+            }
+            yield key, pairs
+
+
+def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per alpha variant, eta and seed: ``<metric>`` = variant minus its baseline (fraction).
+
+    Columns ``detector, backbone, eta, label, baseline_label, seed`` and one per
+    ``TABLE_METRICS``; collapsed cells have no row (as in :func:`relative_improvements`).
+    """
+    out = []
+    for key, pairs in _seed_pairs(frame):
+        for _, pair in pairs.iterrows():
+            res: dict[str, Any] = {**key, "seed": int(pair["seed"])}
+            res.update({m: float(pair[f"{m}_v"] - pair[f"{m}_b"]) for m in TABLE_METRICS})
+            out.append(res)
+    columns = ["detector", "backbone", "eta", "label", "baseline_label", "seed", *TABLE_METRICS]
+    return pd.DataFrame(out, columns=columns)
+
+
+def _cells(frame: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
+    mask = pd.Series(True, index=frame.index)
+    for k in GROUP:
+        value = row[k]
+        mask &= (
+            frame[k].isna()
+            if isinstance(value, float) and math.isnan(value)
+            else frame[k].eq(value)
+        )
+    return frame.loc[mask, ["seed", "collapsed", *TABLE_METRICS]]
+
+
+def robustness_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """mPC / rPC per detector and loss, for mAP and mAP75:95 (fractions).
+
+    ``clean_<m>`` is the eta = 0 mean, ``mpc_<m>`` the mean over eta > 0 levels of the seed
+    means, ``rpc_<m> = mpc / clean``. A level whose seeds all collapsed makes the row's
+    ``collapsed`` true and its mPC NaN.
+    """
+    out = []
+    keys = ["detector", "backbone", "loss", "alpha", "alpha_warmup"]
+    for key, rows in summary.groupby(keys, dropna=False, sort=False):
+        res: dict[str, Any] = dict(zip(keys, key, strict=True))
+        res["label"] = rows["label"].iloc[0]
+        noisy = rows[rows["eta"] > 0]
+        clean = rows[rows["eta"] == 0]
+        res["etas"] = " ".join(f"{e:g}" for e in sorted(noisy["eta"]))
+        res["collapsed"] = bool((rows["n"] == rows["n_collapsed"]).any())
+        for m in ("map", "map_75_95"):
+            c = float(clean[f"{m}_mean"].iloc[0]) if len(clean) else np.nan
+            vals = noisy[f"{m}_mean"].to_numpy(dtype=float)
+            mpc = float(vals.mean()) if len(vals) and not np.isnan(vals).any() else np.nan
+            res[f"clean_{m}"] = c
+            res[f"mpc_{m}"] = mpc
+            res[f"rpc_{m}"] = mpc / c if c > 0 and not math.isnan(mpc) else np.nan
+        out.append(res)
+    return pd.DataFrame(out)
