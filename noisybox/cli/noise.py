@@ -99,7 +99,7 @@ def corrupt(
     \b
     Examples:
       noisybox corrupt --eta 0.2 instances_train.json -o train_eta0.2.json
-      noisybox corrupt VOCdevkit/VOC2007 VOCdevkit/VOC2012 --image-set trainval --eta 0.3 -o VOC0712_eta0.3
+      noisybox corrupt VOCdevkit/VOC2007 VOCdevkit/VOC2012 --image-set trainval --eta 0.3 -o trainval0712_eta0.3
     """
     read_kwargs: dict[str, Any] = {}
     if image_set is not None:
