@@ -120,3 +120,50 @@ def test_corrupt_plot_writes_histogram_png(tmp_path: Path) -> None:
     assert code == 0, stdout
     data = plot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_corrupt_leads_with_the_papers_statistic(tmp_path: Path) -> None:
+    code, stdout, _ = _run("corrupt", str(VOC_DIR), "-o", str(tmp_path / "o"), "--eta", "0.3")
+    assert code == 0, stdout
+    figures = [line for line in stdout.splitlines() if line.startswith("mean IoU")]
+    assert figures[0].startswith("mean IoU per image") and "paper's statistic" in figures[0]
+    assert figures[1].startswith("mean IoU per box")
+    code, js, _ = _run("corrupt", str(VOC_DIR), "-o", str(tmp_path / "o"), "--eta", "0.3", "--json")
+    report = json.loads(js)
+    assert list(report)[:6] == ["output", "tool", "noisybox_version", "source", "format", "iou"]
+    assert list(report["iou"])[:3] == ["paper_statistic", "mean_image_iou", "mean_iou"]
+    assert report["iou"]["paper_statistic"] == "mean_image_iou"
+    manifest = json.loads((tmp_path / "o" / "noisybox-manifest.json").read_text())
+    assert list(manifest["iou"])[:3] == ["paper_statistic", "mean_image_iou", "mean_iou"]
+
+
+def test_corrupt_several_inputs_one_command(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    args = ("corrupt", str(VOC_DIR), str(COCO_FILE), "-o", str(out), "--eta", "0.3", "--seed", "2")
+    code, stdout, _ = _run(*args)
+    assert code == 0, stdout
+    assert "2 inputs drawn as one set (VOC2007 (voc), instances_tiny.json (coco))" in stdout
+    assert "  VOC2007: " in stdout and "  instances_tiny.json: " in stdout
+    code, js, _ = _run(*args, "--json")
+    report = json.loads(js)
+    assert report["source"] == ["VOC2007", "instances_tiny.json"] and report["seed"] == 2
+    assert report["counts"]["boxes"] == 10 and report["iou"]["num_boxes"] == 9
+    assert (out / "VOC2007" / "Annotations").is_dir() and (out / "instances_tiny.json").is_file()
+    # a noisy copy inside is compared with its clean input as usual
+    code, js2, _ = _run("iou", str(COCO_FILE), str(out / "instances_tiny.json"), "--json")
+    assert (
+        code == 0
+        and json.loads(js2)["mean_image_iou"] == report["parts"][1]["iou"]["mean_image_iou"]
+    )
+
+
+def test_corrupt_several_inputs_one_line_errors(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    code, _, err = _run(
+        "corrupt", str(VOC_DIR), str(VOC_DIR / "Annotations" / ".."), "-o", str(out)
+    )
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and "distinct names" in err
+    code, _, err = _run("corrupt", "-o", str(out))
+    assert code == 2 and "Missing argument" in err
+    assert not out.exists()

@@ -13,7 +13,7 @@ import pytest
 from noisybox.boxes import elementwise_box_iou
 from noisybox.corrupt import corrupt_annotations
 from noisybox.errors import NoisyboxError
-from noisybox.formats import MANIFEST_NAME, read_annotations
+from noisybox.formats import MANIFEST_NAME, concat_annotations, read_annotations
 from noisybox.noise import draw_box_noise
 from noisybox.stats import compare_annotations
 
@@ -168,3 +168,144 @@ def test_ratio_and_eta_per_axis(tmp_path: Path) -> None:
     assert chosen.size == 3 and changed.tolist() == chosen.tolist()
     assert result.counts["perturbed"] == 3
     np.testing.assert_array_equal(noisy.boxes[:, [1, 3]], clean.boxes[:, [1, 3]])
+
+
+def _devkit(tmp_path: Path) -> Path:
+    """VOCdevkit/VOC2007 and VOCdevkit/VOC2012 (the fixture's files renamed), each with a
+    trainval list leaving one file out, and VOC0712: the merged folder of links that
+    datasets/voc0712.md builds."""
+    devkit = tmp_path / "VOCdevkit"
+    stems = {"2007": ["000001", "000002", "000003"], "2012": ["2008_000001", "2008_000002", "2008_000003"]}  # fmt: skip
+    merged = devkit / "VOC0712"
+    (merged / "Annotations").mkdir(parents=True)
+    (merged / "ImageSets" / "Main").mkdir(parents=True)
+    listing = []
+    for year, names in stems.items():
+        root = devkit / f"VOC{year}"
+        (root / "Annotations").mkdir(parents=True)
+        (root / "ImageSets" / "Main").mkdir(parents=True)
+        for src, stem in zip(sorted((VOC_DIR / "Annotations").glob("*.xml")), names, strict=True):
+            shutil.copy(src, root / "Annotations" / f"{stem}.xml")
+        trainval = [names[0], names[2]]
+        (root / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(trainval) + "\n")
+        for stem in trainval:
+            (merged / "Annotations" / f"{stem}.xml").symlink_to(
+                root / "Annotations" / f"{stem}.xml"
+            )
+        listing += trainval
+    (merged / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(listing) + "\n")
+    return devkit
+
+
+def test_several_inputs_one_draw_equals_the_merged_folder(tmp_path: Path) -> None:
+    devkit = _devkit(tmp_path)
+    inputs = [devkit / "VOC2007", devkit / "VOC2012"]
+    both = corrupt_annotations(inputs, tmp_path / "both", eta=0.3, seed=4, image_set="trainval")
+    merged = corrupt_annotations(
+        devkit / "VOC0712", tmp_path / "merged", eta=0.3, seed=4, image_set="trainval"
+    )
+    # the same boxes in the same order get the same draw: byte-identical XML files
+    for year in ("2007", "2012"):
+        for xml in sorted((tmp_path / "both" / f"VOC{year}" / "Annotations").iterdir()):
+            assert xml.read_bytes() == (tmp_path / "merged" / "Annotations" / xml.name).read_bytes()
+    assert both.stats.to_dict() == merged.stats.to_dict()
+    assert both.counts == merged.counts and both.counts["boxes"] == 8
+    assert [p.output_path.name for p in both.parts] == ["VOC2007", "VOC2012"]
+    assert both.stats.mean_image_iou < 1.0
+
+
+def test_several_inputs_figures_are_those_of_what_was_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = corrupt_annotations([VOC_DIR, COCO_FILE, YOLO_DIR], out, eta=0.2, seed=1)
+    clean = [read_annotations(p) for p in (VOC_DIR, COCO_FILE, YOLO_DIR)]
+    written = [read_annotations(out / p.name) for p in (VOC_DIR, COCO_FILE, YOLO_DIR)]
+    whole = compare_annotations(concat_annotations(clean), concat_annotations(written))
+    assert whole.to_dict() == result.stats.to_dict()
+    # images of every input count once: the per-image mean is the image-weighted mean of parts
+    parts = [compare_annotations(c, w) for c, w in zip(clean, written, strict=True)]
+    assert result.stats.num_images == sum(p.num_images for p in parts) == 3 + 2 + 2
+    assert result.stats.mean_image_iou == pytest.approx(
+        sum(p.mean_image_iou * p.num_images for p in parts) / result.stats.num_images
+    )
+    assert result.stats.mean_iou == pytest.approx(
+        sum(p.mean_iou * p.num_boxes for p in parts) / result.stats.num_boxes
+    )
+    # categories are matched by name across inputs: COCO's "cat" (id 1) and YOLO's (id 0)
+    cats = [
+        sum(c.category_names[k] == "cat" for k in c.categories[~c.iscrowd].tolist()) for c in clean
+    ]
+    assert cats[1] > 0 and cats[2] > 0
+    assert result.stats.per_category["cat"]["num_boxes"] == sum(cats)
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest == json.loads(json.dumps(result.provenance))
+    assert manifest["source"] == ["VOC2007", "instances_tiny.json", "yolo"]
+    assert [p["iou"]["mean_image_iou"] for p in manifest["parts"]] == [
+        p.mean_image_iou for p in parts
+    ]
+    voc_manifest = json.loads((out / "VOC2007" / MANIFEST_NAME).read_text())
+    assert voc_manifest["sources"] == manifest["source"] and voc_manifest["seed"] == 1
+    assert voc_manifest["iou"] == parts[0].to_dict()
+
+
+def test_several_inputs_same_seed_same_bytes(tmp_path: Path) -> None:
+    runs = {
+        name: corrupt_annotations([VOC_DIR, COCO_FILE], tmp_path / name, eta=0.2, seed=seed)
+        for name, seed in (("a", 5), ("b", 5), ("c", 6))
+    }
+    assert _digest(runs["a"].output_path) == _digest(runs["b"].output_path)
+    assert _digest(runs["a"].output_path) != _digest(runs["c"].output_path)
+
+
+def test_several_inputs_refused_write_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(NoisyboxError, match="distinct names but got 'VOC2007' twice"):
+        corrupt_annotations([VOC_DIR, VOC_DIR], out, eta=0.2)
+    with pytest.raises(NoisyboxError, match="single YOLO input"):
+        corrupt_annotations([YOLO_DIR, COCO_FILE], out, eta=0.2, image_root=YOLO_DIR / "images")
+    bad = _coco_with_bad_box(tmp_path, [0, 0, -5, 10])
+    with pytest.raises(NoisyboxError, match=r"in.json \(record 201\)"):
+        corrupt_annotations([VOC_DIR, bad], out, eta=0.2)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+    # an input inside the output folder would be deleted by replacing the folder
+    corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
+    before = _digest(out)
+    with pytest.raises(NoisyboxError, match="a folder holding .*never writes over its inputs"):
+        corrupt_annotations([out / "VOC2007", COCO_FILE], out, eta=0.2)
+    with pytest.raises(NoisyboxError, match="a path inside"):
+        corrupt_annotations([VOC_DIR, out], out / "VOC2007" / "again", eta=0.2)
+    # a run failing after an earlier one leaves the earlier output whole: all or nothing
+    with pytest.raises(NoisyboxError, match=r"in.json \(record 201\)"):
+        corrupt_annotations([VOC_DIR, bad], out, eta=0.3, seed=9)
+    assert _digest(out) == before and (out / "VOC2007" / "Annotations").is_dir()
+    assert not list(tmp_path.glob(".out*"))
+
+
+def test_several_inputs_write_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while writing the second input's copy leaves no output, or the earlier one
+    untouched, and no temporary folder (the copies are built in one folder swapped in)."""
+    import noisybox.corrupt as corrupt_module
+
+    real = corrupt_module.write_annotations
+    calls: list[Path] = []
+
+    def failing_second(ann: object, path: Path, **kwargs: object) -> None:
+        calls.append(Path(path))
+        if len(calls) == 2:
+            raise NoisyboxError("disk full (simulated)")
+        real(ann, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(corrupt_module, "write_annotations", failing_second)
+    out = tmp_path / "out"
+    with pytest.raises(NoisyboxError, match="simulated"):
+        corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
+    assert len(calls) == 2 and not out.exists() and not list(tmp_path.glob(".out*"))
+    monkeypatch.setattr(corrupt_module, "write_annotations", real)
+    corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
+    before = _digest(out)
+    monkeypatch.setattr(corrupt_module, "write_annotations", failing_second)
+    calls.clear()
+    with pytest.raises(NoisyboxError, match="simulated"):
+        corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.3, seed=3)
+    assert _digest(out) == before and not list(tmp_path.glob(".out*"))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,14 +33,16 @@ __all__ = ["corrupt", "iou"]
 
 
 @click.command()
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.argument(
+    "input_paths", metavar="INPUT...", nargs=-1, required=True, type=click.Path(exists=True)
+)
 @click.option(
     "-o",
     "--output",
     "output_path",
     required=True,
     type=click.Path(),
-    help="Output file (COCO) or folder (VOC, YOLO).",
+    help="Output file (COCO) or folder (VOC, YOLO); with several inputs, a folder holding a copy of each.",
 )
 @eta_option("Noise rate of both axes (paper's eta).", default=0.2)
 @eta_w_option("Horizontal noise rate (overrides --eta).")
@@ -57,7 +60,9 @@ __all__ = ["corrupt", "iou"]
     show_default=True,
     help="Invalid clean boxes: stop, leave unchanged, or clip into the image.",
 )
-@click.option("--image-set", default=None, help="VOC: read only ImageSets/Main/<name>.txt.")
+@click.option(
+    "--image-set", default=None, help="VOC: read only ImageSets/Main/<name>.txt (every VOC input)."
+)
 @click.option(
     "--image-root",
     type=click.Path(exists=True, file_okay=False),
@@ -75,7 +80,7 @@ __all__ = ["corrupt", "iou"]
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
 def corrupt(
-    input_path: str,
+    input_paths: tuple[str, ...],
     output_path: str,
     fmt: str | None,
     on_invalid: str,
@@ -89,9 +94,14 @@ def corrupt(
 ) -> None:
     """Write a copy of INPUT with the Alpha-IoU paper's box noise and print how noisy it is.
 
-    INPUT is a COCO json file, a VOC year folder or a YOLO dataset folder.
+    INPUT is a COCO json file, a VOC year folder or a YOLO dataset folder. Several inputs
+    are corrupted as one set with one seed and measured together; the output is then a
+    folder holding each input's copy under its own name.
 
-    Example: noisybox corrupt --eta 0.2 instances_train.json -o train_eta0.2.json
+    \b
+    Examples:
+      noisybox corrupt --eta 0.2 instances_train.json -o train_eta0.2.json
+      noisybox corrupt VOCdevkit/VOC2007 VOCdevkit/VOC2012 --image-set trainval --eta 0.3 -o trainval0712_eta0.3
     """
     read_kwargs: dict[str, Any] = {}
     if image_set is not None:
@@ -100,14 +110,22 @@ def corrupt(
         read_kwargs["image_root"] = image_root
 
     def run() -> Any:
+        several = len(input_paths) > 1
         check_outputs(
             {"-o/--output": output_path, "--plot": plot_path},
-            {"INPUT": input_path, "--image-root": image_root},
-            folders=("-o/--output",) if Path(input_path).is_dir() else (),
+            {
+                **(
+                    {f"INPUT {k}": path for k, path in enumerate(input_paths, 1)}
+                    if several
+                    else {"INPUT": input_paths[0]}
+                ),
+                "--image-root": image_root,
+            },
+            folders=("-o/--output",) if several or Path(input_paths[0]).is_dir() else (),
         )
-        with staged():  # a failing --plot leaves no -o file behind
+        with staged():  # a failing --plot leaves no -o file or folder behind
             result = corrupt_annotations(
-                input_path,
+                input_paths if several else input_paths[0],
                 output_path,
                 **noise,
                 format=fmt,
@@ -116,7 +134,7 @@ def corrupt(
                 **read_kwargs,
             )
             if plot_path is not None:
-                _plot(result, input_path, output_path, plot_path)
+                _plot(result, " + ".join(input_paths), output_path, plot_path)
         return result
 
     result = run_command(debug, run)
@@ -129,25 +147,46 @@ def corrupt(
         return
     p = result.provenance
     c = result.counts
-    click.echo(
-        f"wrote {result.output_path} ({p['format']}, model={p['model']}, eta_w={p['eta_w']}, "
-        f"eta_h={p['eta_h']}, boundary={p['boundary']}, ratio={p['ratio']}, seed={p['seed']})"
+    settings = (
+        f"model={p['model']}, eta_w={p['eta_w']}, eta_h={p['eta_h']}, "
+        f"boundary={p['boundary']}, ratio={p['ratio']}, seed={p['seed']}"
     )
+    if result.parts:
+        inputs = ", ".join(
+            f"{r.provenance['source']} ({r.provenance['format']})" for r in result.parts
+        )
+        click.echo(
+            f"wrote {result.output_path}: {len(result.parts)} inputs drawn as one set ({inputs}); {settings}"
+        )
+    else:
+        click.echo(f"wrote {result.output_path} ({p['format']}, {settings})")
     click.echo(
         f"boxes: {c['boxes']}  perturbed: {c['perturbed']}  crowd untouched: {c['crowd_untouched']}  "
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"
     )
     click.echo(result.stats.format_text())
+    if result.parts:
+        click.echo("per input: mean IoU per image, per box (boxes compared in images)")
+        for r in result.parts:
+            st = r.stats
+            click.echo(
+                f"  {r.provenance['source']}: {_fmt(st.mean_image_iou)}, {_fmt(st.mean_iou)} "
+                f"({st.num_boxes} in {st.num_images})"
+            )
 
 
-def _plot(result: Any, input_path: str, output_path: str, plot_path: str) -> None:
+def _fmt(x: float) -> str:
+    return f"{x:.4f}" if math.isfinite(x) else "n/a"
+
+
+def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
     from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
 
     label = (
         f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
     )
     dist = iou_distribution(result.clean, result.annotations, label=label, include=result.eligible)
-    save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {input_path}"), plot_path)
+    save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {inputs}"), plot_path)
 
 
 @click.command()

@@ -15,7 +15,7 @@ import numpy as np
 from noisybox._fileio import check_outputs
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
-from noisybox.formats.annotations import Annotations
+from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.formats.coco import read_coco, snap_coco, write_coco
 from noisybox.formats.voc import read_voc, snap_voc, write_voc
 from noisybox.formats.yolo import read_yolo, snap_yolo, write_yolo
@@ -24,6 +24,7 @@ __all__ = [
     "FORMATS",
     "MANIFEST_NAME",
     "Annotations",
+    "concat_annotations",
     "detect_format",
     "read_annotations",
     "snap_boxes",

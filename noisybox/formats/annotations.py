@@ -9,11 +9,13 @@ everything else exactly.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Annotations"]
+__all__ = ["Annotations", "concat_annotations"]
 
 
 @dataclasses.dataclass
@@ -37,7 +39,8 @@ class Annotations:
 
     Other:
         category_names: category id -> name.
-        format: ``"coco"``, ``"voc"`` or ``"yolo"``.
+        format: ``"coco"``, ``"voc"`` or ``"yolo"`` (``"mixed"`` for a
+            :func:`concat_annotations` of several formats).
         source: the path the annotations were read from.
         document: the parsed original (format specific), used by the writer.
     """
@@ -73,3 +76,71 @@ class Annotations:
         if boxes.shape != self.boxes.shape:
             raise ValueError(f"Expected boxes of shape {self.boxes.shape} but got {boxes.shape}")
         return dataclasses.replace(self, boxes=boxes)
+
+
+def concat_annotations(parts: Sequence[Annotations]) -> Annotations:
+    """Several annotation sets as one, to measure them together.
+
+    Images and boxes follow in the order of ``parts``; images of different parts are
+    different images even where their ids repeat (rows, not ids, name images, as everywhere
+    past the readers). Categories are matched by name, so VOC's ``aeroplane`` (id 0) and a
+    COCO file's ``aeroplane`` (id 1) are one category, numbered in order of first
+    appearance. Record ids become ``"<part file name>:<record id>"``. The result has no
+    ``document``: it is for measuring, not for writing back.
+
+    Args:
+        parts: one or more :class:`Annotations`.
+
+    Returns:
+        :class:`Annotations` with ``format`` the parts' common format (``"mixed"`` if they
+        differ) and ``source`` their paths joined by ``" + "``.
+
+    Raises:
+        ValueError: if ``parts`` is empty.
+
+    >>> a = Annotations(np.array([1]), np.array([[10.0, 10]]), ["a.jpg"], np.array([0]),
+    ...     np.array([[0.0, 0, 5, 5]]), np.array([0]), np.array([False]), ["a.xml#0"],
+    ...     {0: "cat"}, "voc", "VOC2007")
+    >>> b = Annotations(np.array([1]), np.array([[20.0, 20]]), ["b.jpg"], np.array([0, 0]),
+    ...     np.array([[1.0, 1, 4, 4], [2, 2, 9, 9]]), np.array([7, 8]), np.array([False, False]),
+    ...     [1, 2], {7: "dog", 8: "cat"}, "coco", "train.json")
+    >>> both = concat_annotations([a, b])
+    >>> both.box_image_index.tolist(), both.categories.tolist(), both.category_names
+    ([0, 1, 1], [0, 1, 0], {0: 'cat', 1: 'dog'})
+    >>> both.record_ids, both.format, both.source
+    (['VOC2007:a.xml#0', 'train.json:1', 'train.json:2'], 'mixed', 'VOC2007 + train.json')
+    """
+    if not parts:
+        raise ValueError("Expected at least one annotation set but got none")
+    names: dict[str, int] = {}
+    categories: list[np.ndarray] = []
+    image_index: list[np.ndarray] = []
+    record_ids: list[str] = []
+    offset = 0
+    for part in parts:
+        label = Path(part.source).name
+        ids = np.asarray(part.categories, dtype=np.int64)
+        lookup: dict[int, int] = {}
+        for cid in sorted(set(part.category_names) | set(ids.tolist())):
+            name = part.category_names.get(int(cid), str(cid))
+            lookup[int(cid)] = names.setdefault(name, len(names))
+        categories.append(np.array([lookup[c] for c in ids.tolist()], dtype=np.int64))
+        record_ids.extend(f"{label}:{rid}" for rid in part.record_ids)
+        image_index.append(np.asarray(part.box_image_index, dtype=np.int64) + offset)
+        offset += part.num_images
+    formats = {part.format for part in parts}
+    return Annotations(
+        image_ids=np.concatenate([np.asarray(p.image_ids, dtype=np.int64) for p in parts]),
+        image_sizes=np.concatenate(
+            [np.asarray(p.image_sizes, dtype=np.float64).reshape(-1, 2) for p in parts]
+        ),
+        file_names=[name for p in parts for name in p.file_names],
+        box_image_index=np.concatenate(image_index),
+        boxes=np.concatenate([np.asarray(p.boxes, dtype=np.float64).reshape(-1, 4) for p in parts]),
+        categories=np.concatenate(categories),
+        iscrowd=np.concatenate([np.asarray(p.iscrowd, dtype=bool) for p in parts]),
+        record_ids=record_ids,
+        category_names={k: name for name, k in names.items()},
+        format=formats.pop() if len(formats) == 1 else "mixed",
+        source=" + ".join(str(p.source) for p in parts),
+    )
