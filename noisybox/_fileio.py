@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "atomic_dir",
+    "remove_stale_temporaries",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -520,3 +521,23 @@ def read_json_object(path: PathLike, *, what: str = "a JSON object") -> dict[str
     if not isinstance(data, dict):
         raise NoisyboxError(f"Expected {what} in {path} but got a JSON {type(data).__name__}")
     return data
+
+
+def remove_stale_temporaries(path: PathLike) -> list[Path]:
+    """Remove the temporary files an interrupted atomic write of ``path`` left behind.
+
+    A process killed with SIGKILL while writing ``path`` cannot remove its
+    ``.<name>.<random>.tmp`` file. The caller must be the only writer of ``path`` (the
+    training loop of one run is); the target itself is never touched.
+
+    Returns:
+        The paths removed.
+    """
+    target = Path(path)
+    removed = []
+    if target.parent.is_dir():
+        for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed

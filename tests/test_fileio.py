@@ -253,3 +253,19 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask_022: None) -> None
     assert {str(p.relative_to(tmp_path)): _mode(p) for p in files} == {
         str(p.relative_to(tmp_path)): 0o644 for p in files
     }
+
+
+def test_remove_stale_temporaries_keeps_the_target_and_other_files(tmp_path) -> None:
+    from noisybox._fileio import remove_stale_temporaries
+
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"weights")
+    stale = [tmp_path / ".last.pt.abc123.tmp", tmp_path / ".last.pt.x.tmp"]
+    for p in stale:
+        p.write_bytes(b"half")
+    other = tmp_path / ".result.json.abc.tmp"
+    other.write_bytes(b"{")
+    assert sorted(remove_stale_temporaries(target)) == sorted(stale)
+    assert target.read_bytes() == b"weights" and other.exists()
+    assert not any(p.exists() for p in stale)
+    assert remove_stale_temporaries(tmp_path / "missing" / "last.pt") == []

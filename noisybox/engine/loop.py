@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from noisybox._fileio import atomic_write_text
+from noisybox._fileio import atomic_write_text, remove_stale_temporaries
 from noisybox.detectors import LOSS_KEYS, box_loss_modules, pop_iou_stats, set_box_loss_alpha
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from noisybox.engine.collapse import collapse_reasons
@@ -308,6 +308,8 @@ def _setup(cfg: TrainConfig, device: torch.device, info: DistInfo) -> _Run:
         seeds=seeds,
         history=[],
     )
+    if info.is_main:  # a run killed while writing its checkpoint leaves a temporary file
+        remove_stale_temporaries(run.ckpt_path)
     if cfg.resume and run.ckpt_path.exists():
         _restore(run, load_checkpoint(run.ckpt_path))
     else:
