@@ -1,8 +1,10 @@
-"""Forward + backward time of every alpha-IoU variant against torchvision's matching loss.
+"""Forward + backward time of every alpha-IoU variant against torchvision's matching loss,
+and of the IoU-loss zoo (issue 18) against torchvision's CIoU.
 
 Usage::
 
     python benchmarks/bench_losses.py [--n 1000000] [--repeats 15] [--device cpu] [--dtype float32]
+        [--variants iou giou ...] [--zoo focal-eiou wiou-v3 ...]
 
 For each variant and alpha in (1, 3) it times ``loss(pred, target).sum().backward()`` on
 ``n`` box pairs (about 80 % overlapping, the rest disjoint), together with a reference
@@ -14,6 +16,11 @@ measured in the same run:
   (exactly the IoU part of its GIoU loss);
 * ``eiou``, ``siou``, ``log-iou``: no torchvision counterpart; compared with torchvision's
   CIoU (its most complete loss) and marked ``(vs ciou)``.
+* the zoo (``focal-eiou``, ``wiou-v1``, ``wiou-v3``, ``mpdiou``, ``inner-iou``,
+  ``inner-ciou``, ``shape-iou``, ``piou``, ``piou-v2``, ``nwd``): the registered module with
+  its defaults (MPDIoU with a 640 px input, as a detector sets it; Wise-IoU v3 in training
+  mode, updating its running mean), against torchvision's CIoU; targets: time and memory
+  saved for backward each at most 1.5x CIoU's.
 
 All configurations are timed round-robin (one call each per round), so load from other
 processes hits every column alike; a ratio is the median over rounds of the per-round
@@ -34,9 +41,23 @@ import torch
 from torchvision.ops import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss
 from torchvision.ops._utils import _loss_inter_union
 
-from noisybox.losses import alpha_iou_loss, list_variants
+from noisybox.losses import alpha_iou_loss, get_loss, list_variants
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+ZOO = [
+    "focal-eiou",
+    "wiou-v1",
+    "wiou-v3",
+    "mpdiou",
+    "inner-iou",
+    "inner-ciou",
+    "shape-iou",
+    "piou",
+    "piou-v2",
+    "nwd",
+]
+ZOO_KWARGS = {"mpdiou": {"image_size": 640.0}}
 
 
 def torchvision_iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -109,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--variants", nargs="*", help="restrict to these variants (default all)")
+    parser.add_argument("--zoo", nargs="*", help="restrict to these zoo losses (default all)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd ours")
     args = parser.parse_args(argv)
 
@@ -116,16 +138,18 @@ def main(argv: list[str] | None = None) -> None:
     configs: dict[str, LossFn] = {}
     for name, (_, fn) in REFERENCES.items():
         configs[f"ref:{name}"] = fn
-    if args.variants:
+    zoo = ZOO if args.zoo is None else args.zoo
+    if args.variants is not None:
         needed = {v if v in REFERENCES else "ciou" for v in args.variants}
         needed |= {"iou"} if "log-iou" in args.variants else set()
+        needed |= {"ciou"} if zoo else set()
         configs = {k: v for k, v in configs.items() if k.split(":")[1] in needed}
 
     def ours(variant: str, alpha: float) -> LossFn:
         return lambda p, t: alpha_iou_loss(p, t, variant=variant, alpha=alpha)
 
     rows = [(v, v) for v in list_variants()] + [("log-iou", "iou")]
-    if args.variants:
+    if args.variants is not None:
         rows = [row for row in rows if row[0] in args.variants]
     for label, variant in rows:
         for alpha in (1.0, 3.0):
@@ -133,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
                 configs["ours:log-iou:0"] = ours("iou", 0.0)
                 break
             configs[f"ours:{label}:{alpha:g}"] = ours(variant, alpha)
+    for name in zoo:
+        configs[f"zoo:{name}"] = get_loss(name, **ZOO_KWARGS.get(name, {}))
     if args.compile:
         for label, variant in rows:
             if label == "log-iou":
@@ -200,6 +226,21 @@ def main(argv: list[str] | None = None) -> None:
         f"# worst a=1/torchvision (iou, giou, diou, ciou): {worst_1:.2f} (target <= 1.0); "
         f"worst a=3/a=1: {worst_3:.2f} (target <= 1.2)"
     )
+    if zoo:
+        print("# the zoo: registered modules at their defaults, against torchvision's CIoU")
+        print(f"{'loss':12} {'ms':>7} {'ms/ciou':>8} {'saved MB':>9} {'MB/ciou':>8}")
+        mem_ref = memory_bytes(configs["ref:ciou"], pred, target, args.device)
+        worst_t, worst_m = 0.0, 0.0
+        for name in zoo:
+            key = f"zoo:{name}"
+            r = ratio(key, "ref:ciou")
+            mem = memory_bytes(configs[key], pred, target, args.device)
+            worst_t, worst_m = max(worst_t, r), max(worst_m, mem / mem_ref)
+            print(f"{name:12} {ms(key):7.1f} {r:8.2f} {mem / 2**20:9.1f} {mem / mem_ref:8.2f}")
+        print(
+            f"# tv ciou: {ms('ref:ciou'):.1f} ms, {mem_ref / 2**20:.1f} MB saved; worst zoo "
+            f"time/ciou {worst_t:.2f}, memory/ciou {worst_m:.2f} (targets <= 1.5)"
+        )
     if torch.cuda.is_available() is False and args.device != "cpu":
         sys.exit("CUDA requested but not available")
 

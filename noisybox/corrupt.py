@@ -5,8 +5,10 @@ corrupted together with one seed and measured as one."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from noisybox import __version__
+from noisybox._fileio import atomic_dir, check_outputs
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, read_annotations, snap_boxes, write_annotations
-from noisybox.formats._io import atomic_dir, changed_rows, check_not_same_path
+from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.noise import perturb_boxes, resolve_eta
 from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.registry import get_noise_model
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -37,9 +41,10 @@ __all__ = [
 
 DEFAULT_SEED = 0
 INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
-BOX_TOLERANCE = 1.0
+BOX_TOLERANCE = _BOX_TOLERANCE
 """Pixels a clean box may stick out of its image before it counts as invalid (rounding in
-real annotation files, e.g. VOC's ``xmin = 0``)."""
+real annotation files, e.g. VOC's ``xmin = 0``); :func:`~noisybox.noise.perturb_boxes`
+refuses boxes further out."""
 
 
 @dataclasses.dataclass
@@ -78,6 +83,9 @@ class CorruptionResult:
         clean: the clean :class:`Annotations` that were read.
         eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
         parts: one result per input when there are several, else empty.
+        warnings: one line per oddity of the input that did not stop the run (duplicate
+            annotation ids: other tools match noisy to clean boxes by id); with several
+            inputs, those of every input.
     """
 
     stats: IoUStats
@@ -88,6 +96,7 @@ class CorruptionResult:
     clean: Annotations
     eligible: np.ndarray
     parts: list[CorruptionResult] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def find_invalid_boxes(
@@ -135,10 +144,16 @@ def _check_noise_params(
     model: str,
     boundary: str,
     on_invalid: str,
+    seed: int = DEFAULT_SEED,
+    min_size: float = 1.0,
 ) -> tuple[float, float]:
     """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
     (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
     resolved = resolve_eta(eta, eta_w, eta_h)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NoisyboxError(f"Expected seed a non-negative integer but got {seed!r}")
+    if not (math.isfinite(float(min_size)) and float(min_size) > 0):
+        raise NoisyboxError(f"Expected min_size a finite number > 0 but got {min_size!r}")
     if on_invalid not in INVALID_POLICIES:
         raise NoisyboxError(
             f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
@@ -153,11 +168,16 @@ def _check_noise_params(
 
 
 def _usable_boxes(
-    ann: Annotations, on_invalid: str
+    ann: Annotations, on_invalid: str, min_size: float
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """``(base, eligible, counts)``: the clean boxes to perturb (invalid ones clipped under
     ``"clip"``), the boxes given noise, and the counts of crowd, invalid, skipped and clipped
-    boxes."""
+    boxes.
+
+    Raises:
+        NoisyboxError: an invalid box under ``on_invalid="error"``, or an image with a box
+            to perturb whose side is below ``min_size``.
+    """
     sizes = ann.box_image_sizes()
     crowd = np.asarray(ann.iscrowd, dtype=bool)
     invalid = find_invalid_boxes(ann.boxes, sizes)[0] & ~crowd
@@ -180,13 +200,22 @@ def _usable_boxes(
         still = find_invalid_boxes(base, sizes, tolerance=0.0)[0]
         clipped = invalid & ~still
         skipped = invalid & still
+    eligible = ~crowd & ~skipped
+    small = eligible & (sizes.min(axis=1) < min_size)
+    if small.any():
+        first = int(np.flatnonzero(small)[0])
+        raise NoisyboxError(
+            f"Expected min_size at most the image side but got {min_size:g} for the "
+            f"{sizes[first, 0]:g}x{sizes[first, 1]:g} image of record {ann.record_ids[first]} "
+            f"in {ann.source}"
+        )
     counts = {
         "crowd_untouched": int(crowd.sum()),
         "invalid": int(invalid.sum()),
         "skipped": int(skipped.sum()),
         "clipped": int(clipped.sum()),
     }
-    return base, ~crowd & ~skipped, counts
+    return base, eligible, counts
 
 
 def _corrupt_sets(
@@ -204,8 +233,8 @@ def _corrupt_sets(
 ) -> list[CorruptedBoxes]:
     """:func:`corrupt_boxes` of several sets with one generator: their eligible boxes, in
     order, get one draw, exactly as the boxes of one set holding them all would."""
-    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
-    usable = [_usable_boxes(ann, on_invalid) for ann in anns]
+    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
+    usable = [_usable_boxes(ann, on_invalid, min_size) for ann in anns]
     base = np.concatenate([b[e] for b, e, _ in usable]).reshape(-1, 4)
     sizes = np.concatenate(
         [ann.box_image_sizes()[e] for ann, (_, e, _) in zip(anns, usable, strict=True)]
@@ -272,7 +301,9 @@ def corrupt_boxes(
         :class:`CorruptedBoxes`.
 
     Raises:
-        NoisyboxError: for bad parameters or an invalid box under ``on_invalid="error"``.
+        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
+            that is not finite or exceeds the side of an image with a box to perturb) or an
+            invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -293,15 +324,6 @@ def corrupt_boxes(
         on_invalid=on_invalid,
         min_size=min_size,
     )[0]
-
-
-def _check_outside(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str]) -> None:
-    """Refuse an output folder holding an input: replacing the folder would delete it."""
-    src = Path(input_path).resolve()
-    if Path(output_path).resolve() in src.parents:
-        raise NoisyboxError(
-            f"Expected an output folder outside the inputs but got {output_path} holding {input_path}"
-        )
 
 
 def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -373,20 +395,24 @@ def corrupt_annotations(
 
     Raises:
         NoisyboxError: for bad parameters, malformed input, an invalid box under
-            ``on_invalid="error"``, an output path equal to an input, or, with several
-            inputs, two inputs of the same name, an output folder holding an input or an
-            ``image_root``. Nothing is written then.
+            ``on_invalid="error"``, an output refused by
+            :func:`noisybox._fileio.check_outputs` (an input itself, a path inside an input,
+            a folder holding one, a special file), or, with several inputs, two inputs of
+            the same name or an ``image_root``. Nothing is written then.
     """
     paths = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
     if not paths:
         raise NoisyboxError("Expected at least one annotation file or folder but got none")
-    eta_w_, eta_h_ = _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid)
+    eta_w_, eta_h_ = _check_noise_params(
+        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+    )
     several = len(paths) > 1
-    for path in paths:
-        check_not_same_path(path, output_path)
-        if several:
-            _check_outside(path, output_path)
     names = _output_names(paths) if several else [Path(paths[0]).name]
+    check_outputs(
+        {"the output": output_path},
+        {"": paths[0]} if not several else dict(zip(names, paths, strict=True)),
+        folders=("the output",) if several or Path(paths[0]).is_dir() else (),
+    )
     if several and read_kwargs.get("image_root") is not None:
         raise NoisyboxError(
             f"Expected image_root with a single YOLO input but got {len(paths)} inputs"
@@ -451,6 +477,7 @@ def corrupt_annotations(
             counts=part.counts,
             clean=ann,
             eligible=part.eligible,
+            warnings=_duplicate_id_warnings(ann),
         )
         for name, ann, part, part_stats, provenance in zip(
             names, clean, noisy, stats, provenances, strict=True
@@ -470,7 +497,7 @@ def corrupt_annotations(
     whole = _combine(results, names, tool, settings, Path(output_path))
     if bar is not None:
         bar.update(1)
-    with atomic_dir(output_path) as tmp:
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         for name, result in zip(names, results, strict=True):
             write_annotations(
                 result.annotations, tmp / name, provenance=result.provenance, progress=progress
@@ -491,7 +518,10 @@ def _combine(
 ) -> CorruptionResult:
     """The result of several inputs corrupted together, measured over all of them."""
     clean = concat_annotations([part.clean for part in parts])
-    noisy = concat_annotations([part.annotations for part in parts])
+    # The rows of the parts' noisy copies are those of their clean sets, so the noisy whole
+    # is the clean whole with their boxes: compare_annotations then pairs row by row (an
+    # annotation id repeated inside one input is warned about, as for a single input).
+    noisy = clean.with_boxes(np.concatenate([part.annotations.boxes for part in parts]))
     eligible = np.concatenate([part.eligible for part in parts])
     stats = compare_annotations(clean, noisy, include=eligible)
     counts = {key: sum(part.counts[key] for part in parts) for key in parts[0].counts}
@@ -522,4 +552,18 @@ def _combine(
         clean=clean,
         eligible=eligible,
         parts=parts,
+        warnings=[warning for part in parts for warning in part.warnings],
     )
+
+
+def _duplicate_id_warnings(ann: Annotations) -> list[str]:
+    """A warning when annotation ids repeat (``noisybox iou`` refuses such files)."""
+    counts = collections.Counter(ann.record_ids)
+    repeated = [rid for rid, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    return [
+        f"{len(repeated)} annotation id(s) appear more than once in {ann.source} (first: "
+        f"{repeated[0]!r}, {counts[repeated[0]]} times); the noisy file keeps them, but "
+        "tools that match boxes by id (noisybox iou) cannot use it"
+    ]

@@ -12,7 +12,14 @@ from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 
-__all__ = ["PAPER_STATISTIC", "QUANTILES", "IoUStats", "compare_annotations", "iou_stats"]
+__all__ = [
+    "PAPER_STATISTIC",
+    "QUANTILES",
+    "IoUStats",
+    "align_boxes",
+    "compare_annotations",
+    "iou_stats",
+]
 
 QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -38,6 +45,8 @@ class IoUStats:
         quantiles: ``{"p05": ..., "p25": ..., "p50": ..., "p75": ..., "p95": ...}``.
         share_below_05: share of boxes with IoU below 0.5.
         per_category: category name -> ``{"category_id", "num_boxes", "mean_iou"}``.
+        num_invalid: boxes left out because the clean or the noisy box is not a finite box
+            of positive size (an IoU of 0 for them would read as very noisy boxes).
     """
 
     mean_image_iou: float
@@ -48,6 +57,7 @@ class IoUStats:
     quantiles: dict[str, float]
     share_below_05: float
     per_category: dict[str, dict[str, Any]]
+    num_invalid: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (``None`` where a figure is undefined because nothing was compared),
@@ -88,6 +98,7 @@ class IoUStats:
             f"mean IoU per image: {f(self.mean_image_iou)}  (the paper's statistic, Alpha-IoU §4.3)",
             f"mean IoU per box:   {f(self.mean_iou)}",
             f"boxes compared: {self.num_boxes} in {self.num_images} images ({self.num_excluded} excluded)",
+            *([f"invalid boxes (left out): {self.num_invalid}"] if self.num_invalid else []),
             f"quantiles: {q}",
             f"share IoU < 0.5: {f(self.share_below_05)}",
             "per category (mean IoU, boxes):",
@@ -114,7 +125,9 @@ def iou_stats(
         box_image_index: ``int[N]`` image row of every box.
         categories: ``int[N]`` category id of every box.
         category_names: id -> name for the per-category table.
-        include: ``bool[N]`` boxes to compare (default all).
+        include: ``bool[N]`` boxes to compare (default all). Of these, pairs where either
+            box is not finite or has no positive width and height are left out and counted
+            in ``num_invalid``.
 
     Returns:
         :class:`IoUStats`.
@@ -126,6 +139,10 @@ def iou_stats(
     """
     n = clean_boxes.shape[0]
     keep = np.ones(n, dtype=bool) if include is None else np.asarray(include, dtype=bool)
+    valid = _valid_boxes(clean_boxes) & _valid_boxes(noisy_boxes)
+    num_invalid = int((keep & ~valid).sum())
+    keep = keep & valid
+    excluded = int(n - keep.sum()) - num_invalid
     iou = elementwise_box_iou(clean_boxes[keep], noisy_boxes[keep])
     img = np.asarray(box_image_index)[keep]
     cats = np.asarray(categories)[keep]
@@ -137,10 +154,11 @@ def iou_stats(
             mean_iou=nan,
             num_boxes=0,
             num_images=0,
-            num_excluded=int(n - keep.sum()),
+            num_excluded=excluded,
             quantiles={f"p{int(q * 100):02d}": nan for q in QUANTILES},
             share_below_05=nan,
             per_category={},
+            num_invalid=num_invalid,
         )
     _, img_inv = np.unique(img, return_inverse=True)
     per_image = np.bincount(img_inv, weights=iou) / np.bincount(img_inv)
@@ -160,41 +178,130 @@ def iou_stats(
         mean_iou=float(iou.mean()),
         num_boxes=int(iou.size),
         num_images=int(per_image.size),
-        num_excluded=int(n - keep.sum()),
+        num_excluded=excluded,
         quantiles={
             f"p{int(round(q * 100)):02d}": float(v) for q, v in zip(QUANTILES, qs, strict=True)
         },
         share_below_05=float(np.mean(iou < 0.5)),
         per_category=per_category,
+        num_invalid=num_invalid,
     )
+
+
+def _valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    """``bool[N]`` finite boxes of positive width and height."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        return (
+            np.all(np.isfinite(boxes), axis=1)
+            & (boxes[:, 2] > boxes[:, 0])
+            & (boxes[:, 3] > boxes[:, 1])
+        )
+
+
+def _duplicate(ids: list[Any]) -> tuple[Any, int] | None:
+    seen: dict[Any, int] = {}
+    for rid in ids:
+        seen[rid] = seen.get(rid, 0) + 1
+    for rid, count in seen.items():
+        if count > 1:
+            return rid, count
+    return None
+
+
+def align_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
+    """The boxes of ``noisy`` in the row order of ``clean``, matched by record id.
+
+    Both sets must describe the same images (the same ids with the same sizes) and the
+    same records (every record id once in each, on the same image with the same category):
+    otherwise a figure computed from the match would be silently wrong. ``noisy`` made
+    from ``clean`` in memory (:meth:`Annotations.with_boxes`, as ``corrupt`` and the
+    on-the-fly previews do) pairs row by row.
+
+    Args:
+        clean: the reference annotations.
+        noisy: a noisy copy of them (e.g. a file written by ``noisybox corrupt``).
+
+    Returns:
+        ``float64[N, 4]`` with ``N = clean.num_boxes``.
+
+    Raises:
+        NoisyboxError: images that differ, a record id that repeats in either set or is
+            missing from ``noisy``, or a record on another image or of another category.
+    """
+    boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
+    if noisy.record_ids is clean.record_ids and noisy.image_ids is clean.image_ids:
+        return boxes
+    _check_same_images(clean, noisy)
+    for ann in (clean, noisy):
+        dup = _duplicate(list(ann.record_ids))
+        if dup is not None:
+            raise NoisyboxError(
+                f"Expected every record id once in {ann.source} but got {dup[0]!r} {dup[1]} "
+                "times; boxes cannot be matched by id"
+            )
+    row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
+    rows = np.empty(clean.num_boxes, dtype=np.int64)
+    for k, rid in enumerate(clean.record_ids):
+        if rid not in row_of:
+            raise NoisyboxError(
+                f"Expected record {rid!r} of {clean.source} in {noisy.source} but it is missing"
+            )
+        rows[k] = row_of[rid]
+    if len(rows) != noisy.num_boxes:
+        extra = sorted(set(noisy.record_ids) - set(clean.record_ids), key=str)[0]
+        raise NoisyboxError(
+            f"Expected the records of {clean.source} in {noisy.source} but got the extra "
+            f"record {extra!r}"
+        )
+    clean_image = np.asarray(clean.image_ids)[clean.box_image_index]
+    noisy_image = np.asarray(noisy.image_ids)[noisy.box_image_index][rows]
+    noisy_category = np.asarray(noisy.categories)[rows]
+    differ = (clean_image != noisy_image) | (np.asarray(clean.categories) != noisy_category)
+    if differ.any():
+        k = int(np.flatnonzero(differ)[0])
+        raise NoisyboxError(
+            f"Expected record {clean.record_ids[k]!r} on the same image and category in both "
+            f"files but got image {clean_image[k]}, category {clean.categories[k]} in "
+            f"{clean.source} and image {noisy_image[k]}, category {noisy_category[k]} in "
+            f"{noisy.source}"
+        )
+    return boxes[rows].reshape(-1, 4)
+
+
+def _check_same_images(clean: Annotations, noisy: Annotations) -> None:
+    a = dict(zip(np.asarray(clean.image_ids).tolist(), clean.image_sizes.tolist(), strict=True))
+    b = dict(zip(np.asarray(noisy.image_ids).tolist(), noisy.image_sizes.tolist(), strict=True))
+    for image_id in sorted(set(a) | set(b)):
+        if a.get(image_id) != b.get(image_id):
+
+            def size(wh: list[float] | None) -> str:
+                return "absent" if wh is None else f"{wh[0]:g}x{wh[1]:g}"
+
+            raise NoisyboxError(
+                f"Expected the same images in both files but got image {image_id} "
+                f"{size(a.get(image_id))} in {clean.source} and {size(b.get(image_id))} in "
+                f"{noisy.source}"
+            )
 
 
 def compare_annotations(
     clean: Annotations, noisy: Annotations, *, include: np.ndarray | None = None
 ) -> IoUStats:
     """IoU figures of every box of ``noisy`` against the box with the same record id in
-    ``clean``. Crowd boxes of ``clean`` are left out.
+    ``clean`` (matched by :func:`align_boxes`). Crowd boxes of ``clean`` are left out, and
+    so are invalid boxes (counted in ``num_invalid``).
 
     Args:
         clean: the reference annotations.
-        noisy: annotations holding every record id of ``clean``.
+        noisy: a noisy copy of them: the same images and records.
         include: ``bool[N]`` over ``clean``'s boxes, further restricting the comparison.
 
     Raises:
-        NoisyboxError: if a record id of ``clean`` is missing from ``noisy``.
+        NoisyboxError: if the two sets do not describe the same images and records (see
+            :func:`align_boxes`).
     """
-    if list(clean.record_ids) == list(noisy.record_ids):
-        noisy_boxes = noisy.boxes
-    else:
-        row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
-        rows = []
-        for rid in clean.record_ids:
-            if rid not in row_of:
-                raise NoisyboxError(
-                    f"Expected record {rid!r} of {clean.source} in {noisy.source} but it is missing"
-                )
-            rows.append(row_of[rid])
-        noisy_boxes = noisy.boxes[np.array(rows, dtype=np.int64)].reshape(-1, 4)
+    noisy_boxes = align_boxes(clean, noisy)
     keep = ~np.asarray(clean.iscrowd, dtype=bool)
     if include is not None:
         keep &= np.asarray(include, dtype=bool)

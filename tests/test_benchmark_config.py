@@ -22,6 +22,8 @@ from noisybox.benchmark.runner import (
     shard_cells,
 )
 from noisybox.cli import main
+from noisybox.detectors import list_backbones
+from noisybox.engine import TrainConfig
 from noisybox.errors import NoisyboxError
 
 VALID = {
@@ -190,3 +192,16 @@ def test_results_folder_refuses_other_config_unless_extend(tmp_path: Path) -> No
     with pytest.raises(NoisyboxError, match=r"--extend to keep .* schedule.epochs: 1 -> 2"):
         open_results_folder(longer, tmp_path / "out", extend=True)
     assert config_diff(cfg.to_dict(), cfg.to_dict()) == []
+
+
+def test_every_name_is_checked_against_its_registry(tmp_path: Path) -> None:
+    """``backbone: resnet999`` passed the check and failed every cell later (item 7)."""
+    bad = {**VALID, "detectors": [{"name": "fcos", "backbone": "resnet999"}, "retinanet"]}
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert info.value.errors == [
+        f"detectors[0].backbone: Expected one of {', '.join(list_backbones())} but got 'resnet999'"
+    ]
+    assert "\n" not in str(info.value)  # one line, like every noisybox error
+    with pytest.raises(NoisyboxError, match="backbone in"):
+        TrainConfig("a.json", backbone="resnet999").validate()

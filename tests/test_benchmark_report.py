@@ -105,10 +105,15 @@ def test_table3_means_std_and_relative_improvement(records: list[dict]) -> None:
         "rela. improv. (vs iou)",
         "paired diff. (points)",
         "seeds ahead",
+        "95% CI (points)",
+        "p (Wilcoxon / sign)",
     ]
     # both seeds gain exactly 3 AP50 points: no spread, so the gain exceeds it
     assert rows[3][1:3] == ["2", "+3.00 ± 0.00*"]
     assert rows[4][1:3] == ["2", "2/2"]
+    # no spread: the interval is the point; two pairs cannot give an exact p below 2/4
+    assert rows[5][1:3] == ["2", "[+3.00, +3.00]"]
+    assert rows[6][1:3] == ["2", "0.500 / 0.500"]
     header = report.markdown.split("eta = 0.2 (")[1].splitlines()[2]
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns == [
@@ -161,11 +166,14 @@ def test_paired_verdicts_beyond_or_within_the_spread() -> None:
     report, data = build_report(recs)
     lines = paired_verdicts(data["relative"], ["ap50"])
     assert lines == [
-        "eta 0.2, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +3.00 ± 0.00 points, "
-        "2/2 seeds ahead (higher, beyond the seed-to-seed spread)",
-        # mean +1, sample std of (+4, -2) = 4.24
-        "eta 0.3, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +1.00 ± 4.24 points, "
-        "1/2 seeds ahead (within the seed-to-seed spread: cannot be told apart)",
+        "eta 0.2, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +3.00 points "
+        "(95% CI +3.00 to +3.00; Wilcoxon p 0.500, sign p 0.500; 2/2 seeds ahead; "
+        "higher, the 95% CI excludes 0)",
+        # mean +1, sample std of (+4, -2) = 4.2426, t_{0.975, 1} = 12.706:
+        # half width 12.706 * 4.2426 / sqrt(2) = 38.12; one of two seeds ahead: p = 1
+        "eta 0.3, retinanet (resnet18): alpha-iou@3 vs iou: AP50 +1.00 points "
+        "(95% CI -37.12 to +39.12; Wilcoxon p 1.000, sign p 1.000; 1/2 seeds ahead; "
+        "the 95% CI includes 0: cannot be told apart)",
     ]
     section = report.markdown.split("## Paired comparison over seeds")[1]
     assert "- eta 0.3, retinanet (resnet18): alpha-iou@3 vs iou: mAP " in section

@@ -24,11 +24,16 @@ from noisybox.benchmark.runner import (
     detect_collapse,
     expand_grid,
     find_twin,
+    noisy_annotations,
+    open_results_folder,
+    prepare_dataset,
     run_benchmark,
 )
 from noisybox.cli import main
 from noisybox.engine import load_checkpoint
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations
+from noisybox.stats import compare_annotations
 
 EPOCHS = 2
 TINY = {
@@ -242,10 +247,38 @@ def test_collapse_detection_fires_on_a_stalled_alpha_3_cell() -> None:
     )
 
 
-def test_corrupt_once_per_eta_and_seed_records_noise_in_config(tmp_path: Path) -> None:
+def test_grid_order_keeps_cells_sharing_a_noisy_file_together() -> None:
     cfg = load_config({**TINY, "etas": [0.0, 0.2], "seeds": [0, 1]})
     cells = expand_grid(cfg)
     # seeds vary slowest, losses fastest: cells sharing a noisy file are adjacent
     keys = [(c.eta, c.seed) for c in cells]
     assert keys == sorted(keys, key=lambda k: (k[1], k[0]))
     assert np.unique(np.array(keys), axis=0).shape[0] == 4
+
+
+def test_noisy_annotations_are_written_once_per_eta_and_seed(tmp_path: Path) -> None:
+    """What every cell of an (eta, seed) trains on, and the noise record its record holds."""
+    cfg = load_config({**TINY, "etas": [0.0, 0.2], "seeds": [0, 1]})
+    folder, stored = open_results_folder(cfg, tmp_path / "out")
+    data = prepare_dataset(stored, folder)
+    first = {
+        (e, s): noisy_annotations(stored, folder, data, e, s) for e in (0.0, 0.2) for s in (0, 1)
+    }
+    for seed in (0, 1):  # eta 0 trains on the clean file itself
+        path, noise, seconds = first[(0.0, seed)]
+        assert path == data.train_annotations and noise["file"] == "clean" and seconds == 0.0
+    clean = read_annotations(data.train_annotations)
+    for seed in (0, 1):
+        path, noise, seconds = first[(0.2, seed)]
+        assert path == folder.noisy_dir(0.2, seed) / "instances_train.json" and seconds > 0
+        stats = compare_annotations(clean, read_annotations(path))
+        assert noise == {
+            "eta": 0.2, "seed": seed, "model": "uniform", "boundary": "shift", "ratio": 1.0,
+            **stats.to_dict(), "file": f"work/noisy/eta0.2__s{seed}/instances_train.json",
+        }  # fmt: skip
+        assert 0 < noise["mean_iou"] < 1
+    assert first[(0.2, 0)][0].read_bytes() != first[(0.2, 1)][0].read_bytes()
+    written = {k: v[0].stat().st_mtime_ns for k, v in first.items() if k[0] > 0}
+    for (eta, seed), (path, noise, _) in first.items():  # asked again: the cached file
+        assert noisy_annotations(stored, folder, data, eta, seed) == (path, noise, 0.0)
+    assert {k: first[k][0].stat().st_mtime_ns for k in written} == written

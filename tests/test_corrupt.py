@@ -14,6 +14,7 @@ from noisybox.boxes import elementwise_box_iou
 from noisybox.corrupt import corrupt_annotations
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, concat_annotations, read_annotations
+from noisybox.noise import draw_box_noise
 from noisybox.stats import compare_annotations
 
 DATA = Path(__file__).parent / "data"
@@ -157,9 +158,15 @@ def test_ratio_and_eta_per_axis(tmp_path: Path) -> None:
     root = tmp_path / "voc"
     shutil.copytree(VOC_DIR, root)
     result = corrupt_annotations(root, tmp_path / "o", eta=0.2, eta_h=0.0, ratio=0.6, seed=0)
-    assert result.counts["perturbed"] <= 3
     clean = read_annotations(root)
     noisy = read_annotations(tmp_path / "o")
+    # round(0.6 * 5) = 3 boxes drawn (replayed from the seed), and exactly those changed
+    sizes = clean.boxes[:, 2:] - clean.boxes[:, :2]
+    drawn = draw_box_noise(np.random.default_rng(0), sizes, 0.2, 0.0, ratio=0.6)
+    chosen = np.flatnonzero(np.any(drawn != 0, axis=1))
+    changed = np.flatnonzero(np.any(noisy.boxes != clean.boxes, axis=1))
+    assert chosen.size == 3 and changed.tolist() == chosen.tolist()
+    assert result.counts["perturbed"] == 3
     np.testing.assert_array_equal(noisy.boxes[:, [1, 3]], clean.boxes[:, [1, 3]])
 
 
@@ -261,6 +268,44 @@ def test_several_inputs_refused_write_nothing(tmp_path: Path) -> None:
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     # an input inside the output folder would be deleted by replacing the folder
     corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
-    with pytest.raises(NoisyboxError, match="outside the inputs"):
+    before = _digest(out)
+    with pytest.raises(NoisyboxError, match="a folder holding .*never writes over its inputs"):
         corrupt_annotations([out / "VOC2007", COCO_FILE], out, eta=0.2)
-    assert (out / "VOC2007" / "Annotations").is_dir()
+    with pytest.raises(NoisyboxError, match="a path inside"):
+        corrupt_annotations([VOC_DIR, out], out / "VOC2007" / "again", eta=0.2)
+    # a run failing after an earlier one leaves the earlier output whole: all or nothing
+    with pytest.raises(NoisyboxError, match=r"in.json \(record 201\)"):
+        corrupt_annotations([VOC_DIR, bad], out, eta=0.3, seed=9)
+    assert _digest(out) == before and (out / "VOC2007" / "Annotations").is_dir()
+    assert not list(tmp_path.glob(".out*"))
+
+
+def test_several_inputs_write_all_or_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while writing the second input's copy leaves no output, or the earlier one
+    untouched, and no temporary folder (the copies are built in one folder swapped in)."""
+    import noisybox.corrupt as corrupt_module
+
+    real = corrupt_module.write_annotations
+    calls: list[Path] = []
+
+    def failing_second(ann: object, path: Path, **kwargs: object) -> None:
+        calls.append(Path(path))
+        if len(calls) == 2:
+            raise NoisyboxError("disk full (simulated)")
+        real(ann, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(corrupt_module, "write_annotations", failing_second)
+    out = tmp_path / "out"
+    with pytest.raises(NoisyboxError, match="simulated"):
+        corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
+    assert len(calls) == 2 and not out.exists() and not list(tmp_path.glob(".out*"))
+    monkeypatch.setattr(corrupt_module, "write_annotations", real)
+    corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.2)
+    before = _digest(out)
+    monkeypatch.setattr(corrupt_module, "write_annotations", failing_second)
+    calls.clear()
+    with pytest.raises(NoisyboxError, match="simulated"):
+        corrupt_annotations([VOC_DIR, COCO_FILE], out, eta=0.3, seed=3)
+    assert _digest(out) == before and not list(tmp_path.glob(".out*"))

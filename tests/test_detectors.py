@@ -20,6 +20,7 @@ from noisybox.detectors import (
     build_detector,
     build_fpn_backbone,
     list_detectors,
+    load_detector_weights,
     set_box_loss_alpha,
 )
 from noisybox.losses import get_loss
@@ -244,3 +245,69 @@ def test_loss_module_is_shared_not_copied() -> None:
     model = build_detector("fcos", 3, loss=loss, fpn_channels=32, image_size=SIZE)
     set_box_loss_alpha(model, 2.0)
     assert loss.alpha == 2.0
+
+
+# ---------------------------------------------------------------- the IoU-loss zoo (issue 18)
+
+
+@pytest.mark.parametrize(
+    "loss", ["focal-eiou", "wiou-v3", "mpdiou", "inner-ciou", "shape-iou", "piou-v2", "nwd"]
+)
+def test_zoo_losses_plug_into_fcos(loss: str) -> None:
+    """One loss per family of the zoo trains through the FCOS plug: finite, non-zero gradient."""
+    torch.manual_seed(0)
+    model = build_detector("fcos", 4, loss=loss, fpn_channels=32, image_size=SIZE, num_convs=1)
+    losses = _losses(model)
+    assert losses["bbox_regression"] > 0.01 and torch.isfinite(losses["bbox_regression"])
+    losses["bbox_regression"].backward()
+    grads = [p.grad for p in model.head.regression_head.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_mpdiou_is_normalised_by_the_detector_input() -> None:
+    model = build_detector("fcos", 3, loss="mpdiou", fpn_channels=32, image_size=SIZE)
+    assert model.head.box_loss.image_size == float(SIZE)
+    kept = build_detector(
+        "fcos", 3, loss="mpdiou", loss_kwargs={"image_size": (80, 60)}, fpn_channels=32
+    )
+    assert kept.head.box_loss.image_size == (80, 60)
+    retina = build_detector("retinanet", 3, loss="inner-mpdiou", fpn_channels=32, image_size=96)
+    assert retina.head.regression_head.box_loss.image_size == 96.0
+
+
+def test_wise_iou_v3_state_is_in_the_checkpoint_and_restored(tmp_path) -> None:
+    """The running mean is a buffer of the head: checkpointed with the weights, restored on
+    resume (``load_state_dict``), updated in training only; foreign weights load around it."""
+    from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_detector("fcos", 4, loss="wiou-v3", fpn_channels=32, image_size=SIZE)
+    key = "head.box_loss.running_mean"
+    assert model.state_dict()[key].item() == 1.0
+    _losses(model)  # one training forward: FCOS calls the loss once, the mean moves
+    mean = model.state_dict()[key].item()
+    assert mean != 1.0
+    model.eval()  # reaches the loss: it only reads its mean now
+    boxes = torch.tensor([[4.0, 6.0, 30.0, 40.0]])
+    model.head.box_loss(boxes, boxes + 3)
+    assert model.state_dict()[key].item() == mean
+    # what the training loop checkpoints (the model's state dict) and resumes from
+    path = tmp_path / "last.pt"
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict()}, path)
+    state = load_checkpoint(path)
+    fresh = build_detector("fcos", 4, loss="wiou-v3", fpn_channels=32, image_size=SIZE)
+    fresh.load_state_dict(state["model"])
+    assert fresh.state_dict()[key].item() == mean
+    # weights files: a wiou-v3 file into another loss's detector and back
+    plain = build_detector("fcos", 4, loss="alpha-iou", fpn_channels=32, image_size=SIZE)
+    torch.save({"model": model.state_dict()}, tmp_path / "wiou.pt")
+    load_detector_weights(plain, tmp_path / "wiou.pt")
+    torch.save(plain.state_dict(), tmp_path / "plain.pt")
+    again = build_detector(
+        "fcos", 4, loss="wiou-v3", fpn_channels=32, image_size=SIZE, weights=tmp_path / "plain.pt"
+    )
+    assert again.state_dict()[key].item() == 1.0  # its own, new run's state
+    torch.testing.assert_close(
+        again.head.regression_head.bbox_reg.weight, model.head.regression_head.bbox_reg.weight
+    )

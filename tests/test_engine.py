@@ -274,3 +274,89 @@ def test_alpha_3_collapses_without_warmup_and_trains_with_it(shapes16, tmp_path)
     assert remedied.history[-1]["fg_iou"] > 0.3
     assert remedied.metrics["ap50"] > 0
     assert [h["alpha"] for h in remedied.history][-1] == 3.0
+
+
+def test_learning_curve_ema_and_resume(shapes, tmp_path) -> None:
+    kw = dict(
+        val_annotations=str(shapes.val_annotations),
+        eval_every=1,
+        ema_decay=0.9,
+        epochs=3,
+        backbone="resnet18_025",
+        scale_range=[0.8, 1.2],
+    )
+    straight = train(_cfg(shapes, tmp_path / "a", **kw), progress=False)
+    # every epoch evaluated, the last one is the run's metrics
+    assert [sorted(h["metrics"]) == sorted(straight.metrics) for h in straight.history] == [
+        True
+    ] * 3
+    assert straight.history[-1]["metrics"] == straight.metrics
+    assert all(h["eval_time_s"] > 0 for h in straight.history)
+    conv = straight.convergence
+    assert conv is not None and conv["final"] == straight.metrics["map"]
+    assert conv["tail_epochs"] == [3] and conv["converged"] is None  # one point in the tail
+    # the moving average is checkpointed and resumed exactly, with the curve so far
+    train(_cfg(shapes, tmp_path / "b", stop_after_epoch=2, **kw), progress=False)
+    resumed = train(_cfg(shapes, tmp_path / "b", **kw), progress=False)
+    a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
+    for key in a["ema"]:
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    assert [h["metrics"] for h in resumed.history] == [h["metrics"] for h in straight.history]
+    # evaluating the checkpoint evaluates the average, as training did
+    again = evaluate_checkpoint(straight.checkpoint, shapes.val_annotations, None, device="cpu")
+    assert again == pytest.approx(straight.metrics)
+    # the average differs from the raw weights (it is what was evaluated)
+    raw = {k: v for k, v in a["model"].items() if v.is_floating_point()}
+    averaged = {k.removeprefix("module."): v for k, v in a["ema"].items()}
+    assert any(not torch.equal(raw[k], averaged[k]) for k in raw)
+
+
+def test_eval_every_and_ema_are_validated(shapes, tmp_path) -> None:
+    for bad in ({"eval_every": -1}, {"ema_decay": 1.0}, {"scale_range": [1.5, 0.5]}):
+        with pytest.raises(NoisyboxError, match=next(iter(bad))):
+            train(_cfg(shapes, tmp_path / "x", **bad), progress=False)
+
+
+def test_train_cli_learning_curve_options(shapes, tmp_path) -> None:
+    root = Path(shapes.train_annotations).parent
+    args = [
+        "train",
+        "--data",
+        str(root),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "64",
+        "--fpn-channels",
+        "32",
+        "--head-convs",
+        "1",
+        "--backbone",
+        "resnet18_025",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--eval-every",
+        "1",
+        "--ema-decay",
+        "0.9",
+        "--scale-range",
+        "0.8",
+        "1.2",
+        "--amp",
+        "bf16",
+        "--out",
+        str(tmp_path / "run"),
+        "-q",
+        "--json",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["config"]["scale_range"] == [0.8, 1.2] and out["config"]["ema_decay"] == 0.9
+    assert out["history"][0]["metrics"] == out["metrics"]
+    bad = CliRunner().invoke(main, [*args[:-4], "--ema-decay", "1.5"])
+    assert bad.exit_code == 2 and "--ema-decay" in bad.output

@@ -199,3 +199,43 @@ def test_bad_detections_raise(change: dict, message: str) -> None:
 def test_missing_ground_truth_key_raises() -> None:
     with pytest.raises(ValueError, match="'annotations' list"):
         coco_evaluate({"images": [], "categories": []}, [])
+
+
+def test_known_answer_with_partial_overlaps() -> None:
+    """AP50, AP75 and mAP of four scored boxes, worked out by hand from the COCO definition.
+
+    Two ground-truth boxes g1 = [0, 0, 10, 10] and g2 = [20, 0, 10, 10] (xywh, one image,
+    one category); detections by score: d1 (0.9) overlaps g1 with IoU 0.82, d2 (0.8) hits
+    nothing, d3 (0.7) overlaps g2 with IoU 0.62, d4 (0.6) overlaps g1 with IoU 0.92.
+    Each threshold t matches greedily in score order (IoU >= t, one detection per box);
+    AP is the mean over the 101 recall points r = 0, 0.01, ..., 1 of the precision
+    envelope at the first rank whose recall reaches r (0 when none does).
+
+    - t = 0.50, 0.55, 0.60: TP FP TP FP, recall .5 .5 1 1, precision 1 .5 2/3 .5,
+      envelope 1 2/3 2/3 .5: 51 points at 1 (r <= .5), 50 at 2/3 -> (51 + 100/3) / 101.
+    - t = 0.65 ... 0.80: only d1 matches: 51 points at 1 -> 51 / 101.
+    - t = 0.85, 0.90: only d4 matches, at rank 4 (precision 1/4) -> 51 / 4 / 101.
+    - t = 0.95: nothing matches -> 0.
+    """
+    gt = {
+        "images": [{"id": 1, "width": 100, "height": 100}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "area": 100, "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [20, 0, 10, 10], "area": 100, "iscrowd": 0},
+        ],
+        "categories": [{"id": 1, "name": "box"}],
+    }  # fmt: skip
+    detections = [
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 8.2], "score": 0.9},
+        {"image_id": 1, "category_id": 1, "bbox": [50, 50, 10, 10], "score": 0.8},
+        {"image_id": 1, "category_id": 1, "bbox": [20, 0, 6.2, 10], "score": 0.7},
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 9.2], "score": 0.6},
+    ]
+    low, mid, high = (51 + 100 / 3) / 101, 51 / 101, 51 / 4 / 101
+    expected = [low] * 3 + [mid] * 4 + [high] * 2 + [0.0]
+    metrics = coco_evaluate(gt, detections)
+    assert [metrics[name] for name in THRESHOLD_METRICS] == pytest.approx(expected, abs=1e-12)
+    assert metrics["ap50"] == pytest.approx(253 / 303, abs=1e-12)
+    assert metrics["ap75"] == pytest.approx(51 / 101, abs=1e-12)
+    assert metrics["map"] == pytest.approx(482.5 / 1010, abs=1e-12)
+    assert metrics["map_75_95"] == pytest.approx((2 * mid + 2 * high) / 5, abs=1e-12)

@@ -27,6 +27,7 @@ from noisybox.losses import (
     list_losses,
     list_variants,
     plot_alpha_iou_curves,
+    plot_loss_curves,
     register_loss,
 )
 
@@ -291,8 +292,20 @@ def test_property3_relative_gradient_weight_by_autograd(alpha: float) -> None:
         grads.append(grad.abs())
     expected = alpha * ious ** (alpha - 1)  # w_grad_r of Property 3
     torch.testing.assert_close(grads[0] / grads[1], expected, atol=1e-6, rtol=1e-6)
-    turning_point = alpha ** (1 / (1 - alpha))  # w = 1 there
-    assert (0 < turning_point < 1 / math.e) if alpha < 1 else (1 / math.e < turning_point < 1)
+    # the turning point IoU = alpha^(1 / (1 - alpha)) where w = 1, measured by autograd:
+    # alpha > 1 down-weights the gradient of boxes below it and up-weights those above it
+    turning = alpha ** (1 / (1 - alpha))
+    near = torch.tensor(
+        [0.9 * turning, turning, turning + 0.1 * (1 - turning)], dtype=torch.float64
+    )
+    measured = []
+    for a in (alpha, 1.0):
+        pred, target, shift = shifted_pairs(near)
+        (grad,) = torch.autograd.grad(alpha_iou_loss(pred, target, alpha=a).sum(), shift)
+        measured.append(grad.abs())
+    w = measured[0] / measured[1]
+    assert w[1].item() == pytest.approx(1.0, abs=1e-9)
+    assert (w[0] < 1 < w[2]) if alpha > 1 else (w[0] > 1 > w[2])
 
 
 @pytest.mark.parametrize("variant", ["iou", "giou", "diou", "eiou", "siou"])
@@ -337,11 +350,19 @@ DEGENERATE = {
     "tiny identical": ([0, 0, 1e-3, 1e-3], [0, 0, 1e-3, 1e-3]),
     "huge 1e5": ([0, 0, 1e5, 1e5], [5e4, 1e4, 1.5e5, 1.2e5]),
     "huge identical": ([1e5, 1e5, 2e5, 2e5], [1e5, 1e5, 2e5, 2e5]),
+    # issue 13 item 8: GIoU's enclosing-box ratio has a slope of 0.42 / eps = 4e6 here
+    "zero height, same box": ([0.9053, 0.0054, 1.3281, 0.0054], [0.9053, 0.0054, 1.3281, 0.0054]),
+    "zero height, wider target": ([0.9053, 0.0054, 1.3281, 0.0054], [0.0, 0.0054, 2.0, 0.0054]),
 }
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_finite_on_degenerate_boxes(dtype: torch.dtype) -> None:
+    """Every registered loss: finite loss and gradients (pred and target) on degenerate pairs.
+
+    In float16 the float32 gradient of a ratio of two vanishing lengths (order 1 / eps) does
+    not fit; it must come back saturated, not as inf (issue 13, item 8).
+    """
     # float16 cannot hold 1e5 (max 65504): those inputs would already be inf
     cases = {
         k: v
@@ -350,25 +371,36 @@ def test_finite_on_degenerate_boxes(dtype: torch.dtype) -> None:
     }
     pred = torch.tensor([p for p, _ in cases.values()], dtype=torch.float64).to(dtype)
     target = torch.tensor([t for _, t in cases.values()], dtype=torch.float64).to(dtype)
-    for variant in VARIANTS:
+    for loss_name in list_losses():
         for alpha in (0.0, 0.5, 1.0, 3.0):
             p = pred.clone().requires_grad_(True)
             t = target.clone().requires_grad_(True)
-            loss = alpha_iou_loss(p, t, variant=variant, alpha=alpha)
+            loss = get_loss(loss_name, alpha=alpha)(p, t)
             assert loss.dtype == torch.float32  # half precision is upcast inside
             loss.sum().backward()
             for name, value in (("loss", loss), ("pred grad", p.grad), ("target grad", t.grad)):
                 assert value is not None
                 finite = torch.isfinite(value).reshape(len(cases), -1).all(1)
                 bad = [k for k, ok in zip(cases, finite, strict=True) if not ok]
-                if dtype == torch.float16 and variant == "ciou" and name != "loss":
-                    # d atan(w / (h + eps)) / dw = 1 / eps = 1e7 at a point box: finite in
-                    # float32, but it overflows when cast back to a float16 leaf
-                    bad = [k for k in bad if k != "zero-size vs box"]
-                assert not bad, f"{variant} alpha={alpha} {dtype}: non-finite {name} for {bad}"
+                assert not bad, f"{loss_name} alpha={alpha} {dtype}: non-finite {name} for {bad}"
             if dtype == torch.float32:
                 identical = [i for i, k in enumerate(cases) if "identical" in k]
-                assert (loss[identical] == 0).all(), (variant, alpha, loss[identical])
+                assert (loss[identical] == 0).all(), (loss_name, alpha, loss[identical])
+
+
+def test_half_gradient_saturates_instead_of_overflowing() -> None:
+    """The float16 case of issue 13: the float32 gradient is 0.4228 / eps, cast back saturated."""
+    box = [[0.9053, 0.0054, 1.3281, 0.0054]]
+    half = torch.tensor(box, dtype=torch.float16, requires_grad=True)
+    alpha_iou_loss(half, half.detach(), variant="giou", alpha=1.0).sum().backward()
+    single = half.detach().float().requires_grad_(True)
+    alpha_iou_loss(single, half.detach().float(), variant="giou", alpha=1.0).sum().backward()
+    assert half.grad is not None and single.grad is not None
+    assert single.grad.abs().max() > 1e6  # beyond float16's range
+    limit = torch.finfo(torch.float16).max
+    torch.testing.assert_close(
+        half.grad.float(), single.grad.clamp(-limit, limit), rtol=1e-3, atol=0
+    )
 
 
 def test_torchvision_ciou_is_nan_where_ours_is_finite() -> None:
@@ -464,6 +496,12 @@ def test_registry() -> None:
         get_loss("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_loss("giou")(lambda **kw: AlphaIoULoss("giou", **kw))
+    # issue 18's zoo, each at its paper's alpha = 1
+    zoo = ["focal-eiou", "wiou-v1", "wiou-v3", "mpdiou", "shape-iou", "piou", "piou-v2", "nwd"]
+    for name in [*zoo, *(f"inner-{v}" for v in [*VARIANTS, "mpdiou", "shape-iou", "piou"])]:
+        assert name in names and get_loss(name).alpha == 1.0, name
+    assert get_loss("inner-ciou").inner_ratio == 0.7
+    assert get_loss("wiou-v3", alpha=2.0).alpha == 2.0
 
 
 @pytest.mark.parametrize(
@@ -529,6 +567,33 @@ def test_cli_plot_loss(tmp_path) -> None:
     assert "Traceback" not in result.output
     result = CliRunner().invoke(main, ["plot-loss", "-o", str(out), "--alpha", "-1"])
     assert result.exit_code == 2
+    # any registered loss, once per alpha
+    zoo = tmp_path / "zoo.png"
+    args = ["plot-loss", "-o", str(zoo), "--loss", "wiou-v3", "--loss", "nwd", "--alpha", "1"]
+    result = CliRunner().invoke(main, [*args, "--alpha", "3"])
+    assert result.exit_code == 0, result.output
+    assert zoo.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = CliRunner().invoke(main, ["plot-loss", "-o", str(zoo), "--loss", "wiou"])
+    assert result.exit_code == 2 and "Expected a loss in" in result.output
+    result = CliRunner().invoke(main, ["plot-loss", "-o", str(zoo), "--loss", "nwd", "--box-cox"])
+    assert result.exit_code == 2 and "--box-cox without --loss" in result.output
+
+
+def test_plot_any_registered_loss() -> None:
+    fig = plot_loss_curves(["iou", "mpdiou"], alphas=[1.0, 3.0], num_points=41)
+    ax_loss, ax_grad = fig.axes
+    labels = [line.get_label() for line in ax_loss.lines]
+    assert labels == ["iou, alpha = 1", "iou, alpha = 3", "mpdiou, alpha = 1", "mpdiou, alpha = 3"]
+    iou, loss = ax_loss.lines[1].get_data()
+    assert loss == pytest.approx(1 - iou**3, abs=1e-6)  # the plain IoU loss is Figure 1's
+    _, grad = ax_grad.lines[1].get_data()
+    assert grad == pytest.approx(3 * iou**2, abs=1e-6)
+    # MPDIoU adds its corner penalty along the path: above the IoU loss where boxes differ
+    _, loss_mpd = ax_loss.lines[2].get_data()
+    _, loss_iou = ax_loss.lines[0].get_data()
+    assert (loss_mpd[:-1] > loss_iou[:-1]).all() and loss_mpd[-1] == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="Expected at least one loss"):
+        plot_loss_curves([])
 
 
 def test_cli_list_losses() -> None:
@@ -536,12 +601,22 @@ def test_cli_list_losses() -> None:
 
     result = CliRunner().invoke(main, ["list-losses"])
     assert result.exit_code == 0
-    assert result.output.split() == list_losses()
+    rows = [line.split("\t") for line in result.output.splitlines()]
+    assert [row[0] for row in rows] == list_losses()
+    assert all(len(row) == 4 for row in rows)
+    wiou = next(row for row in rows if row[0] == "wiou-v3")
+    assert wiou[1] == "wise-iou" and "focus_alpha=1.9" in wiou[2] and "2301.10051" in wiou[3]
     result = CliRunner().invoke(main, ["list-losses", "--json"])
     table = json.loads(result.output)
-    assert table["alpha-ciou"] == {
+    assert table["alpha-ciou"]["parameters"] == {
         "variant": "ciou",
         "alpha": 3.0,
         "alpha_penalty": None,
         "box_cox": False,
+        "inner_ratio": None,
     }
+    assert table["alpha-ciou"]["family"] == "alpha-iou"
+    assert "1911.08287" in table["alpha-ciou"]["reference"]  # CIoU's paper
+    assert "2110.13675" in table["alpha-ciou"]["reference"]  # and the power's
+    assert table["mpdiou"]["parameters"]["image_size"] is None
+    assert set(table) == set(list_losses())

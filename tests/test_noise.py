@@ -226,3 +226,27 @@ def test_invalid_inputs() -> None:
         perturb_boxes(np.array([[0.0, 0, 1, 1]]), np.ones((3, 2)))
     with pytest.raises(ValueError, match="boundary"):
         perturb_boxes(np.array([[0.0, 0, 1, 1]]), (10, 10), boundary="wrap")
+
+
+@pytest.mark.parametrize(
+    ("boxes", "sizes", "kwargs", "message"),
+    [
+        ([[10.0, 10, 5, 20]], (100, 100), {}, r"x2 > x1 and y2 > y1 but got \[10.0, 10.0, 5.0"),
+        ([[10.0, 10, 10, 20]], (100, 100), {}, r"x2 > x1"),
+        ([[10.0, 10, 20, 20]], (15, 100), {}, r"inside their image .* in a 15x100 image at row 0"),
+        ([[-5.0, 10, 20, 20]], (100, 100), {}, r"inside their image"),
+        ([[0.0, 0, 10, 10]], (100, 100), {"min_size": float("inf")}, r"min_size > 0 and finite"),
+        ([[0.0, 0, 10, 10]], (100, 50), {"min_size": 60.0}, r"min_size at most the image side"),
+    ],
+)
+def test_boxes_the_cli_rejects_are_rejected(
+    boxes: list, sizes: tuple, kwargs: dict, message: str
+) -> None:
+    """perturb_boxes silently accepted inverted and outside-image boxes (issue 13, item 7)."""
+    with pytest.raises(NoisyboxError, match=message):
+        perturb_boxes(np.array(boxes), sizes, eta=0.2, **kwargs)
+
+
+def test_boxes_within_the_tolerance_are_accepted() -> None:
+    out = perturb_boxes(np.array([[-0.5, 0.0, 100.5, 50.0]]), (100, 100), eta=0.2, rng=0)
+    assert np.all(out[:, :2] >= 0) and np.all(out[:, 2:] <= 100)

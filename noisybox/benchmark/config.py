@@ -107,10 +107,10 @@ class ConfigError(NoisyboxError):
     def __init__(self, errors: list[str], source: str = "<config>") -> None:
         self.errors = list(errors)
         self.source = source
-        lines = "\n".join(f"  - {e}" for e in self.errors)
+        # one line, like every noisybox error: the problems are separated by "; "
         super().__init__(
             f"Invalid benchmark config {source} ({len(self.errors)} "
-            f"problem{'s' if len(self.errors) != 1 else ''}):\n{lines}"
+            f"problem{'s' if len(self.errors) != 1 else ''}): {'; '.join(self.errors)}"
         )
 
 
@@ -463,6 +463,12 @@ def _detector_names() -> list[str]:
     return _registry(list_detectors)
 
 
+def _backbone_names() -> list[str]:
+    from noisybox.detectors import list_backbones
+
+    return _registry(list_backbones)
+
+
 def _noise_models() -> list[str]:
     from noisybox.noise import list_noise_models
 
@@ -543,6 +549,7 @@ def validate_config(
     )
 
     detector_names = _detector_names()
+    backbone_names = _backbone_names()
     detectors: list[DetectorSpec] = []
     train_fields = _train_config_fields()
     for i, item in enumerate(
@@ -556,7 +563,8 @@ def validate_config(
             continue
         det_name = c.choice(f"{key}.name", d.get("name"), detector_names)
         backbone = d.get("backbone", "resnet18")
-        c.string(f"{key}.backbone", backbone)
+        if c.choice(f"{key}.backbone", backbone, backbone_names) is None:
+            backbone = None
         weights = d.get("weights")
         if weights is not None:
             c.string(f"{key}.weights", weights)

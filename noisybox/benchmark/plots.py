@@ -5,6 +5,9 @@
 * ``map_vs_eta_<detector>.png``: mAP and mAP75:95 against eta, one line per loss.
 * ``alpha_sweep_<detector>.png`` (when a loss is run at 3 or more alphas): mAP and
   mAP75:95 against alpha, one line per eta.
+* ``learning_curves_<detector>.png`` (from :func:`noisybox.benchmark.curves.curves_frame`,
+  when cells were evaluated during training): mAP and mAP75:95 against the epoch, one
+  panel per eta, one line per loss (shaded: +- std over seeds).
 * ``paired_diff_<detector>.png`` (from :func:`noisybox.benchmark.report.paired_differences`):
   per eta, each alpha variant minus its baseline at every AP column, one dot per seed and
   the mean +- std over seeds, so a difference can be read against the seed-to-seed spread.
@@ -25,12 +28,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from noisybox._fileio import save_figure  # noqa: E402
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
 
 _DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
 
 __all__ = [
     "plot_all",
+    "plot_learning_curves",
     "plot_alpha_sweep",
     "plot_ap_vs_iou",
     "plot_map_vs_eta",
@@ -41,11 +46,10 @@ _METRIC_TITLES = {"map": "mAP (AP50:95)", "map_75_95": "mAP75:95"}
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        save_figure(fig, path, format="png", dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -302,16 +306,68 @@ def plot_paired_diffs(diffs: pd.DataFrame, detector: str, backbone: str, path: P
     return _save(fig, path)
 
 
+def plot_learning_curves(curves: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+    """mAP and mAP75:95 (rows) against the epoch, one panel per eta (columns), one line per
+    loss: the mean over seeds with a band of +- std."""
+    rows = curves[(curves["detector"] == detector) & (curves["backbone"] == backbone)]
+    etas = sorted(rows["eta"].unique())
+    labels = list(dict.fromkeys(rows["label"]))
+    styles = _styles(labels)
+    metrics = ("map", "map_75_95")
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(etas),
+        figsize=(3.8 * len(etas) + 0.6, 3.0 * len(metrics)),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
+    seeds = int(rows.groupby(["eta", "label"])["seed"].nunique().max()) if len(rows) else 0
+    for j, eta in enumerate(etas):
+        for i, metric in enumerate(metrics):
+            ax = axes[i][j]
+            for label in labels:
+                sel = rows[(rows["eta"] == eta) & (rows["label"] == label)]
+                if sel.empty:
+                    continue
+                stats = sel.groupby("epoch")[metric].agg(["mean", "std"]).sort_index()
+                x = stats.index.to_numpy()
+                mean = 100 * stats["mean"].to_numpy()
+                std = 100 * stats["std"].fillna(0.0).to_numpy()
+                style = styles[label]
+                ax.plot(x, mean, color=style["color"], linestyle=style["linestyle"], label=label)
+                ax.fill_between(x, mean - std, mean + std, color=style["color"], alpha=0.15)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                ax.set_title(f"eta = {eta:g}", fontsize=10)
+            if i == len(metrics) - 1:
+                ax.set_xlabel("epoch")
+            if j == 0:
+                ax.set_ylabel(f"{_METRIC_TITLES[metric]} (%)")
+    spread = "one seed: no band" if seeds <= 1 else f"mean over {seeds} seeds, band = ± std"
+    fig.suptitle(f"{detector} ({backbone}): clean-test AP during training ({spread})", fontsize=11)
+    _figure_legend(fig, axes, "loss")
+    return _save(fig, path)
+
+
 def plot_all(
-    summary: pd.DataFrame, out_dir: str | Path, diffs: pd.DataFrame | None = None
+    summary: pd.DataFrame,
+    out_dir: str | Path,
+    diffs: pd.DataFrame | None = None,
+    curves: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Every plot the summary (and the paired differences, when given) supports, written
-    to ``out_dir``; returns the paths."""
+    """Every plot the summary (and the paired differences and learning curves, when given)
+    supports, written to ``out_dir``; returns the paths."""
     out = Path(out_dir)
     paths = []
     for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
         stem = f"{det}-{bb}"
         paths.append(plot_ap_vs_iou(summary, det, bb, out / f"ap_vs_iou_{stem}.png"))
+        if (
+            curves is not None
+            and not curves[curves["detector"].eq(det) & curves["backbone"].eq(bb)].empty
+        ):
+            paths.append(plot_learning_curves(curves, det, bb, out / f"learning_curves_{stem}.png"))
         if (
             diffs is not None
             and not diffs[diffs["detector"].eq(det) & diffs["backbone"].eq(bb)].empty

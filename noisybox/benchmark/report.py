@@ -19,7 +19,6 @@ Everything here is computed from result records (plain dicts, see
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,8 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from noisybox._fileio import atomic_write_text, check_outputs, staged
 from noisybox.benchmark.config import CollapseConfig, loss_label
-from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags, atomic_write_text
+from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
+from noisybox.benchmark.paired import min_rank_p, paired_stats
+from noisybox.benchmark.runner import ResultsFolder, apply_collapse_flags
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
 
@@ -55,6 +57,10 @@ COLUMN_TITLES: dict[str, str] = {
     "map_75_95": "mAP75:95",
 }
 _GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
+
+#: Baseline AP (fraction) below which a relative improvement is not printed as a
+#: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
+REL_FLOOR = 0.01
 
 
 def _base_variant(loss: str) -> str:
@@ -172,7 +178,12 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
     ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
     ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
-    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher).
+    fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher), and
+    from :func:`~noisybox.benchmark.paired.paired_stats`: ``<metric>_ci_low`` /
+    ``<metric>_ci_high`` (95 % t interval of the mean difference), ``<metric>_wilcoxon_p``
+    and ``<metric>_sign_p`` (exact two-sided p-values). ``<metric>_rel`` is NaN when the
+    baseline is below one AP point (:data:`REL_FLOOR`): a percentage of a near-zero value
+    says nothing.
     """
     out = []
     for key, pairs in _seed_pairs(frame):
@@ -182,8 +193,9 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
             w = pairs[f"{m}_b"].to_numpy(dtype=float)
             mean_v, mean_b = (float(v.mean()), float(w.mean())) if len(v) else (np.nan, np.nan)
             res[f"{m}_rel"] = (
-                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b > 0 else np.nan
+                100.0 * (mean_v - mean_b) / mean_b if len(v) and mean_b >= REL_FLOOR else np.nan
             )
+            res[f"{m}_baseline"] = mean_b
             diff = v - w
             res[f"{m}_diff"] = float(diff.mean()) if len(diff) else np.nan
             res[f"{m}_diff_std"] = float(diff.std(ddof=1)) if len(diff) > 1 else np.nan
@@ -191,10 +203,24 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
                 bool(abs(res[f"{m}_diff"]) > res[f"{m}_diff_std"]) if len(diff) > 1 else np.nan
             )
             res[f"{m}_ahead"] = int((diff > 0).sum())
+            st = paired_stats(diff)
+            for k in ("ci_low", "ci_high", "wilcoxon_p", "sign_p"):
+                res[f"{m}_{k}"] = st[k]
         out.append(res)
     columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
     for m in TABLE_METRICS:
-        columns += [f"{m}_rel", f"{m}_diff", f"{m}_diff_std", f"{m}_beyond_spread", f"{m}_ahead"]
+        columns += [
+            f"{m}_rel",
+            f"{m}_baseline",
+            f"{m}_diff",
+            f"{m}_diff_std",
+            f"{m}_beyond_spread",
+            f"{m}_ahead",
+            f"{m}_ci_low",
+            f"{m}_ci_high",
+            f"{m}_wilcoxon_p",
+            f"{m}_sign_p",
+        ]
     return pd.DataFrame(out, columns=columns)
 
 
@@ -302,8 +328,14 @@ def _fmt_value(mean: float, std: float, style: _Style) -> str:
     return text
 
 
-def _fmt_rel(value: float, style: _Style) -> str:
+def _fmt_rel(value: float, style: _Style, baseline: float = math.inf) -> str:
+    if not math.isnan(baseline) and baseline < REL_FLOOR:
+        return "n/a (below 1 point)"
     return "n/a" if math.isnan(value) else f"{value:.2f}{style.pct}"
+
+
+def _fmt_p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
 
 
 def _table3_frames(
@@ -341,7 +373,9 @@ def _table3_frames(
                 if r["n_pairs"] == 0:
                     rcells = ["n/a (collapsed)"] * len(TABLE_METRICS)
                 else:
-                    rcells = [_fmt_rel(r[f"{m}_rel"], style) for m in TABLE_METRICS]
+                    rcells = [
+                        _fmt_rel(r[f"{m}_rel"], style, r[f"{m}_baseline"]) for m in TABLE_METRICS
+                    ]
                 lines.append([head, str(r["n_pairs"]), *rcells])
                 if r["n_pairs"] >= 2:
                     pcells = [
@@ -352,6 +386,16 @@ def _table3_frames(
                     lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
                     acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
                     lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
+                    ccells = [
+                        f"[{100 * r[f'{m}_ci_low']:+.2f}, {100 * r[f'{m}_ci_high']:+.2f}]"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append([style.escape("95% CI (points)"), str(r["n_pairs"]), *ccells])
+                    tcells = [
+                        f"{_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append(["p (Wilcoxon / sign)", str(r["n_pairs"]), *tcells])
         table = pd.DataFrame(
             lines, columns=["Loss", "seeds", *(COLUMN_TITLES[m] for m in TABLE_METRICS)]
         )
@@ -370,9 +414,11 @@ VERDICT_METRICS = ("map", "map_75_95", "ap50")
 def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS) -> list[str]:
     """One plain-language line per alpha variant, eta and metric of ``relative_improvements``.
 
-    A difference is "beyond the seed-to-seed spread" when the mean paired difference is
-    larger in magnitude than the standard deviation of the paired differences (with 3 seeds
-    about a paired t of 1.73); otherwise the two losses "cannot be told apart" by this run.
+    A difference counts as "higher" or "lower" when the 95 % confidence interval of the
+    mean paired difference (t over seeds) excludes 0; otherwise the two losses "cannot be
+    told apart" by this run. The exact Wilcoxon signed-rank and sign-test p-values and the
+    seeds-ahead tally are given beside it (with n seeds neither test can go below
+    ``2 / 2**n``, see :func:`~noisybox.benchmark.paired.min_rank_p`).
     """
     lines = []
     for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
@@ -383,18 +429,23 @@ def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS)
             continue
         parts = []
         for m in metrics:
-            diff, std = 100 * r[f"{m}_diff"], 100 * r[f"{m}_diff_std"]
-            if r[f"{m}_beyond_spread"]:
-                verdict = "higher" if diff > 0 else "lower"
-                verdict += ", beyond the seed-to-seed spread"
+            diff = 100 * r[f"{m}_diff"]
+            low, high = 100 * r[f"{m}_ci_low"], 100 * r[f"{m}_ci_high"]
+            if low > 0 or high < 0:
+                verdict = ("higher" if diff > 0 else "lower") + ", the 95% CI excludes 0"
             else:
-                verdict = "within the seed-to-seed spread: cannot be told apart"
+                verdict = "the 95% CI includes 0: cannot be told apart"
             parts.append(
-                f"{COLUMN_TITLES[m]} {diff:+.2f} ± {std:.2f} points, "
-                f"{r[f'{m}_ahead']}/{n} seeds ahead ({verdict})"
+                f"{COLUMN_TITLES[m]} {diff:+.2f} points (95% CI {low:+.2f} to {high:+.2f}; "
+                f"Wilcoxon p {_fmt_p(r[f'{m}_wilcoxon_p'])}, sign p {_fmt_p(r[f'{m}_sign_p'])}; "
+                f"{r[f'{m}_ahead']}/{n} seeds ahead; {verdict})"
             )
         lines.append(f"{head}: " + "; ".join(parts))
     return lines
+
+
+def _min_pairs(rel: pd.DataFrame) -> int:
+    return int(rel["n_pairs"].min()) if len(rel) else 0
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
@@ -436,6 +487,66 @@ def _robustness_display(rob: pd.DataFrame, style: _Style) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=cols)
 
 
+def _curve_section(
+    table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
+) -> list[str]:
+    """Markdown of the learning-curve table and the convergence check."""
+    order = {b: i for i, b in enumerate(dict.fromkeys(_base_variant(n) for n in loss_order))}
+
+    def key(label: str) -> tuple[int, str, int, str]:
+        loss = label.split("@")[0].split(" ")[0]
+        base = _base_variant(loss)
+        return (order.get(base, len(order)), base, int("@" in label), label)
+
+    table = table.assign(_k=[key(label) for label in table["label"]])
+    lines = []
+    for _, r in table.sort_values(["detector", "backbone", "eta", "_k"], kind="stable").iterrows():
+        row = [f"{r['eta']:g}", r["label"], str(r["n"]), str(r["points"])]
+        for m in ("map", "map_75_95"):
+            row += [
+                _fmt_value(r[f"{m}_final_mean"], r[f"{m}_final_std"], _MD),
+                _fmt_value(r[f"{m}_peak_mean"], r[f"{m}_peak_std"], _MD),
+                f"{r[f'{m}_peak_epoch']:g}",
+                _fmt_value(r[f"{m}_drop_mean"], r[f"{m}_drop_std"], _MD),
+            ]
+        lines.append(row)
+    cols = ["eta", "Loss", "seeds", "evals"]
+    for m in ("mAP", "mAP75:95"):
+        cols += [f"{m} final", f"{m} peak", "peak epoch", "drop"]
+    parts = [
+        "",
+        "## Learning curves",
+        "",
+        "Clean-test AP (%) during training, mean ± std over seeds. `final` is the value "
+        "after the last epoch, the pre-registered result. `peak` (the best value on the "
+        "curve, median epoch over seeds) and `drop` (peak minus final, per seed) are read off "
+        "the test set: they show the dynamics (learning the shared signal, then fitting the "
+        "noise) and are not a result to rank losses by.",
+        "",
+        _markdown_table(pd.DataFrame(lines, columns=cols)),
+    ]
+    checked = status["checked"]
+    if checked or status["unknown"]:
+        parts += ["", "## Convergence of clean training", ""]
+    if checked:
+        parts.append(
+            f"{status['converged']} of {checked} clean-box (eta = 0) cells converged: their "
+            "mean mAP over the last quarter of the epochs is within half a point of the final "
+            "value."
+            + (
+                f" Not converged: {', '.join(f'`{c}`' for c in status['failed'])}."
+                if status["failed"]
+                else ""
+            )
+        )
+    if status["unknown"]:
+        parts.append(
+            f"{status['unknown']} clean cell(s) have too few evaluations in their last quarter "
+            "to check (set `eval_every` in the schedule)."
+        )
+    return parts
+
+
 @dataclasses.dataclass
 class Report:
     """A rendered report: the Markdown text and the files written (if any)."""
@@ -470,8 +581,21 @@ def build_report(
         "AP on the clean test set, percent, mean ± std over seeds (`seeds` = seeds averaged). "
         "Collapsed cells are excluded from means and relative improvements. "
         "`paired diff.`: mean ± std over seeds of the per-seed difference to the baseline, "
-        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread."
+        "in AP points; `*` marks a mean difference larger than that seed-to-seed spread. "
+        "`95% CI`: t interval of the mean difference; `p`: exact two-sided Wilcoxon "
+        "signed-rank / sign-test p-values. Relative improvements over a baseline below one "
+        "AP point are not given as percentages."
     )
+    status = convergence_status(records)
+    if status["not_converged"]:
+        parts += [
+            "",
+            f"**Warning: {status['not_converged']} of {status['checked']} clean-box (eta = 0) "
+            "cells did not converge** (their mean mAP over the last quarter of the epochs is "
+            "more than half a point from the final value): the detectors were still learning "
+            "when training stopped, so this study measures the under-fit regime. See "
+            "'Convergence of clean training' below.",
+        ]
     latex = []
     for title3, table in _table3_frames(frame, _MD, loss_order):
         parts += ["", f"## {title3}", "", _markdown_table(table)]
@@ -507,11 +631,18 @@ def build_report(
             "",
             "## Paired comparison over seeds",
             "",
-            "Mean ± std over seeds of the per-seed difference (alpha variant minus baseline, "
-            "same noise, initialisation and data order). Beyond the spread: |mean| > std.",
+            "Mean of the per-seed difference (alpha variant minus baseline, same noise, "
+            "initialisation and data order) with its 95% confidence interval (t over seeds), "
+            "exact two-sided Wilcoxon signed-rank and sign-test p-values, and the seeds ahead. "
+            f"With {_min_pairs(rel)} seed pairs neither rank test can give p below "
+            f"{min_rank_p(_min_pairs(rel)):.3f}.",
             "",
             *(f"- {line}" for line in verdicts),
         ]
+    curves = curves_frame(records)
+    curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
+    if not curve_table.empty and int(curve_table["points"].max()) >= 2:
+        parts += _curve_section(curve_table, status, loss_order)
     collapsed = [r for r in records if r.get("collapsed")]
     if collapsed:
         parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
@@ -524,6 +655,8 @@ def build_report(
         "relative": rel,
         "differences": paired_differences(frame),
         "robustness": rob,
+        "curves": curves,
+        "curve_summary": curve_table,
         "latex": "\n".join(latex),
     }
 
@@ -538,24 +671,42 @@ def write_report(
     comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``, and the PNG
     plots of ``noisybox.benchmark.plots``.
 
+    The files are written all or none (:func:`noisybox._fileio.staged`).
+
     Raises:
-        NoisyboxError: ``out_dir`` is not a results folder.
+        NoisyboxError: ``out_dir`` is not a results folder, its ``benchmark.json`` or a
+            record is unreadable, or the report folder is a link into the inputs.
     """
     folder = ResultsFolder(Path(out_dir))
-    if not folder.config_json.is_file():
-        raise NoisyboxError(f"Expected a results folder with benchmark.json but got {folder.root}")
     # the stored config is read as data (not re-validated) so a report needs no torch
-    stored = json.loads(folder.config_json.read_text(encoding="utf-8"))["config"]
+    stored = folder.read_stored()["config"]
+    try:
+        thresholds = CollapseConfig(**stored.get("collapse", {}))
+        loss_order = [spec["name"] for spec in stored.get("losses", [])]
+    except (TypeError, KeyError, AttributeError) as exc:
+        raise NoisyboxError(
+            f"Expected the collapse and losses of a benchmark config in {folder.config_json} "
+            f"but got {type(exc).__name__}: {exc}"
+        ) from None
     if records is None:
         records = folder.load_records()
+    check_outputs(
+        {"the report folder": folder.report_dir},
+        {"benchmark.json": folder.config_json, "records": folder.records_dir},
+        folders=("the report folder",),
+    )
     report, data = build_report(
         records,
-        thresholds=CollapseConfig(**stored.get("collapse", {})),
-        loss_order=[spec["name"] for spec in stored.get("losses", [])],
+        thresholds=thresholds,
+        loss_order=loss_order,
         title=f"noisybox benchmark `{stored.get('name', folder.root.name)}`",
     )
-    out = folder.report_dir
-    out.mkdir(parents=True, exist_ok=True)
+    with staged():
+        report.files = _write_report_files(folder.report_dir, report, data, plots)
+    return report
+
+
+def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: bool) -> list[Path]:
     files = [out / "report.md"]
     atomic_write_text(files[0], report.markdown)
     if "summary" in data:
@@ -565,8 +716,12 @@ def write_report(
             "relative": "relative_improvement.csv",
             "differences": "paired_differences.csv",
             "robustness": "robustness.csv",
+            "curves": "learning_curves.csv",
+            "curve_summary": "learning_curve_summary.csv",
         }
         for name, file_name in names.items():
+            if name in ("curves", "curve_summary") and data[name].empty:
+                continue
             path = out / file_name
             atomic_write_text(path, data[name].to_csv(index=False))
             files.append(path)
@@ -576,6 +731,6 @@ def write_report(
         if plots:
             from noisybox.benchmark.plots import plot_all
 
-            files += plot_all(data["summary"], out / "plots", data["differences"])
-    report.files = files
-    return report
+            curves = data["curves"] if not data["curves"].empty else None
+            files += plot_all(data["summary"], out / "plots", data["differences"], curves)
+    return files

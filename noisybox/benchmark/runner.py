@@ -28,7 +28,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from noisybox._fileio import atomic_write_text, read_json_object
 from noisybox.benchmark.config import (
     BenchmarkConfig,
     CollapseConfig,
@@ -44,6 +44,7 @@ from noisybox.benchmark.config import (
     config_diff,
     load_config,
 )
+from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -153,21 +154,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(
         path, json.dumps(data, indent=1, sort_keys=False, default=_json_default) + "\n"
@@ -225,12 +211,31 @@ class ResultsFolder:
         Raises:
             NoisyboxError: the folder holds no benchmark.
         """
+        stored = self.read_stored()
+        try:
+            return load_config(stored["config"], base_dir=stored.get("base_dir", "."))
+        except NoisyboxError as exc:
+            raise NoisyboxError(
+                f"Expected a valid benchmark config in {self.config_json} but got: {exc}"
+            ) from None
+
+    def read_stored(self) -> dict[str, Any]:
+        """``benchmark.json`` as :func:`open_results_folder` wrote it.
+
+        Raises:
+            NoisyboxError: the folder holds no benchmark, or the file is not one (named).
+        """
         if not self.config_json.is_file():
             raise NoisyboxError(
                 f"Expected a results folder with benchmark.json but got {self.root}"
             )
-        stored = json.loads(self.config_json.read_text(encoding="utf-8"))
-        return load_config(stored["config"], base_dir=stored.get("base_dir", "."))
+        stored = read_json_object(self.config_json, what="a noisybox benchmark record")
+        if not isinstance(stored.get("config"), dict):
+            raise NoisyboxError(
+                f"Expected a 'config' object in {self.config_json} but got "
+                f"{type(stored.get('config')).__name__}"
+            )
+        return stored
 
     def load_records(self) -> list[dict[str, Any]]:
         """Every finished cell's record, sorted by cell id.
@@ -242,12 +247,7 @@ class ResultsFolder:
         if not self.records_dir.is_dir():
             return records
         for path in sorted(self.records_dir.glob("*.json")):
-            try:
-                records.append(json.loads(path.read_text(encoding="utf-8")))
-            except json.JSONDecodeError as exc:
-                raise NoisyboxError(
-                    f"Expected a JSON result record but got {path}: {exc}"
-                ) from None
+            records.append(read_json_object(path, what="a JSON result record"))
         return records
 
 
@@ -274,7 +274,7 @@ def open_results_folder(
     stored_cfg = cfg
     digest = None
     if folder.config_json.is_file():
-        stored = json.loads(folder.config_json.read_text(encoding="utf-8"))
+        stored = folder.read_stored()
         digest = stored.get("dataset_digest")
         old = stored["config"]
         diff = config_diff(old, cfg.to_dict())
@@ -354,7 +354,7 @@ def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedData
     root = folder.data_dir / ds.builtin
     done = root / "dataset.json"
     options = dict(ds.builtin_options)
-    if done.is_file() and json.loads(done.read_text(encoding="utf-8")) == options:
+    if done.is_file() and read_json_object(done) == options:
         train, test = root / "instances_train.json", root / "instances_val.json"
     else:
         shapes = make_shapes_dataset(root, overwrite=True, **options)
@@ -386,7 +386,7 @@ def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDat
     if cfg.dataset.builtin is None:
         return
     digest = dataset_digest(data)
-    stored = json.loads(folder.config_json.read_text(encoding="utf-8"))
+    stored = folder.read_stored()
     known = stored.get("dataset_digest")
     if known is None:
         atomic_write_json(folder.config_json, {**stored, "dataset_digest": digest})
@@ -424,7 +424,7 @@ def noisy_annotations(
     meta = out / "noise.json"
     target = out / data.train_annotations.name
     if meta.is_file() and target.exists():
-        noise = json.loads(meta.read_text(encoding="utf-8"))
+        noise = read_json_object(meta)
         if all(noise.get(k) == v for k, v in base.items()):
             return target, noise, 0.0
     from noisybox.corrupt import corrupt_annotations
@@ -678,7 +678,7 @@ def run_cell(
     folder = ResultsFolder(Path(out_dir).resolve())
     record_path = folder.record_path(cell_id)
     if record_path.is_file():
-        return dict(json.loads(record_path.read_text(encoding="utf-8")))
+        return read_json_object(record_path, what="a JSON result record")
     cfg = folder.load_config()
     cells = {c.cell_id: c for c in expand_grid(cfg)}
     if cell_id not in cells:
@@ -708,10 +708,12 @@ def run_cell(
         "noise": noise,
         "history": trained.history,
         "epochs_trained": len(trained.history),
+        "convergence": convergence(trained.history),
         "wall_time_s": trained.wall_time_s,
         "timing": {
             "corrupt_s": corrupt_s,
             "epochs_s": sum(float(h.get("time_s", 0.0)) for h in trained.history),
+            "eval_s": sum(float(h.get("eval_time_s", 0.0)) for h in trained.history),
             "train_call_s": train_s,
             "total_s": time.perf_counter() - total_start,
         },
@@ -815,6 +817,9 @@ def run_benchmark(
             f"Expected jobs >= 1 (and > 1 only with the local launcher) but got {jobs}"
         )
     start = time.perf_counter()
+    from noisybox.benchmark.preflight import preflight
+
+    preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
     folder, stored = open_results_folder(cfg, out_dir, extend=extend)
     cells = expand_grid(cfg)
     if shard is not None:

@@ -21,6 +21,7 @@ noise model registered before the command module is imported is accepted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,6 +33,8 @@ from noisybox.noise import BOUNDARIES, list_noise_models
 
 __all__ = [
     "ETA",
+    "SEED",
+    "FiniteFloatRange",
     "USER_ERRORS",
     "boundary_option",
     "debug_option",
@@ -49,8 +52,30 @@ __all__ = [
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 
-ETA = click.FloatRange(0.0, 1.0, max_open=True)
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses ``nan`` and ``inf`` (which pass its bounds).
+
+    >>> FiniteFloatRange(0.0, min_open=True).convert("inf", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: Expected a finite number but got 'inf'.
+    """
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"Expected a finite number but got {value!r}.", param, ctx)
+        return number
+
+
+ETA = FiniteFloatRange(0.0, 1.0, max_open=True)
 """A noise rate: ``[0, 1)``."""
+
+SEED = click.IntRange(min=0)
+"""A seed: a non-negative integer (numpy's generators take no negative seeds)."""
 
 
 def eta_option(
@@ -83,7 +108,7 @@ def eta_h_option(help: str) -> Callable[[_F], _F]:
 
 def seed_option(help: str, *, default: int = 0) -> Callable[[_F], _F]:
     """``--seed``: the seed of the noise."""
-    return click.option("--seed", type=int, default=default, show_default=True, help=help)
+    return click.option("--seed", type=SEED, default=default, show_default=True, help=help)
 
 
 def model_option(help: str) -> Callable[[_F], _F]:
@@ -107,7 +132,7 @@ def boundary_option(help: str) -> Callable[[_F], _F]:
 def ratio_option(help: str) -> Callable[[_F], _F]:
     """``--ratio``: the share of boxes perturbed, in ``[0, 1]`` (default 1)."""
     return click.option(
-        "--ratio", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help=help
+        "--ratio", type=FiniteFloatRange(0.0, 1.0), default=1.0, show_default=True, help=help
     )
 
 
@@ -115,7 +140,7 @@ def min_size_option(help: str) -> Callable[[_F], _F]:
     """``--min-size``: the minimum noisy box side in pixels (default 1)."""
     return click.option(
         "--min-size",
-        type=click.FloatRange(0.0, min_open=True),
+        type=FiniteFloatRange(0.0, min_open=True),
         default=1.0,
         show_default=True,
         help=help,

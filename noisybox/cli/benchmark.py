@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,9 @@ def run_benchmark(
         f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}",
         file=err,
     )
+    for path in rep.files:
+        if path.name.startswith("learning_curves_") and path.suffix == ".png":
+            click.echo(f"learning curves: {path}", file=err)
     if summary.collapsed:
         click.echo(
             f"WARNING: {len(summary.collapsed)} collapsed cell(s) (box regression did not train; "
@@ -136,10 +140,29 @@ def run_benchmark(
         for rec in summary.collapsed:
             click.echo(f"  {rec['cell_id']}: {'; '.join(rec['collapse_reasons'])}", file=err)
     if summary.failures:
-        lines = "; ".join(f"{f.cell_id}: {f.error}" for f in summary.failures)
         raise click.ClickException(
-            f"{len(summary.failures)} cell(s) failed (re-run to retry): {lines}"
+            f"{len(summary.failures)} cell(s) failed (re-run to retry): "
+            f"{_group_failures(summary.failures)}"
         )
+
+
+def _group_failures(failures: Sequence[Any]) -> str:
+    """One line: each distinct error once, with the number of cells and the first cell.
+
+    >>> from types import SimpleNamespace as F
+    >>> _group_failures([F(cell_id="a", error="E: x"), F(cell_id="b", error="E: x"),
+    ...                  F(cell_id="c", error="E: y")])
+    'E: x (2 cells: a, b); E: y (1 cell: c)'
+    """
+    groups: dict[str, list[str]] = {}
+    for failure in failures:
+        error = " ".join(str(failure.error).split())  # one line, whatever the error held
+        groups.setdefault(error, []).append(failure.cell_id)
+    parts = []
+    for error, cells in groups.items():
+        shown = ", ".join(cells[:2]) + (f", ... {cells[-1]}" if len(cells) > 2 else "")
+        parts.append(f"{error} ({len(cells)} cell{'s' if len(cells) != 1 else ''}: {shown})")
+    return "; ".join(parts)
 
 
 @click.command("report")

@@ -44,7 +44,9 @@ DATASET_KINDS = ("shapes",)
     show_default=True,
     help="Objects per image are drawn from 1..N.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Dataset seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def make_dataset(
@@ -69,10 +71,13 @@ def make_dataset(
         noisybox make-dataset shapes data/shapes
         noisybox corrupt data/shapes/instances_train.json -o noisy.json --eta 0.3
     """
+    from noisybox._fileio import check_outputs
     from noisybox.data.synthetic import make_shapes_dataset
+    from noisybox.errors import NoisyboxError
 
     start = time.perf_counter()
     try:
+        check_outputs({"OUT": out}, {}, folders=("OUT",))
         dataset = make_shapes_dataset(
             out,
             num_train=num_train,
@@ -84,7 +89,7 @@ def make_dataset(
         )
     except FileExistsError as exc:
         raise click.ClickException(str(exc).replace("overwrite=True", "--overwrite")) from None
-    except (ValueError, OSError) as exc:
+    except (NoisyboxError, ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     seconds = time.perf_counter() - start
     summary = {

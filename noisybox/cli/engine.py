@@ -10,6 +10,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from noisybox._fileio import check_outputs
 from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.train import DEFAULT_ALPHA_WARMUP, TrainConfig
@@ -188,6 +189,28 @@ def _is_main_process() -> bool:
     "--noise-model", default="uniform", show_default=True, help="Noise model for --noise-eta."
 )
 @click.option(
+    "--eval-every",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Evaluate the clean test set every N epochs (the learning curve); 0: at the end only.",
+)
+@click.option(
+    "--ema-decay",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Evaluate an exponential moving average of the weights with this decay (0: off).",
+)
+@click.option(
+    "--scale-range",
+    type=click.FloatRange(min=0, min_open=True),
+    nargs=2,
+    default=None,
+    metavar="LOW HIGH",
+    help="Random zoom of each training image, e.g. 0.5 1.5 [default: off].",
+)
+@click.option(
     "--resume/--restart",
     default=True,
     show_default=True,
@@ -241,6 +264,8 @@ def train(**options: Any) -> None:
                 **values.get("detector_kwargs", {}),
                 "num_convs": options["head_convs"],
             }
+        if options.get("scale_range"):
+            values["scale_range"] = list(options["scale_range"])
         if "noise_eta" in given:
             values["noise"] = {"eta": options["noise_eta"], "model": options["noise_model"]}
         if not values.get("train_annotations"):
@@ -248,6 +273,17 @@ def train(**options: Any) -> None:
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
         cfg = TrainConfig.from_dict(values)
+        out = Path(cfg.out_dir)
+        check_outputs(
+            {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
+            {
+                "--config": options["config"],
+                "--train-annotations": cfg.train_annotations,
+                "--val-annotations": cfg.val_annotations,
+                "--weights": cfg.weights,
+                "--weights-backbone": cfg.weights_backbone,
+            },
+        )
         from noisybox.engine.train import train as run_training
 
         return run_training(cfg, progress=not options["quiet"])

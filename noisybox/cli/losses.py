@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
+
+from noisybox._fileio import check_outputs, save_figure
+from noisybox.errors import NoisyboxError
 
 __all__ = ["list_losses_cmd", "plot_loss"]
 
@@ -28,11 +29,32 @@ __all__ = ["list_losses_cmd", "plot_loss"]
     help="A power to draw (repeatable; 0 draws -log(IoU)). Default: 0.5 1 2 3.",
 )
 @click.option("--box-cox", is_flag=True, help="Draw (1 - IoU^alpha) / alpha (eq. 1).")
+@click.option(
+    "--loss",
+    "loss_names",
+    multiple=True,
+    help="A registered loss to draw instead (repeatable; see list-losses), along a 32 px "
+    "square shifted against itself; with --alpha, once per alpha.",
+)
 @click.option("--dpi", type=click.IntRange(min=10), default=150, show_default=True)
-def plot_loss(output: Path, alphas: tuple[float, ...], box_cox: bool, dpi: int) -> None:
+def plot_loss(
+    output: Path, alphas: tuple[float, ...], box_cox: bool, loss_names: tuple[str, ...], dpi: int
+) -> None:
     """Draw the Alpha-IoU paper's Figure 1: loss and |gradient| against IoU."""
-    from noisybox.losses.plot import DEFAULT_ALPHAS, plot_alpha_iou_curves
+    from noisybox.losses import list_losses
+    from noisybox.losses.plot import DEFAULT_ALPHAS, plot_alpha_iou_curves, plot_loss_curves
 
+    for name in loss_names:
+        if name not in list_losses():
+            raise click.BadParameter(
+                f"Expected a loss in {', '.join(list_losses())} but got {name!r}",
+                param_hint="'--loss'",
+            )
+    if loss_names and box_cox:
+        raise click.BadParameter(
+            "Expected --box-cox without --loss (it is a form of the alpha-IoU term only)",
+            param_hint="'--box-cox'",
+        )
     fmt = output.suffix.lstrip(".").lower()
     if not fmt:
         raise click.BadParameter(
@@ -43,41 +65,31 @@ def plot_loss(output: Path, alphas: tuple[float, ...], box_cox: bool, dpi: int) 
             f"Expected an existing folder but got {str(output.parent)!r}", param_hint="'-o'"
         )
     try:
-        fig = plot_alpha_iou_curves(alphas or DEFAULT_ALPHAS, box_cox=box_cox)
-    except ValueError as exc:
+        check_outputs({"-o": output}, {})
+        if loss_names:
+            fig = plot_loss_curves(loss_names, alphas or None)
+        else:
+            fig = plot_alpha_iou_curves(alphas or DEFAULT_ALPHAS, box_cox=box_cox)
+        save_figure(fig, output, format=fmt, dpi=dpi)
+    except (NoisyboxError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, dpi=dpi)
-        os.replace(tmp, output)
-    except ValueError as exc:  # matplotlib: unsupported format
-        raise click.ClickException(
-            f"Expected a supported image format but got {fmt!r}: {exc}"
-        ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     click.echo(str(output))
 
 
 @click.command("list-losses")
-@click.option("--json", "as_json", is_flag=True, help="Print name -> settings as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print name -> description as JSON.")
 def list_losses_cmd(as_json: bool) -> None:
-    """List the box-regression losses registered by name."""
-    from noisybox.losses import get_loss, list_losses
+    """List the registered box losses: name, family, parameters (defaults) and reference.
 
-    names = list_losses()
-    if not as_json:
-        for name in names:
-            click.echo(name)
+    One tab-separated line per loss; --json gives
+    {name: {"family", "parameters", "reference"}}.
+    """
+    from noisybox.losses import describe_loss, list_losses
+
+    table = {name: describe_loss(name) for name in list_losses()}
+    if as_json:
+        click.echo(json.dumps(table, indent=2))
         return
-    table = {}
-    for name in names:
-        module = get_loss(name)
-        table[name] = {
-            key: getattr(module, key)
-            for key in ("variant", "alpha", "alpha_penalty", "box_cox")
-            if hasattr(module, key)
-        }
-    click.echo(json.dumps(table, indent=2))
+    for name, info in table.items():
+        params = " ".join(f"{k}={v}" for k, v in info["parameters"].items())
+        click.echo(f"{name}\t{info['family']}\t{params}\t{info['reference']}")

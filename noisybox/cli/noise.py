@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
     boundary_option,
     debug_option,
@@ -72,7 +74,7 @@ __all__ = ["corrupt", "iou"]
     "plot_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write a PNG histogram of noisy-to-clean IoU.",
+    help="Also write a PNG histogram of noisy-to-clean IoU (both files or neither are written).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -106,27 +108,39 @@ def corrupt(
         read_kwargs["image_set"] = image_set
     if image_root is not None:
         read_kwargs["image_root"] = image_root
-    result = run_command(
-        debug,
-        lambda: corrupt_annotations(
-            input_paths,
-            output_path,
-            **noise,
-            format=fmt,
-            on_invalid=on_invalid,
-            progress=not quiet and sys.stderr.isatty(),
-            **read_kwargs,
-        ),
-    )
-    if plot_path is not None:
-        from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
 
-        label = f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
-        dist = iou_distribution(
-            result.clean, result.annotations, label=label, include=result.eligible
+    def run() -> Any:
+        several = len(input_paths) > 1
+        check_outputs(
+            {"-o/--output": output_path, "--plot": plot_path},
+            {
+                **(
+                    {f"INPUT {k}": path for k, path in enumerate(input_paths, 1)}
+                    if several
+                    else {"INPUT": input_paths[0]}
+                ),
+                "--image-root": image_root,
+            },
+            folders=("-o/--output",) if several or Path(input_paths[0]).is_dir() else (),
         )
-        title = f"Noisy-to-clean IoU, {' + '.join(input_paths)}"
-        save_figure(plot_iou_histogram(dist, title=title), plot_path)
+        with staged():  # a failing --plot leaves no -o file or folder behind
+            result = corrupt_annotations(
+                input_paths if several else input_paths[0],
+                output_path,
+                **noise,
+                format=fmt,
+                on_invalid=on_invalid,
+                progress=not quiet and sys.stderr.isatty(),
+                **read_kwargs,
+            )
+            if plot_path is not None:
+                _plot(result, " + ".join(input_paths), output_path, plot_path)
+        return result
+
+    result = run_command(debug, run)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if plot_path is not None:
         click.echo(f"wrote {plot_path}", err=True)
     if as_json:
         click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
@@ -165,6 +179,16 @@ def _fmt(x: float) -> str:
     return f"{x:.4f}" if math.isfinite(x) else "n/a"
 
 
+def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
+    from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
+
+    label = (
+        f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
+    )
+    dist = iou_distribution(result.clean, result.annotations, label=label, include=result.eligible)
+    save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {inputs}"), plot_path)
+
+
 @click.command()
 @click.argument("clean_path", metavar="CLEAN", type=click.Path(exists=True))
 @click.argument("noisy_path", metavar="NOISY", type=click.Path(exists=True))
@@ -182,7 +206,9 @@ def iou(
 ) -> None:
     """Measure the IoU of every box of NOISY against the same record of CLEAN.
 
-    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line).
+    Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line);
+    both sets must hold the same images (id and size) and records (each id once, on the same
+    image and category). Invalid boxes (not finite, or no positive size) are counted apart.
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
+from noisybox._fileio import check_outputs
 from noisybox.cli._options import (
+    SEED,
     boundary_option,
     debug_option,
     eta_h_option,
@@ -92,7 +94,7 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Images to show, by id or file name (repeat or comma-separate).",
 )
 @click.option(
-    "--sample-seed", type=int, default=0, show_default=True, help="Seed of the image sample."
+    "--sample-seed", type=SEED, default=0, show_default=True, help="Seed of the image sample."
 )
 @click.option(
     "--class-names",
@@ -150,6 +152,18 @@ def preview(
 
     def run() -> Any:
         from noisybox.viz import preview_annotations
+
+        check_outputs(
+            {"-o/--output": output},
+            {
+                "CLEAN": clean_path,
+                "NOISY": noisy_path,
+                "--images": images,
+                "--class-names": class_names
+                if class_names and Path(class_names).is_file()
+                else None,
+            },
+        )
 
         return preview_annotations(
             clean_path,
@@ -216,6 +230,15 @@ def iou_hist(
 
     def run() -> Any:
         from noisybox.viz import iou_histogram
+
+        many = len(noisy_paths) > 1
+        check_outputs(
+            {"-o/--output": output},
+            {
+                "CLEAN": clean_path,
+                **{f"NOISY{f' #{k + 1}' if many else ''}": p for k, p in enumerate(noisy_paths)},
+            },
+        )
 
         return iou_histogram(
             clean_path,

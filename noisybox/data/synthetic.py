@@ -30,15 +30,17 @@ the first images identical.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from noisybox._fileio import atomic_write_bytes, atomic_write_text, make_dirs, staged
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -108,10 +110,11 @@ def make_shapes_dataset(
         overwrite: replace the annotation files of an existing dataset in ``out_dir``.
 
     Returns:
-        The paths and sizes of the written dataset.
+        The paths and sizes of the written dataset. It is written whole or not at all: if
+        anything fails, the files and folders this call created are removed.
 
     Raises:
-        ValueError: a size is out of range.
+        ValueError: a size is out of range or the seed is negative.
         FileExistsError: ``out_dir`` already holds a dataset and ``overwrite`` is false.
 
     Example:
@@ -128,6 +131,8 @@ def make_shapes_dataset(
     ):
         if int(value) != value or value < low:
             raise ValueError(f"Expected {name} to be an integer >= {low} but got {value!r}")
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"Expected seed to be an integer >= 0 but got {seed!r}")
     root = Path(out_dir)
     train_json, val_json = root / "instances_train.json", root / "instances_val.json"
     if not overwrite and (train_json.exists() or val_json.exists()):
@@ -135,12 +140,15 @@ def make_shapes_dataset(
             f"Expected no dataset in {root} but got an existing {train_json.name}; "
             "pass overwrite=True to replace it"
         )
-    for split, count, json_path in (
-        ("train", num_train, train_json),
-        ("val", num_val, val_json),
-    ):
-        document = _write_split(root, split, int(count), int(image_size), int(max_objects), seed)
-        _atomic_write_text(json_path, json.dumps(document, separators=(",", ":")))
+    with staged():
+        for split, count, json_path in (
+            ("train", num_train, train_json),
+            ("val", num_val, val_json),
+        ):
+            document = _write_split(
+                root, split, int(count), int(image_size), int(max_objects), seed
+            )
+            atomic_write_text(json_path, json.dumps(document, separators=(",", ":")))
     return ShapesDataset(
         root=root,
         train_annotations=train_json,
@@ -221,15 +229,14 @@ def _write_split(
     root: Path, split: str, count: int, size: int, max_objects: int, seed: int
 ) -> dict[str, Any]:
     """Draw and save the images of one split; return its COCO document."""
-    image_dir = root / "images" / split
-    image_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(root / "images" / split)
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for number in range(1, count + 1):
         rng = np.random.default_rng([int(seed), _SPLIT_CODES[split], number])
         image, boxes, labels = draw_shapes_image(rng, size, max_objects)
         file_name = f"images/{split}/{number:06d}.png"
-        _atomic_save_png(root / file_name, image)
+        _save_png(root / file_name, image)
         images.append({"id": number, "file_name": file_name, "width": size, "height": size})
         for box, label in zip(boxes, labels, strict=True):
             x1, y1, x2, y2 = (int(v) for v in box)
@@ -375,26 +382,8 @@ def _object_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
     return best
 
 
-def _atomic_save_png(path: Path, image: np.ndarray) -> None:
-    """Save ``uint8[H, W, 3]`` as PNG through a temporary file in the same folder."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            Image.fromarray(image).save(stream, format="PNG", compress_level=1)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _save_png(path: Path, image: np.ndarray) -> None:
+    """Save ``uint8[H, W, 3]`` as PNG (through :mod:`noisybox._fileio`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -39,6 +39,7 @@ def build_transforms(
     *,
     flip: float = 0.5,
     color_jitter: float = 0.2,
+    scale_range: tuple[float, float] | None = None,
     seed: int | None = None,
 ) -> A.Compose:
     """Build the albumentations pipeline of a split.
@@ -53,6 +54,10 @@ def build_transforms(
         flip: probability of a horizontal flip (training).
         color_jitter: strength of brightness, contrast and saturation jitter (``0`` turns
             it off); hue moves by a tenth of it (training).
+        scale_range: ``(low, high)`` zoom of the letterboxed image, drawn uniformly per
+            image (``A.Affine`` about the centre, with a random shift of up to half the
+            zoom's slack, grey fill; boxes are moved with it, cut at the border and
+            dropped when they leave the image). ``None`` (default) keeps the scale.
         seed: seed of the pipeline's random generators. The data loader of
             :func:`~noisybox.data.build_dataloader` re-seeds per item, so this only
             matters when the pipeline is called directly.
@@ -93,6 +98,24 @@ def build_transforms(
                 fill=LETTERBOX_FILL,
             ),
         ]
+        if scale_range is not None:
+            low, high = (float(v) for v in scale_range)
+            if not 0 < low <= high:
+                raise ValueError(
+                    f"Expected scale_range (low, high) with 0 < low <= high but got {scale_range!r}"
+                )
+            shift = max(abs(1 - low), abs(high - 1)) / 2
+            transforms.append(
+                A.Affine(
+                    scale=(low, high),
+                    translate_percent=(-shift, shift),
+                    keep_ratio=True,
+                    interpolation=cv2.INTER_LINEAR,
+                    border_mode=cv2.BORDER_CONSTANT,
+                    fill=LETTERBOX_FILL,
+                    p=1.0,
+                )
+            )
         if color_jitter > 0:
             transforms.append(
                 A.ColorJitter(

@@ -7,20 +7,23 @@ public pieces (``BackboneWithFPN``, ``LastLevelP6P7``, ``LastLevelMaxPool``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_large, resnet18, resnet34, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.resnet import BasicBlock, ResNet
 from torchvision.ops.feature_pyramid_network import (
     ExtraFPNBlock,
     LastLevelMaxPool,
     LastLevelP6P7,
 )
 
-__all__ = ["BACKBONES", "build_fpn_backbone", "list_backbones"]
+__all__ = ["BACKBONES", "WidthScaledResNet", "build_fpn_backbone", "list_backbones"]
 
 # name -> (constructor, {stride: (module name, channels)})
 _RESNET_STAGES_BASIC = {
@@ -35,6 +38,56 @@ _RESNET_STAGES_BOTTLENECK = {
     16: ("layer3", 1024),
     32: ("layer4", 2048),
 }
+
+
+class WidthScaledResNet(ResNet):
+    """A torchvision ResNet whose stem and four stages are ``width`` times as wide.
+
+    The blocks, ``_make_layer`` and the initialisation are torchvision's; only the channel
+    counts change (64-128-256-512 times ``width``, at least 8). A CPU trains a detector on
+    small images several times faster with a half- or quarter-width body (FLOPs fall with
+    the square of the width), which is what the CPU-sized benchmark configuration uses.
+
+    Args:
+        layers: blocks per stage (``[2, 2, 2, 2]`` for ResNet-18).
+        width: channel multiplier in ``(0, 1]``.
+        weights: must be ``None`` (there are no published weights of these widths; a local
+            state dict of the same width loads through ``weights_backbone``).
+
+    >>> net = WidthScaledResNet([2, 2, 2, 2], width=0.5)
+    >>> [net.layer1[0].conv1.out_channels, net.layer4[0].conv1.out_channels]
+    [32, 256]
+    """
+
+    def __init__(self, layers: list[int], width: float, weights: Any = None) -> None:
+        if weights is not None:
+            raise ValueError(f"Expected weights=None for a width-scaled ResNet but got {weights!r}")
+        if not 0 < width <= 1:
+            raise ValueError(f"Expected width in (0, 1] but got {width!r}")
+        super().__init__(BasicBlock, layers)
+        planes = [max(8, int(round(c * width))) for c in (64, 128, 256, 512)]
+        self.inplanes = planes[0]
+        self.conv1 = nn.Conv2d(3, planes[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = self._norm_layer(planes[0])
+        self.layer1 = self._make_layer(BasicBlock, planes[0], layers[0])
+        self.layer2 = self._make_layer(BasicBlock, planes[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(BasicBlock, planes[2], layers[2], stride=2)
+        self.layer4 = self._make_layer(BasicBlock, planes[3], layers[3], stride=2)
+        self.fc = nn.Linear(planes[3] * BasicBlock.expansion, 1000)
+        for m in self.modules():  # torchvision's ResNet initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+
+def _scaled_stages(width: float) -> dict[int, tuple[str, int]]:
+    return {
+        s: (name, max(8, int(round(c * width)))) for s, (name, c) in _RESNET_STAGES_BASIC.items()
+    }
+
+
 # The last block of every stage of MobileNetV3-Large's ``features`` (output stride 4..32).
 _MOBILENET_STAGES = {4: ("3", 24), 8: ("6", 40), 16: ("12", 112), 32: ("16", 960)}
 
@@ -43,6 +96,15 @@ BACKBONES: dict[str, tuple[object, dict[int, tuple[str, int]]]] = {
     "resnet34": (resnet34, _RESNET_STAGES_BASIC),
     "resnet50": (resnet50, _RESNET_STAGES_BOTTLENECK),
     "mobilenet_v3_large": (mobilenet_v3_large, _MOBILENET_STAGES),
+    # width-scaled ResNet-18 bodies (timm's ``_050`` / ``_025`` naming of width multipliers)
+    "resnet18_050": (
+        functools.partial(WidthScaledResNet, [2, 2, 2, 2], 0.5),
+        _scaled_stages(0.5),
+    ),
+    "resnet18_025": (
+        functools.partial(WidthScaledResNet, [2, 2, 2, 2], 0.25),
+        _scaled_stages(0.25),
+    ),
 }
 
 
@@ -50,7 +112,7 @@ def list_backbones() -> list[str]:
     """Names accepted by :func:`build_fpn_backbone`.
 
     >>> list_backbones()
-    ['mobilenet_v3_large', 'resnet18', 'resnet34', 'resnet50']
+    ['mobilenet_v3_large', 'resnet18', 'resnet18_025', 'resnet18_050', 'resnet34', 'resnet50']
     """
     return sorted(BACKBONES)
 

@@ -35,7 +35,15 @@ __all__ = [
 
 
 class BoxLoss(Protocol):
-    """A box-regression loss: ``(pred Tensor[N, 4], target Tensor[N, 4]) -> Tensor[N]``."""
+    """A box-regression loss: ``(pred Tensor[N, 4], target Tensor[N, 4]) -> Tensor[N]``.
+
+    Every module of ``noisybox.losses.get_loss`` fits: matched absolute ``xyxy`` pairs in,
+    one value per pair out (they also take an optional per-pair ``weight``, for heads that
+    weight boxes, e.g. by their classification target). Such a module is a submodule of
+    the head, so it follows ``model.train()``/``model.eval()`` and its buffers (Wise-IoU
+    v3's running mean) are in the detector's ``state_dict``; ``image_size`` (MPDIoU) is set
+    by ``build_detector``.
+    """
 
     def __call__(self, pred: Tensor, target: Tensor) -> Tensor: ...
 

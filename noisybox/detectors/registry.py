@@ -175,9 +175,41 @@ def _fcos(
 
         head = FCOSHead(fpn_channels, 1, num_classes, num_convs)
     kw.setdefault("score_thresh", 0.05)
-    return FCOS(
+    model = FCOS(
         body, num_classes, anchor_generator=anchors, head=head, **_transform_kwargs(image_size, kw)
     )
+    _per_image_group_norm(model)
+    return model
+
+
+class PerImageGroupNorm(nn.GroupNorm):
+    """``nn.GroupNorm`` that also accepts a batch of one image whose groups hold one value.
+
+    GroupNorm normalises every image on its own, so its output for an image does not
+    depend on the rest of the batch; torch's functional guard still refuses a batch of one
+    when a group holds a single value (FCOS with 32 FPN channels in 32 groups on a 1x1
+    pyramid level, e.g. P7 of a 128 px image), which crashed a last batch of one image and
+    the evaluation of one image. The computation is torch's own ``group_norm`` without that
+    guard: for batches it already accepted the result is bit for bit the same, and the
+    state dict is that of ``nn.GroupNorm``.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.group_norm(
+            input, self.num_groups, self.weight, self.bias, self.eps, torch.backends.cudnn.enabled
+        )
+
+
+def _per_image_group_norm(model: nn.Module) -> None:
+    """Replace every ``nn.GroupNorm`` of ``model`` by :class:`PerImageGroupNorm` in place."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.GroupNorm:
+                norm = PerImageGroupNorm(
+                    child.num_groups, child.num_channels, child.eps, child.affine
+                )
+                norm.load_state_dict(child.state_dict())
+                setattr(module, name, norm)
 
 
 @register_detector("retinanet")
@@ -280,7 +312,9 @@ def build_detector(
             ``"torchvision"`` for the detector's stock loss (FCOS GIoU, RetinaNet L1,
             Faster R-CNN smooth L1), or a per-box loss module.
         alpha: overrides the loss's alpha (the target when warming up).
-        loss_kwargs: more keyword arguments for ``noisybox.losses.get_loss``.
+        loss_kwargs: more keyword arguments for ``noisybox.losses.get_loss``. A loss with
+            an ``image_size`` left at ``None`` (MPDIoU) gets ``image_size`` (the square
+            network input) when that is given.
         box_loss_weight: multiplier of a plugged box loss; default 1, and 10 for Faster
             R-CNN, whose torchvision normalisation divides by all sampled RoIs
             (mmdetection's GIoU Faster R-CNN uses the same weight).
@@ -310,6 +344,9 @@ def build_detector(
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (background included) but got {num_classes}")
     box_loss = build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs)
+    if image_size is not None and getattr(box_loss, "image_size", False) is None:
+        # MPDIoU normalises by the network input: the square image_size x image_size canvas
+        setattr(box_loss, "image_size", float(image_size))  # noqa: B010
     if box_loss_weight is None:
         box_loss_weight = 10.0 if name == "fasterrcnn" else 1.0
     model = _DETECTORS[name](
@@ -328,8 +365,18 @@ def build_detector(
     return model
 
 
+def _is_box_loss_key(key: str) -> bool:
+    """``head.box_loss.running_mean`` and the like: state of a plugged box-loss module."""
+    return ".box_loss." in f".{key}"
+
+
 def load_detector_weights(model: nn.Module, path: str | Path) -> None:
     """Load a full detector state dict (or a noisybox checkpoint's ``model``) from ``path``.
+
+    The state of a plugged box loss (Wise-IoU v3's running mean) belongs to the run that
+    trained those weights, not to the network: it is neither required in nor taken from
+    the file, and ``model`` keeps its own. (Resuming a run restores it, from the
+    checkpoint's full state dict.)
 
     Raises:
         FileNotFoundError: no such file.
@@ -343,6 +390,9 @@ def load_detector_weights(model: nn.Module, path: str | Path) -> None:
         state = state["model"]
     if not isinstance(state, dict):
         raise ValueError(f"Expected a state dict in {path} but got {type(state).__name__}")
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if not _is_box_loss_key(str(k))}
+    state.update({k: v for k, v in own.items() if _is_box_loss_key(k)})
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from noisybox._fileio import atomic_write
 from noisybox.errors import NoisyboxError
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
@@ -18,25 +18,13 @@ CHECKPOINT_FORMAT = "noisybox-train-checkpoint-v1"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file in the same folder, rename).
+    """Write ``state`` to ``path`` atomically (:func:`noisybox._fileio.atomic_write`).
 
     ``state`` must hold only tensors, numbers, strings, ``None`` and lists/tuples/dicts of
     them, so that :func:`load_checkpoint` can read it without unpickling code.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    atomic_write(path, lambda handle: torch.save(state, handle))
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

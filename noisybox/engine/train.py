@@ -24,7 +24,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,15 +33,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from noisybox._fileio import atomic_write_text
 from noisybox.detectors import (
     LOSS_KEYS,
     box_loss_modules,
     build_detector,
+    list_backbones,
     list_detectors,
     pop_iou_stats,
     set_box_loss_alpha,
 )
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
+from noisybox.engine.curves import convergence
 from noisybox.engine.distributed import (
     DistInfo,
     all_gather_objects,
@@ -52,6 +54,7 @@ from noisybox.engine.distributed import (
     init_distributed,
     select_device,
 )
+from noisybox.engine.ema import build_ema
 from noisybox.engine.schedules import alpha_at_step, warmup_cosine_factor
 from noisybox.errors import NoisyboxError
 
@@ -60,6 +63,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "collapse_reasons",
+    "drops_single_image_batch",
     "evaluate_checkpoint",
     "evaluate_model",
     "predict",
@@ -124,6 +128,15 @@ class TrainConfig:
         eval_batch_size: images per inference batch.
         stop_after_epoch: end this call once this many epochs are done (the run stays
             resumable; for time-limited jobs). ``None`` trains to ``epochs``.
+        eval_every: evaluate the clean test set after every ``eval_every`` epochs (and
+            the last) and keep each result in the history: the learning curve. ``0``
+            evaluates after the last epoch only.
+        ema_decay: keep an exponential moving average of the weights (parameters and
+            BatchNorm statistics) with this decay, ramped up over the first steps as
+            YOLOv5/YOLOv8 do, and evaluate the average instead of the raw weights. ``0``
+            turns it off.
+        scale_range: ``[low, high]`` random zoom of each training image after the letterbox
+            (see ``noisybox.data.build_transforms``); ``None`` keeps the scale.
     """
 
     train_annotations: str
@@ -159,6 +172,9 @@ class TrainConfig:
     resume: bool = True
     eval_batch_size: int = 8
     stop_after_epoch: int | None = None
+    eval_every: int = 0
+    ema_decay: float = 0.0
+    scale_range: list[float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool):  # accept amp=True/False
@@ -204,6 +220,7 @@ class TrainConfig:
         """Check every value; raise :class:`~noisybox.errors.NoisyboxError` on the first bad one."""
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
+            (self.backbone in list_backbones(), f"backbone in {list_backbones()}", self.backbone),
             (self.optimizer in _OPTIMIZERS, f"optimizer in {list(_OPTIMIZERS)}", self.optimizer),
             (self.amp in _AMP_MODES, f"amp in {list(_AMP_MODES)}", self.amp),
             (int(self.epochs) == self.epochs and self.epochs >= 1, "epochs >= 1", self.epochs),
@@ -215,6 +232,14 @@ class TrainConfig:
             (self.image_size >= 32, "image_size >= 32", self.image_size),
             (self.workers >= 0, "workers >= 0", self.workers),
             (self.alpha is None or self.alpha >= 0, "alpha >= 0", self.alpha),
+            (self.eval_every >= 0, "eval_every >= 0", self.eval_every),
+            (0 <= self.ema_decay < 1, "ema_decay in [0, 1)", self.ema_decay),
+            (
+                self.scale_range is None
+                or (len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1]),
+                "scale_range [low, high] with 0 < low <= high",
+                self.scale_range,
+            ),
         ]
         for ok, expected, got in checks:
             if not ok:
@@ -246,6 +271,8 @@ class TrainResult:
         world_size: number of processes.
         collapsed: reasons from :func:`collapse_reasons` (empty: trained normally).
         weights_digests: SHA-256 of the final parameters on every rank (equal under DDP).
+        convergence: :func:`~noisybox.engine.curves.convergence` of the learning curve
+            (``None`` for an unfinished run).
     """
 
     config: dict[str, Any]
@@ -258,6 +285,7 @@ class TrainResult:
     world_size: int = 1
     collapsed: list[str] = dataclasses.field(default_factory=list)
     weights_digests: list[str] = dataclasses.field(default_factory=list)
+    convergence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -409,17 +437,7 @@ def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
@@ -441,7 +459,12 @@ def _datasets(cfg: TrainConfig) -> tuple[Any, Any | None]:
     train_set = DetectionDataset(
         cfg.train_annotations,
         cfg.train_images,
-        transforms=build_transforms(True, cfg.image_size, cfg.noise),
+        transforms=build_transforms(
+            True,
+            cfg.image_size,
+            cfg.noise,
+            scale_range=tuple(cfg.scale_range) if cfg.scale_range else None,  # type: ignore[arg-type]
+        ),
         format=cfg.train_format,
     )
     val_set = None
@@ -482,14 +505,23 @@ def _progress_bar(total: int, desc: str, enabled: bool) -> Iterator[Any]:
 def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Train ``cfg.detector`` with ``cfg.loss`` and evaluate it on the clean test files.
 
-    Resumes from ``out_dir/last.pt`` when it exists (and ``cfg.resume``): weights,
-    optimizer, scheduler, gradient scaler, RNG states and epoch are restored, so
+    Resumes from ``out_dir/last.pt`` when it exists (and ``cfg.resume``): weights, weight
+    average, optimizer, scheduler, gradient scaler, RNG states and epoch are restored, so
     ``epochs = 2`` in one call equals ``epochs = 1`` then a resumed call with ``epochs = 2``
     bit for bit on the same device. A finished run is returned without training again.
 
+    With ``cfg.eval_every = k > 0`` the clean test set is evaluated after every k-th epoch
+    (and the last), and each evaluation is stored in that epoch's ``history`` entry
+    (``metrics``, ``eval_time_s``): the learning curve.
+
+    When an epoch would end with a batch of a single image (``batch_size > 1``), that
+    batch is dropped (see :func:`drops_single_image_batch`): BatchNorm in training mode
+    cannot normalise one value per channel (a 1x1 feature map of one image), and the
+    order is reshuffled every epoch, so each image is still seen.
+
     Args:
         cfg: the run.
-        progress: a tqdm bar on stderr (rank 0 only) with loss and images/s.
+        progress: progress on stderr (rank 0 only) with loss and images/s.
 
     Returns:
         The :class:`TrainResult` (also written to ``out_dir/result.json`` by rank 0).
@@ -506,27 +538,61 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         raise NoisyboxError(str(exc)) from None
     dist_info = init_distributed(device)
     try:
-        return _train(cfg, device, dist_info, progress=progress, start_time=start_time)
+        run = _setup(cfg, device, dist_info)
+        end_epoch = (
+            cfg.epochs if cfg.stop_after_epoch is None else min(cfg.epochs, cfg.stop_after_epoch)
+        )
+        for epoch in range(run.start_epoch, end_epoch):
+            run.history.append(_train_epoch(run, epoch, progress=progress))
+            _evaluate_epoch(run, epoch + 1)
+            _save(run, epoch + 1)
+        return _finish(run, start_time)
     finally:
         cleanup_distributed(dist_info)
 
 
-def _train(
-    cfg: TrainConfig,
-    device: torch.device,
-    info: DistInfo,
-    *,
-    progress: bool,
-    start_time: float,
-) -> TrainResult:
+@dataclasses.dataclass
+class _Run:
+    """The state of one training run, shared by the setup, epoch, step and finish phases."""
+
+    cfg: TrainConfig
+    device: torch.device
+    info: DistInfo
+    autocast_dtype: torch.dtype | None
+    train_set: Any
+    val_set: Any
+    model: nn.Module
+    train_model: nn.Module
+    ema: Any
+    target_alpha: float | None
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    loader: Any
+    steps_per_epoch: int
+    total_steps: int
+    seeds: dict[str, Any]
+    history: list[dict[str, Any]]
+    start_epoch: int = 0
+    global_step: int = 0
+    metrics: dict[str, float] | None = None
+
+    @property
+    def ckpt_path(self) -> Path:
+        return Path(self.cfg.out_dir) / "last.pt"
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def _setup(cfg: TrainConfig, device: torch.device, info: DistInfo) -> _Run:
+    """Build data, model, optimiser and schedules, and restore them from a checkpoint."""
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data.distributed import DistributedSampler
 
     from noisybox.data import build_dataloader
-
-    out_dir = Path(cfg.out_dir)
-    ckpt_path = out_dir / "last.pt"
-    autocast_dtype = _autocast_dtype(cfg.amp, device)
 
     train_set, val_set = _datasets(cfg)
     if len(train_set) == 0:
@@ -536,6 +602,7 @@ def _train(
     model = _build_model(cfg, train_set.num_classes, load_weights=True).to(device)
     target_alpha = _target_alpha(model)
     optimizer = _make_optimizer(cfg, model)
+    ema = build_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
     sampler: DistributedSampler | None = None
     if info.enabled:
@@ -550,6 +617,7 @@ def _train(
         seed=cfg.seed,
         pin_memory=device.type == "cuda",
         sampler=sampler,
+        drop_last=drops_single_image_batch(len(train_set), cfg.batch_size, info.world_size),
     )
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * cfg.epochs
@@ -557,159 +625,240 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine_factor(step, total_steps, warmup_steps)
     )
+    autocast_dtype = _autocast_dtype(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=autocast_dtype == torch.float16)
-
-    rank_seeds = all_gather_objects(cfg.seed + info.rank, info)
     seeds = {
         "seed": cfg.seed,
         "init_seed": cfg.seed,
         "data_seed": cfg.seed,
-        "rank_seeds": rank_seeds,
+        "rank_seeds": all_gather_objects(cfg.seed + info.rank, info),
     }
-    history: list[dict[str, Any]] = []
-    start_epoch, global_step = 0, 0
-    metrics: dict[str, float] | None = None
-
-    if cfg.resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        _check_resumable(state["config"], cfg, ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
-        history = list(state["history"])
-        metrics = state.get("metrics")
-        rng = state["rng"]
-        _set_rng_state(rng[info.rank] if info.rank < len(rng) else rng[0], device)
+    run = _Run(
+        cfg=cfg,
+        device=device,
+        info=info,
+        autocast_dtype=autocast_dtype,
+        train_set=train_set,
+        val_set=val_set,
+        model=model,
+        train_model=model,
+        ema=ema,
+        target_alpha=target_alpha,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        loader=loader,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        seeds=seeds,
+        history=[],
+    )
+    if cfg.resume and run.ckpt_path.exists():
+        _restore(run, load_checkpoint(run.ckpt_path))
     else:
         # each rank its own stream for anything sampled during training (RoI sampling)
         torch.manual_seed(cfg.seed + info.rank)
-
-    train_model: nn.Module = model
     if info.enabled:
-        train_model = DistributedDataParallel(
+        run.train_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    box_key, cls_key = LOSS_KEYS[cfg.detector]
+    return run
 
-    end_epoch = (
-        cfg.epochs if cfg.stop_after_epoch is None else min(cfg.epochs, cfg.stop_after_epoch)
-    )
-    for epoch in range(start_epoch, end_epoch):
-        train_model.train()
-        loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-        sums: dict[str, torch.Tensor] = {}
-        iou_sum = torch.zeros(2, dtype=torch.float64, device=device)
-        counts = torch.zeros(3, dtype=torch.float64, device=device)  # steps, skipped, images
-        epoch_start = time.perf_counter()
-        alpha = None
-        desc = f"epoch {epoch + 1}/{cfg.epochs}"
-        with _progress_bar(steps_per_epoch, desc, progress and info.is_main) as bar:
-            for step_in_epoch, (images, targets) in enumerate(loader):
-                if target_alpha is not None:
-                    alpha = alpha_at_step(global_step, total_steps, target_alpha, cfg.alpha_warmup)
-                    set_box_loss_alpha(model, alpha)
-                images, targets = _to_device(images, targets, device)
-                with _autocast(device, autocast_dtype):
-                    loss_dict = train_model(images, targets)
-                loss = sum(loss_dict.values())
-                assert isinstance(loss, torch.Tensor)
-                finite = torch.isfinite(loss.detach()).to(torch.float64).reshape(1)
-                all_reduce_sum(finite, info)
-                skipped = bool(finite.item() < info.world_size)
-                if not skipped:
-                    scaler.scale(loss).backward()
-                    if cfg.grad_clip > 0:
-                        scaler.unscale_(optimizer)
-                        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                        if not torch.isfinite(norm) and not scaler.is_enabled():
-                            skipped = True
-                    if not skipped:
-                        scaler.step(optimizer)
-                    scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                with warnings.catch_warnings():
-                    # a skipped first step makes torch warn about the call order
-                    warnings.simplefilter("ignore", UserWarning)
-                    scheduler.step()
-                global_step += 1
-                counts += torch.tensor(
-                    [1.0, float(skipped), len(images)], dtype=torch.float64, device=device
+
+def _restore(run: _Run, state: Mapping[str, Any]) -> None:
+    _check_resumable(state["config"], run.cfg, run.ckpt_path)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
+    run.start_epoch, run.global_step = int(state["epoch"]), int(state["global_step"])
+    run.history = list(state["history"])
+    run.metrics = state.get("metrics")
+    rng = state["rng"]
+    rank = run.info.rank
+    _set_rng_state(rng[rank] if rank < len(rng) else rng[0], run.device)
+
+
+def _train_epoch(run: _Run, epoch: int, *, progress: bool) -> dict[str, Any]:
+    """One pass over the training set; returns the epoch's history entry."""
+    cfg, info, device = run.cfg, run.info, run.device
+    run.train_model.train()
+    run.loader.sampler.set_epoch(epoch)
+    sums: dict[str, torch.Tensor] = {}
+    iou_sum = torch.zeros(2, dtype=torch.float64, device=device)
+    counts = torch.zeros(3, dtype=torch.float64, device=device)  # steps, skipped, images
+    epoch_start = time.perf_counter()
+    alpha = None
+    desc = f"epoch {epoch + 1}/{cfg.epochs}"
+    with _progress_bar(run.steps_per_epoch, desc, progress and info.is_main) as bar:
+        for step_in_epoch, (images, targets) in enumerate(run.loader):
+            if run.target_alpha is not None:
+                alpha = alpha_at_step(
+                    run.global_step, run.total_steps, run.target_alpha, cfg.alpha_warmup
                 )
-                stats = pop_iou_stats(model)
-                if not skipped:
-                    for key, value in loss_dict.items():
-                        sums[key] = sums.get(key, 0.0) + value.detach().to(torch.float64)
-                    sums["__total__"] = sums.get("__total__", 0.0) + loss.detach().to(torch.float64)
-                    if stats is not None:
-                        iou_sum += stats.to(torch.float64)
-                if step_in_epoch % 10 == 0 or step_in_epoch == steps_per_epoch - 1:
-                    seen = counts[2].item() * info.world_size
-                    bar.set_postfix(
-                        loss=f"{loss.detach().item():.3f}",
-                        img_s=f"{seen / max(1e-9, time.perf_counter() - epoch_start):.1f}",
-                    )
-                bar.update(1)
-        epoch_time = time.perf_counter() - epoch_start
-        history.append(
-            _epoch_record(
-                epoch, sums, iou_sum, counts, info, box_key, cls_key, alpha, scheduler, epoch_time
+                set_box_loss_alpha(run.model, alpha)
+            images, targets = _to_device(images, targets, device)
+            loss_dict, loss, skipped = _train_step(run, images, targets)
+            counts += torch.tensor(
+                [1.0, float(skipped), len(images)], dtype=torch.float64, device=device
             )
-        )
-        rng_states = all_gather_objects(_rng_state(device), info)
-        if info.is_main:
-            save_checkpoint(
-                _checkpoint_state(
-                    cfg,
-                    model,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    epoch + 1,
-                    global_step,
-                    history,
-                    rng_states,
-                    train_set,
-                    seeds,
-                    None,
-                ),
-                ckpt_path,
-            )
-        barrier(info)
+            stats = pop_iou_stats(run.model)
+            if not skipped:
+                for key, value in loss_dict.items():
+                    sums[key] = sums.get(key, 0.0) + value.detach().to(torch.float64)
+                sums["__total__"] = sums.get("__total__", 0.0) + loss.detach().to(torch.float64)
+                if stats is not None:
+                    iou_sum += stats.to(torch.float64)
+            if step_in_epoch % 10 == 0 or step_in_epoch == run.steps_per_epoch - 1:
+                seen = counts[2].item() * info.world_size
+                bar.set_postfix(
+                    loss=f"{loss.detach().item():.3f}",
+                    img_s=f"{seen / max(1e-9, time.perf_counter() - epoch_start):.1f}",
+                )
+            bar.update(1)
+    box_key, cls_key = LOSS_KEYS[cfg.detector]
+    return _epoch_record(
+        epoch,
+        sums,
+        iou_sum,
+        counts,
+        info,
+        box_key,
+        cls_key,
+        alpha,
+        run.scheduler,
+        time.perf_counter() - epoch_start,
+    )
 
-    finished = len(history) >= cfg.epochs
-    if val_set is not None and metrics is None and finished:
+
+def _train_step(
+    run: _Run, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
+    """Forward, backward and optimiser step; ``skipped`` when the loss was not finite."""
+    cfg, scaler, optimizer = run.cfg, run.scaler, run.optimizer
+    with _autocast(run.device, run.autocast_dtype):
+        loss_dict = run.train_model(images, targets)
+    loss = sum(loss_dict.values())
+    assert isinstance(loss, torch.Tensor)
+    finite = torch.isfinite(loss.detach()).to(torch.float64).reshape(1)
+    all_reduce_sum(finite, run.info)
+    skipped = bool(finite.item() < run.info.world_size)
+    if not skipped:
+        scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+            if not torch.isfinite(norm) and not scaler.is_enabled():
+                skipped = True
+        if not skipped:
+            scaler.step(optimizer)
+            if run.ema is not None:
+                run.ema.update_parameters(run.model)
+        scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    with warnings.catch_warnings():
+        # a skipped first step makes torch warn about the call order
+        warnings.simplefilter("ignore", UserWarning)
+        run.scheduler.step()
+    run.global_step += 1
+    return loss_dict, loss, skipped
+
+
+def _evaluation_due(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether the clean test set is evaluated after ``epoch`` (1-based).
+
+    >>> [e for e in range(1, 11) if _evaluation_due(TrainConfig("t.json", epochs=10, eval_every=4,
+    ...                                                         val_annotations="v.json"), e)]
+    [4, 8, 10]
+    """
+    if not cfg.val_annotations:
+        return False
+    return epoch == cfg.epochs or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
+
+
+def _evaluate_epoch(run: _Run, epoch: int) -> None:
+    """Evaluate on the clean test set when due; the result goes into the epoch's history."""
+    if run.val_set is None or not _evaluation_due(run.cfg, epoch):
+        return
+    start = time.perf_counter()
+    metrics = None
+    if run.info.is_main:
+        metrics = evaluate_model(
+            run.eval_model,
+            run.val_set,
+            category_ids=run.train_set.category_ids,
+            device=run.device,
+            batch_size=run.cfg.eval_batch_size,
+            workers=min(run.cfg.workers, 2),
+        )
+    metrics = all_gather_objects(metrics, run.info)[0]
+    run.history[-1]["metrics"] = metrics
+    run.history[-1]["eval_time_s"] = time.perf_counter() - start
+    if epoch == run.cfg.epochs:
+        run.metrics = metrics
+
+
+def _save(run: _Run, epoch: int) -> None:
+    rng_states = all_gather_objects(_rng_state(run.device), run.info)
+    if run.info.is_main:
+        save_checkpoint(_checkpoint_state(run, epoch, rng_states), run.ckpt_path)
+    barrier(run.info)
+
+
+def _finish(run: _Run, start_time: float) -> TrainResult:
+    """Evaluate a finished run that has no metrics yet, write ``result.json``."""
+    cfg, info = run.cfg, run.info
+    finished = len(run.history) >= cfg.epochs
+    if run.val_set is not None and run.metrics is None and finished:
+        # a run finished before its final evaluation was stored (older checkpoints)
         if info.is_main:
-            metrics = evaluate_model(
-                model,
-                val_set,
-                category_ids=train_set.category_ids,
-                device=device,
+            run.metrics = evaluate_model(
+                run.eval_model,
+                run.val_set,
+                category_ids=run.train_set.category_ids,
+                device=run.device,
                 batch_size=cfg.eval_batch_size,
                 workers=min(cfg.workers, 2),
             )
-            state = load_checkpoint(ckpt_path)
-            state["metrics"] = metrics
-            save_checkpoint(state, ckpt_path)
-        metrics = all_gather_objects(metrics, info)[0]
+            state = load_checkpoint(run.ckpt_path)
+            state["metrics"] = run.metrics
+            save_checkpoint(state, run.ckpt_path)
+        run.metrics = all_gather_objects(run.metrics, info)[0]
     result = TrainResult(
         config=cfg.to_dict(),
-        history=history,
-        checkpoint=ckpt_path,
+        history=run.history,
+        checkpoint=run.ckpt_path,
         wall_time_s=time.perf_counter() - start_time,
-        metrics=metrics,
-        seeds=seeds,
-        device=str(device),
+        metrics=run.metrics,
+        seeds=run.seeds,
+        device=str(run.device),
         world_size=info.world_size,
-        collapsed=collapse_reasons(history) if target_alpha is not None and finished else [],
-        weights_digests=all_gather_objects(weights_digest(model), info),
+        collapsed=(
+            collapse_reasons(run.history) if run.target_alpha is not None and finished else []
+        ),
+        weights_digests=all_gather_objects(weights_digest(run.model), info),
+        convergence=convergence(run.history) if finished else None,
     )
     if info.is_main:
-        _atomic_write_json(out_dir / "result.json", result.to_dict())
+        _atomic_write_json(Path(cfg.out_dir) / "result.json", result.to_dict())
     barrier(info)
     return result
+
+
+def drops_single_image_batch(num_images: int, batch_size: int, world_size: int = 1) -> bool:
+    """Whether :func:`train` drops the last batch of an epoch: it would hold one image.
+
+    Each process gets ``ceil(num_images / world_size)`` images (``DistributedSampler``);
+    a set of one image per process is kept (there is nothing else to train on).
+
+    >>> drops_single_image_batch(5, 4), drops_single_image_batch(6, 4), drops_single_image_batch(1, 4)
+    (True, False, False)
+    """
+    per_process = -(-num_images // world_size)
+    return batch_size > 1 and per_process > 1 and per_process % batch_size == 1
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -774,39 +923,27 @@ def _epoch_record(
     }
 
 
-def _checkpoint_state(
-    cfg: TrainConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: torch.amp.GradScaler,
-    epoch: int,
-    global_step: int,
-    history: list[dict[str, Any]],
-    rng_states: list[dict[str, Any]],
-    train_set: Any,
-    seeds: dict[str, Any],
-    metrics: dict[str, float] | None,
-) -> dict[str, Any]:
+def _checkpoint_state(run: _Run, epoch: int, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
     from noisybox import __version__
 
     return {
         "format": CHECKPOINT_FORMAT,
         "noisybox_version": __version__,
-        "config": cfg.to_dict(),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+        "config": run.cfg.to_dict(),
+        "model": run.model.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
         "epoch": epoch,
-        "global_step": global_step,
-        "history": history,
+        "global_step": run.global_step,
+        "history": run.history,
         "rng": rng_states,
-        "num_classes": int(train_set.num_classes),
-        "category_ids": [int(c) for c in train_set.category_ids],
-        "category_names": [str(c) for c in train_set.category_names],
-        "seeds": seeds,
-        "metrics": metrics,
+        "num_classes": int(run.train_set.num_classes),
+        "category_ids": [int(c) for c in run.train_set.category_ids],
+        "category_names": [str(c) for c in run.train_set.category_names],
+        "seeds": run.seeds,
+        "metrics": run.metrics,
     }
 
 
@@ -935,7 +1072,12 @@ def evaluate_checkpoint(
     except ValueError as exc:
         raise NoisyboxError(str(exc)) from None
     model = _build_model(cfg, int(state["num_classes"]), load_weights=False)
-    model.load_state_dict(state["model"])
+    if state.get("ema") is not None:  # the moving average is what training evaluated
+        ema = build_ema(model, cfg.ema_decay)
+        ema.load_state_dict(state["ema"])
+        model = ema.module
+    else:
+        model.load_state_dict(state["model"])
     model.to(dev)
     dataset = DetectionDataset(annotations, images, transforms=None, format=format)
     return evaluate_model(

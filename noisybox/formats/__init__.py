@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import check_outputs
 from noisybox.errors import NoisyboxError
-from noisybox.formats._io import MANIFEST_NAME, changed_rows, check_not_same_path
+from noisybox.formats._io import MANIFEST_NAME, changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.formats.coco import read_coco, snap_coco, write_coco
 from noisybox.formats.voc import read_voc, snap_voc, write_voc
@@ -139,7 +140,11 @@ def write_annotations(
         NoisyboxError: if ``output_path`` is the input, or is a non-empty folder that is not
             an earlier noisybox output.
     """
-    check_not_same_path(ann.source, output_path)
+    check_outputs(
+        {"the output": output_path},
+        {"": ann.source},
+        folders=() if ann.format == "coco" else ("the output",),
+    )
     if ann.format == "coco":
         write_coco(ann, output_path, provenance=provenance)
     elif ann.format == "voc":

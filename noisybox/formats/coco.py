@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from noisybox._fileio import atomic_write_bytes
 from noisybox.errors import NoisyboxError
-from noisybox.formats._io import atomic_write_bytes, changed_rows
+from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 
 __all__ = ["COCO_DECIMALS", "CocoDocument", "read_coco", "snap_coco", "write_coco"]

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import atomic_dir
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
-    atomic_dir,
     changed_rows,
     group_by_file,
     progress_enumerate,
@@ -75,6 +75,17 @@ def _text(elem: ET.Element | None, tag: str) -> str | None:
     return child.text.strip() if child is not None and child.text is not None else None
 
 
+def _utf8(raw: bytes, path: Path) -> str:
+    """``raw`` decoded as UTF-8, or one line naming the file and the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoisyboxError(
+            f"Expected a UTF-8 file but got byte {raw[exc.start]:#04x} at offset {exc.start} "
+            f"in {path}"
+        ) from None
+
+
 def read_voc(
     path: str | os.PathLike[str],
     *,
@@ -95,15 +106,20 @@ def read_voc(
         sorted order).
 
     Raises:
-        NoisyboxError: for malformed XML, a missing or non-positive ``size``, an object
-            without a name or a numeric ``bndbox``, or an image-set id without its XML.
+        NoisyboxError: for malformed XML, a file that is not UTF-8, a missing or
+            non-positive ``size``, an object without a name or a numeric ``bndbox``, or an
+            image-set id without its XML.
     """
     root, ann_dir = find_voc_root(path)
     if image_set is not None:
         listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
         if not listing.is_file():
             raise NoisyboxError(f"Expected an image set file but got no {listing}")
-        stems = [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+        stems = [
+            line.split()[0]
+            for line in _utf8(listing.read_bytes(), listing).splitlines()
+            if line.strip()
+        ]
         xml_paths = [ann_dir / f"{s}.xml" for s in stems]
         for p in xml_paths:
             if not p.is_file():
@@ -120,7 +136,7 @@ def read_voc(
             tree = ET.fromstring(raw)
         except ET.ParseError as exc:
             raise NoisyboxError(f"Expected well-formed XML but got {exc} in {xml_path}") from None
-        texts.append(raw.decode("utf-8"))
+        texts.append(_utf8(raw, xml_path))
         size = tree.find("size")
         wh = []
         for key in ("width", "height"):
@@ -248,7 +264,7 @@ def write_voc(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     written = snap_voc(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_object_index, written.tolist())
-    with atomic_dir(output_path) as tmp:
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         out_ann = tmp / "Annotations"
         out_ann.mkdir()
         for i, name in progress_enumerate(doc.xml_files, progress=progress, desc="writing VOC"):

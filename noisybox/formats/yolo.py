@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import atomic_dir
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
-    atomic_dir,
     changed_rows,
     group_by_file,
     progress_enumerate,
@@ -88,24 +88,42 @@ def find_yolo_dirs(
     return dataset, labels, images
 
 
-def _class_names(dataset: Path | None, labels: Path) -> dict[int, str]:
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file, or one line naming it."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoisyboxError(
+            f"Expected a UTF-8 {what} but got byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start} in {path}"
+        ) from None
+    except OSError as exc:
+        raise NoisyboxError(f"Expected a readable {what} but got {exc.strerror}: {path}") from None
+
+
+def _class_names(dataset: Path | None, labels: Path) -> tuple[dict[int, str], Path | None]:
+    """Class names and the file they came from (``classes.txt`` or a ``*.yaml``)."""
     for folder in (dataset, labels):
         if folder is not None and (folder / "classes.txt").is_file():
-            lines = [s.strip() for s in (folder / "classes.txt").read_text().splitlines()]
-            return {k: s for k, s in enumerate(lines) if s}
+            text = _read_text(folder / "classes.txt", "class list")
+            lines = [s.strip() for s in text.splitlines()]
+            return {k: s for k, s in enumerate(lines) if s}, folder / "classes.txt"
     if dataset is not None:
         import yaml
 
         for cfg in sorted(dataset.glob("*.yaml")):
             try:
-                names = (yaml.safe_load(cfg.read_text()) or {}).get("names")
-            except (yaml.YAMLError, AttributeError):
+                names = (yaml.safe_load(_read_text(cfg, "YAML file")) or {}).get("names")
+            except (yaml.YAMLError, AttributeError, NoisyboxError):
                 continue
             if isinstance(names, list):
-                return {k: str(n) for k, n in enumerate(names)}
+                return {k: str(n) for k, n in enumerate(names)}, cfg
             if isinstance(names, dict):
-                return {int(k): str(n) for k, n in names.items()}
-    return {}
+                try:
+                    return {int(k): str(n) for k, n in names.items()}, cfg
+                except (TypeError, ValueError):
+                    continue
+    return {}, None
 
 
 def read_yolo(
@@ -128,7 +146,9 @@ def read_yolo(
 
     Raises:
         NoisyboxError: for a label file without its image, a line that is not
-            ``class cx cy w h`` with an integer class and numbers, or an unreadable image.
+            ``class cx cy w h`` with an integer class and numbers, a negative class or
+            one missing from ``classes.txt`` (or the yaml's ``names``) when there is one,
+            a label file that is not UTF-8, or an unreadable image.
     """
     from PIL import Image
 
@@ -169,7 +189,7 @@ def read_yolo(
         if i not in label_of_row:
             continue
         label_rel = label_of_row[i]
-        text = (labels_dir / label_rel).read_bytes().decode("utf-8")
+        text = _read_text(labels_dir / label_rel, "label file")
         fidx = len(doc_files)
         doc_files.append(label_rel)
         texts.append(text)
@@ -187,6 +207,10 @@ def read_yolo(
                 raise NoisyboxError(
                     f"Expected 'class cx cy w h' but got {line.strip()[:80]!r} in {labels_dir / label_rel} (record {rid})"
                 ) from None
+            if k < 0:
+                raise NoisyboxError(
+                    f"Expected a class id >= 0 but got {tokens[0]!r} in {labels_dir / label_rel} (record {rid})"
+                )
             cls.append(k)
             norm.append(values)
             box_img.append(i)
@@ -206,7 +230,15 @@ def read_yolo(
         axis=1,
     ).reshape(-1, 4)
     categories = np.array(cls, dtype=np.int64)
-    names = _class_names(dataset, labels_dir)
+    names, names_file = _class_names(dataset, labels_dir)
+    if names_file is not None and names:
+        unknown = np.flatnonzero(~np.isin(categories, list(names)))
+        if unknown.size:
+            k = int(unknown[0])
+            raise NoisyboxError(
+                f"Expected a class id listed in {names_file} (0..{max(names)}) but got "
+                f"{cls[k]} in {labels_dir / record_ids[k].rsplit(':', 1)[0]} (record {record_ids[k]})"
+            )
     for k in np.unique(categories).tolist():
         names.setdefault(int(k), str(k))
     return Annotations(
@@ -292,7 +324,7 @@ def write_yolo(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     _, texts = _written_norm(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_line_index, texts)
-    with atomic_dir(output_path) as tmp:
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         labels = tmp / "labels"
         labels.mkdir()
         for i, rel in progress_enumerate(doc.label_files, progress=progress, desc="writing YOLO"):

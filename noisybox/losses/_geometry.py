@@ -6,7 +6,7 @@ box pairs, so that the variants only add their penalty terms.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,36 +16,112 @@ __all__: list[str] = []
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
-class Geometry(NamedTuple):
-    """Element-wise geometry of matched pairs, every field ``Tensor[...]``.
+class Geometry:
+    """Element-wise geometry of matched ``xyxy`` pairs, every attribute ``Tensor[...]``.
 
     ``x1 .. y2`` and ``w, h`` belong to the prediction, ``gx1 .. gy2`` and ``gw, gh`` to the
-    target; ``cw, ch`` are the width and height of the smallest enclosing box.
+    target; ``cw, ch`` are the width and height of the smallest enclosing box. ``inter``,
+    ``union`` and ``iou`` are computed on first use, so a loss that does not use them (NWD,
+    an Inner-IoU term) keeps nothing for them in the autograd graph; a value first computed
+    with gradients off (a detached weight) is computed again when asked for with them on.
     """
 
-    x1: Tensor
-    y1: Tensor
-    x2: Tensor
-    y2: Tensor
-    gx1: Tensor
-    gy1: Tensor
-    gx2: Tensor
-    gy2: Tensor
-    w: Tensor
-    h: Tensor
-    gw: Tensor
-    gh: Tensor
-    inter: Tensor
-    union: Tensor
-    iou: Tensor
-    cw: Tensor
-    ch: Tensor
+    __slots__ = (
+        "x1", "y1", "x2", "y2", "gx1", "gy1", "gx2", "gy2",
+        "w", "h", "gw", "gh", "cw", "ch", "eps", "_overlaps",
+    )  # fmt: skip
+
+    def __init__(self, pred: Tensor, target: Tensor, eps: float) -> None:
+        self.x1, self.y1, self.x2, self.y2 = pred.unbind(-1)
+        self.gx1, self.gy1, self.gx2, self.gy2 = target.unbind(-1)
+        self.w = self.x2 - self.x1
+        self.h = self.y2 - self.y1
+        self.gw = self.gx2 - self.gx1
+        self.gh = self.gy2 - self.gy1
+        self.cw = torch.maximum(self.x2, self.gx2) - torch.minimum(self.x1, self.gx1)
+        self.ch = torch.maximum(self.y2, self.gy2) - torch.minimum(self.y1, self.gy1)
+        self.eps = eps
+        self._overlaps: dict[bool, tuple[Tensor, Tensor, Tensor]] = {}
+
+    @property
+    def inter(self) -> Tensor:
+        """Intersection area."""
+        return self._overlap()[0]
+
+    @property
+    def union(self) -> Tensor:
+        """Union area."""
+        return self._overlap()[1]
+
+    @property
+    def iou(self) -> Tensor:
+        """``inter / max(union, eps)``."""
+        return self._overlap()[2]
+
+    def _overlap(self) -> tuple[Tensor, Tensor, Tensor]:
+        grad = torch.is_grad_enabled()
+        found = self._overlaps.get(True) or (None if grad else self._overlaps.get(False))
+        if found is None:
+            iw = edge_overlap(self.x1, self.x2, self.gx1, self.gx2)
+            ih = edge_overlap(self.y1, self.y2, self.gy1, self.gy2)
+            inter = iw * ih
+            union = self.w * self.h + self.gw * self.gh - inter
+            found = (inter, union, inter / floor(union, self.eps))
+            self._overlaps[grad] = found
+        return found
+
+
+def edge_overlap(a1: Tensor, a2: Tensor, b1: Tensor, b2: Tensor) -> Tensor:
+    """Length of the overlap of the intervals ``[a1, a2]`` and ``[b1, b2]`` (0 if apart).
+
+    ``relu`` rather than ``clamp(min=0)``: the same values, and autograd keeps only the
+    result, which the intersection's product keeps anyway; its gradient is 0 for edges that
+    exactly touch, like torchvision's strict mask.
+    """
+    return torch.relu(torch.minimum(a2, b2) - torch.maximum(a1, b1))
+
+
+def floor(x: Tensor, eps: float) -> Tensor:
+    """``max(x, eps)``; autograd keeps a boolean mask instead of ``x`` (``clamp`` keeps ``x``).
+
+    ``max(union, eps)`` rather than ``union + eps`` in the IoU: identical boxes give IoU == 1
+    exactly, even tiny ones; for ``union >> eps`` both agree with torchvision to ~eps / union.
+    """
+    return torch.where(x > eps, x, eps)
+
+
+class _SaturatingUpcast(torch.autograd.Function):
+    """``t.float()`` whose backward casts the gradient back to ``t``'s dtype saturating.
+
+    A plain ``.float()`` casts the float32 gradient back with overflow to ``inf``: a ratio
+    of two lengths that both vanish (a zero-height box's enclosing-box area, ``w / (h +
+    eps)`` at a point box) has a slope of order ``1 / eps = 1e7`` that float32 holds and
+    float16 (largest finite 65504) does not.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, t: Tensor) -> Tensor:
+        ctx.dtype = t.dtype
+        return t.float()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        limit = torch.finfo(ctx.dtype).max
+        return grad.clamp(-limit, limit).to(ctx.dtype)
 
 
 def upcast(t: Tensor) -> Tensor:
-    """Float16/bfloat16/integer -> float32; float32/float64 unchanged (torchvision's rule)."""
+    """Float16/bfloat16/integer -> float32; float32/float64 unchanged (torchvision's rule).
+
+    The gradient flowing back into a float16/bfloat16 input is computed in float32 and cast
+    back saturating: a component beyond the dtype's range (float16: ``|g| > 65504``)
+    becomes the largest finite value of that sign, not ``inf``.
+    """
     if t.dtype in (torch.float32, torch.float64):
         return t
+    if t.requires_grad and t.dtype in (torch.float16, torch.bfloat16):
+        out: Tensor = _SaturatingUpcast.apply(t)
+        return out
     return t.float()
 
 
@@ -71,25 +147,9 @@ def box_geometry(pred: Tensor, target: Tensor, eps: float) -> Geometry:
         eps: lower bound of the union in the IoU's denominator.
 
     Returns:
-        A :class:`Geometry` of ``Tensor[...]`` fields.
+        A :class:`Geometry` of ``Tensor[...]`` attributes.
     """
-    x1, y1, x2, y2 = pred.unbind(-1)
-    gx1, gy1, gx2, gy2 = target.unbind(-1)
-    w = x2 - x1
-    h = y2 - y1
-    gw = gx2 - gx1
-    gh = gy2 - gy1
-    # clamp instead of torchvision's boolean-mask scatter: same values, fewer kernels
-    iw = (torch.minimum(x2, gx2) - torch.maximum(x1, gx1)).clamp(min=0)
-    ih = (torch.minimum(y2, gy2) - torch.maximum(y1, gy1)).clamp(min=0)
-    inter = iw * ih
-    union = w * h + gw * gh - inter
-    # max(union, eps) rather than union + eps: identical boxes give IoU == 1 exactly, even
-    # tiny ones; for union >> eps both agree with torchvision to ~eps / union
-    iou = inter / union.clamp(min=eps)
-    cw = torch.maximum(x2, gx2) - torch.minimum(x1, gx1)
-    ch = torch.maximum(y2, gy2) - torch.minimum(y1, gy1)
-    return Geometry(x1, y1, x2, y2, gx1, gy1, gx2, gy2, w, h, gw, gh, inter, union, iou, cw, ch)
+    return Geometry(pred, target, eps)
 
 
 def safe_pow(x: Tensor, a: float, eps: float) -> Tensor:
@@ -112,3 +172,25 @@ def safe_pow(x: Tensor, a: float, eps: float) -> Tensor:
     if a > 1.0:
         return x.pow(a)
     return torch.where(x > eps, x.clamp(min=eps).pow(a), x * eps ** (a - 1.0))
+
+
+def inner_iou(g: Geometry, ratio: float, eps: float) -> Tensor:
+    """IoU of the auxiliary boxes of Inner-IoU: both boxes scaled by ``ratio`` about their centres.
+
+    ``inter`` is the overlap of the scaled boxes and the union ``ratio^2 (w h + wgt hgt) -
+    inter``; ``ratio = 1`` gives the plain IoU (up to rounding).
+
+    Reference: Zhang, Xu and Zhang, Inner-IoU: More Effective Intersection over Union Loss
+    with Auxiliary Bounding Box, 2023, https://arxiv.org/abs/2311.02877.
+    """
+    half = ratio / 2
+    cx, cy = (g.x1 + g.x2) / 2, (g.y1 + g.y2) / 2
+    gcx, gcy = (g.gx1 + g.gx2) / 2, (g.gy1 + g.gy2) / 2
+    x1, x2, y1, y2 = cx - half * g.w, cx + half * g.w, cy - half * g.h, cy + half * g.h
+    gx1, gx2 = gcx - half * g.gw, gcx + half * g.gw
+    gy1, gy2 = gcy - half * g.gh, gcy + half * g.gh
+    inter = edge_overlap(x1, x2, gx1, gx2) * edge_overlap(y1, y2, gy1, gy2)
+    # the auxiliary boxes' areas from their own corners, as the intersection's: identical
+    # boxes then give exactly 1 (ratio^2 w h would differ from it by rounding)
+    union = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter
+    return inter / floor(union, eps)

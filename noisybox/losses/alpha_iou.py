@@ -12,20 +12,42 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from noisybox.losses._geometry import (
-    BOX_FORMATS,
-    Geometry,
-    box_geometry,
-    safe_pow,
-    to_xyxy,
-    upcast,
+from noisybox.losses._common import (
+    PairLoss,
+    check_inner_ratio,
+    check_powers,
+    pairwise_loss,
 )
+from noisybox.losses._geometry import Geometry, inner_iou, safe_pow
 
-__all__ = ["AlphaIoULoss", "alpha_iou_loss", "alpha_iou_term", "list_variants"]
+__all__ = [
+    "ALPHA_IOU_REFERENCE",
+    "VARIANT_REFERENCES",
+    "AlphaIoULoss",
+    "alpha_iou_loss",
+    "alpha_iou_term",
+    "list_variants",
+]
 
-REDUCTIONS = ("none", "mean", "sum")
+ALPHA_IOU_REFERENCE = (
+    "He et al., Alpha-IoU: A Family of Power Intersection over Union Losses for Bounding Box "
+    "Regression, NeurIPS 2021, https://arxiv.org/abs/2110.13675 (eq. 1-4)"
+)
+#: The paper that defines each variant's penalty (the power is the Alpha-IoU paper's).
+VARIANT_REFERENCES = {
+    "iou": "Yu et al., UnitBox: An Advanced Object Detection Network, ACM MM 2016, "
+    "https://arxiv.org/abs/1608.01471",
+    "giou": "Rezatofighi et al., Generalized Intersection over Union, CVPR 2019, "
+    "https://arxiv.org/abs/1902.09630",
+    "diou": "Zheng et al., Distance-IoU Loss, AAAI 2020, https://arxiv.org/abs/1911.08287",
+    "ciou": "Zheng et al., Distance-IoU Loss, AAAI 2020, https://arxiv.org/abs/1911.08287",
+    "eiou": "Zhang et al., Focal and Efficient IOU Loss for Accurate Bounding Box Regression, "
+    "Neurocomputing 2022, https://arxiv.org/abs/2101.08158 (eq. 10)",
+    "siou": "Gevorgyan, SIoU Loss: More Powerful Learning for Bounding Box Regression, 2022, "
+    "https://arxiv.org/abs/2205.12740",
+}
 
 PenaltyFn = Callable[[Geometry, float, float], Tensor]
 _PENALTIES: dict[str, PenaltyFn | None] = {"iou": None}
@@ -85,7 +107,8 @@ def _ciou_penalty(g: Geometry, a: float, eps: float) -> Tensor:
 
     Reference: Zheng et al., Distance-IoU Loss, AAAI 2020, https://arxiv.org/abs/1911.08287
     """
-    v = (4 / math.pi**2) * (torch.atan(g.gw / (g.gh + eps)) - torch.atan(g.w / (g.h + eps))) ** 2
+    # atan2(w, h + eps) is atan(w / (h + eps)) for h >= 0, and autograd keeps only its inputs
+    v = (4 / math.pi**2) * (torch.atan2(g.gw, g.gh + eps) - torch.atan2(g.w, g.h + eps)) ** 2
     with torch.no_grad():
         beta = v / (1 - g.iou + v + eps)
     return _center_distance(g, a, eps) + safe_pow(beta * v, a, eps)
@@ -162,17 +185,6 @@ def alpha_iou_term(
     return term / alpha if box_cox else term
 
 
-def _check_alpha(name: str, value: float, allow_zero: bool) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Expected {name} to be a number but got {value!r}") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"Expected {name} {bound} and finite but got {value!r}")
-    return value
-
-
 def alpha_iou_loss(
     pred: Tensor,
     target: Tensor,
@@ -185,6 +197,7 @@ def alpha_iou_loss(
     weight: Tensor | None = None,
     eps: float = 1e-7,
     box_cox: bool = False,
+    inner_ratio: float | None = None,
 ) -> Tensor:
     """Alpha-IoU loss of matched box pairs: ``1 - IoU^alpha + P^alpha_penalty`` (eq. 3-4).
 
@@ -208,6 +221,10 @@ def alpha_iou_loss(
             before the reduction; ``"mean"`` is then the plain mean of weighted losses.
         eps: added to every denominator (the IoU divides by ``max(union, eps)``).
         box_cox: use ``(1 - IoU^alpha) / alpha`` for the IoU term (eq. 1).
+        inner_ratio: Inner-IoU (Zhang et al. 2023, arXiv 2311.02877): the IoU term is
+            computed on auxiliary boxes scaled by this ratio about their centres, the penalty
+            on the boxes themselves (``L_Inner-X = L_X + IoU - IoU_inner`` at ``alpha = 1``).
+            ``None`` (default) uses the boxes.
 
     Returns:
         ``Tensor[...]`` for ``reduction="none"``, else a scalar; float32 or float64. An empty
@@ -229,48 +246,21 @@ def alpha_iou_loss(
     """
     if variant not in _PENALTIES:
         raise ValueError(f"Expected variant to be one of {list_variants()} but got {variant!r}")
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"Expected reduction to be one of {REDUCTIONS} but got {reduction!r}")
-    if box_format not in BOX_FORMATS:
-        raise ValueError(f"Expected box_format to be one of {BOX_FORMATS} but got {box_format!r}")
-    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
-        raise ValueError(
-            f"Expected pred and target to be torch.Tensor but got "
-            f"{type(pred).__name__} and {type(target).__name__}"
-        )
-    if pred.shape != target.shape or pred.dim() == 0 or pred.shape[-1] != 4:
-        raise ValueError(
-            f"Expected pred and target of the same shape [..., 4] but got "
-            f"{list(pred.shape)} and {list(target.shape)}"
-        )
-    a = _check_alpha("alpha", alpha, allow_zero=True)
-    if alpha_penalty is None:
-        a_pen = a if a > 0 else 1.0
-    else:
-        a_pen = _check_alpha("alpha_penalty", alpha_penalty, allow_zero=False)
-
-    pred = upcast(pred)
-    target = upcast(target)
-    if pred.numel() == 0:
-        empty = 0 * pred.sum(-1)
-        return empty if reduction == "none" else 0 * pred.sum()
-
-    g = box_geometry(to_xyxy(pred, box_format), to_xyxy(target, box_format), eps)
-    loss = alpha_iou_term(g.iou, a, box_cox=box_cox, eps=eps)
+    a, a_pen = check_powers(alpha, alpha_penalty)
+    ratio = check_inner_ratio(inner_ratio)
     penalty_fn = _PENALTIES[variant]
-    if penalty_fn is not None:
-        loss = loss + penalty_fn(g, a_pen, eps)
 
-    if weight is not None:
-        loss = loss * upcast(weight)
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+    def body(g: Geometry) -> Tensor:
+        iou = g.iou if ratio is None else inner_iou(g, ratio, eps)
+        loss = alpha_iou_term(iou, a, box_cox=box_cox, eps=eps)
+        return loss if penalty_fn is None else loss + penalty_fn(g, a_pen, eps)
+
+    return pairwise_loss(
+        pred, target, body, box_format=box_format, reduction=reduction, weight=weight, eps=eps
+    )
 
 
-class AlphaIoULoss(nn.Module):
+class AlphaIoULoss(PairLoss):
     """``nn.Module`` over :func:`alpha_iou_loss`.
 
     ``alpha`` (and ``alpha_penalty``) are plain attributes read at every call, so a
@@ -285,6 +275,7 @@ class AlphaIoULoss(nn.Module):
         reduction: ``"none"``, ``"mean"`` or ``"sum"``.
         eps: added to every denominator (the IoU divides by ``max(union, eps)``).
         box_cox: Box-Cox form of the IoU term (eq. 1).
+        inner_ratio: Inner-IoU's auxiliary-box ratio for the IoU term; ``None`` for none.
 
     Raises:
         ValueError: as :func:`alpha_iou_loss`, at construction.
@@ -293,6 +284,9 @@ class AlphaIoULoss(nn.Module):
     >>> loss(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[0.0, 0.0, 2.0, 2.0]]))
     tensor(0.)
     """
+
+    fn = alpha_iou_loss
+    hyper_parameters = ("variant", "alpha", "alpha_penalty", "box_cox", "inner_ratio")
 
     def __init__(
         self,
@@ -304,37 +298,23 @@ class AlphaIoULoss(nn.Module):
         reduction: str = "none",
         eps: float = 1e-7,
         box_cox: bool = False,
+        inner_ratio: float | None = None,
     ) -> None:
-        super().__init__()
-        self.variant = variant
-        self.alpha = alpha
-        self.alpha_penalty = alpha_penalty
-        self.box_format = box_format
-        self.reduction = reduction
-        self.eps = eps
-        self.box_cox = box_cox
-        # validate now so a bad configuration fails at construction, not mid-training
-        probe = torch.zeros(0, 4)
-        self.forward(probe, probe)
-
-    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
-        """Loss of ``Tensor[..., 4]`` pairs; ``weight`` ``Tensor[...]`` optional."""
-        return alpha_iou_loss(
-            pred,
-            target,
-            variant=self.variant,
-            alpha=self.alpha,
-            alpha_penalty=self.alpha_penalty,
-            box_format=self.box_format,
-            reduction=self.reduction,
-            weight=weight,
-            eps=self.eps,
-            box_cox=self.box_cox,
+        super().__init__(
+            box_format=box_format,
+            reduction=reduction,
+            eps=eps,
+            variant=variant,
+            alpha=alpha,
+            alpha_penalty=alpha_penalty,
+            box_cox=box_cox,
+            inner_ratio=inner_ratio,
         )
 
     def extra_repr(self) -> str:
         pen = "" if self.alpha_penalty is None else f", alpha_penalty={self.alpha_penalty}"
         extra = ", box_cox=True" if self.box_cox else ""
+        extra += "" if self.inner_ratio is None else f", inner_ratio={self.inner_ratio}"
         return (
             f"variant={self.variant!r}, alpha={self.alpha}{pen}, "
             f"box_format={self.box_format!r}, reduction={self.reduction!r}{extra}"

@@ -1,21 +1,54 @@
-"""Loss registry: build box-regression losses by name.
+"""Loss registry: build box-regression losses by name, and say what each one is.
 
 Every variant ``v`` of :func:`~noisybox.losses.alpha_iou.list_variants` is registered as
-``v`` (the classic loss, ``alpha = 1``) and ``alpha-v`` (``alpha = 3``, the paper's
-recommendation); ``log-iou`` is the ``alpha -> 0`` limit ``-log(IoU)`` (eq. 2).
+``v`` (the classic loss, ``alpha = 1``), ``alpha-v`` (``alpha = 3``, the paper's
+recommendation) and ``inner-v`` (Inner-IoU, auxiliary-box ratio 0.7); ``log-iou`` is the
+``alpha -> 0`` limit ``-log(IoU)`` (eq. 2). The later IoU-family losses are registered at
+``alpha = 1`` (their papers' form): ``focal-eiou``, ``wiou-v1``, ``wiou-v3``, ``mpdiou``,
+``shape-iou``, ``piou``, ``piou-v2`` (with ``inner-`` forms of the additive ones) and
+``nwd``. Any of them takes another ``alpha`` as a keyword.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from torch import nn
 
-from noisybox.losses.alpha_iou import AlphaIoULoss, list_variants
+from noisybox.losses._common import PairLoss
+from noisybox.losses.alpha_iou import (
+    ALPHA_IOU_REFERENCE,
+    VARIANT_REFERENCES,
+    AlphaIoULoss,
+    list_variants,
+)
+from noisybox.losses.focal_eiou import FOCAL_EIOU_REFERENCE, FocalEIoULoss
+from noisybox.losses.mpdiou import MPDIOU_REFERENCE, MPDIoULoss
+from noisybox.losses.nwd import NWD_REFERENCE, NWDLoss
+from noisybox.losses.powerful_iou import POWERFUL_IOU_REFERENCE, PowerfulIoULoss
+from noisybox.losses.shape_iou import SHAPE_IOU_REFERENCE, ShapeIoULoss
+from noisybox.losses.wise_iou import WISE_IOU_REFERENCE, WiseIoULoss
 
-__all__ = ["get_loss", "list_losses", "register_loss"]
+__all__ = [
+    "INNER_IOU_REFERENCE",
+    "LossInfo",
+    "describe_loss",
+    "get_loss",
+    "list_losses",
+    "register_loss",
+]
+
+INNER_IOU_REFERENCE = (
+    "Zhang, Xu and Zhang, Inner-IoU: More Effective Intersection over Union Loss with "
+    "Auxiliary Bounding Box, 2023, https://arxiv.org/abs/2311.02877 "
+    "(L_Inner-X = L_X + IoU - IoU_inner)"
+)
+#: Inner-IoU's auxiliary-box ratio for the registered ``inner-*`` losses (paper: 0.5-1.5,
+#: below 1 for data whose boxes already overlap well).
+DEFAULT_INNER_RATIO = 0.7
 
 LossFactory = Callable[..., nn.Module]
 F = TypeVar("F", bound=LossFactory)
@@ -23,11 +56,26 @@ F = TypeVar("F", bound=LossFactory)
 _LOSSES: dict[str, LossFactory] = {}
 
 
-def register_loss(name: str, *, override: bool = False) -> Callable[[F], F]:
+@dataclass(frozen=True)
+class LossInfo:
+    """What a registered loss is: its family (the paper whose form it takes) and references."""
+
+    family: str
+    reference: str
+
+
+_INFO: dict[str, LossInfo] = {}
+
+
+def register_loss(
+    name: str, *, family: str = "custom", reference: str = "", override: bool = False
+) -> Callable[[F], F]:
     """Register a factory ``(**kwargs) -> nn.Module`` under ``name``.
 
     Args:
         name: registry key, e.g. ``"alpha-ciou"``.
+        family: the loss family shown by ``noisybox list-losses`` (e.g. ``"wise-iou"``).
+        reference: the paper(s) the loss comes from.
         override: replace an existing entry instead of raising.
 
     Raises:
@@ -44,6 +92,7 @@ def register_loss(name: str, *, override: bool = False) -> Callable[[F], F]:
         if name in _LOSSES and not override:
             raise ValueError(f"Expected a new loss name but got {name!r}, already registered")
         _LOSSES[name] = factory
+        _INFO[name] = LossInfo(family, reference)
         return factory
 
     return decorator
@@ -53,7 +102,7 @@ def list_losses() -> list[str]:
     """Sorted names accepted by :func:`get_loss`.
 
     >>> [n for n in list_losses() if "ciou" in n]
-    ['alpha-ciou', 'ciou']
+    ['alpha-ciou', 'ciou', 'inner-ciou']
     """
     return sorted(_LOSSES)
 
@@ -78,12 +127,74 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
     return _LOSSES[name](**kwargs)
 
 
-def _preset(variant: str, default_alpha: float, **kwargs: Any) -> nn.Module:
-    kwargs.setdefault("alpha", default_alpha)
-    return AlphaIoULoss(variant, **kwargs)
+def describe_loss(name: str) -> dict[str, Any]:
+    """Family, parameters (the registered defaults) and reference of the loss ``name``.
+
+    Raises:
+        ValueError: unknown name.
+
+    >>> info = describe_loss("wiou-v3")
+    >>> info["family"], info["parameters"]["focus_alpha"], info["parameters"]["focus_delta"]
+    ('wise-iou', 1.9, 3.0)
+    """
+    module = get_loss(name)
+    parameters = module.hyper() if isinstance(module, PairLoss) else {}
+    info = _INFO[name]
+    return {"family": info.family, "parameters": parameters, "reference": info.reference}
+
+
+def _build(cls: Callable[..., nn.Module], defaults: dict[str, Any], **kwargs: Any) -> nn.Module:
+    return cls(**{**defaults, **kwargs})
+
+
+def _register(
+    name: str, cls: Callable[..., nn.Module], family: str, reference: str, **defaults: Any
+) -> None:
+    register_loss(name, family=family, reference=reference)(
+        functools.partial(_build, cls, defaults)
+    )
 
 
 for _variant in list_variants():
-    register_loss(_variant)(functools.partial(_preset, _variant, 1.0))
-    register_loss(f"alpha-{_variant}")(functools.partial(_preset, _variant, 3.0))
-register_loss("log-iou")(functools.partial(_preset, "iou", 0.0))
+    _reference = f"{VARIANT_REFERENCES[_variant]}; power: {ALPHA_IOU_REFERENCE}"
+    _register(_variant, AlphaIoULoss, "alpha-iou", _reference, variant=_variant, alpha=1.0)
+    _register(
+        f"alpha-{_variant}", AlphaIoULoss, "alpha-iou", _reference, variant=_variant, alpha=3.0
+    )
+    _register(
+        f"inner-{_variant}",
+        AlphaIoULoss,
+        "inner-iou",
+        f"{INNER_IOU_REFERENCE}; {VARIANT_REFERENCES[_variant]}",
+        variant=_variant,
+        alpha=1.0,
+        inner_ratio=DEFAULT_INNER_RATIO,
+    )
+_register(
+    "log-iou",
+    AlphaIoULoss,
+    "alpha-iou",
+    f"{VARIANT_REFERENCES['iou']}; alpha -> 0 limit: {ALPHA_IOU_REFERENCE}",
+    variant="iou",
+    alpha=0.0,
+)
+_register("focal-eiou", FocalEIoULoss, "focal-eiou", FOCAL_EIOU_REFERENCE)
+_register("wiou-v1", WiseIoULoss, "wise-iou", WISE_IOU_REFERENCE, version=1)
+_register("wiou-v3", WiseIoULoss, "wise-iou", WISE_IOU_REFERENCE, version=3)
+_register("mpdiou", MPDIoULoss, "mpdiou", MPDIOU_REFERENCE)
+_register("shape-iou", ShapeIoULoss, "shape-iou", SHAPE_IOU_REFERENCE)
+_register("piou", PowerfulIoULoss, "powerful-iou", POWERFUL_IOU_REFERENCE, version=1)
+_register("piou-v2", PowerfulIoULoss, "powerful-iou", POWERFUL_IOU_REFERENCE, version=2)
+_register("nwd", NWDLoss, "nwd", NWD_REFERENCE)
+for _name, _cls, _reference in (
+    ("mpdiou", MPDIoULoss, MPDIOU_REFERENCE),
+    ("shape-iou", ShapeIoULoss, SHAPE_IOU_REFERENCE),
+    ("piou", PowerfulIoULoss, POWERFUL_IOU_REFERENCE),
+):
+    _register(
+        f"inner-{_name}",
+        _cls,
+        "inner-iou",
+        f"{INNER_IOU_REFERENCE}; {_reference}",
+        inner_ratio=DEFAULT_INNER_RATIO,
+    )

@@ -8,9 +8,19 @@ from noisybox.boxes import _as_boxes, box_convert, check_box_format
 from noisybox.errors import NoisyboxError
 from noisybox.noise.registry import get_noise_model
 
-__all__ = ["BOUNDARIES", "apply_box_noise", "draw_box_noise", "perturb_boxes", "resolve_eta"]
+__all__ = [
+    "BOUNDARIES",
+    "BOX_TOLERANCE",
+    "apply_box_noise",
+    "draw_box_noise",
+    "perturb_boxes",
+    "resolve_eta",
+]
 
 BOUNDARIES: tuple[str, ...] = ("shift", "truncate")
+BOX_TOLERANCE = 1.0
+"""Pixels a clean box may stick out of its image (rounding in real annotation files, e.g.
+VOC's ``xmin = 0``); boxes further out are refused, as ``noisybox corrupt`` does."""
 
 
 def resolve_eta(eta: float, eta_w: float | None, eta_h: float | None) -> tuple[float, float]:
@@ -133,6 +143,40 @@ def draw_box_noise(
     return deltas
 
 
+def _check_boxes_fit(
+    arr: np.ndarray, xyxy: np.ndarray, sizes: np.ndarray, min_size: float, box_format: str
+) -> None:
+    """Refuse boxes the noise of eq. 5 is not defined for (empty, inverted, outside)."""
+    empty = (xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1])
+    if empty.any():
+        k = int(np.flatnonzero(empty)[0])
+        raise NoisyboxError(
+            f"Expected boxes with x2 > x1 and y2 > y1 but got {arr[k, :4].tolist()} "
+            f"({box_format}) at row {k}"
+        )
+    tol = BOX_TOLERANCE
+    outside = (
+        (xyxy[:, 0] < -tol)
+        | (xyxy[:, 1] < -tol)
+        | (xyxy[:, 2] > sizes[:, 0] + tol)
+        | (xyxy[:, 3] > sizes[:, 1] + tol)
+    )
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise NoisyboxError(
+            f"Expected boxes inside their image (within {tol:g} px) but got "
+            f"{arr[k, :4].tolist()} ({box_format}) in a {sizes[k, 0]:g}x{sizes[k, 1]:g} image "
+            f"at row {k}"
+        )
+    small = sizes.min(axis=1) < min_size
+    if small.any():
+        k = int(np.flatnonzero(small)[0])
+        raise NoisyboxError(
+            f"Expected min_size at most the image side but got {min_size:g} for a "
+            f"{sizes[k, 0]:g}x{sizes[k, 1]:g} image at row {k}"
+        )
+
+
 def perturb_boxes(
     boxes: np.ndarray,
     image_sizes: np.ndarray,
@@ -178,7 +222,10 @@ def perturb_boxes(
 
     Raises:
         NoisyboxError: for a rate outside ``[0, 1)``, ``ratio`` outside ``[0, 1]``, a
-            non-positive ``min_size``, non-finite boxes or image sizes, or bad shapes.
+            ``min_size`` that is not a finite positive number or exceeds an image side,
+            non-finite boxes or image sizes, boxes that are empty or inverted
+            (``x2 <= x1`` or ``y2 <= y1``) or lie outside their image by more than
+            :data:`BOX_TOLERANCE` pixels, or bad shapes.
         ValueError: for an unknown ``model``, ``box_format`` or ``boundary``.
 
     Reference:
@@ -198,8 +245,8 @@ def perturb_boxes(
     get_noise_model(model)
     if not (0.0 <= float(ratio) <= 1.0):
         raise NoisyboxError(f"Expected ratio in [0, 1] but got {ratio}")
-    if not (float(min_size) > 0.0):
-        raise NoisyboxError(f"Expected min_size > 0 but got {min_size}")
+    if not (np.isfinite(float(min_size)) and float(min_size) > 0.0):
+        raise NoisyboxError(f"Expected min_size > 0 and finite but got {min_size}")
     try:
         arr = _as_boxes(boxes)
     except ValueError as exc:
@@ -222,6 +269,7 @@ def perturb_boxes(
     if not np.all(np.isfinite(xyxy)):
         bad = int(np.flatnonzero(~np.all(np.isfinite(xyxy), axis=1))[0])
         raise NoisyboxError(f"Expected finite boxes but got {arr[bad, :4].tolist()} at row {bad}")
+    _check_boxes_fit(arr, xyxy, sizes, float(min_size), box_format)
     deltas = draw_box_noise(
         generator, xyxy[:, 2:4] - xyxy[:, 0:2], eta_w, eta_h, model=model, ratio=ratio
     )

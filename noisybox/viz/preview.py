@@ -7,7 +7,6 @@ it works in scripts, notebooks and tests without touching pyplot's global state)
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -45,30 +44,19 @@ _DPI = 100
 
 
 def align_noisy_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
-    """The boxes of ``noisy`` in the row order of ``clean``, matched by record id.
-
-    Args:
-        clean: the reference annotations.
-        noisy: annotations holding every record id of ``clean`` (a file written by
-            ``noisybox corrupt`` from ``clean``).
+    """The boxes of ``noisy`` in the row order of ``clean``, matched by record id (see
+    :func:`noisybox.stats.align_boxes`, which also checks that both sets describe the same
+    images and records).
 
     Returns:
         ``float64[N, 4]`` with ``N = clean.num_boxes``.
 
     Raises:
-        NoisyboxError: if a record id of ``clean`` is missing from ``noisy``.
+        NoisyboxError: if the two sets do not describe the same images and records.
     """
-    if list(clean.record_ids) == list(noisy.record_ids):
-        return np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
-    row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
-    rows = np.empty(clean.num_boxes, dtype=np.int64)
-    for k, rid in enumerate(clean.record_ids):
-        if rid not in row_of:
-            raise NoisyboxError(
-                f"Expected record {rid!r} of {clean.source} in {noisy.source} but it is missing"
-            )
-        rows[k] = row_of[rid]
-    return np.asarray(noisy.boxes, dtype=np.float64)[rows].reshape(-1, 4)
+    from noisybox.stats import align_boxes
+
+    return align_boxes(clean, noisy)
 
 
 def perturb_annotations(
@@ -468,11 +456,9 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float | None 
     Returns:
         The path written.
     """
-    from noisybox.formats._io import atomic_write_bytes
+    from noisybox._fileio import save_figure as _save
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi if dpi is not None else fig.dpi)
-    atomic_write_bytes(path, buf.getvalue())
+    _save(fig, path, format="png", dpi=dpi if dpi is not None else fig.dpi)
     return Path(path)
 
 
