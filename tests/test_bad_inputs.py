@@ -250,6 +250,36 @@ CASES = [
         "a path inside",
     ),
     Case(
+        "corrupt several -o INPUT",
+        ["corrupt", "{w}/voc/VOC2007", A, "-o", "{w}/voc/VOC2007"],
+        "same file as",
+    ),
+    Case(
+        "corrupt several -o folder holding an input",
+        ["corrupt", "{w}/voc/VOC2007", "{w}/yolo", "-o", "{w}/voc"],
+        "a folder holding",
+    ),
+    Case(
+        "corrupt several -o inside an input",
+        ["corrupt", "{w}/voc/VOC2007", A, "-o", "{w}/voc/VOC2007/noisy"],
+        "a path inside",
+    ),
+    Case(
+        "corrupt several --plot INPUT",
+        ["corrupt", "{w}/voc/VOC2007", A, "-o", "{w}/o", "--plot", A],
+        "--plot",
+    ),
+    Case(
+        "corrupt several --plot under a file",
+        ["corrupt", "{w}/voc/VOC2007", A, "-o", "{w}/o", "--plot", "{w}/a.json/x.png"],
+        "Not a directory",
+    ),
+    Case(
+        "corrupt several -o /dev/null",
+        ["corrupt", "{w}/voc/VOC2007", A, "-o", "/dev/null"],
+        "under /dev",
+    ),
+    Case(
         "preview -o CLEAN",
         ["preview", "{w}/ds/instances_val.json", "--eta", "0.2", "-o", "{w}/ds/instances_val.json"],
         "same file as",

@@ -26,6 +26,7 @@ from noisybox.errors import NoisyboxError
 
 PACKAGE = Path(__file__).parent.parent / "noisybox"
 COCO_FILE = Path(__file__).parent / "data" / "coco" / "instances_tiny.json"
+VOC_DIR = Path(__file__).parent / "data" / "voc" / "VOC2007"
 
 
 @pytest.fixture
@@ -179,19 +180,26 @@ def test_corrupt_writes_through_a_link_and_keeps_the_umask(tmp_path: Path, umask
     assert _mode(target) == 0o644 and _mode(plot) == 0o644
 
 
+@pytest.mark.parametrize(
+    ("inputs", "output"),
+    [([COCO_FILE], "out.json"), ([VOC_DIR, COCO_FILE], "out")],
+    ids=["one input", "several inputs"],
+)
 def test_a_failing_plot_leaves_no_corrupt_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    inputs: list[Path], output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure after the first output was written removes what the run wrote."""
+    """A failure after the first output was written removes what the run wrote (with
+    several inputs: the output folder and every copy in it)."""
     import noisybox.viz
 
     def broken(*args: object, **kwargs: object) -> None:
         raise NoisyboxError("Expected a histogram but got a broken renderer")
 
     monkeypatch.setattr(noisybox.viz, "plot_iou_histogram", broken)
-    out = tmp_path / "sub" / "out.json"
+    out = tmp_path / "sub" / output
     result = CliRunner().invoke(
-        main, ["corrupt", str(COCO_FILE), "-o", str(out), "--plot", str(tmp_path / "h.png")]
+        main,
+        ["corrupt", *map(str, inputs), "-o", str(out), "--plot", str(tmp_path / "h.png")],
     )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert result.stderr == "Error: Expected a histogram but got a broken renderer\n"
