@@ -429,10 +429,12 @@ def test_benchmark_config_accepts_every_loss() -> None:
 
 def test_loss_zoo_preset() -> None:
     cfg = load_config("loss-zoo")
-    mini = load_config("paper-mini")
-    # the detector, dataset and schedule of the paper-mini study
-    assert cfg.dataset == mini.dataset and cfg.detectors == mini.detectors
-    assert cfg.schedule == mini.schedule
+    cpu = load_config("paper-cpu")
+    # the detector, dataset and schedule of the converged CPU study (paper-cpu)
+    assert cfg.dataset == cpu.dataset and cfg.detectors == cpu.detectors
+    assert cfg.schedule == cpu.schedule and cfg.noise == cpu.noise
+    alpha = next(lo for lo in cfg.losses if lo.name == "alpha-iou")
+    assert alpha in cpu.losses
     assert cfg.etas == (0.0, 0.3) and len(cfg.seeds) == 3
     names = {lo.name for lo in cfg.losses}
     assert {"iou", "focal-eiou", "wiou-v1", "wiou-v3", "mpdiou", "inner-iou"} <= names
