@@ -76,6 +76,7 @@ def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "collapsed": bool(rec.get("collapsed", False)),
             "collapse_reasons": "; ".join(rec.get("collapse_reasons") or []),
             "noise_mean_iou": (rec.get("noise") or {}).get("mean_iou", np.nan),
+            "noise_mean_image_iou": (rec.get("noise") or {}).get("mean_image_iou", np.nan),
             "wall_time_s": rec.get("wall_time_s", np.nan),
         }
         metrics = rec.get("metrics") or {}
@@ -89,6 +90,7 @@ def records_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "collapsed",
         "collapse_reasons",
         "noise_mean_iou",
+        "noise_mean_image_iou",
         "wall_time_s",
         *TABLE_METRICS,
     ]
@@ -114,6 +116,7 @@ def summarize(frame: pd.DataFrame) -> pd.DataFrame:
         row["n_collapsed"] = int(group["collapsed"].sum())
         row["seeds"] = " ".join(str(s) for s in sorted(ok["seed"]))
         row["noise_mean_iou"] = float(group["noise_mean_iou"].mean())
+        row["noise_mean_image_iou"] = float(group["noise_mean_image_iou"].mean())
         for m in TABLE_METRICS:
             vals = ok[m].to_numpy(dtype=float)
             row[f"{m}_mean"] = float(vals.mean()) if len(vals) else np.nan
