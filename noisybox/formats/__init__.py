@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from noisybox._fileio import check_outputs
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
@@ -168,8 +169,7 @@ def to_coco_dict(ann: Annotations) -> dict[str, Any]:
     >>> to_coco_dict(ann)["annotations"]
     [{'id': 1, 'image_id': 7, 'category_id': 3, 'bbox': [1.0, 2.0, 3.0, 4.0], 'area': 12.0, 'iscrowd': 0}]
     """
-    xywh = ann.boxes.copy()
-    xywh[:, 2:] -= xywh[:, :2]
+    xywh = box_convert(ann.boxes, "xyxy", "xywh")
     areas = (xywh[:, 2] * xywh[:, 3]).tolist()
     ids: list[Any] = list(range(1, ann.num_boxes + 1))
     doc = ann.document

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from noisybox._fileio import atomic_dir
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
@@ -219,16 +220,7 @@ def read_yolo(
             record_ids.append(rid)
     box_img_arr = np.array(box_img, dtype=np.int64)
     n = np.array(norm, dtype=np.float64).reshape(-1, 4)
-    wh = sizes[box_img_arr]
-    boxes = np.stack(
-        [
-            (n[:, 0] - n[:, 2] / 2) * wh[:, 0],
-            (n[:, 1] - n[:, 3] / 2) * wh[:, 1],
-            (n[:, 0] + n[:, 2] / 2) * wh[:, 0],
-            (n[:, 1] + n[:, 3] / 2) * wh[:, 1],
-        ],
-        axis=1,
-    ).reshape(-1, 4)
+    boxes = _to_absolute_xyxy(n, sizes[box_img_arr])
     categories = np.array(cls, dtype=np.int64)
     names, names_file = _class_names(dataset, labels_dir)
     if names_file is not None and names:
@@ -289,16 +281,12 @@ def snap_yolo(boxes: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
     array([[10., 10., 20., 30.]])
     """
     n, _ = _written_norm(boxes, image_sizes)
-    w, h = image_sizes[:, 0], image_sizes[:, 1]
-    return np.stack(
-        [
-            (n[:, 0] - n[:, 2] / 2) * w,
-            (n[:, 1] - n[:, 3] / 2) * h,
-            (n[:, 0] + n[:, 2] / 2) * w,
-            (n[:, 1] + n[:, 3] / 2) * h,
-        ],
-        axis=1,
-    ).reshape(-1, 4)
+    return _to_absolute_xyxy(n, image_sizes)
+
+
+def _to_absolute_xyxy(norm: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
+    """Normalised ``cxcywh`` ``float[N, 4]`` -> absolute ``xyxy`` in images of ``(w, h)``."""
+    return box_convert(norm, "cxcywh", "xyxy") * np.tile(image_sizes[:, :2], 2)
 
 
 def write_yolo(
