@@ -197,6 +197,9 @@ def validate_config(
 ) -> BenchmarkConfig:
     """Validate parsed config data into a ``BenchmarkConfig``, reporting all problems at once.
 
+    One validation per top-level key in a flat sequence, kept in one function so that the
+    order of the checks is the order of the error lines.
+
     Args:
         raw: the parsed YAML document.
         source: the file name used in the error message.
