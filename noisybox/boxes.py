@@ -5,9 +5,10 @@ returned) float arrays, accepts ``N = 0`` and names its box format. Inside noisy
 absolute pixel ``xyxy``.
 
 :func:`box_convert` and :func:`elementwise_box_iou` also take torch tensors ``Tensor[..., 4]``
-and then return tensors; :func:`interval_overlap`, :func:`elementwise_box_overlap` and
-:func:`enclosing_box` are the element-wise geometry of matched pairs that the box losses and
-the detectors' IoU statistics are built on. torch is imported only when a tensor is passed,
+and then return tensors; :func:`interval_overlap` (a side of the intersection),
+:func:`interval_hull` (a side of the enclosing box), :func:`union_and_iou` and
+:func:`elementwise_box_overlap` are the element-wise geometry of matched pairs that the box
+losses and the detectors' IoU statistics are built on. torch is imported only when a tensor is passed,
 so reading and perturbing annotations does not load it.
 """
 
@@ -29,8 +30,9 @@ __all__ = [
     "check_box_format",
     "elementwise_box_iou",
     "elementwise_box_overlap",
-    "enclosing_box",
+    "interval_hull",
     "interval_overlap",
+    "union_and_iou",
 ]
 
 BOX_FORMATS: tuple[str, ...] = ("xyxy", "xywh", "cxcywh")
@@ -229,6 +231,19 @@ def interval_overlap(a1: Tensor, a2: Tensor, b1: Tensor, b2: Tensor) -> Tensor:
     return torch.relu(torch.minimum(a2, b2) - torch.maximum(a1, b1))
 
 
+def interval_hull(a1: Tensor, a2: Tensor, b1: Tensor, b2: Tensor) -> Tensor:
+    """Length of the smallest interval holding ``[a1, a2]`` and ``[b1, b2]``: a side of the
+    smallest box enclosing two boxes (GIoU's ``C``, DIoU's diagonal).
+
+    >>> import torch
+    >>> interval_hull(*torch.tensor([[0.0], [2.0], [1.0], [5.0]]))
+    tensor([5.])
+    """
+    import torch
+
+    return torch.maximum(a2, b2) - torch.minimum(a1, b1)
+
+
 def _at_least(x: Tensor, eps: float) -> Tensor:
     """``max(x, eps)``; autograd keeps a boolean mask instead of ``x`` (``clamp`` keeps ``x``)."""
     import torch
@@ -262,30 +277,19 @@ def elementwise_box_overlap(
     x1, y1, x2, y2 = boxes1.unbind(-1)
     gx1, gy1, gx2, gy2 = boxes2.unbind(-1)
     inter = interval_overlap(x1, x2, gx1, gx2) * interval_overlap(y1, y2, gy1, gy2)
-    union = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter
-    return inter, union, inter / _at_least(union, eps)
+    return (inter, *union_and_iou(inter, (x2 - x1) * (y2 - y1), (gx2 - gx1) * (gy2 - gy1), eps))
 
 
-def enclosing_box(boxes1: Tensor, boxes2: Tensor) -> Tensor:
-    """The smallest box holding both ``boxes1[i]`` and ``boxes2[i]``.
+def union_and_iou(inter: Tensor, area1: Tensor, area2: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """``(union, iou)`` of box pairs from their intersection and areas: the one IoU formula.
 
-    Args:
-        boxes1: ``Tensor[..., 4]`` ``xyxy``.
-        boxes2: ``Tensor[..., 4]`` ``xyxy``, the same shape.
-
-    Returns:
-        ``Tensor[..., 4]`` ``xyxy``.
+    ``union = area1 + area2 - inter`` and ``iou = inter / max(union, eps)``. A caller that
+    already holds the boxes' widths and heights (the losses' geometry) passes its own
+    ``w * h`` so that autograd sees one node per side length, as the losses always had.
 
     >>> import torch
-    >>> enclosing_box(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, -1.0, 3.0, 1.0]]))
-    tensor([[ 0., -1.,  3.,  2.]])
+    >>> union_and_iou(torch.tensor([2.0]), torch.tensor([4.0]), torch.tensor([4.0]), 1e-7)
+    (tensor([6.]), tensor([0.3333]))
     """
-    import torch
-
-    return torch.cat(
-        (
-            torch.minimum(boxes1[..., :2], boxes2[..., :2]),
-            torch.maximum(boxes1[..., 2:], boxes2[..., 2:]),
-        ),
-        dim=-1,
-    )
+    union = area1 + area2 - inter
+    return union, inter / _at_least(union, eps)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from noisybox.boxes import elementwise_box_overlap, enclosing_box
+from noisybox.boxes import elementwise_box_overlap, interval_hull, interval_overlap, union_and_iou
 
 __all__: list[str] = []
 
@@ -29,21 +29,19 @@ class Geometry:
     """
 
     __slots__ = (
-        "pred", "target", "x1", "y1", "x2", "y2", "gx1", "gy1", "gx2", "gy2",
+        "x1", "y1", "x2", "y2", "gx1", "gy1", "gx2", "gy2",
         "w", "h", "gw", "gh", "cw", "ch", "eps", "_overlaps",
     )  # fmt: skip
 
     def __init__(self, pred: Tensor, target: Tensor, eps: float) -> None:
-        self.pred, self.target = pred, target
         self.x1, self.y1, self.x2, self.y2 = pred.unbind(-1)
         self.gx1, self.gy1, self.gx2, self.gy2 = target.unbind(-1)
         self.w = self.x2 - self.x1
         self.h = self.y2 - self.y1
         self.gw = self.gx2 - self.gx1
         self.gh = self.gy2 - self.gy1
-        ex1, ey1, ex2, ey2 = enclosing_box(pred, target).unbind(-1)
-        self.cw = ex2 - ex1
-        self.ch = ey2 - ey1
+        self.cw = interval_hull(self.x1, self.x2, self.gx1, self.gx2)
+        self.ch = interval_hull(self.y1, self.y2, self.gy1, self.gy2)
         self.eps = eps
         self._overlaps: dict[bool, tuple[Tensor, Tensor, Tensor]] = {}
 
@@ -66,7 +64,11 @@ class Geometry:
         grad = torch.is_grad_enabled()
         found = self._overlaps.get(True) or (None if grad else self._overlaps.get(False))
         if found is None:
-            found = elementwise_box_overlap(self.pred, self.target, self.eps)
+            iw = interval_overlap(self.x1, self.x2, self.gx1, self.gx2)
+            ih = interval_overlap(self.y1, self.y2, self.gy1, self.gy2)
+            inter = iw * ih
+            union, iou = union_and_iou(inter, self.w * self.h, self.gw * self.gh, self.eps)
+            found = (inter, union, iou)
             self._overlaps[grad] = found
         return found
 
