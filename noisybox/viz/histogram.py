@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisybox.boxes import elementwise_box_iou
-from noisybox.corrupt import perturb_annotations
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.stats import align_boxes, compare_annotations
@@ -224,6 +223,8 @@ def iou_histogram(
         dists.append(iou_distribution(clean, noisy, label=labels[k] if labels else None))
     for j, eta in enumerate(etas):
         params: dict[str, Any] = {"eta": eta, "model": model, "boundary": boundary, "seed": seed}
+        from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
+
         noisy = perturb_annotations(clean, **params)
         label = labels[len(noisy_paths) + j] if labels else f"eta={eta:g} (on the fly)"
         dists.append(iou_distribution(clean, noisy, label=label))

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from noisybox.corrupt import perturb_annotations
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import load_image, resolve_image_root
@@ -125,7 +124,7 @@ def plot_preview(
     Args:
         clean: clean annotations.
         noisy: noisy annotations with the record ids of ``clean`` (a file written by
-            ``noisybox corrupt``, or :func:`perturb_annotations`); ``None`` draws clean
+            ``noisybox corrupt``, or :func:`~noisybox.corrupt.perturb_annotations`); ``None`` draws clean
             boxes only.
         image_root: folder ``clean.file_names`` are relative to (default: see
             :func:`noisybox.formats.images.default_image_root`).
@@ -252,7 +251,7 @@ def preview_annotations(
     """Read annotation files and draw a preview grid (what ``noisybox preview`` does).
 
     With ``noisy_path`` the noisy boxes come from that file; without it and with ``eta``
-    (or ``eta_w``/``eta_h``) they are drawn on the fly with :func:`perturb_annotations`
+    (or ``eta_w``/``eta_h``) they are drawn on the fly with :func:`~noisybox.corrupt.perturb_annotations`
     and the noise parameters, seed included, go into the title; with neither only the
     clean boxes are drawn.
 
@@ -312,6 +311,8 @@ def preview_annotations(
             "ratio": ratio,
             "seed": seed,
         }
+        from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
+
         noisy = perturb_annotations(clean, **params)
         title += f"\non-the-fly noise: {describe_noise(params)}"
     rows = (
