@@ -27,6 +27,9 @@ Policy (also in the README, "Files noisybox writes"):
 * **All or nothing.** Inside :func:`staged`, files appear only when the whole block
   succeeded; if it fails, every file written and every folder created in it is removed.
   (Inside the block a written file is not yet visible: read nothing back before it ends.)
+
+The path checks (links, special files, inputs) are :mod:`noisybox._outputs`, re-exported
+here: writers import everything from this module.
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from noisybox._outputs import PathLike, check_outputs, resolve_output
 from noisybox.errors import NoisyboxError
 
 if TYPE_CHECKING:
@@ -63,181 +67,11 @@ __all__ = [
     "staged",
 ]
 
-PathLike = str | os.PathLike[str]
-
-# Kernel interfaces: writing there is never what a user means (``/dev/shm`` is a plain
-# in-memory file system and stays allowed).
-_FORBIDDEN_ROOTS = (("dev",), ("proc",), ("sys",))
-_ALLOWED_ROOTS = (("dev", "shm"),)
-_MAX_LINKS = 40
-
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _kind(mode: int) -> str:
-    """What an ``st_mode`` is, in words."""
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
-
-
-def _forbidden(path: Path) -> bool:
-    parts = path.parts[1:3]
-    if any(parts[: len(root)] == root for root in _ALLOWED_ROOTS):
-        return False
-    return any(parts[: len(root)] == root for root in _FORBIDDEN_ROOTS)
-
-
-def _label(option: str | None, path: PathLike) -> str:
-    return f"{option} {os.fspath(path)}" if option else os.fspath(path)
-
-
-def resolve_output(path: PathLike, *, option: str | None = None, folder: bool = False) -> Path:
-    """The real path an output goes to: symbolic links followed, special files refused.
-
-    Args:
-        path: the output as given.
-        option: the command-line option naming it (``"-o"``), for the message.
-        folder: the output is a folder (VOC, YOLO): an existing folder is accepted.
-
-    Returns:
-        The absolute path to write, its folders resolved; it is absent, a regular file, or
-        (``folder``) a folder.
-
-    Raises:
-        NoisyboxError: ``-``, a link loop, a path under ``/dev``, ``/proc`` or ``/sys`` (or
-            a link leading there), or an existing non-regular file (a folder unless
-            ``folder``).
-
-    >>> resolve_output("/dev/null", option="-o")
-    Traceback (most recent call last):
-    ...
-    noisybox.errors.NoisyboxError: Expected -o to name a regular file but got /dev/null, a path under /dev; noisybox never writes to devices or kernel files
-    """
-    text = os.fspath(path)
-    where = _label(option, text) if option else text
-    if text == "-":
-        raise NoisyboxError(
-            f"Expected {option or 'the output'} to name a file but got '-'; "
-            "results are printed on standard output already (see --json)"
-        )
-    if not text:
-        raise NoisyboxError(f"Expected {option or 'the output'} to name a file but got ''")
-    current = Path(os.path.abspath(text))
-    for _ in range(_MAX_LINKS):
-        real = Path(os.path.realpath(current.parent)) / current.name
-        for candidate in (current, real):
-            if _forbidden(candidate):
-                via = "" if str(candidate) == text else f" (leading to {candidate})"
-                raise NoisyboxError(
-                    f"Expected {option or 'the output'} to name a regular file but got {text}"
-                    f"{via}, a path under /{candidate.parts[1]}; noisybox never writes to "
-                    "devices or kernel files"
-                )
-        if not real.is_symlink():
-            break
-        target = Path(os.readlink(real))
-        current = target if target.is_absolute() else real.parent / target
-        current = Path(os.path.normpath(current))
-    else:
-        raise NoisyboxError(f"Expected {where} to lead to a file but got a loop of links")
-    try:
-        mode = os.stat(real).st_mode
-    except FileNotFoundError:
-        return real
-    except OSError as exc:
-        raise NoisyboxError(
-            f"Expected a writable path for {where} but got: {exc.strerror}"
-        ) from None
-    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
-        return real
-    why = "" if stat.S_ISDIR(mode) else "; noisybox never replaces special files"
-    raise NoisyboxError(
-        f"Expected {option or 'the output'} to name a regular file or a new path but got "
-        f"{text}, {_kind(mode)}{why}"
-    )
-
-
-def _contains(folder: Path, path: Path) -> bool:
-    return folder != path and folder in path.parents
-
-
-def _same(a: Path, b: Path) -> bool:
-    if a == b:
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def check_outputs(
-    outputs: Mapping[str, PathLike | None],
-    inputs: Mapping[str, PathLike | None],
-    *,
-    folders: tuple[str, ...] = (),
-) -> dict[str, Path]:
-    """Check every output of a command before it does any work.
-
-    Args:
-        outputs: option name -> output path (``None``: not given).
-        inputs: option or argument name -> input path (``None``: not given).
-        folders: the output options that name folders.
-
-    Returns:
-        Option name -> resolved output path (see :func:`resolve_output`).
-
-    Raises:
-        NoisyboxError: an output is refused by :func:`resolve_output`, is one of the inputs
-            (after following links, or the same file by :func:`os.path.samefile`), lies
-            inside an input folder or holds an input, or is another output.
-
-    >>> check_outputs({"-o": "out.json", "--plot": "out.json"}, {})
-    Traceback (most recent call last):
-    ...
-    noisybox.errors.NoisyboxError: Expected --plot to differ from -o but got the same path out.json
-    """
-    resolved: dict[str, Path] = {}
-    for option, path in outputs.items():
-        if path is None:
-            continue
-        out = resolve_output(path, option=option, folder=option in folders)
-        for name, given in inputs.items():
-            if given is None:
-                continue
-            src = Path(os.path.realpath(given))
-            if _same(out, src) or _contains(src, out) or _contains(out, src):
-                relation = (
-                    "the same file as"
-                    if _same(out, src)
-                    else "a path inside"
-                    if _contains(src, out)
-                    else "a folder holding"
-                )
-                label = f" {name}" if name else ""
-                raise NoisyboxError(
-                    f"Expected {option} to be different from the input{label} but got {path}, "
-                    f"{relation} {given}; noisybox never writes over its inputs"
-                )
-        for other, seen in resolved.items():
-            if _same(out, seen) or _contains(seen, out) or _contains(out, seen):
-                raise NoisyboxError(
-                    f"Expected {option} to differ from {other} but got the same path {path}"
-                )
-        resolved[option] = out
-    return resolved
 
 
 # ------------------------------------------------------------------------- staging

@@ -285,7 +285,7 @@ def test_several_inputs_write_all_or_nothing(
 ) -> None:
     """A failure while writing the second input's copy leaves no output, or the earlier one
     untouched, and no temporary folder (the copies are built in one folder swapped in)."""
-    import noisybox.corrupt as corrupt_module
+    import noisybox.corrupt.files as corrupt_module
 
     real = corrupt_module.write_annotations
     calls: list[Path] = []

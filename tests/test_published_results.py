@@ -65,7 +65,7 @@ def _one_thread():
 
 def test_cells_that_differ_only_in_the_loss_are_paired(tmp_path: Path) -> None:
     from noisybox.engine.distributed import init_distributed
-    from noisybox.engine.loop import _setup
+    from noisybox.engine.setup import setup_run as _setup
 
     cfg = load_config(
         {

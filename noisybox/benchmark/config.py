@@ -139,8 +139,8 @@ class LossSpec:
 def loss_label(loss: str, alpha: float | None, alpha_warmup: float | None = None) -> str:
     """A loss row's display name: alpha shown for ``alpha-*`` losses and non-default alphas.
 
-    >>> loss_label("alpha-iou", 3.0, 0.3), loss_label("iou", 1.0), loss_label("torchvision", None)
-    ('alpha-iou@3 (warm-up 0.3)', 'iou', 'torchvision')
+    >>> loss_label("alpha-iou", 3.0, 0.3), loss_label("iou", 1.0), loss_label("ciou", None)
+    ('alpha-iou@3 (warm-up 0.3)', 'iou', 'ciou')
     """
     text = loss
     if alpha is not None and (alpha != 1.0 or loss.startswith("alpha-")):

@@ -210,6 +210,9 @@ def run_benchmark(
 ) -> RunSummary:
     """Run (or continue) a benchmark grid into ``out_dir``.
 
+    Its length is the docstring (every launcher option); the cells are trained by
+    :func:`_launch`.
+
     Args:
         cfg: a validated config.
         out_dir: the results folder (created, or checked against ``cfg``).
@@ -259,18 +262,17 @@ def run_benchmark(
             # corrupt up front: parallel cells must not race to write the same noisy file
             for key in dict.fromkeys((c.eta, c.seed) for c in todo):
                 corrupt_s += noisy_annotations(stored, folder, data, *key)[2]
-        if launcher == "slurm":
-            trained, failures = launchers.run_slurm(
-                run_cell, folder, todo, gpus, progress, slurm_cluster, slurm_parameters or {}
-            )
-        elif jobs > 1:
-            trained, failures = launchers.run_parallel(
-                run_cell, folder, todo, len(skipped), len(cells), gpus, jobs, progress
-            )
-        else:
-            trained, failures = launchers.run_local(
-                run_cell, folder, todo, len(skipped), len(cells), gpus, progress
-            )
+        trained, failures = _launch(
+            folder,
+            todo,
+            (len(skipped), len(cells)),
+            gpus=gpus,
+            launcher=launcher,
+            jobs=jobs,
+            progress=progress,
+            slurm=(slurm_cluster, slurm_parameters or {}),
+        )
+        if launcher == "local" and jobs == 1:
             corrupt_s = sum(_corrupt_seconds(folder, i) for i in trained)
     elif stored.dataset.builtin and (folder.data_dir / stored.dataset.builtin).is_dir():
         # nothing to train: still pin (or check) the digest of the data already generated
@@ -287,6 +289,29 @@ def run_benchmark(
         wall_time_s=time.perf_counter() - start,
         corrupt_s=corrupt_s,
     )
+
+
+def _launch(
+    folder: ResultsFolder,
+    todo: list[Cell],
+    counts: tuple[int, int],
+    *,
+    gpus: int,
+    launcher: str,
+    jobs: int,
+    progress: bool,
+    slurm: tuple[str | None, dict[str, Any]],
+) -> tuple[list[str], list[CellFailure]]:
+    """Train the cells ``todo`` with the chosen launcher; ``counts`` is ``(skipped, total)``.
+
+    Returns:
+        The ids trained and the failures.
+    """
+    if launcher == "slurm":
+        return launchers.run_slurm(run_cell, folder, todo, gpus, progress, *slurm)
+    if jobs > 1:
+        return launchers.run_parallel(run_cell, folder, todo, *counts, gpus, jobs, progress)
+    return launchers.run_local(run_cell, folder, todo, *counts, gpus, progress)
 
 
 def _corrupt_seconds(folder: ResultsFolder, cell_id: str) -> float:

@@ -143,9 +143,9 @@ def _registry(loader: Callable[[], list[str]]) -> list[str]:
 
 
 def _loss_names() -> list[str]:
-    from noisybox.losses import list_losses
+    from noisybox.losses import list_detector_losses
 
-    return ["torchvision", *_registry(list_losses)]
+    return list_detector_losses()
 
 
 def _detector_names() -> list[str]:
@@ -179,10 +179,10 @@ def _train_config_fields() -> dict[str, Any]:
 
 
 def _default_alpha(name: str) -> float | None:
-    if name == "torchvision":
-        return None
-    from noisybox.losses import get_loss
+    from noisybox.losses import STOCK_LOSS, get_loss
 
+    if name == STOCK_LOSS:
+        return None
     alpha = getattr(get_loss(name), "alpha", None)
     return None if alpha is None else float(alpha)
 
@@ -196,6 +196,9 @@ def validate_config(
     default_name: str = "benchmark",
 ) -> BenchmarkConfig:
     """Validate parsed config data into a ``BenchmarkConfig``, reporting all problems at once.
+
+    One validation per top-level key in a flat sequence, kept in one function so that the
+    order of the checks is the order of the error lines.
 
     Args:
         raw: the parsed YAML document.
@@ -390,6 +393,8 @@ def _validate_dataset(
 
 
 def _validate_losses(c: _Checker, value: Any) -> list[LossSpec]:
+    from noisybox.losses import STOCK_LOSS
+
     names = _loss_names()
     out: list[LossSpec] = []
     for i, item in enumerate(c.items("losses", value)):
@@ -420,8 +425,8 @@ def _validate_losses(c: _Checker, value: Any) -> list[LossSpec]:
                     alphas.append(float(v))
         if name is None:
             continue
-        if name == "torchvision" and (raw_alpha is not None or warmup is not None):
-            c.error(f"{key}.alpha", "no alpha for the stock 'torchvision' loss", raw_alpha)
+        if name == STOCK_LOSS and (raw_alpha is not None or warmup is not None):
+            c.error(f"{key}.alpha", f"no alpha for the stock {STOCK_LOSS!r} loss", raw_alpha)
             continue
         for a in alphas:
             alpha = _default_alpha(name) if a is None else a

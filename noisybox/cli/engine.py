@@ -14,7 +14,7 @@ from noisybox._fileio import check_outputs
 from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
-from noisybox.losses import list_losses
+from noisybox.losses import list_detector_losses
 from noisybox.noise import list_noise_models
 
 __all__ = ["evaluate", "train"]
@@ -87,7 +87,7 @@ def _is_main_process() -> bool:
 @click.option("--backbone", type=click.Choice(list_backbones()), **_default("backbone"))
 @click.option(
     "--loss",
-    type=click.Choice(["torchvision", *list_losses()]),
+    type=click.Choice(list_detector_losses()),
     **_default("loss"),
     help="Box-regression loss; torchvision = the detector's stock loss.",
 )

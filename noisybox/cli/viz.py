@@ -168,7 +168,7 @@ def preview(
         return preview_annotations(
             clean_path,
             noisy_path,
-            images=images,
+            image_root=images,
             output=output,
             **noise,
             num_images=num_images if num_images is not None else 6,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.images import default_image_root, image_path, load_image
 
 __all__ = ["DetectionDataset", "SeededSampler", "build_dataloader", "collate_fn"]
 
@@ -95,7 +96,9 @@ class DetectionDataset(Dataset):
                 read_kwargs["image_root"] = str(image_root)
             annotations = read_annotations(str(annotations), format, **read_kwargs)
         self.annotations = annotations
-        self.image_root = Path(image_root) if image_root is not None else _default_root(annotations)
+        self.image_root = (
+            Path(image_root) if image_root is not None else default_image_root(annotations)
+        )
         self.transforms = transforms
 
         category_ids = sorted(
@@ -108,8 +111,7 @@ class DetectionDataset(Dataset):
         self.num_classes = len(category_ids) + 1
 
         self._paths = [
-            _safe_join(self.image_root, name, annotations.image_ids[i], annotations.source)
-            for i, name in enumerate(annotations.file_names)
+            image_path(annotations, i, self.image_root) for i in range(annotations.num_images)
         ]
         if self._paths and not self._paths[0].is_file():
             raise NoisyboxError(
@@ -185,23 +187,7 @@ class DetectionDataset(Dataset):
             NoisyboxError: the file is missing or unreadable, or its size differs from the
                 annotations'.
         """
-        path = self._paths[index]
-        image_id = int(self.annotations.image_ids[index])
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-        if image is None:
-            raise NoisyboxError(
-                f"Expected a readable image at {path} for image id {image_id} of "
-                f"{self.annotations.source} but got a missing or unreadable file "
-                f"(image root {self.image_root})"
-            )
-        height, width = image.shape[:2]
-        expected_w, expected_h = (int(round(v)) for v in self.annotations.image_sizes[index])
-        if (width, height) != (expected_w, expected_h):
-            raise NoisyboxError(
-                f"Expected image {path} (image id {image_id}) to be {expected_w}x{expected_h} "
-                f"as in {self.annotations.source} but got {width}x{height}"
-            )
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return load_image(self.annotations, index, self.image_root)
 
     @staticmethod
     def collate_fn(batch: Sequence[tuple[torch.Tensor, Target]]) -> tuple[list, list]:
@@ -352,39 +338,3 @@ def _mix(*values: int) -> int:
     """A 63-bit seed mixing integers (``numpy.random.SeedSequence`` hashing)."""
     state = np.random.SeedSequence([int(v) % 2**63 for v in values]).generate_state(2, np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
-
-
-def _default_root(annotations: Annotations) -> Path:
-    """The folder file names are relative to when the caller gives none."""
-    source = Path(annotations.source)
-    try:
-        if annotations.format == "voc":
-            from noisybox.formats.voc import find_voc_root
-
-            return find_voc_root(source)[0]
-        if annotations.format == "yolo":
-            from noisybox.formats.yolo import find_yolo_dirs
-
-            return find_yolo_dirs(source)[2]
-    except NoisyboxError:
-        pass
-    return source if source.is_dir() else source.parent
-
-
-def _safe_join(root: Path, name: str, image_id: Any, source: str) -> Path:
-    """``root / name``, refusing names that are absolute or climb out with ``..``."""
-    text = str(name)
-    windows = PureWindowsPath(text)
-    posix = PurePosixPath(text.replace("\\", "/"))
-    if (
-        not text
-        or posix.is_absolute()
-        or windows.is_absolute()
-        or windows.drive
-        or ".." in posix.parts
-    ):
-        raise NoisyboxError(
-            f"Expected an image path inside the image root {root} but got {text!r} for "
-            f"image id {image_id} in {source}"
-        )
-    return root.joinpath(*posix.parts)

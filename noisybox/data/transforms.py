@@ -77,55 +77,11 @@ def build_transforms(
     """
     if int(image_size) != image_size or image_size < 1:
         raise ValueError(f"Expected image_size to be a positive integer but got {image_size!r}")
-    transforms: list[Any] = []
-    if train:
-        if noise is not None:
-            if not isinstance(noise, Mapping):
-                raise ValueError(
-                    f"Expected noise to be a dict of BoxNoise options but got {noise!r}"
-                )
-            from noisybox.noise import BoxNoise
-
-            transforms.append(BoxNoise(**dict(noise)))
-        transforms += [
-            A.HorizontalFlip(p=flip),
-            A.LongestMaxSize(max_size=int(image_size), interpolation=cv2.INTER_LINEAR),
-            A.PadIfNeeded(
-                min_height=int(image_size),
-                min_width=int(image_size),
-                position="top_left",
-                border_mode=cv2.BORDER_CONSTANT,
-                fill=LETTERBOX_FILL,
-            ),
-        ]
-        if scale_range is not None:
-            low, high = (float(v) for v in scale_range)
-            if not 0 < low <= high:
-                raise ValueError(
-                    f"Expected scale_range (low, high) with 0 < low <= high but got {scale_range!r}"
-                )
-            shift = max(abs(1 - low), abs(high - 1)) / 2
-            transforms.append(
-                A.Affine(
-                    scale=(low, high),
-                    translate_percent=(-shift, shift),
-                    keep_ratio=True,
-                    interpolation=cv2.INTER_LINEAR,
-                    border_mode=cv2.BORDER_CONSTANT,
-                    fill=LETTERBOX_FILL,
-                    p=1.0,
-                )
-            )
-        if color_jitter > 0:
-            transforms.append(
-                A.ColorJitter(
-                    brightness=color_jitter,
-                    contrast=color_jitter,
-                    saturation=color_jitter,
-                    hue=color_jitter / 10,
-                    p=0.8,
-                )
-            )
+    transforms = (
+        _training_transforms(int(image_size), noise, flip, color_jitter, scale_range)
+        if train
+        else []
+    )
     if not transforms:
         # Nothing moves the boxes: skip albumentations' normalise/denormalise round trip
         # (float32), so evaluation targets are the annotation values bit for bit.
@@ -142,6 +98,63 @@ def build_transforms(
         )
     reseed_transforms(pipeline, seed)
     return pipeline
+
+
+def _training_transforms(
+    image_size: int,
+    noise: Mapping[str, Any] | None,
+    flip: float,
+    color_jitter: float,
+    scale_range: tuple[float, float] | None,
+) -> list[Any]:
+    """The training pipeline's transforms, in order (see :func:`build_transforms`)."""
+    transforms: list[Any] = []
+    if noise is not None:
+        if not isinstance(noise, Mapping):
+            raise ValueError(f"Expected noise to be a dict of BoxNoise options but got {noise!r}")
+        from noisybox.noise import BoxNoise
+
+        transforms.append(BoxNoise(**dict(noise)))
+    transforms += [
+        A.HorizontalFlip(p=flip),
+        A.LongestMaxSize(max_size=image_size, interpolation=cv2.INTER_LINEAR),
+        A.PadIfNeeded(
+            min_height=image_size,
+            min_width=image_size,
+            position="top_left",
+            border_mode=cv2.BORDER_CONSTANT,
+            fill=LETTERBOX_FILL,
+        ),
+    ]
+    if scale_range is not None:
+        low, high = (float(v) for v in scale_range)
+        if not 0 < low <= high:
+            raise ValueError(
+                f"Expected scale_range (low, high) with 0 < low <= high but got {scale_range!r}"
+            )
+        shift = max(abs(1 - low), abs(high - 1)) / 2
+        transforms.append(
+            A.Affine(
+                scale=(low, high),
+                translate_percent=(-shift, shift),
+                keep_ratio=True,
+                interpolation=cv2.INTER_LINEAR,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=LETTERBOX_FILL,
+                p=1.0,
+            )
+        )
+    if color_jitter > 0:
+        transforms.append(
+            A.ColorJitter(
+                brightness=color_jitter,
+                contrast=color_jitter,
+                saturation=color_jitter,
+                hue=color_jitter / 10,
+                p=0.8,
+            )
+        )
+    return transforms
 
 
 def reseed_transforms(pipeline: Any, seed: int | None) -> None:

@@ -23,9 +23,11 @@ from torchvision.ops.feature_pyramid_network import (
     LastLevelP6P7,
 )
 
+from noisybox._registry import Registry
+
 __all__ = ["BACKBONES", "WidthScaledResNet", "build_fpn_backbone", "list_backbones"]
 
-# name -> (constructor, {stride: (module name, channels)})
+# {stride: (module name, channels)} of the stages of a torchvision ResNet
 _RESNET_STAGES_BASIC = {
     4: ("layer1", 64),
     8: ("layer2", 128),
@@ -91,21 +93,18 @@ def _scaled_stages(width: float) -> dict[int, tuple[str, int]]:
 # The last block of every stage of MobileNetV3-Large's ``features`` (output stride 4..32).
 _MOBILENET_STAGES = {4: ("3", 24), 8: ("6", 40), 16: ("12", 112), 32: ("16", 960)}
 
-BACKBONES: dict[str, tuple[object, dict[int, tuple[str, int]]]] = {
-    "resnet18": (resnet18, _RESNET_STAGES_BASIC),
-    "resnet34": (resnet34, _RESNET_STAGES_BASIC),
-    "resnet50": (resnet50, _RESNET_STAGES_BOTTLENECK),
-    "mobilenet_v3_large": (mobilenet_v3_large, _MOBILENET_STAGES),
-    # width-scaled ResNet-18 bodies (timm's ``_050`` / ``_025`` naming of width multipliers)
-    "resnet18_050": (
-        functools.partial(WidthScaledResNet, [2, 2, 2, 2], 0.5),
-        _scaled_stages(0.5),
-    ),
-    "resnet18_025": (
-        functools.partial(WidthScaledResNet, [2, 2, 2, 2], 0.25),
-        _scaled_stages(0.25),
-    ),
-}
+#: name -> (constructor ``(weights=None) -> nn.Module``, {stride: (module name, channels)})
+BACKBONES: Registry[tuple[object, dict[int, tuple[str, int]]]] = Registry("backbone")
+BACKBONES.add("resnet18", (resnet18, _RESNET_STAGES_BASIC))
+BACKBONES.add("resnet34", (resnet34, _RESNET_STAGES_BASIC))
+BACKBONES.add("resnet50", (resnet50, _RESNET_STAGES_BOTTLENECK))
+BACKBONES.add("mobilenet_v3_large", (mobilenet_v3_large, _MOBILENET_STAGES))
+# width-scaled ResNet-18 bodies (timm's ``_050`` / ``_025`` naming of width multipliers)
+for _width, _suffix in ((0.5, "050"), (0.25, "025")):
+    BACKBONES.add(
+        f"resnet18_{_suffix}",
+        (functools.partial(WidthScaledResNet, [2, 2, 2, 2], _width), _scaled_stages(_width)),
+    )
 
 
 def list_backbones() -> list[str]:
@@ -114,7 +113,7 @@ def list_backbones() -> list[str]:
     >>> list_backbones()
     ['mobilenet_v3_large', 'resnet18', 'resnet18_025', 'resnet18_050', 'resnet34', 'resnet50']
     """
-    return sorted(BACKBONES)
+    return BACKBONES.names()
 
 
 def _load_state_dict(module: nn.Module, path: str | Path, what: str) -> None:
@@ -172,9 +171,7 @@ def build_fpn_backbone(
     >>> [tuple(f.shape) for f in bb(torch.zeros(1, 3, 64, 64)).values()]
     [(1, 32, 8, 8), (1, 32, 4, 4), (1, 32, 2, 2), (1, 32, 1, 1), (1, 32, 1, 1)]
     """
-    if name not in BACKBONES:
-        raise ValueError(f"Expected a backbone in {list_backbones()} but got {name!r}")
-    constructor, stages = BACKBONES[name]
+    constructor, stages = BACKBONES.get(name)
     bad = [s for s in strides if s not in stages]
     if bad or not strides:
         raise ValueError(f"Expected strides among {sorted(stages)} but got {list(strides)}")

@@ -23,6 +23,8 @@ from torchvision.models.detection.retinanet import RetinaNetRegressionHead
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import sigmoid_focal_loss
 
+from noisybox.boxes import elementwise_box_iou
+
 __all__ = [
     "BoxLoss",
     "PluggedFCOSHead",
@@ -58,13 +60,7 @@ def matched_iou_sum(pred: Tensor, target: Tensor) -> Tensor:
     tensor([0.5000, 1.0000])
     """
     with torch.no_grad():
-        p, t = pred.detach().float(), target.detach().float()
-        lt = torch.maximum(p[:, :2], t[:, :2])
-        rb = torch.minimum(p[:, 2:], t[:, 2:])
-        inter = (rb - lt).clamp(min=0).prod(dim=1)
-        area_p = (p[:, 2:] - p[:, :2]).clamp(min=0).prod(dim=1)
-        area_t = (t[:, 2:] - t[:, :2]).clamp(min=0).prod(dim=1)
-        iou = inter / (area_p + area_t - inter).clamp(min=1e-7)
+        iou = elementwise_box_iou(pred.detach().float(), target.detach().float())
         return torch.stack([iou.sum(), torch.tensor(float(iou.numel()), device=iou.device)])
 
 

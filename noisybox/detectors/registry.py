@@ -12,12 +12,14 @@ from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.retinanet import RetinaNetHead
 
+from noisybox._registry import Registry
 from noisybox.detectors.backbones import build_fpn_backbone
 from noisybox.detectors.loss_plug import (
     PluggedFCOSHead,
     PluggedRetinaNetRegressionHead,
     PluggedRoIHeads,
 )
+from noisybox.losses import STOCK_LOSS, get_loss
 
 __all__ = [
     "LOSS_KEYS",
@@ -31,8 +33,6 @@ __all__ = [
     "set_box_loss_alpha",
 ]
 
-STOCK_LOSS = "torchvision"
-
 # detector name -> (box-regression loss key, classification loss key) in its loss dict
 LOSS_KEYS: dict[str, tuple[str, str]] = {
     "fcos": ("bbox_regression", "classification"),
@@ -41,19 +41,16 @@ LOSS_KEYS: dict[str, tuple[str, str]] = {
 }
 
 _Builder = Callable[..., nn.Module]
-_DETECTORS: dict[str, _Builder] = {}
+_DETECTORS: Registry[_Builder] = Registry("detector")
 
 
 def register_detector(name: str) -> Callable[[_Builder], _Builder]:
-    """Register ``fn(num_classes, *, backbone, box_loss, box_loss_weight, **kw)`` as ``name``."""
+    """Register ``fn(num_classes, *, backbone, box_loss, box_loss_weight, **kw)`` as ``name``.
 
-    def decorator(fn: _Builder) -> _Builder:
-        if name in _DETECTORS:
-            raise ValueError(f"Expected a new detector name but got {name!r} twice")
-        _DETECTORS[name] = fn
-        return fn
-
-    return decorator
+    Raises:
+        NoisyboxError: ``name`` is already registered.
+    """
+    return _DETECTORS.register(name)
 
 
 def list_detectors() -> list[str]:
@@ -62,7 +59,7 @@ def list_detectors() -> list[str]:
     >>> list_detectors()
     ['fasterrcnn', 'fcos', 'retinanet']
     """
-    return sorted(_DETECTORS)
+    return _DETECTORS.names()
 
 
 def build_box_loss(
@@ -74,7 +71,7 @@ def build_box_loss(
     """The box-loss module for ``loss``; ``None`` for torchvision's stock loss.
 
     Args:
-        loss: a name from ``noisybox.losses.list_losses()``, ``"torchvision"`` (stock), or
+        loss: a name from ``noisybox.losses.list_losses()``, ``STOCK_LOSS`` (stock), or
             a module mapping ``(pred Tensor[N, 4], target Tensor[N, 4])`` to ``Tensor[N]``.
         alpha: overrides the loss's default alpha.
         loss_kwargs: further keyword arguments for ``noisybox.losses.get_loss``.
@@ -92,8 +89,6 @@ def build_box_loss(
                 f"Expected no alpha with the stock torchvision loss but got alpha={alpha}"
             )
         return None
-    from noisybox.losses import get_loss
-
     kwargs = dict(loss_kwargs or {})
     if alpha is not None:
         kwargs["alpha"] = alpha
@@ -309,7 +304,7 @@ def build_detector(
         num_classes: classes including background (``DetectionDataset.num_classes``).
         backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
         loss: a ``noisybox.losses`` name (``alpha-iou``, ``alpha-giou``, ...),
-            ``"torchvision"`` for the detector's stock loss (FCOS GIoU, RetinaNet L1,
+            ``STOCK_LOSS`` (torchvision's) for the detector's stock loss (FCOS GIoU, RetinaNet L1,
             Faster R-CNN smooth L1), or a per-box loss module.
         alpha: overrides the loss's alpha (the target when warming up).
         loss_kwargs: more keyword arguments for ``noisybox.losses.get_loss``. A loss with
@@ -335,12 +330,11 @@ def build_detector(
     Raises:
         ValueError: unknown detector, backbone or loss; ``num_classes < 2``.
 
-    >>> model = build_detector("fcos", 3, loss="torchvision", fpn_channels=32, image_size=64)
+    >>> model = build_detector("fcos", 3, loss=STOCK_LOSS, fpn_channels=32, image_size=64)
     >>> type(model).__name__, model.transform.max_size
     ('FCOS', 64)
     """
-    if name not in _DETECTORS:
-        raise ValueError(f"Expected a detector in {list_detectors()} but got {name!r}")
+    builder = _DETECTORS.get(name)
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (background included) but got {num_classes}")
     box_loss = build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs)
@@ -349,7 +343,7 @@ def build_detector(
         setattr(box_loss, "image_size", float(image_size))  # noqa: B010
     if box_loss_weight is None:
         box_loss_weight = 10.0 if name == "fasterrcnn" else 1.0
-    model = _DETECTORS[name](
+    model = builder(
         num_classes,
         backbone=backbone,
         box_loss=box_loss,

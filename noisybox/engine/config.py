@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox.errors import NoisyboxError
+from noisybox.losses import STOCK_LOSS, list_detector_losses
 
 __all__ = [
     "AMP_MODES",
@@ -59,7 +60,7 @@ class TrainConfig:
         out_dir: where ``last.pt`` and ``result.json`` go.
         detector: ``fcos``, ``retinanet`` or ``fasterrcnn``.
         backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
-        loss: a ``noisybox.losses`` name or ``"torchvision"`` (the detector's stock loss).
+        loss: a ``noisybox.losses`` name or ``STOCK_LOSS`` (the detector's stock loss).
         alpha: the loss's alpha after warm-up (``None``: the loss's default).
         alpha_warmup: share of the steps over which alpha ramps linearly from 1.
         loss_kwargs: more arguments for ``noisybox.losses.get_loss``.
@@ -106,7 +107,7 @@ class TrainConfig:
     out_dir: str = "runs/train"
     detector: str = "fcos"
     backbone: str = "resnet18"
-    loss: str = "torchvision"
+    loss: str = STOCK_LOSS
     alpha: float | None = None
     alpha_warmup: float = DEFAULT_ALPHA_WARMUP
     loss_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -235,13 +236,8 @@ class TrainConfig:
         for ok, expected, got in checks:
             if not ok:
                 raise NoisyboxError(f"Expected {expected} but got {got!r}")
-        if self.loss != "torchvision":
-            from noisybox.losses import list_losses
-
-            if self.loss not in list_losses():
-                raise NoisyboxError(
-                    f"Expected loss in {['torchvision', *list_losses()]} but got {self.loss!r}"
-                )
+        if self.loss not in list_detector_losses():
+            raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
 
 
 def field_default(name: str) -> Any:

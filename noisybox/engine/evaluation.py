@@ -325,23 +325,25 @@ def evaluate_model(
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str],
     annotations: Any,
-    images: str | os.PathLike[str] | None,
+    image_root: str | os.PathLike[str] | None = None,
     *,
     device: str = "auto",
     batch_size: int = 8,
     format: str | None = None,
     workers: int = 0,
+    images: str | os.PathLike[str] | None = None,
 ) -> dict[str, float]:
     """Evaluate a training checkpoint on (clean) test annotations.
 
     Args:
         checkpoint: ``last.pt`` written by :func:`noisybox.engine.train` (read with ``weights_only=True``).
         annotations: test annotations (path or ``Annotations``).
-        images: their image root (``None``: the format's default).
+        image_root: their image root (``None``: the format's default).
         device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         batch_size: images per forward.
         format: annotation format (default: detected).
         workers: data loader processes.
+        images: deprecated spelling of ``image_root``.
 
     Returns:
         ``coco_evaluate``'s metrics (``ap50`` ... ``ap95``, ``map``, ``map_75_95``, ...).
@@ -349,11 +351,13 @@ def evaluate_checkpoint(
     Raises:
         NoisyboxError: unreadable checkpoint or annotations, or categories that do not match.
     """
+    from noisybox._deprecation import renamed_keyword
     from noisybox.data import DetectionDataset
     from noisybox.engine.checkpoint import load_checkpoint
     from noisybox.engine.distributed import select_device
     from noisybox.engine.model import model_from_checkpoint
 
+    image_root = renamed_keyword("evaluate_checkpoint", "images", images, "image_root", image_root)
     state = load_checkpoint(checkpoint)
     try:
         dev = select_device(device)
@@ -361,7 +365,7 @@ def evaluate_checkpoint(
         raise NoisyboxError(str(exc)) from None
     model = model_from_checkpoint(state)  # the moving average if training evaluated it
     model.to(dev)
-    dataset = DetectionDataset(annotations, images, transforms=None, format=format)
+    dataset = DetectionDataset(annotations, image_root, transforms=None, format=format)
     return evaluate_model(
         model,
         dataset,

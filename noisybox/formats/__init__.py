@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 
 from noisybox._fileio import check_outputs
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.formats.coco import read_coco, snap_coco, write_coco
+from noisybox.formats.images import default_image_root, load_image, resolve_image_root
 from noisybox.formats.voc import read_voc, snap_voc, write_voc
 from noisybox.formats.yolo import read_yolo, snap_yolo, write_yolo
 
@@ -25,8 +27,12 @@ __all__ = [
     "MANIFEST_NAME",
     "Annotations",
     "concat_annotations",
+    "default_image_root",
     "detect_format",
+    "load_image",
     "read_annotations",
+    "read_provenance",
+    "resolve_image_root",
     "snap_boxes",
     "to_coco_dict",
     "write_annotations",
@@ -168,8 +174,7 @@ def to_coco_dict(ann: Annotations) -> dict[str, Any]:
     >>> to_coco_dict(ann)["annotations"]
     [{'id': 1, 'image_id': 7, 'category_id': 3, 'bbox': [1.0, 2.0, 3.0, 4.0], 'area': 12.0, 'iscrowd': 0}]
     """
-    xywh = ann.boxes.copy()
-    xywh[:, 2:] -= xywh[:, :2]
+    xywh = box_convert(ann.boxes, "xyxy", "xywh")
     areas = (xywh[:, 2] * xywh[:, 3]).tolist()
     ids: list[Any] = list(range(1, ann.num_boxes + 1))
     doc = ann.document
@@ -206,3 +211,29 @@ def to_coco_dict(ann: Annotations) -> dict[str, Any]:
         {"id": int(k), "name": ann.category_names.get(int(k), str(k))} for k in sorted(used)
     ]
     return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def read_provenance(ann: Annotations) -> dict[str, Any] | None:
+    """The record ``noisybox corrupt`` wrote beside ``ann``, or ``None``.
+
+    COCO keeps it in ``info["noisybox"]``; VOC and YOLO folders (and the folder of several
+    inputs corrupted together) in a ``noisybox-manifest.json``, looked for in the set's
+    folder and its two parents. An unreadable manifest counts as none.
+    """
+    import json
+
+    data = getattr(ann.document, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("info"), dict):
+        found = data["info"].get("noisybox")
+        if found is not None:
+            return found if isinstance(found, dict) else None
+    source = Path(ann.source)
+    for folder in (source, *source.parents[:2]):
+        manifest = folder / MANIFEST_NAME
+        if manifest.is_file():
+            try:
+                prov = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                return None
+            return prov if isinstance(prov, dict) else None
+    return None

@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 
 from noisybox._fileio import atomic_write_bytes
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
@@ -126,9 +127,7 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
     except (KeyError, TypeError, ValueError, AttributeError):
         _diagnose(path, anns, id_to_row)
         raise
-    boxes = bbox.copy()
-    boxes[:, 2] += boxes[:, 0]
-    boxes[:, 3] += boxes[:, 1]
+    boxes = box_convert(bbox, "xywh", "xyxy")
     names = {}
     for cat in data.get("categories", []) or []:
         if isinstance(cat, dict) and "id" in cat:
@@ -179,17 +178,12 @@ def snap_coco(boxes: np.ndarray) -> np.ndarray:
     >>> snap_coco(np.array([[1.234, 2.0, 3.456, 4.0]]))
     array([[1.23, 2.  , 3.46, 4.  ]])
     """
-    xywh = _to_written_xywh(boxes)
-    out = xywh.copy()
-    out[:, 2] += out[:, 0]
-    out[:, 3] += out[:, 1]
-    return out
+    return box_convert(_to_written_xywh(boxes), "xywh", "xyxy")
 
 
 def _to_written_xywh(boxes: np.ndarray) -> np.ndarray:
-    corners = np.round(boxes[:, :4], COCO_DECIMALS)
-    xywh = corners.copy()
-    xywh[:, 2:] = np.round(corners[:, 2:] - corners[:, :2], COCO_DECIMALS)
+    xywh = box_convert(np.round(boxes[:, :4], COCO_DECIMALS), "xyxy", "xywh")
+    xywh[:, 2:] = np.round(xywh[:, 2:], COCO_DECIMALS)
     return xywh
 
 

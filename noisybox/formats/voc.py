@@ -111,21 +111,7 @@ def read_voc(
             image-set id without its XML.
     """
     root, ann_dir = find_voc_root(path)
-    if image_set is not None:
-        listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
-        if not listing.is_file():
-            raise NoisyboxError(f"Expected an image set file but got no {listing}")
-        stems = [
-            line.split()[0]
-            for line in _utf8(listing.read_bytes(), listing).splitlines()
-            if line.strip()
-        ]
-        xml_paths = [ann_dir / f"{s}.xml" for s in stems]
-        for p in xml_paths:
-            if not p.is_file():
-                raise NoisyboxError(f"Expected {p.name} listed in {listing} but it does not exist")
-    else:
-        xml_paths = sorted(ann_dir.glob("*.xml"))
+    xml_paths = _xml_paths(root, ann_dir, image_set)
     sizes, file_names, texts = [], [], []
     boxes: list[list[float]] = []
     names: list[str] = []
@@ -137,35 +123,12 @@ def read_voc(
         except ET.ParseError as exc:
             raise NoisyboxError(f"Expected well-formed XML but got {exc} in {xml_path}") from None
         texts.append(_utf8(raw, xml_path))
-        size = tree.find("size")
-        wh = []
-        for key in ("width", "height"):
-            value = _text(size, key)
-            try:
-                number = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                number = float("nan")
-            if not np.isfinite(number) or number <= 0:
-                raise NoisyboxError(f"Expected size/{key} > 0 but got {value!r} in {xml_path}")
-            wh.append(number)
-        sizes.append(wh)
+        sizes.append(_image_size(tree, xml_path))
         file_names.append("JPEGImages/" + (_text(tree, "filename") or f"{xml_path.stem}.jpg"))
         for k, obj in enumerate(tree.findall("object")):
             rid = f"{xml_path.name}#{k}"
-            name = _text(obj, "name")
-            if not name:
-                raise NoisyboxError(
-                    f"Expected an object name but got none in {xml_path} (record {rid})"
-                )
-            bnd = obj.find("bndbox")
-            try:
-                xmin, ymin, xmax, ymax = (float(_text(bnd, c)) for c in _COORDS)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise NoisyboxError(
-                    f"Expected bndbox with numeric xmin, ymin, xmax, ymax but got "
-                    f"{[_text(bnd, c) for c in _COORDS]} in {xml_path} (record {rid})"
-                ) from None
-            boxes.append([xmin - 1.0, ymin - 1.0, xmax, ymax])
+            name, box = _object(obj, xml_path, rid)
+            boxes.append(box)
             names.append(name)
             box_file.append(i)
             box_obj.append(k)
@@ -196,6 +159,57 @@ def read_voc(
             boxes=box_arr.copy(),
         ),
     )
+
+
+def _xml_paths(root: Path, ann_dir: Path, image_set: str | None) -> list[Path]:
+    """The XML files to read: those of ``ImageSets/Main/<image_set>.txt``, else every one."""
+    if image_set is None:
+        return sorted(ann_dir.glob("*.xml"))
+    listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
+    if not listing.is_file():
+        raise NoisyboxError(f"Expected an image set file but got no {listing}")
+    stems = [
+        line.split()[0]
+        for line in _utf8(listing.read_bytes(), listing).splitlines()
+        if line.strip()
+    ]
+    xml_paths = [ann_dir / f"{s}.xml" for s in stems]
+    for p in xml_paths:
+        if not p.is_file():
+            raise NoisyboxError(f"Expected {p.name} listed in {listing} but it does not exist")
+    return xml_paths
+
+
+def _image_size(tree: ET.Element, xml_path: Path) -> list[float]:
+    """``[width, height]`` of the ``size`` element, both finite and positive."""
+    size = tree.find("size")
+    wh = []
+    for key in ("width", "height"):
+        value = _text(size, key)
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not np.isfinite(number) or number <= 0:
+            raise NoisyboxError(f"Expected size/{key} > 0 but got {value!r} in {xml_path}")
+        wh.append(number)
+    return wh
+
+
+def _object(obj: ET.Element, xml_path: Path, rid: str) -> tuple[str, list[float]]:
+    """An object's name and its box, absolute ``xyxy`` (VOC's 1-based ``xmin``/``ymin``)."""
+    name = _text(obj, "name")
+    if not name:
+        raise NoisyboxError(f"Expected an object name but got none in {xml_path} (record {rid})")
+    bnd = obj.find("bndbox")
+    try:
+        xmin, ymin, xmax, ymax = (float(_text(bnd, c)) for c in _COORDS)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise NoisyboxError(
+            f"Expected bndbox with numeric xmin, ymin, xmax, ymax but got "
+            f"{[_text(bnd, c) for c in _COORDS]} in {xml_path} (record {rid})"
+        ) from None
+    return name, [xmin - 1.0, ymin - 1.0, xmax, ymax]
 
 
 def snap_voc(boxes: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:

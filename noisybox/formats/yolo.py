@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from noisybox._fileio import atomic_dir
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
@@ -134,6 +135,10 @@ def read_yolo(
 ) -> Annotations:
     """Read a YOLO dataset.
 
+    One pass over the images and their label files, kept in one loop so that every file
+    is read once; the parts are :func:`_pair_files`, :func:`_label_line` and
+    :func:`_category_names`.
+
     Args:
         path: dataset folder (with ``labels/`` and ``images/``) or a ``labels`` folder.
         image_root: the images folder, if not the sibling ``images``.
@@ -153,25 +158,7 @@ def read_yolo(
     from PIL import Image
 
     dataset, labels_dir, images_dir = find_yolo_dirs(path, image_root)
-    images = sorted(
-        p.relative_to(images_dir).as_posix()
-        for p in images_dir.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
-    stem_to_row = {os.path.splitext(rel)[0]: i for i, rel in enumerate(images)}
-    label_files = sorted(
-        p.relative_to(labels_dir).as_posix()
-        for p in labels_dir.rglob("*.txt")
-        if p.name != "classes.txt" and p.is_file()
-    )
-    label_of_row: dict[int, str] = {}
-    for rel in label_files:
-        row = stem_to_row.get(os.path.splitext(rel)[0])
-        if row is None:
-            raise NoisyboxError(
-                f"Expected an image for label file {labels_dir / rel} but found none in {images_dir}"
-            )
-        label_of_row[row] = rel
+    images, label_of_row = _pair_files(labels_dir, images_dir)
     sizes = np.empty((len(images), 2), dtype=np.float64)
     texts: list[str] = []
     doc_files: list[str] = []
@@ -194,23 +181,10 @@ def read_yolo(
         doc_files.append(label_rel)
         texts.append(text)
         for lineno, line in enumerate(text.splitlines(), start=1):
-            tokens = line.split()
-            if not tokens:
+            if not line.split():
                 continue
             rid = f"{label_rel}:{lineno}"
-            try:
-                if len(tokens) != 5:
-                    raise ValueError
-                k = int(tokens[0])
-                values = [float(t) for t in tokens[1:]]
-            except ValueError:
-                raise NoisyboxError(
-                    f"Expected 'class cx cy w h' but got {line.strip()[:80]!r} in {labels_dir / label_rel} (record {rid})"
-                ) from None
-            if k < 0:
-                raise NoisyboxError(
-                    f"Expected a class id >= 0 but got {tokens[0]!r} in {labels_dir / label_rel} (record {rid})"
-                )
+            k, values = _label_line(line, labels_dir / label_rel, rid)
             cls.append(k)
             norm.append(values)
             box_img.append(i)
@@ -219,28 +193,9 @@ def read_yolo(
             record_ids.append(rid)
     box_img_arr = np.array(box_img, dtype=np.int64)
     n = np.array(norm, dtype=np.float64).reshape(-1, 4)
-    wh = sizes[box_img_arr]
-    boxes = np.stack(
-        [
-            (n[:, 0] - n[:, 2] / 2) * wh[:, 0],
-            (n[:, 1] - n[:, 3] / 2) * wh[:, 1],
-            (n[:, 0] + n[:, 2] / 2) * wh[:, 0],
-            (n[:, 1] + n[:, 3] / 2) * wh[:, 1],
-        ],
-        axis=1,
-    ).reshape(-1, 4)
+    boxes = _to_absolute_xyxy(n, sizes[box_img_arr])
     categories = np.array(cls, dtype=np.int64)
-    names, names_file = _class_names(dataset, labels_dir)
-    if names_file is not None and names:
-        unknown = np.flatnonzero(~np.isin(categories, list(names)))
-        if unknown.size:
-            k = int(unknown[0])
-            raise NoisyboxError(
-                f"Expected a class id listed in {names_file} (0..{max(names)}) but got "
-                f"{cls[k]} in {labels_dir / record_ids[k].rsplit(':', 1)[0]} (record {record_ids[k]})"
-            )
-    for k in np.unique(categories).tolist():
-        names.setdefault(int(k), str(k))
+    names = _category_names(dataset, labels_dir, categories, record_ids)
     return Annotations(
         image_ids=np.arange(len(images), dtype=np.int64),
         image_sizes=sizes,
@@ -266,6 +221,80 @@ def read_yolo(
     )
 
 
+def _pair_files(labels_dir: Path, images_dir: Path) -> tuple[list[str], dict[int, str]]:
+    """The images (sorted relative paths) and the label file of each image row that has one.
+
+    Raises:
+        NoisyboxError: a label file without its image.
+    """
+    images = sorted(
+        p.relative_to(images_dir).as_posix()
+        for p in images_dir.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    stem_to_row = {os.path.splitext(rel)[0]: i for i, rel in enumerate(images)}
+    label_files = sorted(
+        p.relative_to(labels_dir).as_posix()
+        for p in labels_dir.rglob("*.txt")
+        if p.name != "classes.txt" and p.is_file()
+    )
+    label_of_row: dict[int, str] = {}
+    for rel in label_files:
+        row = stem_to_row.get(os.path.splitext(rel)[0])
+        if row is None:
+            raise NoisyboxError(
+                f"Expected an image for label file {labels_dir / rel} but found none in {images_dir}"
+            )
+        label_of_row[row] = rel
+    return images, label_of_row
+
+
+def _label_line(line: str, label_path: Path, rid: str) -> tuple[int, list[float]]:
+    """``(class, [cx, cy, w, h])`` of a ``class cx cy w h`` line.
+
+    Raises:
+        NoisyboxError: not five fields, a class that is not an integer >= 0, or a
+            non-numeric value.
+    """
+    tokens = line.split()
+    try:
+        if len(tokens) != 5:
+            raise ValueError
+        k = int(tokens[0])
+        values = [float(t) for t in tokens[1:]]
+    except ValueError:
+        raise NoisyboxError(
+            f"Expected 'class cx cy w h' but got {line.strip()[:80]!r} in {label_path} (record {rid})"
+        ) from None
+    if k < 0:
+        raise NoisyboxError(
+            f"Expected a class id >= 0 but got {tokens[0]!r} in {label_path} (record {rid})"
+        )
+    return k, values
+
+
+def _category_names(
+    dataset: Path | None, labels_dir: Path, categories: np.ndarray, record_ids: list[str]
+) -> dict[int, str]:
+    """Class id -> name from ``classes.txt`` or the yaml, the id itself for unnamed ones.
+
+    Raises:
+        NoisyboxError: a class id missing from a names file that exists.
+    """
+    names, names_file = _class_names(dataset, labels_dir)
+    if names_file is not None and names:
+        unknown = np.flatnonzero(~np.isin(categories, list(names)))
+        if unknown.size:
+            k = int(unknown[0])
+            raise NoisyboxError(
+                f"Expected a class id listed in {names_file} (0..{max(names)}) but got "
+                f"{categories[k]} in {labels_dir / record_ids[k].rsplit(':', 1)[0]} (record {record_ids[k]})"
+            )
+    for k in np.unique(categories).tolist():
+        names.setdefault(int(k), str(k))
+    return names
+
+
 def _written_norm(boxes: np.ndarray, image_sizes: np.ndarray) -> tuple[np.ndarray, list[list[str]]]:
     # Sizes round down and centres are kept where the rounded box stays inside the image,
     # so that what is written lies inside the image like the noisy box does.
@@ -289,16 +318,12 @@ def snap_yolo(boxes: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
     array([[10., 10., 20., 30.]])
     """
     n, _ = _written_norm(boxes, image_sizes)
-    w, h = image_sizes[:, 0], image_sizes[:, 1]
-    return np.stack(
-        [
-            (n[:, 0] - n[:, 2] / 2) * w,
-            (n[:, 1] - n[:, 3] / 2) * h,
-            (n[:, 0] + n[:, 2] / 2) * w,
-            (n[:, 1] + n[:, 3] / 2) * h,
-        ],
-        axis=1,
-    ).reshape(-1, 4)
+    return _to_absolute_xyxy(n, image_sizes)
+
+
+def _to_absolute_xyxy(norm: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
+    """Normalised ``cxcywh`` ``float[N, 4]`` -> absolute ``xyxy`` in images of ``(w, h)``."""
+    return box_convert(norm, "cxcywh", "xyxy") * np.tile(image_sizes[:, :2], 2)
 
 
 def write_yolo(

@@ -19,11 +19,19 @@ from noisybox.losses.mpdiou import MPDIoULoss, mpdiou_loss
 from noisybox.losses.nwd import NWDLoss, nwd_loss
 from noisybox.losses.plot import plot_alpha_iou_curves, plot_loss_curves
 from noisybox.losses.powerful_iou import PowerfulIoULoss, powerful_iou_loss
-from noisybox.losses.registry import describe_loss, get_loss, list_losses, register_loss
+from noisybox.losses.registry import (
+    STOCK_LOSS,
+    describe_loss,
+    get_loss,
+    list_detector_losses,
+    list_losses,
+    register_loss,
+)
 from noisybox.losses.shape_iou import ShapeIoULoss, shape_iou_loss
 from noisybox.losses.wise_iou import WiseIoULoss, wise_iou_loss
 
 __all__ = [
+    "STOCK_LOSS",
     "AlphaIoULoss",
     "FocalEIoULoss",
     "MPDIoULoss",
@@ -36,6 +44,7 @@ __all__ = [
     "describe_loss",
     "focal_eiou_loss",
     "get_loss",
+    "list_detector_losses",
     "list_losses",
     "list_variants",
     "mpdiou_loss",

@@ -18,14 +18,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from noisybox.losses._geometry import (
-    BOX_FORMATS,
-    Geometry,
-    box_geometry,
-    inner_iou,
-    to_xyxy,
-    upcast,
-)
+from noisybox.boxes import BOX_FORMATS, box_convert
+from noisybox.losses._geometry import Geometry, box_geometry, inner_iou, upcast
 
 __all__: list[str] = []
 
@@ -102,7 +96,10 @@ def pairwise_loss(
     if pred.numel() == 0:
         empty = 0 * pred.sum(-1)
         return empty if reduction == "none" else 0 * pred.sum()
-    g = box_geometry(to_xyxy(pred, box_format), to_xyxy(target, box_format), eps)
+    if box_format != "xyxy":
+        pred = box_convert(pred, box_format, "xyxy")
+        target = box_convert(target, box_format, "xyxy")
+    g = box_geometry(pred, target, eps)
     loss = body(g)
     if weight is not None:
         loss = loss * upcast(weight)

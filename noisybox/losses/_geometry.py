@@ -1,7 +1,9 @@
 """Private pairwise box geometry shared by every IoU-based loss.
 
-One place computes intersection, union, IoU and the smallest enclosing box of matched
-box pairs, so that the variants only add their penalty terms.
+:class:`Geometry` holds the intersection, union, IoU and the smallest enclosing box of
+matched box pairs (computed by :mod:`noisybox.boxes`), so that the variants only add their
+penalty terms; the rest is what only losses need (the saturating upcast, ``safe_pow``,
+Inner-IoU).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__: list[str] = []
+from noisybox.boxes import elementwise_box_overlap, interval_hull, interval_overlap, union_and_iou
 
-BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+__all__: list[str] = []
 
 
 class Geometry:
@@ -38,8 +40,8 @@ class Geometry:
         self.h = self.y2 - self.y1
         self.gw = self.gx2 - self.gx1
         self.gh = self.gy2 - self.gy1
-        self.cw = torch.maximum(self.x2, self.gx2) - torch.minimum(self.x1, self.gx1)
-        self.ch = torch.maximum(self.y2, self.gy2) - torch.minimum(self.y1, self.gy1)
+        self.cw = interval_hull(self.x1, self.x2, self.gx1, self.gx2)
+        self.ch = interval_hull(self.y1, self.y2, self.gy1, self.gy2)
         self.eps = eps
         self._overlaps: dict[bool, tuple[Tensor, Tensor, Tensor]] = {}
 
@@ -62,32 +64,13 @@ class Geometry:
         grad = torch.is_grad_enabled()
         found = self._overlaps.get(True) or (None if grad else self._overlaps.get(False))
         if found is None:
-            iw = edge_overlap(self.x1, self.x2, self.gx1, self.gx2)
-            ih = edge_overlap(self.y1, self.y2, self.gy1, self.gy2)
+            iw = interval_overlap(self.x1, self.x2, self.gx1, self.gx2)
+            ih = interval_overlap(self.y1, self.y2, self.gy1, self.gy2)
             inter = iw * ih
-            union = self.w * self.h + self.gw * self.gh - inter
-            found = (inter, union, inter / floor(union, self.eps))
+            union, iou = union_and_iou(inter, self.w * self.h, self.gw * self.gh, self.eps)
+            found = (inter, union, iou)
             self._overlaps[grad] = found
         return found
-
-
-def edge_overlap(a1: Tensor, a2: Tensor, b1: Tensor, b2: Tensor) -> Tensor:
-    """Length of the overlap of the intervals ``[a1, a2]`` and ``[b1, b2]`` (0 if apart).
-
-    ``relu`` rather than ``clamp(min=0)``: the same values, and autograd keeps only the
-    result, which the intersection's product keeps anyway; its gradient is 0 for edges that
-    exactly touch, like torchvision's strict mask.
-    """
-    return torch.relu(torch.minimum(a2, b2) - torch.maximum(a1, b1))
-
-
-def floor(x: Tensor, eps: float) -> Tensor:
-    """``max(x, eps)``; autograd keeps a boolean mask instead of ``x`` (``clamp`` keeps ``x``).
-
-    ``max(union, eps)`` rather than ``union + eps`` in the IoU: identical boxes give IoU == 1
-    exactly, even tiny ones; for ``union >> eps`` both agree with torchvision to ~eps / union.
-    """
-    return torch.where(x > eps, x, eps)
 
 
 class _SaturatingUpcast(torch.autograd.Function):
@@ -123,19 +106,6 @@ def upcast(t: Tensor) -> Tensor:
         out: Tensor = _SaturatingUpcast.apply(t)
         return out
     return t.float()
-
-
-def to_xyxy(boxes: Tensor, box_format: str) -> Tensor:
-    """Convert ``Tensor[..., 4]`` boxes from ``box_format`` to ``xyxy``."""
-    if box_format == "xyxy":
-        return boxes
-    a, b, c, d = boxes.unbind(-1)
-    if box_format == "xywh":
-        return torch.stack((a, b, a + c, b + d), dim=-1)
-    if box_format == "cxcywh":
-        half_w, half_h = c / 2, d / 2
-        return torch.stack((a - half_w, b - half_h, a + half_w, b + half_h), dim=-1)
-    raise ValueError(f"Expected box_format to be one of {BOX_FORMATS} but got {box_format!r}")
 
 
 def box_geometry(pred: Tensor, target: Tensor, eps: float) -> Geometry:
@@ -189,8 +159,8 @@ def inner_iou(g: Geometry, ratio: float, eps: float) -> Tensor:
     x1, x2, y1, y2 = cx - half * g.w, cx + half * g.w, cy - half * g.h, cy + half * g.h
     gx1, gx2 = gcx - half * g.gw, gcx + half * g.gw
     gy1, gy2 = gcy - half * g.gh, gcy + half * g.gh
-    inter = edge_overlap(x1, x2, gx1, gx2) * edge_overlap(y1, y2, gy1, gy2)
     # the auxiliary boxes' areas from their own corners, as the intersection's: identical
     # boxes then give exactly 1 (ratio^2 w h would differ from it by rounding)
-    union = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter
-    return inter / floor(union, eps)
+    aux = torch.stack((x1, y1, x2, y2), dim=-1)
+    target_aux = torch.stack((gx1, gy1, gx2, gy2), dim=-1)
+    return elementwise_box_overlap(aux, target_aux, eps)[2]

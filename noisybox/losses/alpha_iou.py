@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from noisybox._registry import Registry
 from noisybox.losses._common import (
     PairLoss,
     check_choice,
@@ -52,12 +53,14 @@ VARIANT_REFERENCES = {
 }
 
 PenaltyFn = Callable[[Geometry, float, float], Tensor]
-_PENALTIES: dict[str, PenaltyFn | None] = {"iou": None}
+#: variant -> its penalty term (``None``: the plain IoU loss)
+_PENALTIES: Registry[PenaltyFn | None] = Registry("variant")
+_PENALTIES.add("iou", None)
 
 
 def _penalty(name: str) -> Callable[[PenaltyFn], PenaltyFn]:
     def decorator(fn: PenaltyFn) -> PenaltyFn:
-        _PENALTIES[name] = fn
+        _PENALTIES.add(name, fn)
         return fn
 
     return decorator
@@ -69,7 +72,7 @@ def list_variants() -> list[str]:
     >>> list_variants()
     ['ciou', 'diou', 'eiou', 'giou', 'iou', 'siou']
     """
-    return sorted(_PENALTIES)
+    return _PENALTIES.names()
 
 
 def _center_distance(g: Geometry, a: float, eps: float) -> Tensor:
@@ -249,7 +252,7 @@ def alpha_iou_loss(
     check_choice("variant", variant, list_variants())
     a, a_pen = check_powers(alpha, alpha_penalty)
     ratio = check_inner_ratio(inner_ratio)
-    penalty_fn = _PENALTIES[variant]
+    penalty_fn = _PENALTIES.get(variant)
 
     def body(g: Geometry) -> Tensor:
         iou = term_iou(g, ratio, eps)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from noisybox._registry import Registry
 from noisybox.losses._common import PairLoss
 from noisybox.losses.alpha_iou import (
     ALPHA_IOU_REFERENCE,
@@ -34,9 +35,11 @@ from noisybox.losses.wise_iou import WISE_IOU_REFERENCE, WiseIoULoss
 
 __all__ = [
     "INNER_IOU_REFERENCE",
+    "STOCK_LOSS",
     "LossInfo",
     "describe_loss",
     "get_loss",
+    "list_detector_losses",
     "list_losses",
     "register_loss",
 ]
@@ -50,10 +53,12 @@ INNER_IOU_REFERENCE = (
 #: below 1 for data whose boxes already overlap well).
 DEFAULT_INNER_RATIO = 0.7
 
+#: The name of a detector's own torchvision box loss (FCOS GIoU, RetinaNet L1, Faster R-CNN
+#: smooth L1): a value of every ``loss`` setting, not a module of this registry.
+STOCK_LOSS = "torchvision"
+
 LossFactory = Callable[..., nn.Module]
 F = TypeVar("F", bound=LossFactory)
-
-_LOSSES: dict[str, LossFactory] = {}
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,13 @@ class LossInfo:
     reference: str
 
 
-_INFO: dict[str, LossInfo] = {}
+@dataclass(frozen=True)
+class _Entry:
+    factory: LossFactory
+    info: LossInfo
+
+
+_LOSSES: Registry[_Entry] = Registry("loss name")
 
 
 def register_loss(
@@ -79,7 +90,7 @@ def register_loss(
         override: replace an existing entry instead of raising.
 
     Raises:
-        ValueError: ``name`` is already registered and ``override`` is false.
+        NoisyboxError: ``name`` is already registered and ``override`` is false.
 
     >>> @register_loss("doc-example-iou", override=True)
     ... def _build(**kw):
@@ -89,10 +100,7 @@ def register_loss(
     """
 
     def decorator(factory: F) -> F:
-        if name in _LOSSES and not override:
-            raise ValueError(f"Expected a new loss name but got {name!r}, already registered")
-        _LOSSES[name] = factory
-        _INFO[name] = LossInfo(family, reference)
+        _LOSSES.add(name, _Entry(factory, LossInfo(family, reference)), override=override)
         return factory
 
     return decorator
@@ -104,7 +112,16 @@ def list_losses() -> list[str]:
     >>> [n for n in list_losses() if "ciou" in n]
     ['alpha-ciou', 'ciou', 'inner-ciou']
     """
-    return sorted(_LOSSES)
+    return _LOSSES.names()
+
+
+def list_detector_losses() -> list[str]:
+    """The values a detector's ``loss`` setting takes: :data:`STOCK_LOSS`, then every loss.
+
+    >>> list_detector_losses()[:2]
+    ['torchvision', 'alpha-ciou']
+    """
+    return [STOCK_LOSS, *list_losses()]
 
 
 def get_loss(name: str, **kwargs: Any) -> nn.Module:
@@ -113,25 +130,25 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
     ``alpha=None`` (as a config with no alpha passes it) keeps the registered default.
 
     Raises:
-        ValueError: unknown name (the message lists the valid ones) or bad arguments.
+        NoisyboxError: unknown name (the message lists the valid ones).
+        ValueError: bad arguments.
 
     >>> get_loss("alpha-diou")
     AlphaIoULoss(variant='diou', alpha=3.0, box_format='xyxy', reduction='none')
     >>> get_loss("giou", alpha=2, reduction="sum").alpha
     2
     """
-    if name not in _LOSSES:
-        raise ValueError(f"Expected a loss name in {list_losses()} but got {name!r}")
+    factory = _LOSSES.get(name).factory
     if kwargs.get("alpha", 0) is None:
         kwargs.pop("alpha")
-    return _LOSSES[name](**kwargs)
+    return factory(**kwargs)
 
 
 def describe_loss(name: str) -> dict[str, Any]:
     """Family, parameters (the registered defaults) and reference of the loss ``name``.
 
     Raises:
-        ValueError: unknown name.
+        NoisyboxError: unknown name.
 
     >>> info = describe_loss("wiou-v3")
     >>> info["family"], info["parameters"]["focus_alpha"], info["parameters"]["focus_delta"]
@@ -139,7 +156,7 @@ def describe_loss(name: str) -> dict[str, Any]:
     """
     module = get_loss(name)
     parameters = module.hyper() if isinstance(module, PairLoss) else {}
-    info = _INFO[name]
+    info = _LOSSES.get(name).info
     return {"family": info.family, "parameters": parameters, "reference": info.reference}
 
 

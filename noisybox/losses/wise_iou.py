@@ -77,6 +77,9 @@ def wise_iou_loss(
     independent of the power); the alpha power applies to the IoU loss that ``R`` (and
     ``r``) multiply, ``1 - IoU^alpha`` (eq. 2); ``alpha = 1`` is the paper's loss.
 
+    Its length is the docstring (both versions' parameters and their defaults); the code is
+    one loss body handed to the shared reduction.
+
     Args:
         pred: ``Tensor[..., 4]`` predicted boxes.
         target: ``Tensor[..., 4]`` target boxes, same shape.

@@ -199,6 +199,9 @@ def perturb_boxes(
     (see :func:`apply_box_noise`). Working in pixels is equivalent to the paper's normalised
     coordinates; ``min_size`` is the pixel floor of eq. 5's ``0 < w``.
 
+    Its length is the docstring (every parameter of the paper's noise and the boundary
+    rules); the code checks the arguments, draws once and applies the draw.
+
     Args:
         boxes: ``float[N, 4+]`` boxes in ``box_format``, absolute pixels; extra columns are
             copied unchanged.

@@ -13,29 +13,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+from noisybox._registry import Registry
+
 __all__ = ["NoiseModel", "get_noise_model", "list_noise_models", "register_noise_model"]
 
 NoiseModel = Callable[[np.random.Generator, np.ndarray, float, float], np.ndarray]
 
-_NOISE_MODELS: dict[str, NoiseModel] = {}
+_NOISE_MODELS: Registry[NoiseModel] = Registry("noise model")
 
 
 def register_noise_model(name: str) -> Callable[[NoiseModel], NoiseModel]:
     """Decorator registering a noise model under ``name``.
 
     Raises:
-        ValueError: if ``name`` is already registered.
+        NoisyboxError: if ``name`` is already registered.
     """
-
-    def decorator(fn: NoiseModel) -> NoiseModel:
-        if name in _NOISE_MODELS:
-            raise ValueError(
-                f"Expected a new noise model name but got {name!r} (already registered)"
-            )
-        _NOISE_MODELS[name] = fn
-        return fn
-
-    return decorator
+    return _NOISE_MODELS.register(name)
 
 
 def list_noise_models() -> list[str]:
@@ -44,18 +37,13 @@ def list_noise_models() -> list[str]:
     >>> "uniform" in list_noise_models()
     True
     """
-    return sorted(_NOISE_MODELS)
+    return _NOISE_MODELS.names()
 
 
 def get_noise_model(name: str) -> NoiseModel:
     """The noise model registered under ``name``.
 
     Raises:
-        ValueError: for an unknown name, listing the valid ones.
+        NoisyboxError: for an unknown name, listing the valid ones.
     """
-    try:
-        return _NOISE_MODELS[name]
-    except KeyError:
-        raise ValueError(
-            f"Expected a noise model in {list_noise_models()} but got {name!r}"
-        ) from None
+    return _NOISE_MODELS.get(name)

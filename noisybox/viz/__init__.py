@@ -13,6 +13,10 @@ onto numpy images by the pure :func:`draw_boxes`.
 
 from __future__ import annotations
 
+from typing import Any
+
+from noisybox.formats.images import default_image_root, load_image
+from noisybox.stats import align_boxes as align_noisy_boxes
 from noisybox.viz.draw import CLEAN_STYLE, NOISY_STYLE, BoxStyle, draw_boxes, outline_mask
 from noisybox.viz.histogram import (
     IoUDistribution,
@@ -20,19 +24,15 @@ from noisybox.viz.histogram import (
     iou_histogram,
     plot_iou_histogram,
 )
-from noisybox.viz.images import default_image_root, load_image
 from noisybox.viz.preview import (
-    align_noisy_boxes,
-    class_name_map,
     describe_noise,
     noise_label,
-    perturb_annotations,
     plot_preview,
     preview_annotations,
-    render_tile,
     save_figure,
     select_images,
 )
+from noisybox.viz.tiles import class_name_map, render_tile
 
 __all__ = [
     "CLEAN_STYLE",
@@ -57,3 +57,13 @@ __all__ = [
     "save_figure",
     "select_images",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # perturb_annotations lives with corrupt_boxes; imported on first use so that
+    # ``import noisybox.viz`` does not load the noise models
+    if name == "perturb_annotations":
+        from noisybox.corrupt import perturb_annotations
+
+        return perturb_annotations
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

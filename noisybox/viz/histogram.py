@@ -13,13 +13,8 @@ import numpy as np
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
-from noisybox.stats import compare_annotations
-from noisybox.viz.preview import (
-    align_noisy_boxes,
-    noise_label,
-    perturb_annotations,
-    save_figure,
-)
+from noisybox.stats import align_boxes, compare_annotations
+from noisybox.viz.preview import noise_label, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,7 +67,7 @@ def iou_distribution(
     Raises:
         NoisyboxError: if a record id of ``clean`` is missing from ``noisy``.
     """
-    noisy_boxes = align_noisy_boxes(clean, noisy)
+    noisy_boxes = align_boxes(clean, noisy)
     keep = ~np.asarray(clean.iscrowd, dtype=bool)
     if include is not None:
         keep &= np.asarray(include, dtype=bool)
@@ -190,7 +185,7 @@ def iou_histogram(
     Args:
         clean_path: the clean annotations.
         noisy_paths: noisy copies of it (e.g. ``corrupt`` outputs at several etas).
-        etas: noise rates drawn on the fly (:func:`noisybox.viz.perturb_annotations`),
+        etas: noise rates drawn on the fly (:func:`noisybox.corrupt.perturb_annotations`),
             plotted after the files.
         model, boundary, seed: parameters of the on-the-fly noise.
         labels: legend texts, one per file then per eta (default: from provenance).
@@ -228,6 +223,8 @@ def iou_histogram(
         dists.append(iou_distribution(clean, noisy, label=labels[k] if labels else None))
     for j, eta in enumerate(etas):
         params: dict[str, Any] = {"eta": eta, "model": model, "boundary": boundary, "seed": seed}
+        from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
+
         noisy = perturb_annotations(clean, **params)
         label = labels[len(noisy_paths) + j] if labels else f"eta={eta:g} (on the fly)"
         dists.append(iou_distribution(clean, noisy, label=label))

@@ -1,0 +1,296 @@
+"""The report's tables as text: Table 3, robustness, learning curves and the paired verdicts.
+
+Pure rendering of the frames of :mod:`noisybox.benchmark.summary` into strings, in one
+:class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.benchmark.report` puts
+them together and writes them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from noisybox.benchmark.collapse import base_variant
+from noisybox.benchmark.config import parse_label
+from noisybox.benchmark.summary import (
+    COLUMN_TITLES,
+    REL_FLOOR,
+    TABLE_METRICS,
+    none_if_nan,
+    relative_improvements,
+    summarize,
+)
+
+__all__ = [
+    "CSV",
+    "MD",
+    "TEX",
+    "VERDICT_METRICS",
+    "Style",
+    "curve_section",
+    "fmt_value",
+    "markdown_table",
+    "min_pairs",
+    "paired_verdicts",
+    "robustness_display",
+    "table3_frames",
+]
+
+
+def _order_key(row: pd.Series, order: dict[str, int]) -> tuple[Any, ...]:
+    base = base_variant(row["loss"])
+    alpha = none_if_nan(row["alpha"])
+    return (
+        order.get(base, len(order)),
+        base,
+        0 if alpha in (None, 1.0) else 1,
+        alpha or 0.0,
+        row["loss"],
+        none_if_nan(row["alpha_warmup"]) or -1.0,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    pm: str
+    pct: str
+    escape: Callable[[str], str]
+
+
+MD = Style(" ± ", "%", lambda s: s)
+TEX = Style(
+    r" $\pm$ ", r"\%", lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+)
+CSV = Style(" ± ", "%", lambda s: s)
+
+
+def fmt_value(mean: float, std: float, style: Style) -> str:
+    if math.isnan(mean):
+        return "-"
+    text = f"{100 * mean:.2f}"
+    if not math.isnan(std):
+        text += f"{style.pm}{100 * std:.2f}"
+    return text
+
+
+def _fmt_rel(value: float, style: Style, baseline: float = math.inf) -> str:
+    if not math.isnan(baseline) and baseline < REL_FLOOR:
+        return "n/a (below 1 point)"
+    return "n/a" if math.isnan(value) else f"{value:.2f}{style.pct}"
+
+
+def _fmt_p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def table3_frames(
+    frame: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
+) -> list[tuple[str, pd.DataFrame]]:
+    """Display tables (strings) per detector and eta, in Table 3's layout."""
+    summary = summarize(frame)
+    rel = relative_improvements(frame)
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
+    out = []
+    for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=True):
+        rows = rows.assign(_k=[_order_key(r, order) for _, r in rows.iterrows()]).sort_values("_k")
+        lines = []
+        for _, row in rows.iterrows():
+            label = style.escape(row["label"])
+            if row["n_collapsed"] == row["n"]:
+                cells = ["collapsed"] * len(TABLE_METRICS)
+                label += f" [collapsed: {row['n_collapsed']}/{row['n']} seeds]"
+            else:
+                cells = [fmt_value(row[f"{m}_mean"], row[f"{m}_std"], style) for m in TABLE_METRICS]
+                if row["n_collapsed"]:
+                    label += f" [{row['n_collapsed']}/{row['n']} seeds collapsed, excluded]"
+            lines.append([label, str(row["n"] - row["n_collapsed"]), *cells])
+            match = rel[
+                (rel["detector"] == det)
+                & (rel["backbone"] == bb)
+                & (rel["eta"] == eta)
+                & (rel["label"] == row["label"])
+            ]
+            if len(match):
+                r = match.iloc[0]
+                head = f"rela. improv. (vs {style.escape(r['baseline_label'])})"
+                if r["n_pairs"] == 0:
+                    rcells = ["n/a (collapsed)"] * len(TABLE_METRICS)
+                else:
+                    rcells = [
+                        _fmt_rel(r[f"{m}_rel"], style, r[f"{m}_baseline"]) for m in TABLE_METRICS
+                    ]
+                lines.append([head, str(r["n_pairs"]), *rcells])
+                if r["n_pairs"] >= 2:
+                    pcells = [
+                        f"{100 * r[f'{m}_diff']:+.2f}{style.pm}{100 * r[f'{m}_diff_std']:.2f}"
+                        + ("*" if r[f"{m}_beyond_spread"] else "")
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
+                    acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
+                    lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
+                    ccells = [
+                        f"[{100 * r[f'{m}_ci_low']:+.2f}, {100 * r[f'{m}_ci_high']:+.2f}]"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append([style.escape("95% CI (points)"), str(r["n_pairs"]), *ccells])
+                    tcells = [
+                        f"{_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
+                        for m in TABLE_METRICS
+                    ]
+                    lines.append(["p (Wilcoxon / sign)", str(r["n_pairs"]), *tcells])
+        table = pd.DataFrame(
+            lines, columns=["Loss", "seeds", *(COLUMN_TITLES[m] for m in TABLE_METRICS)]
+        )
+        per_image, per_box = rows["noise_mean_image_iou"].mean(), rows["noise_mean_iou"].mean()
+        noise = (
+            "clean boxes"
+            if eta == 0
+            else f"noisy boxes, mean IoU with the clean ones {per_image:.3f} per image as "
+            f"the paper counts, {per_box:.3f} per box"
+        )
+        title = f"{det} ({bb}), eta = {eta:g} ({noise})"
+        out.append((title, table))
+    return out
+
+
+VERDICT_METRICS = ("map", "map_75_95", "ap50")
+
+
+def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS) -> list[str]:
+    """One plain-language line per alpha variant, eta and metric of ``relative_improvements``.
+
+    A difference counts as "higher" or "lower" when the 95 % confidence interval of the
+    mean paired difference (t over seeds) excludes 0; otherwise the two losses "cannot be
+    told apart" by this run. The exact Wilcoxon signed-rank and sign-test p-values and the
+    seeds-ahead tally are given beside it (with n seeds neither test can go below
+    ``2 / 2**n``, see :func:`~noisybox.benchmark.paired.min_rank_p`).
+    """
+    lines = []
+    for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
+        head = f"eta {r['eta']:g}, {r['detector']} ({r['backbone']}): {r['label']} vs {r['baseline_label']}"
+        n = int(r["n_pairs"])
+        if n < 2:
+            lines.append(f"{head}: {n} seed pair(s), no spread to compare with")
+            continue
+        parts = []
+        for m in metrics:
+            diff = 100 * r[f"{m}_diff"]
+            low, high = 100 * r[f"{m}_ci_low"], 100 * r[f"{m}_ci_high"]
+            if low > 0 or high < 0:
+                verdict = ("higher" if diff > 0 else "lower") + ", the 95% CI excludes 0"
+            else:
+                verdict = "the 95% CI includes 0: cannot be told apart"
+            parts.append(
+                f"{COLUMN_TITLES[m]} {diff:+.2f} points (95% CI {low:+.2f} to {high:+.2f}; "
+                f"Wilcoxon p {_fmt_p(r[f'{m}_wilcoxon_p'])}, sign p {_fmt_p(r[f'{m}_sign_p'])}; "
+                f"{r[f'{m}_ahead']}/{n} seeds ahead; {verdict})"
+            )
+        lines.append(f"{head}: " + "; ".join(parts))
+    return lines
+
+
+def min_pairs(rel: pd.DataFrame) -> int:
+    return int(rel["n_pairs"].min()) if len(rel) else 0
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    head = "| " + " | ".join(table.columns) + " |"
+    sep = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(table.columns))) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def robustness_display(rob: pd.DataFrame, style: Style) -> pd.DataFrame:
+    lines = []
+    for _, r in rob.iterrows():
+        label = style.escape(r["label"])
+        if r["collapsed"]:
+            label += " [collapsed at some eta]"
+        row = [f"{r['detector']} ({r['backbone']})", label, r["etas"] or "-"]
+        for m in ("map", "map_75_95"):
+            for k in ("clean", "mpc"):
+                v = r[f"{k}_{m}"]
+                row.append(
+                    "collapsed"
+                    if (k == "mpc" and r["collapsed"] and math.isnan(v))
+                    else ("-" if math.isnan(v) else f"{100 * v:.2f}")
+                )
+            v = r[f"rpc_{m}"]
+            row.append("-" if math.isnan(v) else f"{100 * v:.1f}{style.pct}")
+        lines.append(row)
+    cols = [
+        "Detector",
+        "Loss",
+        "noisy etas",
+        "mAP clean",
+        "mAP mPC",
+        "mAP rPC",
+        "mAP75:95 clean",
+        "mAP75:95 mPC",
+        "mAP75:95 rPC",
+    ]
+    return pd.DataFrame(lines, columns=cols)
+
+
+def curve_section(
+    table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
+) -> list[str]:
+    """Markdown of the learning-curve table and the convergence check."""
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
+
+    def key(label: str) -> tuple[int, str, int, str]:
+        base = base_variant(parse_label(label)[0])
+        return (order.get(base, len(order)), base, int("@" in label), label)
+
+    table = table.assign(_k=[key(label) for label in table["label"]])
+    lines = []
+    for _, r in table.sort_values(["detector", "backbone", "eta", "_k"], kind="stable").iterrows():
+        row = [f"{r['eta']:g}", r["label"], str(r["n"]), str(r["points"])]
+        for m in ("map", "map_75_95"):
+            row += [
+                fmt_value(r[f"{m}_final_mean"], r[f"{m}_final_std"], MD),
+                fmt_value(r[f"{m}_peak_mean"], r[f"{m}_peak_std"], MD),
+                f"{r[f'{m}_peak_epoch']:g}",
+                fmt_value(r[f"{m}_drop_mean"], r[f"{m}_drop_std"], MD),
+            ]
+        lines.append(row)
+    cols = ["eta", "Loss", "seeds", "evals"]
+    for m in ("mAP", "mAP75:95"):
+        cols += [f"{m} final", f"{m} peak", "peak epoch", "drop"]
+    parts = [
+        "",
+        "## Learning curves",
+        "",
+        "Clean-test AP (%) during training, mean ± std over seeds. `final` is the value "
+        "after the last epoch, the pre-registered result. `peak` (the best value on the "
+        "curve, median epoch over seeds) and `drop` (peak minus final, per seed) are read off "
+        "the test set: they show the dynamics (learning the shared signal, then fitting the "
+        "noise) and are not a result to rank losses by.",
+        "",
+        markdown_table(pd.DataFrame(lines, columns=cols)),
+    ]
+    checked = status["checked"]
+    if checked or status["unknown"]:
+        parts += ["", "## Convergence of clean training", ""]
+    if checked:
+        parts.append(
+            f"{status['converged']} of {checked} clean-box (eta = 0) cells converged: their "
+            "mean mAP over the last quarter of the epochs is within half a point of the final "
+            "value."
+            + (
+                f" Not converged: {', '.join(f'`{c}`' for c in status['failed'])}."
+                if status["failed"]
+                else ""
+            )
+        )
+    if status["unknown"]:
+        parts.append(
+            f"{status['unknown']} clean cell(s) have too few evaluations in their last quarter "
+            "to check (set `eval_every` in the schedule)."
+        )
+    return parts

@@ -1,0 +1,30 @@
+"""Box noise on annotation sets: :func:`corrupt_boxes` and :func:`perturb_annotations` in
+memory (:mod:`noisybox.corrupt.annotations`), and :func:`corrupt_annotations` (read ->
+:func:`corrupt_boxes` -> measure -> atomic write, :mod:`noisybox.corrupt.files`), the
+function behind ``noisybox corrupt``. Several sets (VOC 2007 + 2012 trainval, the paper's
+training set) are corrupted together with one seed and measured as one."""
+
+from __future__ import annotations
+
+from noisybox.corrupt.annotations import (
+    BOX_TOLERANCE,
+    DEFAULT_SEED,
+    INVALID_POLICIES,
+    CorruptedBoxes,
+    corrupt_boxes,
+    find_invalid_boxes,
+    perturb_annotations,
+)
+from noisybox.corrupt.files import CorruptionResult, corrupt_annotations
+
+__all__ = [
+    "BOX_TOLERANCE",
+    "DEFAULT_SEED",
+    "INVALID_POLICIES",
+    "CorruptedBoxes",
+    "CorruptionResult",
+    "corrupt_annotations",
+    "corrupt_boxes",
+    "find_invalid_boxes",
+    "perturb_annotations",
+]

@@ -1,0 +1,336 @@
+"""Box noise on annotation sets in memory: :func:`corrupt_boxes` and :func:`perturb_annotations`.
+
+Which clean boxes can be perturbed (:func:`find_invalid_boxes`, the ``on_invalid`` policy),
+one draw for several sets, and the noisy boxes rounded as the format's writer stores them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from noisybox.errors import NoisyboxError
+from noisybox.formats import snap_boxes
+from noisybox.formats._io import changed_rows
+from noisybox.formats.annotations import Annotations
+from noisybox.noise import perturb_boxes, resolve_eta
+from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
+from noisybox.noise.registry import get_noise_model
+
+__all__ = [
+    "BOX_TOLERANCE",
+    "DEFAULT_SEED",
+    "INVALID_POLICIES",
+    "CorruptedBoxes",
+    "check_noise_params",
+    "corrupt_boxes",
+    "corrupt_sets",
+    "find_invalid_boxes",
+    "perturb_annotations",
+]
+
+DEFAULT_SEED = 0
+INVALID_POLICIES: tuple[str, ...] = ("error", "skip", "clip")
+BOX_TOLERANCE = _BOX_TOLERANCE
+"""Pixels a clean box may stick out of its image before it counts as invalid (rounding in
+real annotation files, e.g. VOC's ``xmin = 0``); :func:`~noisybox.noise.perturb_boxes`
+refuses boxes further out."""
+
+
+@dataclasses.dataclass
+class CorruptedBoxes:
+    """What :func:`corrupt_boxes` did.
+
+    Attributes:
+        annotations: the noisy :class:`Annotations`, boxes rounded as the format's writer
+            stores them (:func:`noisybox.formats.snap_boxes`).
+        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped): the ones
+            whose IoU measures the noise.
+        counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
+            ``clipped``.
+    """
+
+    annotations: Annotations
+    eligible: np.ndarray
+    counts: dict[str, int]
+
+
+def find_invalid_boxes(
+    boxes: np.ndarray, image_sizes: np.ndarray, *, tolerance: float = BOX_TOLERANCE
+) -> tuple[np.ndarray, list[str]]:
+    """Which boxes cannot be perturbed, and why.
+
+    Args:
+        boxes: ``float64[N, 4]`` absolute ``xyxy``.
+        image_sizes: ``float64[N, 2]`` ``(width, height)``.
+        tolerance: pixels a box may stick out of its image.
+
+    Returns:
+        ``(bool[N] invalid, reasons)`` with one reason string per invalid box, in order.
+
+    >>> find_invalid_boxes(np.array([[0.0, 0, 5, 5], [3, 3, 3, 9], [0, 0, 20, 5]]),
+    ...                    np.array([[10.0, 10.0]] * 3))
+    (array([False,  True,  True]), ['zero or negative size', 'outside the image'])
+    """
+    finite = np.all(np.isfinite(boxes), axis=1)
+    with np.errstate(invalid="ignore"):
+        positive = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        inside = (
+            (boxes[:, 0] >= -tolerance)
+            & (boxes[:, 1] >= -tolerance)
+            & (boxes[:, 2] <= image_sizes[:, 0] + tolerance)
+            & (boxes[:, 3] <= image_sizes[:, 1] + tolerance)
+        )
+    invalid = ~(finite & positive & inside)
+    reasons = [
+        "non-finite coordinates"
+        if not finite[k]
+        else "zero or negative size"
+        if not positive[k]
+        else "outside the image"
+        for k in np.flatnonzero(invalid).tolist()
+    ]
+    return invalid, reasons
+
+
+def check_noise_params(
+    eta: float,
+    eta_w: float | None,
+    eta_h: float | None,
+    model: str,
+    boundary: str,
+    on_invalid: str,
+    seed: int = DEFAULT_SEED,
+    min_size: float = 1.0,
+) -> tuple[float, float]:
+    """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
+    (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
+    resolved = resolve_eta(eta, eta_w, eta_h)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise NoisyboxError(f"Expected seed a non-negative integer but got {seed!r}")
+    if not (math.isfinite(float(min_size)) and float(min_size) > 0):
+        raise NoisyboxError(f"Expected min_size a finite number > 0 but got {min_size!r}")
+    if on_invalid not in INVALID_POLICIES:
+        raise NoisyboxError(
+            f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
+        )
+    if boundary not in BOUNDARIES:
+        raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
+    try:
+        get_noise_model(model)
+    except ValueError as exc:
+        raise NoisyboxError(str(exc)) from None
+    return resolved
+
+
+def _usable_boxes(
+    ann: Annotations, on_invalid: str, min_size: float
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``(base, eligible, counts)``: the clean boxes to perturb (invalid ones clipped under
+    ``"clip"``), the boxes given noise, and the counts of crowd, invalid, skipped and clipped
+    boxes.
+
+    Raises:
+        NoisyboxError: an invalid box under ``on_invalid="error"``, or an image with a box
+            to perturb whose side is below ``min_size``.
+    """
+    sizes = ann.box_image_sizes()
+    crowd = np.asarray(ann.iscrowd, dtype=bool)
+    invalid = find_invalid_boxes(ann.boxes, sizes)[0] & ~crowd
+    base = np.asarray(ann.boxes, dtype=np.float64)
+    clipped = np.zeros(ann.num_boxes, dtype=bool)
+    if invalid.any() and on_invalid == "error":
+        first = int(np.flatnonzero(invalid)[0])
+        reason = find_invalid_boxes(ann.boxes[first : first + 1], sizes[first : first + 1])[1][0]
+        raise NoisyboxError(
+            f"Expected a finite box of positive size inside its {sizes[first, 0]:g}x{sizes[first, 1]:g} "
+            f"image but got {ann.boxes[first].tolist()} ({reason}) in {ann.source} "
+            f"(record {ann.record_ids[first]}); use --on-invalid skip or clip"
+        )
+    skipped = invalid.copy()
+    if invalid.any() and on_invalid == "clip":
+        base = base.copy()
+        rows = np.flatnonzero(invalid & np.all(np.isfinite(ann.boxes), axis=1))
+        base[rows, 0::2] = np.clip(base[rows, 0::2], 0.0, sizes[rows, 0:1])
+        base[rows, 1::2] = np.clip(base[rows, 1::2], 0.0, sizes[rows, 1:2])
+        still = find_invalid_boxes(base, sizes, tolerance=0.0)[0]
+        clipped = invalid & ~still
+        skipped = invalid & still
+    eligible = ~crowd & ~skipped
+    small = eligible & (sizes.min(axis=1) < min_size)
+    if small.any():
+        first = int(np.flatnonzero(small)[0])
+        raise NoisyboxError(
+            f"Expected min_size at most the image side but got {min_size:g} for the "
+            f"{sizes[first, 0]:g}x{sizes[first, 1]:g} image of record {ann.record_ids[first]} "
+            f"in {ann.source}"
+        )
+    counts = {
+        "crowd_untouched": int(crowd.sum()),
+        "invalid": int(invalid.sum()),
+        "skipped": int(skipped.sum()),
+        "clipped": int(clipped.sum()),
+    }
+    return base, eligible, counts
+
+
+def corrupt_sets(
+    anns: Sequence[Annotations],
+    *,
+    eta: float,
+    eta_w: float | None,
+    eta_h: float | None,
+    model: str,
+    boundary: str,
+    ratio: float,
+    seed: int,
+    on_invalid: str,
+    min_size: float,
+) -> list[CorruptedBoxes]:
+    """:func:`corrupt_boxes` of several sets with one generator: their eligible boxes, in
+    order, get one draw, exactly as the boxes of one set holding them all would."""
+    check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
+    usable = [_usable_boxes(ann, on_invalid, min_size) for ann in anns]
+    base = np.concatenate([b[e] for b, e, _ in usable]).reshape(-1, 4)
+    sizes = np.concatenate(
+        [ann.box_image_sizes()[e] for ann, (_, e, _) in zip(anns, usable, strict=True)]
+    ).reshape(-1, 2)
+    drawn = perturb_boxes(
+        base,
+        sizes,
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        model=model,
+        boundary=boundary,
+        ratio=ratio,
+        min_size=min_size,
+        rng=np.random.default_rng(seed),
+    )
+    out, start = [], 0
+    for ann, (_, eligible, counts) in zip(anns, usable, strict=True):
+        stop = start + int(eligible.sum())
+        noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
+        noisy[eligible] = drawn[start:stop]
+        start = stop
+        noisy_ann = ann.with_boxes(snap_boxes(ann, noisy))
+        perturbed = int(changed_rows(noisy_ann.boxes, ann.boxes).sum())
+        out.append(
+            CorruptedBoxes(
+                annotations=noisy_ann,
+                eligible=eligible,
+                counts={"boxes": ann.num_boxes, "perturbed": perturbed, **counts},
+            )
+        )
+    return out
+
+
+def corrupt_boxes(
+    ann: Annotations,
+    *,
+    eta: float,
+    eta_w: float | None = None,
+    eta_h: float | None = None,
+    model: str = "uniform",
+    boundary: str = "shift",
+    ratio: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    on_invalid: str = "error",
+    min_size: float = 1.0,
+) -> CorruptedBoxes:
+    """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
+
+    Crowd boxes (COCO ``iscrowd = 1``) are left alone. All noise comes from one
+    ``numpy.random.default_rng(seed)``, so the same annotations and seed give the same boxes.
+
+    Args:
+        ann: clean annotations.
+        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+            :func:`noisybox.noise.perturb_boxes`.
+        seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+        on_invalid: what to do with a clean box that is non-finite, empty or outside its
+            image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` leaves it
+            unchanged and not ``eligible``, ``"clip"`` clips it into the image and perturbs
+            it (skipping it if nothing is left).
+
+    Returns:
+        :class:`CorruptedBoxes`.
+
+    Raises:
+        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
+            that is not finite or exceeds the side of an image with a box to perturb) or an
+            invalid box under ``on_invalid="error"``.
+
+    >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
+    ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
+    ...     np.array([False, True]), [1, 2], {}, "coco", "x.json")
+    >>> out = corrupt_boxes(ann, eta=0.2, seed=0)
+    >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
+    ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
+    """
+    return corrupt_sets(
+        [ann],
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        model=model,
+        boundary=boundary,
+        ratio=ratio,
+        seed=seed,
+        on_invalid=on_invalid,
+        min_size=min_size,
+    )[0]
+
+
+def perturb_annotations(
+    ann: Annotations,
+    *,
+    eta: float = 0.2,
+    eta_w: float | None = None,
+    eta_h: float | None = None,
+    model: str = "uniform",
+    boundary: str = "shift",
+    ratio: float = 1.0,
+    min_size: float = 1.0,
+    seed: int = 0,
+) -> Annotations:
+    """Noisy annotations in memory, as ``noisybox corrupt --seed SEED`` would write them.
+
+    :func:`corrupt_boxes` with ``on_invalid="skip"``: crowd boxes and
+    invalid clean boxes (non-finite, empty, or outside the image) are left unchanged, like
+    ``corrupt --on-invalid skip``; for a file without invalid boxes the result equals the
+    boxes ``corrupt`` writes with the same parameters and seed (rounded by the format's
+    writer, :func:`noisybox.formats.snap_boxes`).
+
+    Args:
+        ann: clean annotations.
+        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+            :func:`noisybox.noise.perturb_boxes`.
+        seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+
+    Returns:
+        A copy of ``ann`` with noisy boxes.
+
+    Raises:
+        NoisyboxError: for a rate outside ``[0, 1)`` or another bad parameter.
+    """
+    try:
+        noisy = corrupt_boxes(
+            ann,
+            eta=eta,
+            eta_w=eta_w,
+            eta_h=eta_h,
+            model=model,
+            boundary=boundary,
+            ratio=ratio,
+            min_size=min_size,
+            seed=seed,
+            on_invalid="skip",
+        )
+    except ValueError as exc:  # a noise model returning a wrong shape
+        raise NoisyboxError(str(exc)) from None
+    return noisy.annotations

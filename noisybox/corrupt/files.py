@@ -1,0 +1,340 @@
+"""Box noise on annotation files: :func:`corrupt_annotations` (read -> :func:`corrupt_boxes`
+-> measure -> atomic write), the function behind ``noisybox corrupt``. Several sets (VOC
+2007 + 2012 trainval, the paper's training set) are corrupted together with one seed and
+measured as one."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noisybox import __version__
+from noisybox._fileio import atomic_dir, check_outputs
+from noisybox.corrupt.annotations import (
+    DEFAULT_SEED,
+    CorruptedBoxes,
+    check_noise_params,
+    corrupt_sets,
+)
+from noisybox.errors import NoisyboxError
+from noisybox.formats import MANIFEST_NAME, read_annotations, write_annotations
+from noisybox.formats.annotations import Annotations, concat_annotations
+from noisybox.stats import IoUStats, compare_annotations
+
+__all__ = ["CorruptionResult", "corrupt_annotations"]
+
+
+@dataclasses.dataclass
+class CorruptionResult:
+    """What :func:`corrupt_annotations` did.
+
+    With several inputs the fields describe them together (``annotations`` and ``clean``
+    are :func:`~noisybox.formats.concat_annotations` of the parts, ``counts`` their sums,
+    ``stats`` the figures over all of them) and ``parts`` holds one result per input.
+
+    Attributes:
+        stats: IoU of the written noisy boxes against the clean ones.
+        provenance: the record written beside the output.
+        output_path: where the noisy annotations are.
+        annotations: the noisy :class:`Annotations` as written.
+        counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
+            ``clipped``.
+        clean: the clean :class:`Annotations` that were read.
+        eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
+        parts: one result per input when there are several, else empty.
+        warnings: one line per oddity of the input that did not stop the run (duplicate
+            annotation ids: other tools match noisy to clean boxes by id); with several
+            inputs, those of every input.
+    """
+
+    stats: IoUStats
+    provenance: dict[str, Any]
+    output_path: Path
+    annotations: Annotations
+    counts: dict[str, int]
+    clean: Annotations
+    eligible: np.ndarray
+    parts: list[CorruptionResult] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def _check_paths(
+    paths: list[str | os.PathLike[str]],
+    output_path: str | os.PathLike[str],
+    *,
+    image_root: object,
+) -> list[str]:
+    """The name each input is written under; the output checked against the inputs.
+
+    Raises:
+        NoisyboxError: an output refused by :func:`~noisybox._fileio.check_outputs`, two
+            inputs of the same name, or an ``image_root`` with several inputs.
+    """
+    several = len(paths) > 1
+    names = _output_names(paths) if several else [Path(paths[0]).name]
+    check_outputs(
+        {"the output": output_path},
+        {"": paths[0]} if not several else dict(zip(names, paths, strict=True)),
+        folders=("the output",) if several or Path(paths[0]).is_dir() else (),
+    )
+    if several and image_root is not None:
+        raise NoisyboxError(
+            f"Expected image_root with a single YOLO input but got {len(paths)} inputs"
+        )
+    return names
+
+
+def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The name under which each of several inputs is written: its own file or folder name.
+
+    Raises:
+        NoisyboxError: if two inputs share a name.
+    """
+    names = [Path(p).resolve().name for p in paths]
+    for k, name in enumerate(names):
+        if name in names[:k]:
+            raise NoisyboxError(
+                f"Expected inputs with distinct names but got {name!r} twice "
+                f"({paths[names.index(name)]} and {paths[k]})"
+            )
+    return names
+
+
+def corrupt_annotations(
+    input_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    output_path: str | os.PathLike[str],
+    *,
+    eta: float,
+    eta_w: float | None = None,
+    eta_h: float | None = None,
+    model: str = "uniform",
+    boundary: str = "shift",
+    ratio: float = 1.0,
+    seed: int = DEFAULT_SEED,
+    format: str | None = None,
+    on_invalid: str = "error",
+    min_size: float = 1.0,
+    progress: bool = False,
+    **read_kwargs: Any,
+) -> CorruptionResult:
+    """Write a noisy copy of one or several annotation sets and measure how noisy it is.
+
+    The boxes are those of :func:`corrupt_boxes`; crowd boxes (COCO ``iscrowd = 1``) are
+    left alone. The same input and seed give a byte-identical output (the provenance holds no time stamp or absolute path).
+
+    Several inputs (VOC2007 and VOC2012 trainval, the paper's training set, or any mix of
+    formats) are corrupted as one set: one ``numpy.random.default_rng(seed)`` draws the
+    noise of all their boxes in input order, which gives the boxes corrupting a merged
+    folder of the same files in the same order would give, and the figures are measured over
+    all of them (each input's own figures are in ``parts``). ``output_path`` is then a
+    folder holding each input's noisy copy under the input's own name, beside a
+    ``noisybox-manifest.json`` with the settings, the figures over all inputs and those of
+    each.
+
+    Its length is the docstring (the single- and multi-input contracts); the steps are
+    :func:`_check_paths`, :func:`~noisybox.corrupt.annotations.corrupt_sets`,
+    :func:`_measure` and the write.
+
+    Args:
+        input_path: a COCO json, VOC year folder or YOLO dataset folder, or a sequence of
+            them.
+        output_path: the file (COCO) or folder (VOC, YOLO) to write; with several inputs,
+            the folder to write their copies in.
+        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+            :func:`noisybox.noise.perturb_boxes`.
+        seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+        format: ``"coco"``, ``"voc"``, ``"yolo"`` or ``None`` to detect (each input).
+        on_invalid: what to do with a clean box that is non-finite, empty or outside its
+            image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` writes it
+            back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
+            image and perturbs it (skipping it if nothing is left).
+        progress: tqdm progress on stderr.
+        **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
+            input).
+
+    Returns:
+        :class:`CorruptionResult`.
+
+    Raises:
+        NoisyboxError: for bad parameters, malformed input, an invalid box under
+            ``on_invalid="error"``, an output refused by
+            :func:`noisybox._fileio.check_outputs` (an input itself, a path inside an input,
+            a folder holding one, a special file), or, with several inputs, two inputs of
+            the same name or an ``image_root``. Nothing is written then.
+    """
+    paths = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
+    if not paths:
+        raise NoisyboxError("Expected at least one annotation file or folder but got none")
+    eta_w_, eta_h_ = check_noise_params(
+        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+    )
+    several = len(paths) > 1
+    names = _check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
+
+    bar = _Steps(progress)
+    clean = [read_annotations(path, format, progress=progress, **read_kwargs) for path in paths]
+    bar.step()
+    noisy = corrupt_sets(
+        clean,
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        model=model,
+        boundary=boundary,
+        ratio=ratio,
+        seed=seed,
+        on_invalid=on_invalid,
+        min_size=min_size,
+    )
+    bar.step()
+    settings = {
+        "model": model,
+        "eta": float(eta),
+        "eta_w": eta_w_,
+        "eta_h": eta_h_,
+        "boundary": boundary,
+        **{"ratio": float(ratio), "min_size": float(min_size), "seed": int(seed)},
+        "on_invalid": on_invalid,
+    }
+    tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
+    results = _measure(clean, noisy, names, tool, settings, Path(output_path), several=several)
+    if not several:
+        bar.step()
+        write_annotations(
+            noisy[0].annotations, output_path, provenance=results[0].provenance, progress=progress
+        )
+        bar.step(last=True)
+        return results[0]
+
+    whole = _combine(results, names, tool, settings, Path(output_path))
+    bar.step()
+    with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
+        for name, result in zip(names, results, strict=True):
+            write_annotations(
+                result.annotations, tmp / name, provenance=result.provenance, progress=progress
+            )
+        (tmp / MANIFEST_NAME).write_text(json.dumps(whole.provenance, indent=2) + "\n")
+    bar.step(last=True)
+    return whole
+
+
+class _Steps:
+    """The four-step progress bar of :func:`corrupt_annotations` (nothing without ``progress``)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=4, desc="corrupt", unit="step", leave=False)
+
+    def step(self, *, last: bool = False) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if last:
+                self.bar.close()
+
+
+def _measure(
+    clean: list[Annotations],
+    noisy: list[CorruptedBoxes],
+    names: list[str],
+    tool: dict[str, Any],
+    settings: dict[str, Any],
+    output_path: Path,
+    *,
+    several: bool,
+) -> list[CorruptionResult]:
+    """One result per input: its IoU figures, its provenance and where it is written."""
+    results = []
+    for name, ann, part in zip(names, clean, noisy, strict=True):
+        stats = compare_annotations(ann, part.annotations, include=part.eligible)
+        provenance = {
+            **tool,
+            "source": name,
+            "format": ann.format,
+            **({"sources": names} if several else {}),
+            "iou": stats.to_dict(),
+            **settings,
+            "counts": part.counts,
+        }
+        results.append(
+            CorruptionResult(
+                stats=stats,
+                provenance=provenance,
+                output_path=output_path / name if several else output_path,
+                annotations=part.annotations,
+                counts=part.counts,
+                clean=ann,
+                eligible=part.eligible,
+                warnings=_duplicate_id_warnings(ann),
+            )
+        )
+    return results
+
+
+def _combine(
+    parts: list[CorruptionResult],
+    names: list[str],
+    tool: dict[str, Any],
+    settings: dict[str, Any],
+    output_path: Path,
+) -> CorruptionResult:
+    """The result of several inputs corrupted together, measured over all of them."""
+    clean = concat_annotations([part.clean for part in parts])
+    # The rows of the parts' noisy copies are those of their clean sets, so the noisy whole
+    # is the clean whole with their boxes: compare_annotations then pairs row by row (an
+    # annotation id repeated inside one input is warned about, as for a single input).
+    noisy = clean.with_boxes(np.concatenate([part.annotations.boxes for part in parts]))
+    eligible = np.concatenate([part.eligible for part in parts])
+    stats = compare_annotations(clean, noisy, include=eligible)
+    counts = {key: sum(part.counts[key] for part in parts) for key in parts[0].counts}
+    headline = ("paper_statistic", "mean_image_iou", "mean_iou", "num_boxes", "num_images")
+    provenance = {
+        **tool,
+        "source": names,
+        "format": [part.clean.format for part in parts],
+        "iou": stats.to_dict(),
+        **settings,
+        "counts": counts,
+        "parts": [
+            {
+                "source": name,
+                "format": part.clean.format,
+                "iou": {key: part.provenance["iou"][key] for key in headline},
+                "counts": part.counts,
+            }
+            for name, part in zip(names, parts, strict=True)
+        ],
+    }
+    return CorruptionResult(
+        stats=stats,
+        provenance=provenance,
+        output_path=output_path,
+        annotations=noisy,
+        counts=counts,
+        clean=clean,
+        eligible=eligible,
+        parts=parts,
+        warnings=[warning for part in parts for warning in part.warnings],
+    )
+
+
+def _duplicate_id_warnings(ann: Annotations) -> list[str]:
+    """A warning when annotation ids repeat (``noisybox iou`` refuses such files)."""
+    counts = collections.Counter(ann.record_ids)
+    repeated = [rid for rid, n in counts.items() if n > 1]
+    if not repeated:
+        return []
+    return [
+        f"{len(repeated)} annotation id(s) appear more than once in {ann.source} (first: "
+        f"{repeated[0]!r}, {counts[repeated[0]]} times); the noisy file keeps them, but "
+        "tools that match boxes by id (noisybox iou) cannot use it"
+    ]
