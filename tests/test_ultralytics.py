@@ -1,0 +1,180 @@
+"""The Ultralytics plug: the box term against Ultralytics' own loss, training, no network.
+
+Needs the optional extra (``pip install "noisybox[ultralytics]"``); skipped without it. The
+repository's ``conftest.py`` points Ultralytics at a temporary config folder, offline,
+before anything imports it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+if importlib.util.find_spec("ultralytics") is None:
+    pytest.skip("needs the ultralytics extra", allow_module_level=True)
+
+from ultralytics.cfg import get_cfg
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import DEFAULT_CFG
+from ultralytics.utils.loss import v8DetectionLoss
+
+from noisybox.data import make_shapes_dataset
+from noisybox.detectors.ultralytics import (
+    PluggedBboxLoss,
+    PluggedDetectionLoss,
+    PluggedDetectionModel,
+    plugged_trainer,
+)
+from noisybox.formats import read_annotations
+from noisybox.formats.yolo_export import export_yolo_dataset
+from noisybox.losses import alpha_iou_loss, get_loss
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def yolo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shapes data (8 train, 4 val images at 64 px) exported to YOLO format."""
+    root = tmp_path_factory.mktemp("shapes")
+    ds = make_shapes_dataset(root / "coco", num_train=8, num_val=4, image_size=SIZE, seed=3)
+    train = read_annotations(ds.train_annotations)
+    val = read_annotations(ds.val_annotations)
+    return export_yolo_dataset(
+        {"train": (train, ds.image_root), "val": (val, ds.image_root)}, root / "yolo"
+    )
+
+
+def _batch(data_yaml: Path) -> dict[str, torch.Tensor]:
+    """The training images and their labels as Ultralytics' collate gives them."""
+    root = data_yaml.parent
+    images, idx, cls, boxes = [], [], [], []
+    for i, path in enumerate(sorted((root / "images" / "train").iterdir())):
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+        images.append(torch.from_numpy(pixels).permute(2, 0, 1))
+        label = root / "labels" / "train" / f"{path.stem}.txt"
+        rows = np.loadtxt(label, ndmin=2, dtype=np.float32)
+        idx += [i] * len(rows)
+        cls.append(rows[:, :1])
+        boxes.append(rows[:, 1:])
+    return {
+        "img": torch.stack(images),
+        "batch_idx": torch.tensor(idx, dtype=torch.float32),
+        "cls": torch.from_numpy(np.concatenate(cls)),
+        "bboxes": torch.from_numpy(np.concatenate(boxes)),
+    }
+
+
+def _model() -> Any:
+    torch.manual_seed(0)
+    model = DetectionModel("yolov8n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(DEFAULT_CFG)
+    return model.train()
+
+
+def test_ciou_at_alpha_1_is_ultralytics_loss(yolo_data: Path) -> None:
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    stock, stock_items = v8DetectionLoss(model)(preds, batch)
+    plugged = PluggedDetectionLoss(model, get_loss("ciou"))
+    plugged.bbox_loss.keep_matched = True
+    ours, our_items = plugged(preds, batch)
+    assert plugged.bbox_loss.last_matched[0].shape[0] > 10  # boxes were matched
+    assert stock[0].item() > 0
+    torch.testing.assert_close(ours, stock, rtol=0, atol=1e-6)
+    assert our_items.keys() == stock_items.keys()
+    # the gradient of the box term reaches the same head parameters
+    ours[0].backward(retain_graph=True)
+    assert model.model[-1].cv2[0][-1].weight.grad.abs().sum() > 0
+
+
+def test_alpha_3_is_alpha_iou_loss_on_the_matched_boxes(yolo_data: Path) -> None:
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    stock, _ = v8DetectionLoss(model)(preds, batch)
+    plugged = PluggedDetectionLoss(model, get_loss("ciou", alpha=3.0))
+    plugged.bbox_loss.keep_matched = True
+    ours, _ = plugged(preds, batch)
+    pred, target, weight = plugged.bbox_loss.last_matched
+    expected = (alpha_iou_loss(pred, target, variant="ciou", alpha=3.0) * weight).sum()
+    expected = expected / weight.sum().clamp(min=1) * model.args.box * len(batch["img"])
+    assert abs(ours[0].item() - stock[0].item()) > 1e-3  # the power changed the box term
+    torch.testing.assert_close(ours[0], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours[1:], stock[1:], rtol=0, atol=1e-6)  # cls, dfl untouched
+
+
+def test_plugged_model_builds_its_criterion_and_rejects_bad_losses() -> None:
+    model = PluggedDetectionModel("yolov8n.yaml", loss="alpha-giou", alpha=2.0, nc=5, verbose=False)
+    model.args = get_cfg(DEFAULT_CFG)
+    criterion = model.init_criterion()
+    assert isinstance(criterion.bbox_loss, PluggedBboxLoss)
+    assert criterion.bbox_loss.box_loss.alpha == 2.0
+    assert criterion.bbox_loss.box_loss.variant == "giou"
+    with pytest.raises(ValueError, match="Expected a loss name"):
+        PluggedDetectionModel("yolov8n.yaml", loss="no-such-iou", nc=5, verbose=False)
+    with pytest.raises(ValueError, match="alpha_warmup"):
+        plugged_trainer("ciou", alpha_warmup=1.5)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Every attempt to resolve or connect raises, and is recorded for the test to check."""
+    attempts: list[tuple[Any, ...]] = []
+
+    def deny(*args: Any, **kwargs: Any) -> None:
+        attempts.append(args)
+        raise OSError("network access attempted during a noisybox test")
+
+    monkeypatch.setattr(socket.socket, "connect", deny)
+    monkeypatch.setattr(socket.socket, "connect_ex", deny)
+    monkeypatch.setattr(socket, "create_connection", deny)
+    monkeypatch.setattr(socket, "getaddrinfo", deny)
+    return attempts
+
+
+@pytest.mark.slow
+def test_readme_example_trains_offline(
+    yolo_data: Path, tmp_path: Path, no_network: list[tuple[Any, ...]]
+) -> None:
+    from ultralytics import YOLO
+
+    # the README's example, with a CPU-sized schedule
+    trainer = plugged_trainer("alpha-ciou", alpha=3.0, alpha_warmup=0.5)
+    model = YOLO("yolov8n.yaml")
+    model.train(
+        data=str(yolo_data),
+        trainer=trainer,
+        epochs=2,
+        imgsz=SIZE,
+        batch=4,
+        device="cpu",
+        workers=0,
+        plots=False,
+        amp=False,
+        val=False,
+        project=str(tmp_path),
+        name="run",
+        verbose=False,
+    )
+    run = model.trainer
+    assert run.box_alpha == 3.0  # the ramp reached its target
+    assert len(run.fg_iou_history) == 2 and all(0 <= v <= 1 for v in run.fg_iou_history)
+    assert all(np.isfinite(float(v)) for v in run.tloss.values())
+    assert (tmp_path / "run" / "weights" / "last.pt").is_file()
+    assert no_network == []
+
+
+def test_ultralytics_is_configured_offline() -> None:
+    from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
+
+    assert not ONLINE
+    assert SETTINGS["sync"] is False
+    assert (Path(USER_CONFIG_DIR) / "Arial.ttf").is_file()  # no font download for plots
