@@ -178,3 +178,42 @@ def test_ultralytics_is_configured_offline() -> None:
     assert not ONLINE
     assert SETTINGS["sync"] is False
     assert (Path(USER_CONFIG_DIR) / "Arial.ttf").is_file()  # no font download for plots
+
+
+@pytest.mark.slow
+def test_benchmark_cell_of_an_ultralytics_detector(
+    tmp_path: Path, no_network: list[tuple[Any, ...]]
+) -> None:
+    from noisybox.benchmark import load_config, run_benchmark
+    from noisybox.benchmark.report import write_report
+    from noisybox.engine.evaluation import METRIC_NAMES
+
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": [{"name": "alpha-ciou", "alpha": 3, "alpha_warmup": 0.5}],
+            "etas": [0.3],
+            "seeds": [0],
+            "schedule": {"epochs": 2, "batch_size": 4, "image_size": SIZE, "workers": 0},
+            "device": "cpu",
+        }
+    )
+    summary = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert summary.failures == []
+    (record,) = summary.records
+    assert record["cell_id"] == "yolov8n-ultralytics__alpha-ciou@3~w0.5__eta0.3__s0"
+    assert set(record["metrics"]) == set(METRIC_NAMES)  # the torchvision cells' metrics
+    assert record["noise"]["eta"] == 0.3 and record["noise"]["mean_iou"] < 1
+    history = record["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["alpha"] == 3.0 and 0 <= history[-1]["fg_iou"] <= 1
+    assert {"box_loss", "cls_loss", "dfl_loss"} <= set(history[-1])
+    assert record["versions"]["ultralytics"]
+    assert record["train_config"]["seed"] == 0 and record["train_config"]["deterministic"]
+    assert isinstance(record["collapsed"], bool)
+    # the noisy boxes trained: the YOLO export holds the corrupted, not the clean, labels
+    cell = tmp_path / "out" / "work" / "cells" / record["cell_id"] / "yolo"
+    assert (cell / "data.yaml").is_file()
+    assert "yolov8n (ultralytics)" in write_report(tmp_path / "out", plots=False).markdown
+    assert no_network == []
