@@ -111,6 +111,22 @@ def test_alpha_3_is_alpha_iou_loss_on_the_matched_boxes(yolo_data: Path) -> None
     torch.testing.assert_close(ours[1:], stock[1:], rtol=0, atol=1e-6)  # cls, dfl untouched
 
 
+def test_every_registry_loss_plugs_in(yolo_data: Path) -> None:
+    """Issue 18's zoo in Ultralytics: each loss gives a finite box term and gradient."""
+    from noisybox.losses import list_losses
+
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    boxes = preds["boxes"]
+    for name in list_losses():
+        criterion = PluggedDetectionLoss(model, get_loss(name))
+        loss, _ = criterion(preds, batch)
+        (grad,) = torch.autograd.grad(loss[0], boxes, retain_graph=True)
+        assert torch.isfinite(loss).all() and loss[0] > 0, name
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+
+
 def test_plugged_model_builds_its_criterion_and_rejects_bad_losses() -> None:
     model = PluggedDetectionModel("yolov8n.yaml", loss="alpha-giou", alpha=2.0, nc=5, verbose=False)
     model.args = get_cfg(DEFAULT_CFG)
