@@ -140,6 +140,41 @@ def test_plugged_model_builds_its_criterion_and_rejects_bad_losses() -> None:
         plugged_trainer("ciou", alpha_warmup=1.5)
 
 
+def test_predictions_are_scored_in_category_ids_and_pixels(tmp_path: Path) -> None:
+    """Perfect Ultralytics-style results (class index, original-image xyxy) score mAP 1."""
+    from types import SimpleNamespace
+
+    from noisybox.benchmark.ultralytics_cell import _evaluate
+    from noisybox.formats.yolo_export import yolo_class_ids
+
+    ds = make_shapes_dataset(tmp_path / "coco", num_train=1, num_val=6, image_size=SIZE, seed=5)
+    test = read_annotations(ds.val_annotations)
+    class_ids = yolo_class_ids({"test": test})
+    class_ids = [*class_ids, 99]  # an unused extra class: indices must map through the list
+    by_path = {
+        str(ds.image_root / name): np.flatnonzero(test.box_image_index == i)
+        for i, name in enumerate(test.file_names)
+    }
+
+    class Fake:
+        def predict(self, paths: list[str], **kwargs: Any) -> list[Any]:
+            assert kwargs["max_det"] == 100 and kwargs["conf"] == 0.001
+            out = []
+            for path in paths:
+                rows = by_path[path]
+                cls = [class_ids.index(int(c)) for c in test.categories[rows]]
+                boxes = SimpleNamespace(
+                    xyxy=torch.tensor(test.boxes[rows], dtype=torch.float32),
+                    cls=torch.tensor(cls, dtype=torch.float32),
+                    conf=torch.full((len(rows),), 0.9),
+                )
+                out.append(SimpleNamespace(boxes=boxes))
+            return out
+
+    metrics = _evaluate(Fake(), test, ds.image_root, class_ids, {"imgsz": SIZE})
+    assert metrics["map"] == pytest.approx(1.0) and metrics["ap95"] == pytest.approx(1.0)
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """Every attempt to resolve or connect raises, and is recorded for the test to check."""
