@@ -83,8 +83,8 @@ def ultralytics_train_args(
     """The ``YOLO.train`` arguments of a cell (the record's ``train_config``).
 
     Raises:
-        NoisyboxError: ``gpus > 1`` (Ultralytics' DDP re-imports the trainer class by name,
-            which the plugged trainer, built per loss, cannot offer).
+        NoisyboxError: ``gpus > 1`` (Ultralytics' DDP, a child process that unpickles the
+            trainer class and installs cloudpickle on first use, is not supported here).
     """
     if gpus > 1:
         raise NoisyboxError(
