@@ -229,6 +229,8 @@ def test_ultralytics_is_configured_offline() -> None:
     assert not ONLINE
     assert SETTINGS["sync"] is False
     assert (Path(USER_CONFIG_DIR) / "Arial.ttf").is_file()  # no font download for plots
+    # PIL's own open: an unreadable file raises PIL's error, no HEIF plugin is installed
+    assert Image.open.__module__ == "PIL.Image"
 
 
 @pytest.mark.slow

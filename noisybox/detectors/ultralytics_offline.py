@@ -53,7 +53,8 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     turns off :data:`OFFLINE_SETTINGS` (analytics ``sync``, hub and tracker integrations)
     in that folder's ``settings.json`` and puts the two plot fonts there (copies of
     matplotlib's DejaVu Sans), so that no font is downloaded. The user's own Ultralytics
-    settings file is not touched.
+    settings file is not touched. ``PIL.Image.open`` stays PIL's own (Ultralytics' import
+    wraps it to install a HEIF plugin on the first unreadable file).
 
     Ultralytics reads the environment when it is first imported. Called after that, the
     environment is still set (for child processes) and Ultralytics' current config folder
@@ -69,7 +70,17 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     root = Path(config_dir).resolve()
     late = "ultralytics.utils" in sys.modules
     os.environ.update({**OFFLINE_ENV, "YOLO_CONFIG_DIR": str(root)})
+    from PIL import Image
+
+    pil_open = Image.open
     from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
+
+    if not late:
+        # Ultralytics replaces PIL.Image.open at import with a wrapper that, on a file PIL
+        # cannot identify, pip-installs pi-heif (or raises ModuleNotFoundError when it may
+        # not): PIL keeps its own function, so nothing is installed and unreadable images
+        # still raise PIL's UnidentifiedImageError (HEIC files stay unreadable).
+        Image.open = pil_open
 
     folder = Path(USER_CONFIG_DIR).resolve()
     if late and folder != root / _SUB_DIR:
