@@ -229,8 +229,10 @@ def test_ultralytics_is_configured_offline() -> None:
     assert not ONLINE
     assert SETTINGS["sync"] is False
     assert (Path(USER_CONFIG_DIR) / "Arial.ttf").is_file()  # no font download for plots
-    # PIL's own open: an unreadable file raises PIL's error, no HEIF plugin is installed
+    # what Ultralytics' import changes elsewhere is undone: PIL's own open (an unreadable
+    # file raises PIL's error, no HEIF plugin is installed), numpy's print options
     assert Image.open.__module__ == "PIL.Image"
+    assert np.get_printoptions()["formatter"] is None
 
 
 @pytest.mark.slow

@@ -7,10 +7,12 @@ connection at import unless ``YOLO_OFFLINE`` is set).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,32 @@ _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
 _SUB_DIR = "Ultralytics"
 
 
+@contextlib.contextmanager
+def _keep_global_state() -> Iterator[None]:
+    """Undo what importing Ultralytics changes in other libraries for the whole process.
+
+    Ultralytics' import replaces ``PIL.Image.open`` with a wrapper that, on a file PIL
+    cannot identify, pip-installs pi-heif (or raises ``ModuleNotFoundError`` when it may
+    not), sets numpy's and torch's print options (numpy floats as ``{:11.5g}``) and
+    OpenCV's thread count to 0. noisybox keeps PIL's own function (unreadable images still
+    raise PIL's ``UnidentifiedImageError``; HEIC files stay unreadable), the print options
+    and the thread count it found.
+    """
+    import cv2
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    pil_open, np_options, cv2_threads = Image.open, np.get_printoptions(), cv2.getNumThreads()
+    try:
+        yield
+    finally:
+        Image.open = pil_open
+        np.set_printoptions(**np_options)
+        torch.set_printoptions(profile="default")
+        cv2.setNumThreads(cv2_threads)
+
+
 def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     """Point Ultralytics at a config folder of its own and keep it off the network.
 
@@ -53,8 +81,9 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     turns off :data:`OFFLINE_SETTINGS` (analytics ``sync``, hub and tracker integrations)
     in that folder's ``settings.json`` and puts the two plot fonts there (copies of
     matplotlib's DejaVu Sans), so that no font is downloaded. The user's own Ultralytics
-    settings file is not touched. ``PIL.Image.open`` stays PIL's own (Ultralytics' import
-    wraps it to install a HEIF plugin on the first unreadable file).
+    settings file is not touched. What Ultralytics' import changes in other libraries
+    (``PIL.Image.open``, numpy's and torch's print options, OpenCV's thread count) is
+    undone.
 
     Ultralytics reads the environment when it is first imported. Called after that, the
     environment is still set (for child processes) and Ultralytics' current config folder
@@ -70,17 +99,11 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     root = Path(config_dir).resolve()
     late = "ultralytics.utils" in sys.modules
     os.environ.update({**OFFLINE_ENV, "YOLO_CONFIG_DIR": str(root)})
-    from PIL import Image
-
-    pil_open = Image.open
-    from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
-
-    if not late:
-        # Ultralytics replaces PIL.Image.open at import with a wrapper that, on a file PIL
-        # cannot identify, pip-installs pi-heif (or raises ModuleNotFoundError when it may
-        # not): PIL keeps its own function, so nothing is installed and unreadable images
-        # still raise PIL's UnidentifiedImageError (HEIC files stay unreadable).
-        Image.open = pil_open
+    if late:
+        from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
+    else:
+        with _keep_global_state():
+            from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
 
     folder = Path(USER_CONFIG_DIR).resolve()
     if late and folder != root / _SUB_DIR:
