@@ -148,12 +148,38 @@ def test_presets() -> None:
     committed = Path(__file__).parents[1] / "benchmarks" / "results" / "paper-mini"
     stored = json.loads((committed / "benchmark.json").read_text())
     assert stored["fingerprint"] == mini.fingerprint()
+    # issue 16: the paper's detector family (Ultralytics YOLOv5s), the Faster R-CNN version kept
+    assert [d.name for d in voc.detectors] == ["yolov5su"] and voc.schedule["epochs"] == 300
+    assert [lo.alpha_warmup for lo in voc.losses] == [None, 0.0, None, 0.0]
+    frcnn = load_config("paper-voc-frcnn", check_paths=False)
+    assert [d.label for d in frcnn.detectors] == ["fasterrcnn-resnet50"]
+    assert [lo.label for lo in frcnn.losses] == [lo.label for lo in voc.losses]
+    assert frcnn.etas == voc.etas and frcnn.seeds == voc.seeds
+    cpu = load_config("ultralytics-cpu")
+    cells = expand_grid(cpu)
+    assert len(cells) == 12 and {c.detector.label for c in cells} == {"yolov8n-ultralytics"}
+    assert {c.loss.label for c in cells} == {"iou", "alpha-iou@3"} and cpu.etas == (0.0, 0.3)
     sweep = load_config("alpha-sweep")
     assert sorted(lo.alpha for lo in sweep.losses) == [0.5, 1, 2, 3, 4, 5]
     with pytest.raises(ConfigError, match="Expected an existing path"):
         load_config("paper-coco")
     result = CliRunner().invoke(main, ["list-presets"])
     assert result.exit_code == 0 and result.output.splitlines()[0].startswith("alpha-sweep\t")
+
+
+def test_ultralytics_detectors() -> None:
+    """Ultralytics model names validate without the extra; their options are Ultralytics'."""
+    cfg = load_config(
+        {**VALID, "detectors": ["yolo11n", {"name": "yolov8n", "options": {"optimizer": "SGD"}}]}
+    )
+    assert [d.label for d in cfg.detectors] == ["yolo11n-ultralytics", "yolov8n-ultralytics"]
+    assert cfg.detectors[1].options == {"optimizer": "SGD"}
+    with pytest.raises(ConfigError, match=r"detectors\[0\].options: Expected no argument"):
+        load_config({**VALID, "detectors": [{"name": "yolov8n", "options": {"seed": 3}}]})
+    with pytest.raises(ConfigError, match=r"detectors\[0\].backbone: Expected 'ultralytics'"):
+        load_config({**VALID, "detectors": [{"name": "yolov8n", "backbone": "resnet18"}]})
+    with pytest.raises(ConfigError, match=r"detectors\[0\].name: Expected"):
+        load_config({**VALID, "detectors": ["yolov8"]})  # no scale letter: not a model name
 
 
 def test_grid_and_shards() -> None:

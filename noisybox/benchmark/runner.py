@@ -43,6 +43,7 @@ from noisybox.benchmark.results import (
     open_results_folder,
     relative_paths,
 )
+from noisybox.benchmark.ultralytics_cell import is_ultralytics_detector
 from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 
@@ -133,14 +134,29 @@ def run_cell(
     train_path, noise, corrupt_s = noisy_annotations(cfg, folder, data, cell.eta, cell.seed)
     cell_dir = folder.cell_dir(cell_id)
     cell_dir.mkdir(parents=True, exist_ok=True)
-    train_cfg = build_train_config(cfg, cell, data, train_path, cell_dir)
-    atomic_write_json(cell_dir / "cell.json", train_cfg.to_dict())
-
     start = time.perf_counter()
-    if gpus >= 1:
-        trained = launchers.train_with_torchrun(train_cfg, gpus, cell_dir, progress)
+    if is_ultralytics_detector(cell.detector.name):
+        from noisybox.benchmark.ultralytics_cell import train_ultralytics_cell
+
+        trained, train_config = train_ultralytics_cell(
+            cfg,
+            cell,
+            data,
+            train_path,
+            cell_dir,
+            folder.work_dir / "ultralytics",
+            gpus=gpus,
+            progress=progress,
+        )
+        atomic_write_json(cell_dir / "cell.json", train_config)
     else:
-        trained = launchers.train_in_process(train_cfg, progress)
+        train_cfg = build_train_config(cfg, cell, data, train_path, cell_dir)
+        train_config = train_cfg.to_dict()
+        atomic_write_json(cell_dir / "cell.json", train_config)
+        if gpus >= 1:
+            trained = launchers.train_with_torchrun(train_cfg, gpus, cell_dir, progress)
+        else:
+            trained = launchers.train_in_process(train_cfg, progress)
     train_s = time.perf_counter() - start
 
     record: dict[str, Any] = {
@@ -160,7 +176,7 @@ def run_cell(
             "train_call_s": train_s,
             "total_s": time.perf_counter() - total_start,
         },
-        "train_config": relative_paths(train_cfg.to_dict(), folder.root),
+        "train_config": relative_paths(train_config, folder.root),
         "benchmark": cfg.to_dict(),
         "fingerprint": cfg.fingerprint(),
         "versions": versions(),
@@ -169,6 +185,10 @@ def run_cell(
         "collapsed": False,
         "collapse_reasons": [],
     }
+    if is_ultralytics_detector(cell.detector.name):
+        import ultralytics
+
+        record["versions"]["ultralytics"] = ultralytics.__version__
     reasons = detect_collapse(record, find_twin(record, folder.load_records()), cfg.collapse)
     record["collapsed"] = bool(reasons)
     record["collapse_reasons"] = reasons

@@ -27,6 +27,11 @@ from noisybox.benchmark.config import (
     LossSpec,
     NoiseConfig,
 )
+from noisybox.benchmark.ultralytics_cell import (
+    RESERVED_OPTIONS,
+    ULTRALYTICS_BACKBONE,
+    is_ultralytics_detector,
+)
 from noisybox.errors import NoisyboxError
 
 __all__ = ["validate_config"]
@@ -288,6 +293,11 @@ def _validate_detectors(
         d = c.mapping(key, item, ("name", "backbone", "weights", "options"))
         if d is None:
             continue
+        if isinstance(d.get("name"), str) and is_ultralytics_detector(d["name"]):
+            spec = _validate_ultralytics_detector(c, key, d)
+            if spec is not None:
+                detectors.append(spec)
+            continue
         det_name = c.choice(f"{key}.name", d.get("name"), detector_names)
         backbone = d.get("backbone", "resnet18")
         if c.choice(f"{key}.backbone", backbone, backbone_names) is None:
@@ -303,6 +313,26 @@ def _validate_detectors(
     for label in sorted({x for x in labels if labels.count(x) > 1}):
         c.errors.append(f"detectors: Expected each detector-backbone once but got {label!r} twice")
     return detectors
+
+
+def _validate_ultralytics_detector(c: _Checker, key: str, d: dict[str, Any]) -> DetectorSpec | None:
+    """An Ultralytics YOLO row: its own backbone label; options are Ultralytics' arguments."""
+    backbone = d.get("backbone", ULTRALYTICS_BACKBONE)
+    if backbone != ULTRALYTICS_BACKBONE:
+        c.error(f"{key}.backbone", f"{ULTRALYTICS_BACKBONE!r} (or none) for {d['name']}", backbone)
+        return None
+    weights = d.get("weights")
+    if weights is not None and c.string(f"{key}.weights", weights) is None:
+        return None
+    options = d.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+        c.error(f"{key}.options", "a mapping of Ultralytics train arguments", options)
+        return None
+    reserved = sorted(set(options) & RESERVED_OPTIONS)
+    if reserved:
+        c.error(f"{key}.options", "no argument the runner sets per cell", reserved)
+        return None
+    return DetectorSpec(d["name"], ULTRALYTICS_BACKBONE, weights, dict(options))
 
 
 def _axis(c: _Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[float | int]:
@@ -472,6 +502,8 @@ def _check_train_configs(
     from noisybox.engine import TrainConfig
 
     for i, det in enumerate(detectors):
+        if det.backbone == ULTRALYTICS_BACKBONE:
+            continue  # Ultralytics checks its own arguments when the cell trains
         values = {
             "train_annotations": "<train>",
             **schedule,

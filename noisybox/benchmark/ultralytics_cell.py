@@ -1,0 +1,254 @@
+"""Benchmark cells of Ultralytics YOLO detectors (the optional ``ultralytics`` extra).
+
+A detector named like ``yolov8n``, ``yolov5nu``, ``yolov5su`` or ``yolo11n`` is built from
+Ultralytics' own model YAML with random weights (or from the ``weights`` file the config
+names) and trained by Ultralytics' trainer with the cell's box loss plugged in
+(:func:`noisybox.detectors.ultralytics.plugged_trainer`; the stock name ``torchvision``
+means the detector's own loss, Ultralytics' CIoU). It trains on the cell's noisy training
+boxes, exported to YOLO format; the clean test set is predicted by the last weights and
+scored by noisybox's own pycocotools wrapper, so its record has the same metrics, noise
+record, history keys (``box_loss``, ``alpha``, ``fg_iou``) and collapse check as a
+torchvision cell's.
+
+From the schedule an Ultralytics cell takes ``epochs``, ``batch_size`` (``batch``),
+``image_size`` (``imgsz``) and ``workers``; every other Ultralytics hyper-parameter keeps
+Ultralytics' default unless the detector's ``options`` set it (Ultralytics' argument
+names, e.g. ``optimizer: SGD``). ``seed`` is the cell's seed with ``deterministic=True``.
+Ultralytics does not validate during training here (``val=False``: the test set must not
+choose the weights); an interrupted cell starts again from scratch.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from noisybox.benchmark.config import BenchmarkConfig
+from noisybox.benchmark.datasets import ResolvedDataset
+from noisybox.benchmark.grid import Cell
+from noisybox.benchmark.launchers import Trained
+from noisybox.errors import NoisyboxError
+
+__all__ = [
+    "RESERVED_OPTIONS",
+    "ULTRALYTICS_BACKBONE",
+    "is_ultralytics_detector",
+    "train_ultralytics_cell",
+    "ultralytics_train_args",
+]
+
+_MODEL_RE = re.compile(r"^yolo(v\d+|\d+)[nsmlx]u?$")
+
+#: The ``backbone`` of every Ultralytics detector row (the model YAML fixes the network).
+ULTRALYTICS_BACKBONE = "ultralytics"
+
+#: Ultralytics train arguments the runner sets per cell; a detector's options may not.
+RESERVED_OPTIONS = frozenset(
+    {"data", "model", "seed", "deterministic", "project", "name", "exist_ok", "resume"}
+    | {"device", "val", "trainer", "pretrained", "epochs", "batch", "imgsz", "workers"}
+)
+
+#: Schedule keys an Ultralytics cell reads, and the Ultralytics argument each one sets.
+_SCHEDULE_KEYS = {
+    "epochs": "epochs",
+    "batch_size": "batch",
+    "image_size": "imgsz",
+    "workers": "workers",
+}
+
+
+def is_ultralytics_detector(name: str) -> bool:
+    """Whether ``name`` names an Ultralytics YOLO model of the package's YAMLs.
+
+    >>> [is_ultralytics_detector(n) for n in ("yolov8n", "yolov5su", "yolo11n", "fcos")]
+    [True, True, True, False]
+    """
+    return bool(_MODEL_RE.match(name))
+
+
+def _device(device: str, gpus: int) -> str | None:
+    if device == "auto":
+        return "0" if gpus >= 1 else None
+    if device.startswith("cuda"):
+        return device.split(":", 1)[1] if ":" in device else "0"
+    return device
+
+
+def ultralytics_train_args(
+    cfg: BenchmarkConfig, cell: Cell, data_yaml: Path, out_dir: Path, gpus: int = 0
+) -> dict[str, Any]:
+    """The ``YOLO.train`` arguments of a cell (the record's ``train_config``).
+
+    Raises:
+        NoisyboxError: ``gpus > 1`` (Ultralytics' DDP, a child process that unpickles the
+            trainer class and installs cloudpickle on first use, is not supported here).
+    """
+    if gpus > 1:
+        raise NoisyboxError(
+            f"Expected at most 1 GPU for the Ultralytics cell {cell.cell_id} but got {gpus}"
+        )
+    det = cell.detector
+    args: dict[str, Any] = {
+        "model": det.weights or f"{det.name}.yaml",
+        "data": str(data_yaml),
+        **{_SCHEDULE_KEYS[k]: v for k, v in cfg.schedule.items() if k in _SCHEDULE_KEYS},
+        **det.options,
+        "seed": cell.seed,
+        "deterministic": True,
+        "project": str(out_dir),
+        "name": "train",
+        "exist_ok": True,
+        "val": False,
+        "plots": det.options.get("plots", False),
+        "verbose": False,
+    }
+    device = _device(cfg.device, gpus)
+    if device is not None:
+        args["device"] = device
+    return args
+
+
+def train_ultralytics_cell(
+    cfg: BenchmarkConfig,
+    cell: Cell,
+    data: ResolvedDataset,
+    train_annotations: Path,
+    cell_dir: Path,
+    config_dir: Path,
+    *,
+    gpus: int = 0,
+    progress: bool = True,
+) -> tuple[Trained, dict[str, Any]]:
+    """Export, train, predict and score one Ultralytics cell.
+
+    Args:
+        cfg: the benchmark config.
+        cell: the cell (an Ultralytics detector).
+        data: the benchmark's dataset.
+        train_annotations: the cell's (noisy) training annotations.
+        cell_dir: the cell's working folder.
+        config_dir: Ultralytics' config folder (see
+            :func:`~noisybox.detectors.ultralytics_offline.configure_offline`).
+        gpus: 0 (the config's device) or 1.
+        progress: Ultralytics' progress output.
+
+    Returns:
+        ``(trained, train_args)``.
+
+    Raises:
+        NoisyboxError: the extra is not installed, or training wrote no weights.
+    """
+    try:
+        from noisybox.detectors.ultralytics_offline import configure_offline
+
+        configure_offline(config_dir)
+        from ultralytics import YOLO
+
+        from noisybox.detectors.ultralytics import plugged_trainer
+    except ImportError as exc:
+        raise NoisyboxError(
+            f"Expected the ultralytics extra for {cell.detector.name} but got: {exc}; "
+            'install it with pip install "noisybox[ultralytics]"'
+        ) from None
+    from noisybox.formats import read_annotations
+    from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
+
+    start = time.perf_counter()
+    train = read_annotations(train_annotations, data.format)
+    test = read_annotations(data.test_annotations, data.format)
+    class_ids = yolo_class_ids({"train": train, "test": test})
+    data_yaml = export_yolo_dataset(
+        {"train": (train, data.train_images), "val": (test, data.test_images)},
+        cell_dir / "yolo",
+        class_ids=class_ids,
+    )
+    args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
+    shutil.rmtree(cell_dir / "train", ignore_errors=True)  # no resume: start over
+
+    warmup = cell.loss.alpha_warmup
+    trainer = plugged_trainer(
+        cell.loss.name,
+        alpha=cell.loss.alpha,
+        **({} if warmup is None else {"alpha_warmup": warmup}),
+    )
+    model = YOLO(args["model"])
+    history: list[dict[str, Any]] = []
+    epoch_start = [time.perf_counter()]
+
+    def on_epoch_start(run: Any) -> None:
+        epoch_start[0] = time.perf_counter()
+
+    def on_epoch_end(run: Any) -> None:
+        if int(run.epoch) >= int(run.epochs):
+            return  # the final evaluation calls on_fit_epoch_end once more, at epochs + 1
+        losses = {k: float(v) for k, v in (run.tloss or {}).items()}
+        entry: dict[str, Any] = {
+            "epoch": int(run.epoch) + 1,
+            "loss": sum(losses.values()),
+            **losses,
+            "lr": float(run.optimizer.param_groups[0]["lr"]),
+            "time_s": time.perf_counter() - epoch_start[0],
+        }
+        alpha = getattr(run, "box_alpha", None)
+        if alpha is not None:
+            entry["alpha"] = float(alpha)
+        fg = getattr(run, "fg_iou_history", None)
+        if fg:
+            entry["fg_iou"] = float(fg[-1])
+        history.append(entry)
+
+    model.add_callback("on_train_epoch_start", on_epoch_start)
+    model.add_callback("on_fit_epoch_end", on_epoch_end)
+    model.train(trainer=trainer, **args)
+    weights = cell_dir / "train" / "weights" / "last.pt"
+    if not weights.is_file():
+        raise NoisyboxError(f"Expected Ultralytics to write {weights} but it did not")
+
+    eval_start = time.perf_counter()
+    metrics = _evaluate(YOLO(str(weights)), test, data.test_images, class_ids, args)
+    if history:
+        history[-1]["eval_time_s"] = time.perf_counter() - eval_start
+    trained = Trained(history, metrics, time.perf_counter() - start)
+    return trained, args
+
+
+def _evaluate(
+    model: Any, test: Any, image_root: Path, class_ids: list[int], args: dict[str, Any]
+) -> dict[str, float]:
+    """Predict the clean test images and score them with noisybox's pycocotools wrapper.
+
+    Ultralytics' validation settings (``conf=0.001``, NMS ``iou=0.7``) with COCO's 100
+    detections per image, boxes in original-image pixels.
+    """
+    from noisybox.engine.evaluation import coco_evaluate
+
+    detections: list[dict[str, Any]] = []
+    paths = [str(Path(image_root) / name) for name in test.file_names]
+    for i in range(0, len(paths), 16):
+        results = model.predict(
+            paths[i : i + 16],
+            imgsz=args.get("imgsz", 640),
+            conf=0.001,
+            iou=0.7,
+            max_det=100,
+            device=args.get("device"),
+            verbose=False,
+        )
+        for image_id, result in zip(test.image_ids[i : i + 16], results, strict=True):
+            boxes = result.boxes
+            xyxy = boxes.xyxy.cpu().numpy()
+            for (x1, y1, x2, y2), k, score in zip(
+                xyxy, boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), strict=True
+            ):
+                detections.append(
+                    {
+                        "image_id": int(image_id),
+                        "category_id": class_ids[int(k)],
+                        "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                        "score": float(score),
+                    }
+                )
+    return coco_evaluate(test, detections)

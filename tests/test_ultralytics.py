@@ -1,0 +1,274 @@
+"""The Ultralytics plug: the box term against Ultralytics' own loss, training, no network.
+
+Needs the optional extra (``pip install "noisybox[ultralytics]"``); skipped without it. The
+repository's ``conftest.py`` points Ultralytics at a temporary config folder, offline,
+before anything imports it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+if importlib.util.find_spec("ultralytics") is None:
+    pytest.skip("needs the ultralytics extra", allow_module_level=True)
+
+from ultralytics.cfg import get_cfg
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import DEFAULT_CFG
+from ultralytics.utils.loss import v8DetectionLoss
+
+from noisybox.data import make_shapes_dataset
+from noisybox.detectors.ultralytics import (
+    PluggedBboxLoss,
+    PluggedDetectionLoss,
+    PluggedDetectionModel,
+    plugged_trainer,
+)
+from noisybox.formats import read_annotations
+from noisybox.formats.yolo_export import export_yolo_dataset
+from noisybox.losses import alpha_iou_loss, get_loss
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def yolo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shapes data (8 train, 4 val images at 64 px) exported to YOLO format."""
+    root = tmp_path_factory.mktemp("shapes")
+    ds = make_shapes_dataset(root / "coco", num_train=8, num_val=4, image_size=SIZE, seed=3)
+    train = read_annotations(ds.train_annotations)
+    val = read_annotations(ds.val_annotations)
+    return export_yolo_dataset(
+        {"train": (train, ds.image_root), "val": (val, ds.image_root)}, root / "yolo"
+    )
+
+
+def _batch(data_yaml: Path) -> dict[str, torch.Tensor]:
+    """The training images and their labels as Ultralytics' collate gives them."""
+    root = data_yaml.parent
+    images, idx, cls, boxes = [], [], [], []
+    for i, path in enumerate(sorted((root / "images" / "train").iterdir())):
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+        images.append(torch.from_numpy(pixels).permute(2, 0, 1))
+        label = root / "labels" / "train" / f"{path.stem}.txt"
+        rows = np.loadtxt(label, ndmin=2, dtype=np.float32)
+        idx += [i] * len(rows)
+        cls.append(rows[:, :1])
+        boxes.append(rows[:, 1:])
+    return {
+        "img": torch.stack(images),
+        "batch_idx": torch.tensor(idx, dtype=torch.float32),
+        "cls": torch.from_numpy(np.concatenate(cls)),
+        "bboxes": torch.from_numpy(np.concatenate(boxes)),
+    }
+
+
+def _model() -> Any:
+    torch.manual_seed(0)
+    model = DetectionModel("yolov8n.yaml", nc=5, verbose=False)
+    model.args = get_cfg(DEFAULT_CFG)
+    return model.train()
+
+
+def test_ciou_at_alpha_1_is_ultralytics_loss(yolo_data: Path) -> None:
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    stock, stock_items = v8DetectionLoss(model)(preds, batch)
+    plugged = PluggedDetectionLoss(model, get_loss("ciou"))
+    plugged.bbox_loss.keep_matched = True
+    ours, our_items = plugged(preds, batch)
+    assert plugged.bbox_loss.last_matched[0].shape[0] > 10  # boxes were matched
+    assert stock[0].item() > 0
+    torch.testing.assert_close(ours, stock, rtol=0, atol=1e-6)
+    assert our_items.keys() == stock_items.keys()
+    # the gradient of the box term reaches the same head parameters
+    ours[0].backward(retain_graph=True)
+    assert model.model[-1].cv2[0][-1].weight.grad.abs().sum() > 0
+
+
+def test_alpha_3_is_alpha_iou_loss_on_the_matched_boxes(yolo_data: Path) -> None:
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    stock, _ = v8DetectionLoss(model)(preds, batch)
+    plugged = PluggedDetectionLoss(model, get_loss("ciou", alpha=3.0))
+    plugged.bbox_loss.keep_matched = True
+    ours, _ = plugged(preds, batch)
+    pred, target, weight = plugged.bbox_loss.last_matched
+    expected = (alpha_iou_loss(pred, target, variant="ciou", alpha=3.0) * weight).sum()
+    expected = expected / weight.sum().clamp(min=1) * model.args.box * len(batch["img"])
+    assert abs(ours[0].item() - stock[0].item()) > 1e-3  # the power changed the box term
+    torch.testing.assert_close(ours[0], expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours[1:], stock[1:], rtol=0, atol=1e-6)  # cls, dfl untouched
+
+
+def test_every_registry_loss_plugs_in(yolo_data: Path) -> None:
+    """Issue 18's zoo in Ultralytics: each loss gives a finite box term and gradient."""
+    from noisybox.losses import list_losses
+
+    model = _model()
+    batch = _batch(yolo_data)
+    preds = model(batch["img"])
+    boxes = preds["boxes"]
+    for name in list_losses():
+        criterion = PluggedDetectionLoss(model, get_loss(name))
+        loss, _ = criterion(preds, batch)
+        (grad,) = torch.autograd.grad(loss[0], boxes, retain_graph=True)
+        assert torch.isfinite(loss).all() and loss[0] > 0, name
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0, name
+
+
+def test_plugged_model_builds_its_criterion_and_rejects_bad_losses() -> None:
+    model = PluggedDetectionModel("yolov8n.yaml", loss="alpha-giou", alpha=2.0, nc=5, verbose=False)
+    model.args = get_cfg(DEFAULT_CFG)
+    criterion = model.init_criterion()
+    assert isinstance(criterion.bbox_loss, PluggedBboxLoss)
+    assert criterion.bbox_loss.box_loss.alpha == 2.0
+    assert criterion.bbox_loss.box_loss.variant == "giou"
+    with pytest.raises(ValueError, match="Expected a loss name"):
+        PluggedDetectionModel("yolov8n.yaml", loss="no-such-iou", nc=5, verbose=False)
+    with pytest.raises(ValueError, match="alpha_warmup"):
+        plugged_trainer("ciou", alpha_warmup=1.5)
+
+
+def test_predictions_are_scored_in_category_ids_and_pixels(tmp_path: Path) -> None:
+    """Perfect Ultralytics-style results (class index, original-image xyxy) score mAP 1."""
+    from types import SimpleNamespace
+
+    from noisybox.benchmark.ultralytics_cell import _evaluate
+    from noisybox.formats.yolo_export import yolo_class_ids
+
+    ds = make_shapes_dataset(tmp_path / "coco", num_train=1, num_val=6, image_size=SIZE, seed=5)
+    test = read_annotations(ds.val_annotations)
+    class_ids = yolo_class_ids({"test": test})
+    class_ids = [*class_ids, 99]  # an unused extra class: indices must map through the list
+    by_path = {
+        str(ds.image_root / name): np.flatnonzero(test.box_image_index == i)
+        for i, name in enumerate(test.file_names)
+    }
+
+    class Fake:
+        def predict(self, paths: list[str], **kwargs: Any) -> list[Any]:
+            assert kwargs["max_det"] == 100 and kwargs["conf"] == 0.001
+            out = []
+            for path in paths:
+                rows = by_path[path]
+                cls = [class_ids.index(int(c)) for c in test.categories[rows]]
+                boxes = SimpleNamespace(
+                    xyxy=torch.tensor(test.boxes[rows], dtype=torch.float32),
+                    cls=torch.tensor(cls, dtype=torch.float32),
+                    conf=torch.full((len(rows),), 0.9),
+                )
+                out.append(SimpleNamespace(boxes=boxes))
+            return out
+
+    metrics = _evaluate(Fake(), test, ds.image_root, class_ids, {"imgsz": SIZE})
+    assert metrics["map"] == pytest.approx(1.0) and metrics["ap95"] == pytest.approx(1.0)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Every attempt to resolve or connect raises, and is recorded for the test to check."""
+    attempts: list[tuple[Any, ...]] = []
+
+    def deny(*args: Any, **kwargs: Any) -> None:
+        attempts.append(args)
+        raise OSError("network access attempted during a noisybox test")
+
+    monkeypatch.setattr(socket.socket, "connect", deny)
+    monkeypatch.setattr(socket.socket, "connect_ex", deny)
+    monkeypatch.setattr(socket, "create_connection", deny)
+    monkeypatch.setattr(socket, "getaddrinfo", deny)
+    return attempts
+
+
+@pytest.mark.slow
+def test_readme_example_trains_offline(
+    yolo_data: Path, tmp_path: Path, no_network: list[tuple[Any, ...]]
+) -> None:
+    from ultralytics import YOLO
+
+    # the README's example, with a CPU-sized schedule
+    trainer = plugged_trainer("alpha-ciou", alpha=3.0, alpha_warmup=0.5)
+    model = YOLO("yolov8n.yaml")
+    model.train(
+        data=str(yolo_data),
+        trainer=trainer,
+        epochs=2,
+        imgsz=SIZE,
+        batch=4,
+        device="cpu",
+        workers=0,
+        plots=False,
+        amp=False,
+        val=False,
+        project=str(tmp_path),
+        name="run",
+        verbose=False,
+    )
+    run = model.trainer
+    assert run.box_alpha == 3.0  # the ramp reached its target
+    assert len(run.fg_iou_history) == 2 and all(0 <= v <= 1 for v in run.fg_iou_history)
+    assert all(np.isfinite(float(v)) for v in run.tloss.values())
+    assert (tmp_path / "run" / "weights" / "last.pt").is_file()
+    assert no_network == []
+
+
+def test_ultralytics_is_configured_offline() -> None:
+    from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
+
+    assert not ONLINE
+    assert SETTINGS["sync"] is False
+    assert (Path(USER_CONFIG_DIR) / "Arial.ttf").is_file()  # no font download for plots
+    # what Ultralytics' import changes elsewhere is undone: PIL's own open (an unreadable
+    # file raises PIL's error, no HEIF plugin is installed), numpy's print options
+    assert Image.open.__module__ == "PIL.Image"
+    assert np.get_printoptions()["formatter"] is None
+
+
+@pytest.mark.slow
+def test_benchmark_cell_of_an_ultralytics_detector(
+    tmp_path: Path, no_network: list[tuple[Any, ...]]
+) -> None:
+    from noisybox.benchmark import load_config, run_benchmark
+    from noisybox.benchmark.report import write_report
+    from noisybox.engine.evaluation import METRIC_NAMES
+
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": [{"name": "alpha-ciou", "alpha": 3, "alpha_warmup": 0.5}],
+            "etas": [0.3],
+            "seeds": [0],
+            "schedule": {"epochs": 2, "batch_size": 4, "image_size": SIZE, "workers": 0},
+            "device": "cpu",
+        }
+    )
+    summary = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert summary.failures == []
+    (record,) = summary.records
+    assert record["cell_id"] == "yolov8n-ultralytics__alpha-ciou@3~w0.5__eta0.3__s0"
+    assert set(record["metrics"]) == set(METRIC_NAMES)  # the torchvision cells' metrics
+    assert record["noise"]["eta"] == 0.3 and record["noise"]["mean_iou"] < 1
+    history = record["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["alpha"] == 3.0 and 0 <= history[-1]["fg_iou"] <= 1
+    assert {"box_loss", "cls_loss", "dfl_loss"} <= set(history[-1])
+    assert record["versions"]["ultralytics"]
+    assert record["train_config"]["seed"] == 0 and record["train_config"]["deterministic"]
+    assert isinstance(record["collapsed"], bool)
+    # the noisy boxes trained: the YOLO export holds the corrupted, not the clean, labels
+    cell = tmp_path / "out" / "work" / "cells" / record["cell_id"] / "yolo"
+    assert (cell / "data.yaml").is_file()
+    assert "yolov8n (ultralytics)" in write_report(tmp_path / "out", plots=False).markdown
+    assert no_network == []
