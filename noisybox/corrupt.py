@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from noisybox.formats import MANIFEST_NAME, read_annotations, snap_boxes, write_
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.noise import perturb_boxes, resolve_eta
+from noisybox.noise.oamil_legacy import OAMIL_SEED
 from noisybox.noise.perturb import BOUNDARIES
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.registry import get_noise_model
@@ -326,6 +328,81 @@ def corrupt_boxes(
     )[0]
 
 
+_REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "oamil": {
+        "reproduce": "oamil",
+        "model": "oamil",
+        "boundary": "truncate",
+        "min_size": None,
+        "on_invalid": None,
+        "generator": "numpy.random.RandomState(45), the legacy global generator of np.random.seed(45)",
+        "conventions": (
+            "OA-MIL utils/gen_noisy_voc.py: images in image-set order, boxes in file order, "
+            "corners int(float(.)) - 1 (0-based inclusive), clipped to width - 1 and "
+            "height - 1, an invalid noisy box replaced by the clean one, difficult boxes and "
+            "objects outside VOC's 20 classes left clean and drawing nothing"
+        ),
+    }
+}
+
+
+def _check_reproduce(
+    reproduce: str,
+    paths: Sequence[str | os.PathLike[str]],
+    eta_w: float | None,
+    eta_h: float | None,
+    ratio: float,
+    seed: int,
+    format: str | None,
+) -> None:
+    """Refuse settings a reproduction of a published generator cannot honour."""
+    from noisybox.reproduce import REPRODUCIBLE
+
+    if reproduce not in REPRODUCIBLE:
+        raise NoisyboxError(f"Expected reproduce in {list(REPRODUCIBLE)} but got {reproduce!r}")
+    if len(paths) != 1:
+        raise NoisyboxError(
+            f"Expected one VOC folder with --reproduce {reproduce} but got {len(paths)} inputs"
+        )
+    if format not in (None, "voc"):
+        raise NoisyboxError(
+            f"Expected a VOC folder with --reproduce {reproduce} but got format {format!r}"
+        )
+    if eta_w is not None or eta_h is not None or float(ratio) != 1.0:
+        raise NoisyboxError(
+            f"Expected one --eta (the source's noise level) and ratio 1 with --reproduce "
+            f"{reproduce} but got eta_w={eta_w}, eta_h={eta_h}, ratio={ratio}"
+        )
+    if seed not in (DEFAULT_SEED, OAMIL_SEED):
+        raise NoisyboxError(
+            f"Expected no --seed with --reproduce {reproduce} (the source seeds numpy with "
+            f"{OAMIL_SEED}) but got {seed}"
+        )
+
+
+def _reproduce_oamil(
+    ann: Annotations, eta: float, image_set: str
+) -> tuple[list[CorruptedBoxes], tuple[str, bytes]]:
+    """OA-MIL's boxes for ``ann`` as a :class:`CorruptedBoxes`, and its pickle's name and
+    bytes (protocol 2, what ``mmcv.dump`` writes)."""
+    from noisybox.reproduce import oamil_voc
+
+    made = oamil_voc(ann, eta)
+    noisy_ann = ann.with_boxes(snap_boxes(ann, made.annotations.boxes))
+    counts = {
+        "boxes": ann.num_boxes,
+        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
+        "crowd_untouched": 0,
+        "invalid": 0,
+        "skipped": 0,
+        "clipped": 0,
+        "ignored": int((~made.perturbed).sum()),  # difficult, or not a VOC class
+    }
+    name = f"voc07_{image_set}_noise-r{float(eta):.1f}.pkl"
+    payload = pickle.dumps(made.infos, protocol=2)
+    return [CorruptedBoxes(noisy_ann, made.perturbed, counts)], (name, payload)
+
+
 def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """The name under which each of several inputs is written: its own file or folder name.
 
@@ -357,6 +434,7 @@ def corrupt_annotations(
     on_invalid: str = "error",
     min_size: float = 1.0,
     progress: bool = False,
+    reproduce: str | None = None,
     **read_kwargs: Any,
 ) -> CorruptionResult:
     """Write a noisy copy of one or several annotation sets and measure how noisy it is.
@@ -387,6 +465,14 @@ def corrupt_annotations(
             back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
             image and perturbs it (skipping it if nothing is left).
         progress: tqdm progress on stderr.
+        reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
+            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``): one VOC input,
+            read with ``image_set="trainval"`` unless another is given, numpy's legacy
+            generator seeded with 45 (``seed`` must be left at its default or be 45),
+            difficult boxes left clean; ``model``, ``boundary``, ``min_size`` and
+            ``on_invalid`` do not apply. Beside the VOC files the output folder holds the
+            source's pickle, ``voc07_<image_set>_noise-r<r>.pkl``, with its exact float32
+            boxes.
         **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
             input).
 
@@ -406,6 +492,10 @@ def corrupt_annotations(
     eta_w_, eta_h_ = _check_noise_params(
         eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
     )
+    if reproduce is not None:
+        _check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
+        read_kwargs.setdefault("image_set", "trainval")
+        seed = OAMIL_SEED
     several = len(paths) > 1
     names = _output_names(paths) if several else [Path(paths[0]).name]
     check_outputs(
@@ -426,18 +516,22 @@ def corrupt_annotations(
     clean = [read_annotations(path, format, progress=progress, **read_kwargs) for path in paths]
     if bar is not None:
         bar.update(1)
-    noisy = _corrupt_sets(
-        clean,
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        model=model,
-        boundary=boundary,
-        ratio=ratio,
-        seed=seed,
-        on_invalid=on_invalid,
-        min_size=min_size,
-    )
+    pickled: tuple[str, bytes] | None = None
+    if reproduce is not None:
+        noisy, pickled = _reproduce_oamil(clean[0], eta, read_kwargs["image_set"])
+    else:
+        noisy = _corrupt_sets(
+            clean,
+            eta=eta,
+            eta_w=eta_w,
+            eta_h=eta_h,
+            model=model,
+            boundary=boundary,
+            ratio=ratio,
+            seed=seed,
+            on_invalid=on_invalid,
+            min_size=min_size,
+        )
     if bar is not None:
         bar.update(1)
     stats = [
@@ -455,6 +549,8 @@ def corrupt_annotations(
         "seed": int(seed),
         "on_invalid": on_invalid,
     }
+    if reproduce is not None:
+        settings.update(_REPRODUCE_SETTINGS[reproduce])
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     provenances = [
         {
@@ -487,7 +583,11 @@ def corrupt_annotations(
         if bar is not None:
             bar.update(1)
         write_annotations(
-            noisy[0].annotations, output_path, provenance=provenances[0], progress=progress
+            noisy[0].annotations,
+            output_path,
+            provenance=provenances[0],
+            progress=progress,
+            extra_files=dict([pickled]) if pickled is not None else None,
         )
         if bar is not None:
             bar.update(1)

@@ -504,6 +504,38 @@ CASES = [
         "record 201",
         setup=_edit_json("b.json", lambda d: _set(d, "annotations.3.image_id", 1)),
     ),
+    # -- reproducing a published generator (#17)
+    Case(
+        "corrupt --reproduce oamil COCO",
+        [*CORRUPT, "--reproduce", "oamil", "-o", "{w}/o.json"],
+        "Expected a VOC folder for --reproduce oamil",
+    ),  # fmt: skip
+    Case(
+        "corrupt --reproduce unknown",
+        [*CORRUPT, "--reproduce", "disco", "-o", "{w}/o.json"],
+        "Invalid value for '--reproduce'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --reproduce two inputs",
+        ["corrupt", "{w}/voc/VOC2007", A, "--reproduce", "oamil", "-o", "{w}/o"],
+        "Expected one VOC folder with --reproduce oamil but got 2 inputs",
+    ),
+    Case(
+        "corrupt --reproduce --seed",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "--seed", "3", "-o", "{w}/o"],
+        "the source seeds numpy with 45",
+    ),
+    Case(
+        "corrupt --reproduce --eta-w",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "--eta-w", "0.1", "-o", "{w}/o"],
+        "Expected one --eta",
+    ),
+    Case(
+        "corrupt --reproduce without trainval.txt",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "-o", "{w}/o"],
+        "trainval.txt",
+    ),
 ]
 
 

@@ -27,6 +27,7 @@ from noisybox.cli._options import (
 )
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
 from noisybox.formats import read_annotations
+from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["corrupt", "iou"]
@@ -76,6 +77,13 @@ __all__ = ["corrupt", "iou"]
     default=None,
     help="Also write a PNG histogram of noisy-to-clean IoU (both files or neither are written).",
 )
+@click.option(
+    "--reproduce",
+    type=click.Choice(REPRODUCIBLE),
+    default=None,
+    help="Regenerate a published noisy set exactly: oamil = OA-MIL's VOC2007 files "
+    "(--eta is its r; numpy's legacy generator seeded with 45; image set trainval).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
@@ -87,6 +95,7 @@ def corrupt(
     image_set: str | None,
     image_root: str | None,
     plot_path: str | None,
+    reproduce: str | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -131,6 +140,7 @@ def corrupt(
                 format=fmt,
                 on_invalid=on_invalid,
                 progress=not quiet and sys.stderr.isatty(),
+                reproduce=reproduce,
                 **read_kwargs,
             )
             if plot_path is not None:
@@ -150,6 +160,7 @@ def corrupt(
     settings = (
         f"model={p['model']}, eta_w={p['eta_w']}, eta_h={p['eta_h']}, "
         f"boundary={p['boundary']}, ratio={p['ratio']}, seed={p['seed']}"
+        + (f", reproduce={p['reproduce']}" if "reproduce" in p else "")
     )
     if result.parts:
         inputs = ", ".join(
@@ -163,6 +174,7 @@ def corrupt(
     click.echo(
         f"boxes: {c['boxes']}  perturbed: {c['perturbed']}  crowd untouched: {c['crowd_untouched']}  "
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"
+        + (f"  ignored by the source: {c['ignored']}" if "ignored" in c else "")
     )
     click.echo(result.stats.format_text())
     if result.parts:

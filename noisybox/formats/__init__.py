@@ -130,11 +130,13 @@ def write_annotations(
     *,
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
+    extra_files: dict[str, bytes] | None = None,
 ) -> None:
     """Write ``ann`` in its own format, atomically, preserving everything but changed boxes.
 
     COCO writes one json file (provenance in ``info["noisybox"]``); VOC and YOLO write a
-    folder with ``noisybox-manifest.json`` beside the annotations.
+    folder with ``noisybox-manifest.json`` beside the annotations. ``extra_files``
+    (name -> content, VOC only) are written into the folder with it.
 
     Raises:
         NoisyboxError: if ``output_path`` is the input, or is a non-empty folder that is not
@@ -145,10 +147,14 @@ def write_annotations(
         {"": ann.source},
         folders=() if ann.format == "coco" else ("the output",),
     )
+    if extra_files and ann.format != "voc":
+        raise NoisyboxError(f"Expected extra files with VOC output only but got {ann.format!r}")
     if ann.format == "coco":
         write_coco(ann, output_path, provenance=provenance)
     elif ann.format == "voc":
-        write_voc(ann, output_path, provenance=provenance, progress=progress)
+        write_voc(
+            ann, output_path, provenance=provenance, progress=progress, extra_files=extra_files
+        )
     elif ann.format == "yolo":
         write_yolo(ann, output_path, provenance=provenance, progress=progress)
     else:

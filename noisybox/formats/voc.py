@@ -46,7 +46,8 @@ _COORD_RE = {c: re.compile(rf"(<{c}>\s*)([^<]*?)(\s*</{c}>)") for c in _COORDS}
 
 @dataclasses.dataclass
 class VocDocument:
-    """Raw texts of the XML files (for byte-exact writing) and the boxes as read."""
+    """Raw texts of the XML files (for byte-exact writing), the boxes as read, and each
+    object's ``difficult`` flag (``0`` where the file gives none)."""
 
     root: Path
     xml_files: list[str]
@@ -54,6 +55,7 @@ class VocDocument:
     box_file_index: np.ndarray
     box_object_index: np.ndarray
     boxes: np.ndarray
+    difficult: np.ndarray | None = None
 
 
 def find_voc_root(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -130,6 +132,7 @@ def read_voc(
     boxes: list[list[float]] = []
     names: list[str] = []
     box_file, box_obj, record_ids = [], [], []
+    difficult: list[bool] = []
     for i, xml_path in progress_enumerate(xml_paths, progress=progress, desc="reading VOC"):
         raw = xml_path.read_bytes()
         try:
@@ -167,6 +170,7 @@ def read_voc(
                 ) from None
             boxes.append([xmin - 1.0, ymin - 1.0, xmax, ymax])
             names.append(name)
+            difficult.append(_text(obj, "difficult") not in (None, "", "0"))
             box_file.append(i)
             box_obj.append(k)
             record_ids.append(rid)
@@ -194,6 +198,7 @@ def read_voc(
             box_file_index=box_file_arr,
             box_object_index=np.array(box_obj, dtype=np.int64),
             boxes=box_arr.copy(),
+            difficult=np.array(difficult, dtype=bool),
         ),
     )
 
@@ -249,12 +254,14 @@ def write_voc(
     *,
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
+    extra_files: dict[str, bytes] | None = None,
 ) -> None:
     """Write a VOC year folder at ``output_path``, atomically.
 
     ``Annotations/`` holds every XML read, with changed boxes snapped by :func:`snap_voc`;
     the other entries of the input year folder (``JPEGImages``, ``ImageSets``, ...) are
-    linked (symlinks), and ``noisybox-manifest.json`` holds ``provenance``.
+    linked (symlinks), ``noisybox-manifest.json`` holds ``provenance``, and
+    ``extra_files`` (name -> content) are written beside them.
     """
     doc = ann.document
     if not isinstance(doc, VocDocument):
@@ -279,3 +286,5 @@ def write_voc(
             import json
 
             (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content)
