@@ -20,10 +20,20 @@ import numpy as np
 from noisybox import __version__
 from noisybox._fileio import atomic_dir, check_outputs
 from noisybox.errors import NoisyboxError
-from noisybox.formats import MANIFEST_NAME, read_annotations, snap_boxes, write_annotations
+from noisybox.formats import (
+    MANIFEST_NAME,
+    RecordEdits,
+    read_annotations,
+    snap_boxes,
+    write_annotations,
+)
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.noise import perturb_boxes, resolve_eta
+from noisybox.noise.annotation import (
+    check_corruption_rates,
+    draw_annotation_noise,
+)
 from noisybox.noise.oamil_legacy import OAMIL_SEED
 from noisybox.noise.perturb import BOUNDARIES
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
@@ -56,15 +66,19 @@ class CorruptedBoxes:
     Attributes:
         annotations: the noisy :class:`Annotations`, boxes rounded as the format's writer
             stores them (:func:`noisybox.formats.snap_boxes`).
-        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped): the ones
-            whose IoU measures the noise.
+        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped, nor
+            dropped): the ones whose IoU measures the noise.
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
-            ``clipped``.
+            ``clipped``; with annotation-level noise also ``dropped``, ``relabelled`` and
+            ``added``.
+        edits: the records dropped, relabelled and added (annotation-level noise; ``None``
+            without): ``annotations`` keeps every clean record, the writer applies these.
     """
 
     annotations: Annotations
     eligible: np.ndarray
     counts: dict[str, int]
+    edits: RecordEdits | None = None
 
 
 @dataclasses.dataclass
@@ -99,6 +113,7 @@ class CorruptionResult:
     eligible: np.ndarray
     parts: list[CorruptionResult] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    edits: RecordEdits | None = None
 
 
 def find_invalid_boxes(
@@ -271,6 +286,64 @@ def _corrupt_sets(
     return out
 
 
+def _annotation_noise(
+    part: CorruptedBoxes, clean: Annotations, rates: dict[str, float], seed: int
+) -> CorruptedBoxes:
+    """``part`` with the annotation-level noise of ``rates`` drawn (see
+    :mod:`noisybox.noise.annotation`); crowd boxes are never dropped or relabelled."""
+    if not rates:
+        return part
+    crowd = np.asarray(clean.iscrowd, dtype=bool)
+    pool = np.array(sorted(set(clean.category_names) | set(clean.categories.tolist())))
+    drawn = draw_annotation_noise(
+        clean.num_boxes,
+        clean.image_sizes,
+        clean.categories,
+        pool,
+        eligible=~crowd,
+        seed=seed,
+        **rates,
+    )
+    # the new boxes as the writer stores them, like the noisy ones (snap_boxes)
+    new_rows = dataclasses.replace(
+        clean,
+        boxes=np.full_like(drawn.extra_boxes, np.nan),
+        box_image_index=drawn.extra_image_index,
+    )
+    extra = snap_boxes(new_rows, drawn.extra_boxes)
+    edits = RecordEdits(
+        keep=drawn.keep,
+        categories=drawn.categories,
+        extra_boxes=extra,
+        extra_image_index=drawn.extra_image_index,
+        extra_categories=drawn.extra_categories,
+    )
+    return dataclasses.replace(
+        part,
+        eligible=part.eligible & drawn.keep,
+        counts={**part.counts, **drawn.counts},
+        edits=edits,
+    )
+
+
+def _annotation_settings(
+    rates: dict[str, float], seed: int, clean: Annotations, edits: RecordEdits | None
+) -> dict[str, Any]:
+    """The manifest's record of the annotation-level noise: each rate and its seed, and
+    the clean ids of the dropped records (VOC numbers objects by position, so matching a
+    noisy VOC file to its clean one needs them: ``noisybox iou --partial``)."""
+    from noisybox.noise.annotation import _STREAM
+
+    record: dict[str, Any] = {
+        name: {"rate": rate, "seed": [int(seed), _STREAM[name]]} for name, rate in rates.items()
+    }
+    if edits is not None:
+        record["dropped_records"] = [
+            rid for rid, keep in zip(clean.record_ids, edits.keep.tolist(), strict=True) if not keep
+        ]
+    return {"annotation_noise": record}
+
+
 def corrupt_boxes(
     ann: Annotations,
     *,
@@ -283,6 +356,9 @@ def corrupt_boxes(
     seed: int = DEFAULT_SEED,
     on_invalid: str = "error",
     min_size: float = 1.0,
+    missing: float = 0.0,
+    class_flip: float = 0.0,
+    extra: float = 0.0,
 ) -> CorruptedBoxes:
     """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
 
@@ -298,14 +374,18 @@ def corrupt_boxes(
             image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` leaves it
             unchanged and not ``eligible``, ``"clip"`` clips it into the image and perturbs
             it (skipping it if nothing is left).
+        missing, class_flip, extra: annotation-level noise, rates in ``[0, 1)``: the share
+            of boxes dropped, given another class, and of bogus boxes added (see
+            :mod:`noisybox.noise.annotation`; each draws from ``default_rng([seed, k])``,
+            so the box noise is the same with or without them).
 
     Returns:
         :class:`CorruptedBoxes`.
 
     Raises:
-        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
-            that is not finite or exceeds the side of an image with a box to perturb) or an
-            invalid box under ``on_invalid="error"``.
+        NoisyboxError: for bad parameters (among them a negative seed, a rate outside
+            ``[0, 1)``, or a ``min_size`` that is not finite or exceeds the side of an image
+            with a box to perturb) or an invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -314,7 +394,8 @@ def corrupt_boxes(
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
     """
-    return _corrupt_sets(
+    rates = check_corruption_rates({"missing": missing, "class_flip": class_flip, "extra": extra})
+    part = _corrupt_sets(
         [ann],
         eta=eta,
         eta_w=eta_w,
@@ -326,6 +407,7 @@ def corrupt_boxes(
         on_invalid=on_invalid,
         min_size=min_size,
     )[0]
+    return _annotation_noise(part, ann, rates, seed)
 
 
 _REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -435,6 +517,9 @@ def corrupt_annotations(
     min_size: float = 1.0,
     progress: bool = False,
     reproduce: str | None = None,
+    missing: float = 0.0,
+    class_flip: float = 0.0,
+    extra: float = 0.0,
     **read_kwargs: Any,
 ) -> CorruptionResult:
     """Write a noisy copy of one or several annotation sets and measure how noisy it is.
@@ -473,6 +558,10 @@ def corrupt_annotations(
             ``on_invalid`` do not apply. Beside the VOC files the output folder holds the
             source's pickle, ``voc07_<image_set>_noise-r<r>.pkl``, with its exact float32
             boxes.
+        missing, class_flip, extra: annotation-level noise (see :func:`corrupt_boxes`;
+            one input only). The writers drop, relabel and add records and keep everything
+            else; ``stats`` measures the boxes kept, and ``counts`` and the manifest give the
+            numbers dropped, relabelled and added and each rate's seed.
         **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
             input).
 
@@ -492,6 +581,12 @@ def corrupt_annotations(
     eta_w_, eta_h_ = _check_noise_params(
         eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
     )
+    rates = check_corruption_rates({"missing": missing, "class_flip": class_flip, "extra": extra})
+    if rates and len(paths) > 1:
+        raise NoisyboxError(
+            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in rates)} "
+            f"but got {len(paths)} inputs"
+        )
     if reproduce is not None:
         _check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
         read_kwargs.setdefault("image_set", "trainval")
@@ -532,10 +627,14 @@ def corrupt_annotations(
             on_invalid=on_invalid,
             min_size=min_size,
         )
+    if rates:
+        noisy = [_annotation_noise(noisy[0], clean[0], rates, seed)]
     if bar is not None:
         bar.update(1)
     stats = [
-        compare_annotations(ann, part.annotations, include=part.eligible)
+        compare_annotations(ann, part.annotations, include=part.eligible).with_record_counts(
+            part.counts
+        )
         for ann, part in zip(clean, noisy, strict=True)
     ]
     settings = {
@@ -551,6 +650,8 @@ def corrupt_annotations(
     }
     if reproduce is not None:
         settings.update(_REPRODUCE_SETTINGS[reproduce])
+    if rates:
+        settings.update(_annotation_settings(rates, seed, clean[0], noisy[0].edits))
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     provenances = [
         {
@@ -574,6 +675,7 @@ def corrupt_annotations(
             clean=ann,
             eligible=part.eligible,
             warnings=_duplicate_id_warnings(ann),
+            edits=part.edits,
         )
         for name, ann, part, part_stats, provenance in zip(
             names, clean, noisy, stats, provenances, strict=True
@@ -588,6 +690,7 @@ def corrupt_annotations(
             provenance=provenances[0],
             progress=progress,
             extra_files=dict([pickled]) if pickled is not None else None,
+            edits=noisy[0].edits,
         )
         if bar is not None:
             bar.update(1)

@@ -532,6 +532,29 @@ CASES = [
         "Expected one --eta",
     ),
     Case(
+        "corrupt --missing 1",
+        [*CORRUPT, "--missing", "1", "-o", "{w}/o.json"],
+        "Invalid value for '--missing'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --extra -0.1",
+        [*CORRUPT, "--extra", "-0.1", "-o", "{w}/o.json"],
+        "Invalid value for '--extra'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --class-flip nan",
+        [*CORRUPT, "--class-flip", "nan", "-o", "{w}/o.json"],
+        "Invalid value for '--class-flip'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --missing with two inputs",
+        ["corrupt", "{w}/voc/VOC2007", A, "--missing", "0.1", "-o", "{w}/o"],
+        "Expected one input with --missing but got 2 inputs",
+    ),
+    Case(
         "corrupt --reproduce without trainval.txt",
         ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "-o", "{w}/o"],
         "trainval.txt",
