@@ -555,6 +555,19 @@ CASES = [
         "Expected one input with --missing but got 2 inputs",
     ),
     Case(
+        "noise-sweep --levels 1",
+        ["noise-sweep", A, "--levels", "0.1,1"],
+        "Expected levels in [0, 1)",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "noise-sweep --levels x",
+        ["noise-sweep", A, "--levels", "a,b"],
+        "Expected numbers separated by commas",
+        code=2,
+    ),  # fmt: skip
+    Case("noise-sweep --plot INPUT", ["noise-sweep", A, "--plot", A], "--plot"),
+    Case(
         "corrupt --reproduce without trainval.txt",
         ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "-o", "{w}/o"],
         "trainval.txt",
