@@ -28,6 +28,7 @@ from noisybox.cli._options import (
 )
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
 from noisybox.formats import read_annotations
+from noisybox.formats.edits import dropped_records
 from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -217,22 +218,6 @@ def corrupt(
             )
 
 
-def _dropped_records(noisy: Any) -> list[Any] | None:
-    """The clean ids of the records ``corrupt --missing`` dropped, from NOISY's manifest."""
-    from noisybox._fileio import read_json_object
-    from noisybox.formats import MANIFEST_NAME
-    from noisybox.formats.voc import VocDocument
-
-    if not isinstance(noisy.document, VocDocument):
-        return None
-    manifest = noisy.document.root / MANIFEST_NAME
-    if not manifest.is_file():
-        return None
-    record = read_json_object(manifest).get("annotation_noise") or {}
-    dropped = record.get("dropped_records")
-    return list(dropped) if isinstance(dropped, list) else None
-
-
 def _fmt(x: float) -> str:
     return f"{x:.4f}" if math.isfinite(x) else "n/a"
 
@@ -282,7 +267,7 @@ def iou(
     def measure() -> IoUStats:
         clean = read_annotations(clean_path, fmt, **kwargs)
         noisy = read_annotations(noisy_path, fmt, **kwargs)
-        dropped = _dropped_records(noisy) if partial else None
+        dropped = dropped_records(noisy) if partial else None
         return compare_annotations(clean, noisy, partial=partial, dropped=dropped)
 
     stats = run_command(debug, measure)

@@ -5,12 +5,38 @@ records given another category, and new records (annotation-level noise, see
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from noisybox.errors import NoisyboxError
 
-__all__ = ["RecordEdits"]
+__all__ = ["RecordEdits", "dropped_records"]
+
+
+def dropped_records(noisy: Any) -> list[Any] | None:
+    """The clean ids of the records ``noisybox corrupt --missing`` dropped from a VOC
+    folder, from the folder's manifest (``annotation_noise.dropped_records``); ``None`` for
+    other formats (their record ids survive dropped records) or without a manifest.
+
+    VOC numbers objects by position (``file.xml#k``), so matching a noisy VOC folder to its
+    clean one needs them (:func:`noisybox.stats.match_records`).
+    """
+    import json
+
+    from noisybox.formats._io import MANIFEST_NAME
+    from noisybox.formats.voc import VocDocument
+
+    doc = getattr(noisy, "document", None)
+    if not isinstance(doc, VocDocument):
+        return None
+    manifest = doc.root / MANIFEST_NAME
+    try:
+        record = json.loads(manifest.read_text()).get("annotation_noise") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    dropped = record.get("dropped_records") if isinstance(record, dict) else None
+    return list(dropped) if isinstance(dropped, list) else None
 
 
 @dataclasses.dataclass

@@ -18,7 +18,14 @@ import numpy as np
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
-from noisybox.viz.draw import CLEAN_STYLE, NOISY_STYLE, BoxStyle, draw_boxes
+from noisybox.viz.draw import (
+    CLEAN_STYLE,
+    DROPPED_STYLE,
+    EXTRA_STYLE,
+    NOISY_STYLE,
+    BoxStyle,
+    draw_boxes,
+)
 from noisybox.viz.images import load_image, resolve_image_root
 
 if TYPE_CHECKING:
@@ -57,6 +64,40 @@ def align_noisy_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
     from noisybox.stats import align_boxes
 
     return align_boxes(clean, noisy)
+
+
+def _match_noisy(
+    clean: Annotations, noisy: Annotations
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(noisy_boxes, matched, extra_rows, categories)``: the noisy box of each clean
+    record (NaN where the noisy set dropped it), ``bool[N]`` which clean records have one,
+    the rows of ``noisy`` without a clean record (extra boxes), and each clean record's
+    category in ``noisy``. Sets are checked by :func:`align_noisy_boxes` (the same records)
+    unless ``noisy``'s provenance records annotation-level noise (``corrupt --missing``,
+    ``--class-flip``, ``--extra``); those are matched by
+    :func:`noisybox.stats.match_records`."""
+    from noisybox.formats.edits import dropped_records
+    from noisybox.stats import match_records
+
+    prov = _provenance(noisy)
+    annotation_noise = isinstance(prov, dict) and bool(prov.get("annotation_noise"))
+    if not annotation_noise:  # the same records, or an error naming the first that differs
+        out = align_noisy_boxes(clean, noisy)
+        if noisy.record_ids is clean.record_ids:  # made in memory: row for row
+            rows = np.arange(clean.num_boxes, dtype=np.int64)
+        else:
+            position = {rid: k for k, rid in enumerate(noisy.record_ids)}
+            rows = np.array([position[rid] for rid in clean.record_ids], dtype=np.int64)
+    else:
+        rows, _ = match_records(clean, noisy, dropped=dropped_records(noisy))
+        boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
+        out = np.where((rows >= 0)[:, None], boxes[np.maximum(rows, 0)], np.nan)
+    matched = rows >= 0
+    extra = np.setdiff1d(np.arange(noisy.num_boxes), rows[matched])
+    cats = np.where(
+        matched, np.asarray(noisy.categories)[np.maximum(rows, 0)], np.asarray(clean.categories)
+    )
+    return out.reshape(-1, 4), matched, extra, cats
 
 
 def perturb_annotations(
@@ -345,14 +386,28 @@ def plot_preview(
 
     Raises:
         NoisyboxError: for a missing images folder, a missing, unreadable or wrongly sized
-            image, a record id of ``clean`` missing from ``noisy``, or bad class names.
+            image, records of ``clean`` and ``noisy`` that cannot be matched, or bad class
+            names. A ``noisy`` set that dropped, relabelled or added records
+            (``corrupt --missing/--class-flip/--extra``) is drawn with the dropped clean
+            boxes dotted red, the extra boxes dashed orange and a relabelled box's new
+            class in its tag.
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     root = resolve_image_root(clean, image_root)
     names = class_name_map(clean, class_names)
-    noisy_boxes = align_noisy_boxes(clean, noisy) if noisy is not None else None
+    matched = np.ones(clean.num_boxes, dtype=bool)
+    extra_rows = np.zeros(0, dtype=np.int64)
+    noisy_cats = np.asarray(clean.categories)
+    noisy_boxes: np.ndarray | None = None
+    if noisy is not None:
+        noisy_boxes, matched, extra_rows, noisy_cats = _match_noisy(clean, noisy)
+    extra_image_ids = (
+        np.asarray(noisy.image_ids)[np.asarray(noisy.box_image_index)[extra_rows]]
+        if noisy is not None and extra_rows.size
+        else np.zeros(0, dtype=np.int64)
+    )
     chosen = (
         select_images(clean, num_images=num_images, seed=sample_seed)
         if rows is None
@@ -386,9 +441,15 @@ def plot_preview(
         scale = tile_size / max(h, w)
         sel = np.flatnonzero(box_rows == row)
         cboxes = clean.boxes[sel]
-        moved = sel[~crowd[sel]]
+        moved = sel[~crowd[sel] & matched[sel]]
+        gone = sel[~matched[sel]]
         nboxes = noisy_boxes[moved] if noisy_boxes is not None else None
-        tile = render_tile(image, cboxes, nboxes, scale=scale)
+        added = extra_rows[extra_image_ids == clean.image_ids[row]]
+        tile = render_tile(image, clean.boxes[sel[matched[sel]]], nboxes, scale=scale)
+        if gone.size:
+            tile = draw_boxes(tile, clean.boxes[gone] * scale, DROPPED_STYLE)
+        if added.size and noisy is not None:
+            tile = draw_boxes(tile, np.asarray(noisy.boxes)[added] * scale, EXTRA_STYLE)
         ax.imshow(tile, interpolation="nearest", extent=(0, tile.shape[1], tile.shape[0], 0))
         ax.set_xlim(0, tile.shape[1])
         ax.set_ylim(tile.shape[0], 0)
@@ -402,28 +463,55 @@ def plot_preview(
         ax.set_title(head, fontsize=8)
         if not show_labels:
             continue
-        for b, cat, is_crowd in zip(
-            cboxes.tolist(), clean.categories[sel].tolist(), crowd[sel].tolist(), strict=True
+        for b, cat, is_crowd, kept in zip(
+            cboxes.tolist(),
+            clean.categories[sel].tolist(),
+            crowd[sel].tolist(),
+            matched[sel].tolist(),
+            strict=True,
         ):
             text = names.get(int(cat), str(cat)) + (" (crowd)" if is_crowd else "")
             _label(
                 ax,
                 b[0] * scale,
                 b[1] * scale,
-                text,
-                CLEAN_STYLE,
+                text if kept else f"{text} (dropped)",
+                CLEAN_STYLE if kept else DROPPED_STYLE,
                 above=True,
                 tile_h=tile.shape[0],
                 fontsize=fontsize,
             )
         if nboxes is not None:
-            for b, iou in zip(nboxes.tolist(), ious.tolist(), strict=True):
+            for b, iou, old, new in zip(
+                nboxes.tolist(),
+                ious.tolist(),
+                clean.categories[moved].tolist(),
+                noisy_cats[moved].tolist(),
+                strict=True,
+            ):
+                relabel = "" if old == new else f", as {names.get(int(new), str(new))}"
                 _label(
                     ax,
                     b[0] * scale,
                     b[3] * scale,
-                    f"IoU {iou:.2f}",
+                    f"IoU {iou:.2f}{relabel}",
                     NOISY_STYLE,
+                    above=False,
+                    tile_h=tile.shape[0],
+                    fontsize=fontsize,
+                )
+        if added.size and noisy is not None:
+            for b, cat in zip(
+                np.asarray(noisy.boxes)[added].tolist(),
+                np.asarray(noisy.categories)[added].tolist(),
+                strict=True,
+            ):
+                _label(
+                    ax,
+                    b[0] * scale,
+                    b[3] * scale,
+                    f"extra {names.get(int(cat), str(cat))}",
+                    EXTRA_STYLE,
                     above=False,
                     tile_h=tile.shape[0],
                     fontsize=fontsize,
@@ -440,6 +528,12 @@ def plot_preview(
                 label="noisy (tag: IoU to clean)",
             )
         )
+    if not matched.all():
+        handles.append(
+            Line2D([], [], color=_rgb(DROPPED_STYLE), lw=2, ls=(0, (1, 2)), label="dropped")
+        )
+    if extra_rows.size:
+        handles.append(Line2D([], [], color=_rgb(EXTRA_STYLE), lw=2, ls=(0, (4, 1)), label="extra"))
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
     )
@@ -478,6 +572,13 @@ def describe_noise(params: dict[str, Any]) -> str:
     parts.append(f"boundary={params.get('boundary', 'shift')}")
     if params.get("ratio", 1.0) != 1.0:
         parts.append(f"ratio={params['ratio']:g}")
+    if params.get("reproduce"):
+        parts.append(f"reproduce={params['reproduce']}")
+    annotation = params.get("annotation_noise")
+    if isinstance(annotation, dict):
+        for name in ("missing", "class_flip", "extra"):
+            if isinstance(annotation.get(name), dict):
+                parts.append(f"{name}={annotation[name].get('rate')}")
     parts.append(f"seed={params.get('seed', 0)}")
     return " ".join(parts)
 
@@ -596,10 +697,9 @@ def preview_annotations(
     return fig
 
 
-def noise_label(ann: Annotations) -> str:
-    """A short description of the noise a ``noisybox corrupt`` output was written with
-    (from its provenance: COCO ``info["noisybox"]`` or the folder's manifest), or ``""``.
-    """
+def _provenance(ann: Annotations) -> Any:
+    """The provenance of a ``noisybox corrupt`` output (COCO ``info["noisybox"]`` or the
+    folder's manifest), or ``None``."""
     from noisybox.formats import MANIFEST_NAME
 
     prov: Any = None
@@ -619,6 +719,14 @@ def noise_label(ann: Annotations) -> str:
                 except (OSError, ValueError):
                     prov = None
                 break
+    return prov
+
+
+def noise_label(ann: Annotations) -> str:
+    """A short description of the noise a ``noisybox corrupt`` output was written with
+    (from its provenance: COCO ``info["noisybox"]`` or the folder's manifest), or ``""``.
+    """
+    prov = _provenance(ann)
     if not isinstance(prov, dict) or "eta_w" not in prov:
         return ""
     try:
