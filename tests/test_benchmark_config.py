@@ -238,3 +238,24 @@ def test_oamil_retention_preset_loads_and_expands() -> None:
     assert len(cells) == 5 * len(cfg.seeds) and len(cfg.seeds) >= 3
     assert {c.eta for c in cells} == {0.0, 0.1, 0.2, 0.3, 0.4}
     assert "oamil-retention" in list_presets()
+
+
+def test_noise_corruptions_follow_eta_and_keep_old_fingerprints(tmp_path: Path) -> None:
+    base = {**VALID, "noise": {"model": "oamil", "boundary": "truncate"}}
+    plain = load_config(base)
+    assert "corruptions" not in plain.to_dict()["noise"]  # older configs hash as before
+    mixed = load_config(
+        {
+            **VALID,
+            "noise": {
+                "model": "oamil",
+                "boundary": "truncate",
+                "corruptions": ["extra", "missing"],
+            },
+        }  # fmt: skip
+    )
+    assert mixed.noise.corruptions == ("missing", "extra")
+    assert load_config(mixed.to_dict()).fingerprint() == mixed.fingerprint() != plain.fingerprint()
+    for bad, words in ((["missing", "missing"], "distinct names"), (["relocate"], "names in")):
+        with pytest.raises(ConfigError, match=words):
+            load_config({**VALID, "noise": {"corruptions": bad}})
