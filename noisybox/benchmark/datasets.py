@@ -146,7 +146,9 @@ def noisy_annotations(
         ratio=cfg.noise.ratio,
         seed=seed,
         format=data.format,
-        **{name: eta for name in cfg.noise.corruptions},
+        missing=eta if "missing" in cfg.noise.corruptions else 0.0,
+        class_flip=eta if "class_flip" in cfg.noise.corruptions else 0.0,
+        extra=eta if "extra" in cfg.noise.corruptions else 0.0,
     )
     stats = result.stats.to_dict()
     noise = {**base, **stats, "file": str(target.relative_to(folder.root))}
