@@ -15,8 +15,9 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   with some collapsed seeds says how many in its label.
 * **Robustness** in the convention of detection-robustness benchmarks (Michaelis et al.,
   2019): ``mPC`` = mean performance over the noisy levels eta > 0, ``rPC`` = mPC / clean
-  performance (eta = 0), for mAP and mAP75:95; and the **retention** of AP50 and AP75 at
-  each level (AP at eta / AP at 0) beside the published retention under OA-MIL's noise
+  performance (eta = 0), for mAP and mAP75:95; and, for studies under a noise model with
+  published retention (``oamil``), the **retention** of AP50 and AP75 at each level (AP at
+  eta / AP at 0) beside the published retention under OA-MIL's noise
   (:data:`~noisybox.benchmark.summary.PUBLISHED_RETENTION`).
 """
 
@@ -233,6 +234,13 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([head, sep, *body])
 
 
+def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records' noise model has published retention to compare with."""
+    from noisybox.benchmark.summary import RETENTION_MODELS
+
+    return any((r.get("noise") or {}).get("model") in RETENTION_MODELS for r in records)
+
+
 def _retention_section(rob: pd.DataFrame) -> list[str]:
     """The retention sub-table: AP50 and AP75 at each eta over eta = 0, per detector and
     loss, and the published rows at the same levels."""
@@ -408,7 +416,7 @@ def build_report(
             )
         )
     summary = summarize(frame)
-    rob = robustness_frame(summary)
+    rob = robustness_frame(summary, retention=_published_noise(records))
     parts += [
         "",
         "## Robustness to noisy boxes",
