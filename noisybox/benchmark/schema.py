@@ -348,14 +348,33 @@ def _axis(c: _Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[flo
 
 
 def _validate_noise(c: _Checker, value: Any) -> NoiseConfig:
-    n = c.mapping("noise", value, ("model", "boundary", "ratio"))
+    n = c.mapping("noise", value, ("model", "boundary", "ratio", "corruptions"))
     if n is not None:
         model = c.choice("noise.model", n.get("model", "uniform"), _noise_models())
         boundary = c.choice("noise.boundary", n.get("boundary", "shift"), _boundaries())
         ratio = c.number("noise.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
-        if model and boundary and ratio is not None:
-            return NoiseConfig(model, boundary, float(ratio))
+        corruptions = _validate_corruptions(c, n.get("corruptions", []))
+        if model and boundary and ratio is not None and corruptions is not None:
+            return NoiseConfig(model, boundary, float(ratio), corruptions)
     return NoiseConfig()
+
+
+def _validate_corruptions(c: _Checker, value: Any) -> tuple[str, ...] | None:
+    """``noise.corruptions``: distinct names of annotation-level noise."""
+    from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        c.error("noise.corruptions", "a list of names", value)
+        return None
+    bad = [x for x in names if x not in ANNOTATION_CORRUPTIONS]
+    if bad:
+        c.error("noise.corruptions", f"names in {', '.join(ANNOTATION_CORRUPTIONS)}", bad[0])
+        return None
+    if len(set(names)) != len(names):
+        c.error("noise.corruptions", "distinct names", value)
+        return None
+    return tuple(x for x in ANNOTATION_CORRUPTIONS if x in names)
 
 
 def _validate_collapse(c: _Checker, value: Any) -> CollapseConfig:
