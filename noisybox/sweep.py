@@ -130,6 +130,8 @@ def noise_sweep(
 ) -> SweepResult:
     """Mean IoU of noisy to clean boxes for each model at each level, on one set.
 
+    Its length is the docstring (every option and each model's own noise level).
+
     The boxes are those ``noisybox corrupt`` would write (rounded as the format stores
     them), from ``seed``; several inputs (VOC2007 + VOC2012) are measured together, each
     drawn with ``seed``. Nothing is written.

@@ -181,6 +181,11 @@ def corrupt(
     if as_json:
         click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
         return
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    """The text summary of a :class:`~noisybox.corrupt.CorruptionResult`."""
     p = result.provenance
     c = result.counts
     settings = (

@@ -131,6 +131,9 @@ def draw_annotation_noise(
 ) -> AnnotationNoise:
     """Draw which boxes are dropped and relabelled, and the bogus boxes to add.
 
+    Its length is the docstring and the three draws, kept in one place so that their order
+    (missing, then class_flip on the boxes kept, then extra) is visible.
+
     Args:
         num_boxes: ``N``.
         image_sizes: ``float[M_img, 2]`` ``(width, height)`` of every image.
