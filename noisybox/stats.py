@@ -19,6 +19,7 @@ __all__ = [
     "align_boxes",
     "compare_annotations",
     "iou_stats",
+    "match_records",
 ]
 
 QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -47,6 +48,10 @@ class IoUStats:
         per_category: category name -> ``{"category_id", "num_boxes", "mean_iou"}``.
         num_invalid: boxes left out because the clean or the noisy box is not a finite box
             of positive size (an IoU of 0 for them would read as very noisy boxes).
+        num_dropped: clean records missing from the noisy set (annotation-level noise).
+        num_added: noisy records with no clean record (extra, bogus boxes).
+        num_relabelled: matched records whose category changed. The IoU figures are over
+            the matched records.
     """
 
     mean_image_iou: float
@@ -58,6 +63,19 @@ class IoUStats:
     share_below_05: float
     per_category: dict[str, dict[str, Any]]
     num_invalid: int = 0
+    num_dropped: int = 0
+    num_added: int = 0
+    num_relabelled: int = 0
+
+    def with_record_counts(self, counts: dict[str, int]) -> IoUStats:
+        """A copy with ``num_dropped``, ``num_added`` and ``num_relabelled`` from the
+        ``dropped``, ``added`` and ``relabelled`` entries of ``counts`` (0 if absent)."""
+        return dataclasses.replace(
+            self,
+            num_dropped=int(counts.get("dropped", 0)),
+            num_added=int(counts.get("added", 0)),
+            num_relabelled=int(counts.get("relabelled", 0)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (``None`` where a figure is undefined because nothing was compared),
@@ -99,6 +117,14 @@ class IoUStats:
             f"mean IoU per box:   {f(self.mean_iou)}",
             f"boxes compared: {self.num_boxes} in {self.num_images} images ({self.num_excluded} excluded)",
             *([f"invalid boxes (left out): {self.num_invalid}"] if self.num_invalid else []),
+            *(
+                [
+                    f"records dropped: {self.num_dropped}  added: {self.num_added}  "
+                    f"relabelled: {self.num_relabelled}  (IoU over the matched ones)"
+                ]
+                if self.num_dropped or self.num_added or self.num_relabelled
+                else []
+            ),
             f"quantiles: {q}",
             f"share IoU < 0.5: {f(self.share_below_05)}",
             "per category (mean IoU, boxes):",
@@ -285,8 +311,84 @@ def _check_same_images(clean: Annotations, noisy: Annotations) -> None:
             )
 
 
+def _renumber_voc(record_ids: list[Any], dropped: set[Any]) -> list[Any]:
+    """VOC record ids (``file.xml#k``, by position) after the ``dropped`` objects are
+    removed from their files; dropped ids map to ``None``.
+
+    >>> _renumber_voc(["a.xml#0", "a.xml#1", "a.xml#2", "b.xml#0"], {"a.xml#1"})
+    ['a.xml#0', None, 'a.xml#1', 'b.xml#0']
+    """
+    gone: dict[str, int] = {}
+    out: list[Any] = []
+    for rid in record_ids:
+        name, _, k = str(rid).rpartition("#")
+        if rid in dropped:
+            gone[name] = gone.get(name, 0) + 1
+            out.append(None)
+        else:
+            out.append(f"{name}#{int(k) - gone.get(name, 0)}")
+    return out
+
+
+def match_records(
+    clean: Annotations, noisy: Annotations, *, dropped: list[Any] | None = None
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Match the records of a noisy set that may drop, add and relabel records.
+
+    COCO ids and YOLO ``file:line`` ids survive dropped records (noisybox leaves a dropped
+    YOLO line empty); VOC ids number the objects of a file, so pass ``dropped``, the clean
+    ids of the dropped records (``annotation_noise.dropped_records`` of the manifest), to
+    match VOC files.
+
+    Returns:
+        ``(rows, counts)``: ``int64[N]`` the row of ``noisy`` holding each record of
+        ``clean`` (``-1``: dropped), and ``dropped``, ``added``, ``relabelled``.
+
+    Raises:
+        NoisyboxError: images that differ, a record id that repeats in either set, or a
+            record on another image.
+    """
+    _check_same_images(clean, noisy)
+    for ann in (clean, noisy):
+        dup = _duplicate(list(ann.record_ids))
+        if dup is not None:
+            raise NoisyboxError(
+                f"Expected every record id once in {ann.source} but got {dup[0]!r} {dup[1]} "
+                "times; boxes cannot be matched by id"
+            )
+    row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
+    ids = list(clean.record_ids)
+    if dropped and clean.format == "voc":
+        ids = _renumber_voc(ids, set(dropped))
+    rows = np.array([row_of.get(rid, -1) if rid is not None else -1 for rid in ids], dtype=np.int64)
+    matched = rows >= 0
+    clean_image = np.asarray(clean.image_ids)[clean.box_image_index]
+    noisy_image = np.asarray(noisy.image_ids)[noisy.box_image_index]
+    moved = matched & (clean_image != noisy_image[np.maximum(rows, 0)])
+    if moved.any():
+        k = int(np.flatnonzero(moved)[0])
+        raise NoisyboxError(
+            f"Expected record {clean.record_ids[k]!r} on the same image in both files but got "
+            f"image {clean_image[k]} in {clean.source} and {noisy_image[rows[k]]} in {noisy.source}"
+        )
+    relabelled = matched & (
+        np.asarray(clean.categories) != np.asarray(noisy.categories)[np.maximum(rows, 0)]
+    )
+    counts = {
+        "dropped": int((~matched).sum()),
+        "added": int(noisy.num_boxes - matched.sum()),
+        "relabelled": int(relabelled.sum()),
+    }
+    return rows, counts
+
+
 def compare_annotations(
-    clean: Annotations, noisy: Annotations, *, include: np.ndarray | None = None
+    clean: Annotations,
+    noisy: Annotations,
+    *,
+    include: np.ndarray | None = None,
+    partial: bool = False,
+    dropped: list[Any] | None = None,
 ) -> IoUStats:
     """IoU figures of every box of ``noisy`` against the box with the same record id in
     ``clean`` (matched by :func:`align_boxes`). Crowd boxes of ``clean`` are left out, and
@@ -296,15 +398,33 @@ def compare_annotations(
         clean: the reference annotations.
         noisy: a noisy copy of them: the same images and records.
         include: ``bool[N]`` over ``clean``'s boxes, further restricting the comparison.
+        partial: ``noisy`` may drop, add and relabel records (annotation-level noise): the
+            figures are over the matched records, and ``num_dropped``, ``num_added`` and
+            ``num_relabelled`` count the others (:func:`match_records`).
+        dropped: with ``partial``, the clean ids of the dropped records (VOC needs them).
 
     Raises:
         NoisyboxError: if the two sets do not describe the same images and records (see
-            :func:`align_boxes`).
+            :func:`align_boxes`; with ``partial``, :func:`match_records`).
     """
-    noisy_boxes = align_boxes(clean, noisy)
     keep = ~np.asarray(clean.iscrowd, dtype=bool)
     if include is not None:
         keep &= np.asarray(include, dtype=bool)
+    if partial:
+        rows, counts = match_records(clean, noisy, dropped=dropped)
+        boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
+        noisy_boxes = np.where((rows >= 0)[:, None], boxes[np.maximum(rows, 0)], np.nan)
+        noisy_boxes = noisy_boxes.reshape(-1, 4)
+        stats = iou_stats(
+            clean.boxes,
+            noisy_boxes,
+            clean.box_image_index,
+            clean.categories,
+            clean.category_names,
+            include=keep & (rows >= 0),
+        )
+        return stats.with_record_counts(counts)
+    noisy_boxes = align_boxes(clean, noisy)
     return iou_stats(
         clean.boxes,
         noisy_boxes,

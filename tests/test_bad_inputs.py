@@ -504,6 +504,74 @@ CASES = [
         "record 201",
         setup=_edit_json("b.json", lambda d: _set(d, "annotations.3.image_id", 1)),
     ),
+    # -- reproducing a published generator (#17)
+    Case(
+        "corrupt --reproduce oamil COCO",
+        [*CORRUPT, "--reproduce", "oamil", "-o", "{w}/o.json"],
+        "Expected a VOC folder for --reproduce oamil",
+    ),  # fmt: skip
+    Case(
+        "corrupt --reproduce unknown",
+        [*CORRUPT, "--reproduce", "disco", "-o", "{w}/o.json"],
+        "Invalid value for '--reproduce'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --reproduce two inputs",
+        ["corrupt", "{w}/voc/VOC2007", A, "--reproduce", "oamil", "-o", "{w}/o"],
+        "Expected one VOC folder with --reproduce oamil but got 2 inputs",
+    ),
+    Case(
+        "corrupt --reproduce --seed",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "--seed", "3", "-o", "{w}/o"],
+        "the source seeds numpy with 45",
+    ),
+    Case(
+        "corrupt --reproduce --eta-w",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "--eta-w", "0.1", "-o", "{w}/o"],
+        "Expected one --eta",
+    ),
+    Case(
+        "corrupt --missing 1",
+        [*CORRUPT, "--missing", "1", "-o", "{w}/o.json"],
+        "Invalid value for '--missing'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --extra -0.1",
+        [*CORRUPT, "--extra", "-0.1", "-o", "{w}/o.json"],
+        "Invalid value for '--extra'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --class-flip nan",
+        [*CORRUPT, "--class-flip", "nan", "-o", "{w}/o.json"],
+        "Invalid value for '--class-flip'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --missing with two inputs",
+        ["corrupt", "{w}/voc/VOC2007", A, "--missing", "0.1", "-o", "{w}/o"],
+        "Expected one input with --missing but got 2 inputs",
+    ),
+    Case(
+        "noise-sweep --levels 1",
+        ["noise-sweep", A, "--levels", "0.1,1"],
+        "Expected levels in [0, 1)",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "noise-sweep --levels x",
+        ["noise-sweep", A, "--levels", "a,b"],
+        "Expected numbers separated by commas",
+        code=2,
+    ),  # fmt: skip
+    Case("noise-sweep --plot INPUT", ["noise-sweep", A, "--plot", A], "--plot"),
+    Case(
+        "corrupt --reproduce without trainval.txt",
+        ["corrupt", "{w}/voc/VOC2007", "--reproduce", "oamil", "-o", "{w}/o"],
+        "trainval.txt",
+    ),
 ]
 
 

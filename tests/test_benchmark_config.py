@@ -249,3 +249,39 @@ def test_jobs_auto_trains_one_cell_per_core_on_a_cpu(monkeypatch: pytest.MonkeyP
     for bad in ("0", "two", "-1"):
         with pytest.raises(click.BadParameter, match="integer >= 1 or .auto."):
             cli_benchmark.resolve_jobs(bad, cfg, launcher="local", gpus=0)
+
+
+def test_oamil_retention_preset_loads_and_expands() -> None:
+    cfg = load_config("oamil-retention")
+    cpu = load_config("paper-cpu")
+    assert cfg.noise.model == "oamil" and cfg.noise.boundary == "truncate"
+    assert cfg.etas == (0.0, 0.1, 0.2, 0.3, 0.4)
+    # the CPU-sized detector, data and schedule of paper-cpu, unchanged
+    assert cfg.to_dict()["detectors"] == cpu.to_dict()["detectors"]
+    assert cfg.to_dict()["dataset"] == cpu.to_dict()["dataset"]
+    assert cfg.to_dict()["schedule"] == cpu.to_dict()["schedule"]
+    cells = expand_grid(cfg)
+    assert len(cells) == 5 * len(cfg.seeds) and len(cfg.seeds) >= 3
+    assert {c.eta for c in cells} == {0.0, 0.1, 0.2, 0.3, 0.4}
+    assert "oamil-retention" in list_presets()
+
+
+def test_noise_corruptions_follow_eta_and_keep_old_fingerprints(tmp_path: Path) -> None:
+    base = {**VALID, "noise": {"model": "oamil", "boundary": "truncate"}}
+    plain = load_config(base)
+    assert "corruptions" not in plain.to_dict()["noise"]  # older configs hash as before
+    mixed = load_config(
+        {
+            **VALID,
+            "noise": {
+                "model": "oamil",
+                "boundary": "truncate",
+                "corruptions": ["extra", "missing"],
+            },
+        }  # fmt: skip
+    )
+    assert mixed.noise.corruptions == ("missing", "extra")
+    assert load_config(mixed.to_dict()).fingerprint() == mixed.fingerprint() != plain.fingerprint()
+    for bad, words in ((["missing", "missing"], "distinct names"), (["relocate"], "names in")):
+        with pytest.raises(ConfigError, match=words):
+            load_config({**VALID, "noise": {"corruptions": bad}})

@@ -359,3 +359,26 @@ def test_report_cli(tmp_path: Path, records: list[dict]) -> None:
     assert result.exit_code == 1
     assert "Expected a results folder with benchmark.json" in result.output
     assert "Traceback" not in result.output
+
+
+def test_retention_beside_the_published_rows(records: list[dict]) -> None:
+    plain, _ = build_report(records)  # uniform noise: no published retention to compare
+    assert "Retention" not in plain.markdown
+    for rec in records:
+        rec["noise"]["model"] = "oamil"
+    report, data = build_report(records)
+    rob = data["robustness"].set_index("label")
+    # AP50 of iou: 0.81 clean, 0.71 at eta 0.2, 0.61 at 0.3 (seed means)
+    assert rob.loc["iou", "retention_ap50@0.2"] == pytest.approx(0.71 / 0.81)
+    assert rob.loc["iou", "retention_ap75@0.3"] == pytest.approx(0.61 / 0.81)
+    section = report.markdown.split("### Retention per noise level")[1].split("\n## ")[0]
+    lines = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+             if line.startswith("| ")]  # fmt: skip
+    assert lines[0] == ["Detector", "Loss", "AP50 @0.2", "AP75 @0.2", "AP50 @0.3", "AP75 @0.3"]
+    iou = next(row for row in lines if row[1] == "iou")
+    assert iou[2:] == [f"{0.71 / 0.81:.2f}", f"{0.71 / 0.81:.2f}", f"{0.61 / 0.81:.2f}",
+                       f"{0.61 / 0.81:.2f}"]  # fmt: skip
+    frcnn = next(row for row in lines if row[1] == "VOC07 Faster R-CNN AP50")
+    assert frcnn[2:] == ["0.92", "-", "0.78", "-"]
+    coco = next(row for row in lines if row[1] == "COCO Faster R-CNN AP75")
+    assert coco[2:] == ["-", "0.77", "-", "-"]

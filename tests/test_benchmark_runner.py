@@ -277,3 +277,22 @@ def test_noisy_annotations_are_written_once_per_eta_and_seed(tmp_path: Path) -> 
     for (eta, seed), (path, noise, _) in first.items():  # asked again: the cached file
         assert noisy_annotations(stored, folder, data, eta, seed) == (path, noise, 0.0)
     assert {k: first[k][0].stat().st_mtime_ns for k in written} == written
+
+
+def test_noisy_annotations_with_annotation_corruptions_at_eta(tmp_path: Path) -> None:
+    """``noise.corruptions``: missing and extra boxes at the rate of the cell's eta."""
+    cfg = load_config(
+        {**TINY, "etas": [0.0, 0.2], "seeds": [0],
+         "noise": {"model": "oamil", "boundary": "truncate", "corruptions": ["missing", "extra"]}}
+    )  # fmt: skip
+    folder, stored = open_results_folder(cfg, tmp_path / "out")
+    data = prepare_dataset(stored, folder)
+    clean = read_annotations(data.train_annotations)
+    path, noise, _ = noisy_annotations(stored, folder, data, 0.2, 0)
+    assert noise["corruptions"] == ["missing", "extra"] and noise["model"] == "oamil"
+    n = clean.num_boxes
+    assert noise["num_dropped"] == int(0.2 * n) and noise["num_added"] == round(0.2 * n / 0.8)
+    assert read_annotations(path).num_boxes == n - noise["num_dropped"] + noise["num_added"]
+    assert noisy_annotations(stored, folder, data, 0.2, 0) == (path, noise, 0.0)
+    clean_path, clean_noise, _ = noisy_annotations(stored, folder, data, 0.0, 0)
+    assert clean_path == data.train_annotations and clean_noise["file"] == "clean"

@@ -337,3 +337,43 @@ def test_cli_bad_arguments(uniform_coco: Path, tmp_path: Path) -> None:
     assert code == 2 and "at least one NOISY" in err
     code, _, err, exc = _run("iou-hist", clean, noisy, "--label", "a", "--label", "b", "-o", out)
     _one_line_error(code, err, exc, "labels")
+
+
+def test_dropped_and_extra_boxes_drawn_apart(uniform_coco: Path, tmp_path: Path) -> None:
+    from noisybox.viz.draw import DROPPED_STYLE, EXTRA_STYLE
+
+    doc = json.loads((uniform_coco / "clean.json").read_text())
+    doc["annotations"] = [doc["annotations"][1]]  # record 10 (image 1) dropped
+    doc["annotations"].append({"id": 30, "image_id": 1, "category_id": 1,
+                               "bbox": [140, 10, 50, 40], "area": 1.0, "iscrowd": 0})  # fmt: skip
+    # as corrupt --missing/--extra writes it: the provenance says records may differ
+    doc["info"] = {"noisybox": {"eta_w": 0.0, "annotation_noise": {"missing": {"rate": 0.5}}}}
+    (tmp_path / "partial.json").write_text(json.dumps(doc))
+    out = tmp_path / "p.png"
+    fig = preview_annotations(uniform_coco / "clean.json", tmp_path / "partial.json",
+                              image_ids=[1], output=out, tile_size=300)  # fmt: skip
+    png = np.asarray(Image.open(out).convert("RGB"))
+    ax = fig.axes[0]
+    s = ax.noisybox_scale
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return _png_point(ax, x * s, y * s, png.shape[0])
+
+    x1, y1, x2, y2 = CLEAN_BOX
+    assert _near(png, at(x1 + 1, y1 + 1), DROPPED_STYLE.color)  # the dropped clean box
+    assert not _near(png, at(x1 + 1, (y1 + y2) / 2), CLEAN_STYLE.color, r=2)
+    assert _near(png, at(141, 11), EXTRA_STYLE.color)  # the extra box, top-left corner
+    texts = [t.get_text() for t in ax.texts]
+    assert "thing (dropped)" in texts and "extra thing" in texts
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "dropped" in labels and "extra" in labels
+
+
+def test_preview_of_a_corrupt_output_with_annotation_noise(shapes: Path, tmp_path: Path) -> None:
+    corrupt_annotations(shapes, tmp_path / "n.json", eta=0.1, seed=2, missing=0.3, extra=0.3,
+                        class_flip=0.3)  # fmt: skip
+    code, _, stderr, exc = _run("preview", str(shapes), str(tmp_path / "n.json"),
+                                "-o", str(tmp_path / "g.png"), "--num-images", "4")  # fmt: skip
+    assert code == 0 and exc is None, stderr
+    fig = preview_annotations(shapes, tmp_path / "n.json", num_images=8)
+    assert "missing=0.3" in fig.get_suptitle() and "extra=0.3" in fig.get_suptitle()

@@ -162,11 +162,17 @@ def parse_label(label: str) -> tuple[str, float | None]:
 
 @dataclasses.dataclass(frozen=True)
 class NoiseConfig:
-    """Options of ``noisybox.corrupt.corrupt_annotations`` shared by every cell."""
+    """Options of ``noisybox.corrupt.corrupt_annotations`` shared by every cell.
+
+    ``corruptions`` names annotation-level noise (``missing``, ``class_flip``, ``extra``)
+    drawn at the rate of the cell's eta alongside the box noise, UNA's mixed setting (one
+    rate for every kind of noise).
+    """
 
     model: str = "uniform"
     boundary: str = "shift"
     ratio: float = 1.0
+    corruptions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,6 +232,11 @@ class BenchmarkConfig:
             {k: v for k, v in d.items() if v is not None and v != {}} for d in data["detectors"]
         ]
         data["losses"] = [{k: v for k, v in lo.items() if v is not None} for lo in data["losses"]]
+        # absent when empty, so that configs written before it keep their fingerprint
+        if data["noise"]["corruptions"]:
+            data["noise"]["corruptions"] = list(data["noise"]["corruptions"])
+        else:
+            data["noise"].pop("corruptions")
         return data
 
     def fingerprint(self) -> str:

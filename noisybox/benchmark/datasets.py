@@ -117,6 +117,8 @@ def noisy_annotations(
         "model": cfg.noise.model,
         "boundary": cfg.noise.boundary,
         "ratio": cfg.noise.ratio,
+        # annotation-level noise at the rate eta (absent when none, as in older records)
+        **({"corruptions": list(cfg.noise.corruptions)} if cfg.noise.corruptions else {}),
     }
     if eta == 0:
         return (
@@ -144,6 +146,9 @@ def noisy_annotations(
         ratio=cfg.noise.ratio,
         seed=seed,
         format=data.format,
+        missing=eta if "missing" in cfg.noise.corruptions else 0.0,
+        class_flip=eta if "class_flip" in cfg.noise.corruptions else 0.0,
+        extra=eta if "extra" in cfg.noise.corruptions else 0.0,
     )
     stats = result.stats.to_dict()
     noise = {**base, **stats, "file": str(target.relative_to(folder.root))}

@@ -15,7 +15,10 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   with some collapsed seeds says how many in its label.
 * **Robustness** in the convention of detection-robustness benchmarks (Michaelis et al.,
   2019): ``mPC`` = mean performance over the noisy levels eta > 0, ``rPC`` = mPC / clean
-  performance (eta = 0), for mAP and mAP75:95.
+  performance (eta = 0), for mAP and mAP75:95; and, for studies under a noise model with
+  published retention (``oamil``), the **retention** of AP50 and AP75 at each level (AP at
+  eta / AP at 0) beside the published retention under OA-MIL's noise
+  (:data:`~noisybox.benchmark.summary.PUBLISHED_RETENTION`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from noisybox.benchmark.tables import (
     markdown_table,
     min_pairs,
     paired_verdicts,
+    retention_section,
     robustness_display,
     table3_frames,
 )
@@ -119,7 +123,7 @@ def build_report(
             )
         )
     summary = summarize(frame)
-    rob = robustness_frame(summary)
+    rob = robustness_frame(summary, retention=_published_noise(records))
     parts += [
         "",
         "## Robustness to noisy boxes",
@@ -127,6 +131,7 @@ def build_report(
         "mPC: mean over the noisy levels (eta > 0) of the seed-mean AP; rPC: mPC / clean (eta = 0).",
         "",
         markdown_table(robustness_display(rob, MD)),
+        *retention_section(rob),
     ]
     latex.append(
         robustness_display(rob, TEX).to_latex(
@@ -155,6 +160,13 @@ def build_report(
         "curve_summary": curve_table,
         "latex": "\n".join(latex),
     }
+
+
+def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records' noise model has published retention to compare with."""
+    from noisybox.benchmark.summary import RETENTION_MODELS
+
+    return any((r.get("noise") or {}).get("model") in RETENTION_MODELS for r in records)
 
 
 def _introduction(status: dict[str, Any]) -> list[str]:

@@ -9,13 +9,13 @@ schedule against the engine's own ``TrainConfig.validate``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from noisybox.benchmark._checker import Checker
 from noisybox.benchmark.config import (
     BUILTIN_DATASETS,
     DATASET_FORMATS,
@@ -69,78 +69,6 @@ _TOP_KEYS = (
 )
 _SHAPES_OPTIONS = ("num_train", "num_val", "image_size", "seed")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class _Checker:
-    """Collects errors while walking the raw config."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def error(self, key: str, expected: str, got: Any) -> None:
-        self.errors.append(f"{key}: Expected {expected} but got {got!r}")
-
-    def mapping(self, key: str, value: Any, allowed: Iterable[str]) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.error(key, "a mapping", value)
-            return None
-        allowed = list(allowed)
-        for k in value:
-            if k not in allowed:
-                self.errors.append(
-                    f"{key}.{k}: Expected one of the keys {', '.join(allowed)} but got unknown key {k!r}"
-                )
-        return value
-
-    def number(
-        self,
-        key: str,
-        value: Any,
-        *,
-        integer: bool = False,
-        low: float | None = None,
-        high: float | None = None,
-        low_open: bool = False,
-        high_open: bool = False,
-    ) -> float | int | None:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if integer:
-            ok = ok and float(value).is_integer()
-        if ok and not math.isfinite(float(value)):
-            ok = False
-        if ok and low is not None:
-            ok = value > low if low_open else value >= low
-        if ok and high is not None:
-            ok = value < high if high_open else value <= high
-        if not ok:
-            kind = "an integer" if integer else "a number"
-            bounds = ""
-            if low is not None or high is not None:
-                lo = "(" if low_open else "["
-                hi = ")" if high_open else "]"
-                bounds = f" in {lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
-            self.error(key, kind + bounds, value)
-            return None
-        return int(value) if integer else float(value)
-
-    def choice(self, key: str, value: Any, choices: Iterable[str]) -> str | None:
-        choices = list(choices)
-        if value not in choices:
-            self.error(key, f"one of {', '.join(choices)}", value)
-            return None
-        return str(value)
-
-    def string(self, key: str, value: Any) -> str | None:
-        if not isinstance(value, str) or not value:
-            self.error(key, "a non-empty string", value)
-            return None
-        return value
-
-    def items(self, key: str, value: Any) -> list[Any]:
-        if isinstance(value, (list, tuple)) and value:
-            return list(value)
-        self.error(key, "a non-empty list", value)
-        return []
 
 
 def _registry(loader: Callable[[], list[str]]) -> list[str]:
@@ -215,7 +143,7 @@ def validate_config(
     Raises:
         ConfigError: one line per problem, each naming its key.
     """
-    c = _Checker()
+    c = Checker()
     top = c.mapping("config", raw, _TOP_KEYS)
     if top is None:
         raise ConfigError(c.errors, source)
@@ -280,9 +208,7 @@ def validate_config(
     )
 
 
-def _validate_detectors(
-    c: _Checker, value: Any, train_fields: dict[str, Any]
-) -> list[DetectorSpec]:
+def _validate_detectors(c: Checker, value: Any, train_fields: dict[str, Any]) -> list[DetectorSpec]:
     detector_names = _detector_names()
     backbone_names = _backbone_names()
     detectors: list[DetectorSpec] = []
@@ -315,7 +241,7 @@ def _validate_detectors(
     return detectors
 
 
-def _validate_ultralytics_detector(c: _Checker, key: str, d: dict[str, Any]) -> DetectorSpec | None:
+def _validate_ultralytics_detector(c: Checker, key: str, d: dict[str, Any]) -> DetectorSpec | None:
     """An Ultralytics YOLO row: its own backbone label; options are Ultralytics' arguments."""
     backbone = d.get("backbone", ULTRALYTICS_BACKBONE)
     if backbone != ULTRALYTICS_BACKBONE:
@@ -335,7 +261,7 @@ def _validate_ultralytics_detector(c: _Checker, key: str, d: dict[str, Any]) -> 
     return DetectorSpec(d["name"], ULTRALYTICS_BACKBONE, weights, dict(options))
 
 
-def _axis(c: _Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[float | int]:
+def _axis(c: Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[float | int]:
     """The distinct numbers of a grid axis (``etas``, ``seeds``)."""
     values: list[float | int] = []
     for i, item in enumerate(c.items(key, top.get(key)) if key in top else []):
@@ -347,18 +273,37 @@ def _axis(c: _Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[flo
     return values
 
 
-def _validate_noise(c: _Checker, value: Any) -> NoiseConfig:
-    n = c.mapping("noise", value, ("model", "boundary", "ratio"))
+def _validate_noise(c: Checker, value: Any) -> NoiseConfig:
+    n = c.mapping("noise", value, ("model", "boundary", "ratio", "corruptions"))
     if n is not None:
         model = c.choice("noise.model", n.get("model", "uniform"), _noise_models())
         boundary = c.choice("noise.boundary", n.get("boundary", "shift"), _boundaries())
         ratio = c.number("noise.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
-        if model and boundary and ratio is not None:
-            return NoiseConfig(model, boundary, float(ratio))
+        corruptions = _validate_corruptions(c, n.get("corruptions", []))
+        if model and boundary and ratio is not None and corruptions is not None:
+            return NoiseConfig(model, boundary, float(ratio), corruptions)
     return NoiseConfig()
 
 
-def _validate_collapse(c: _Checker, value: Any) -> CollapseConfig:
+def _validate_corruptions(c: Checker, value: Any) -> tuple[str, ...] | None:
+    """``noise.corruptions``: distinct names of annotation-level noise."""
+    from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        c.error("noise.corruptions", "a list of names", value)
+        return None
+    bad = [x for x in names if x not in ANNOTATION_CORRUPTIONS]
+    if bad:
+        c.error("noise.corruptions", f"names in {', '.join(ANNOTATION_CORRUPTIONS)}", bad[0])
+        return None
+    if len(set(names)) != len(names):
+        c.error("noise.corruptions", "distinct names", value)
+        return None
+    return tuple(x for x in ANNOTATION_CORRUPTIONS if x in names)
+
+
+def _validate_collapse(c: Checker, value: Any) -> CollapseConfig:
     names = [f.name for f in dataclasses.fields(CollapseConfig)]
     col = c.mapping("collapse", value, names)
     if col is not None:
@@ -376,7 +321,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _validate_dataset(
-    c: _Checker, value: Any, base: Path, check_paths: bool
+    c: Checker, value: Any, base: Path, check_paths: bool
 ) -> DatasetConfig | None:
     path_keys = ("train_annotations", "train_images", "test_annotations", "test_images")
     if isinstance(value, dict) and "builtin" in value:
@@ -422,7 +367,7 @@ def _validate_dataset(
     return DatasetConfig(format=fmt, **fields)
 
 
-def _validate_losses(c: _Checker, value: Any) -> list[LossSpec]:
+def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
     from noisybox.losses import STOCK_LOSS
 
     names = _loss_names()
@@ -472,7 +417,7 @@ def _validate_losses(c: _Checker, value: Any) -> list[LossSpec]:
     return out
 
 
-def _validate_schedule(c: _Checker, value: Any, train_fields: dict[str, Any]) -> dict[str, Any]:
+def _validate_schedule(c: Checker, value: Any, train_fields: dict[str, Any]) -> dict[str, Any]:
     allowed = sorted(set(train_fields) - _CELL_FIELDS)
     d = c.mapping("schedule", value, allowed)
     if d is None:
@@ -496,7 +441,7 @@ def _validate_schedule(c: _Checker, value: Any, train_fields: dict[str, Any]) ->
 
 
 def _check_train_configs(
-    c: _Checker, schedule: dict[str, Any], detectors: list[DetectorSpec]
+    c: Checker, schedule: dict[str, Any], detectors: list[DetectorSpec]
 ) -> None:
     """Let the engine's ``TrainConfig.validate`` judge the values only it knows about."""
     from noisybox.engine import TrainConfig

@@ -11,7 +11,9 @@ renders them.
   its alpha = 1 baseline (:func:`noisybox.benchmark.collapse.baseline_of`), on the seeds
   where both cells exist and neither collapsed.
 * :func:`robustness_frame`: ``mPC`` = mean performance over the noisy levels eta > 0,
-  ``rPC`` = mPC / clean performance (Michaelis et al., 2019).
+  ``rPC`` = mPC / clean performance (Michaelis et al., 2019), and the retention of AP50
+  and AP75 at each level (AP at eta / AP at 0), the figure the noisy-box papers publish
+  (:data:`PUBLISHED_RETENTION`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from noisybox.engine.evaluation import THRESHOLD_METRICS
 __all__ = [
     "COLUMN_TITLES",
     "GROUP",
+    "PUBLISHED_RETENTION",
+    "RETENTION_MODELS",
     "REL_FLOOR",
     "TABLE_METRICS",
     "none_if_nan",
@@ -48,6 +52,18 @@ COLUMN_TITLES: dict[str, str] = {
     "map_75_95": "mAP75:95",
 }
 GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
+
+#: Noise models whose published retention :data:`PUBLISHED_RETENTION` holds.
+RETENTION_MODELS: tuple[str, ...] = ("oamil",)
+
+#: Published retention (AP at noise level r / AP on clean boxes) under OA-MIL's box noise
+#: (model ``oamil``, r = eta), as issue #17 quotes the OA-MIL (ECCV 2022) and SSD-Det
+#: (ICCV 2023) tables: row label -> {r: retention}.
+PUBLISHED_RETENTION: dict[str, dict[float, float]] = {
+    "VOC07 Faster R-CNN AP50": {0.1: 0.99, 0.2: 0.92, 0.3: 0.78, 0.4: 0.55},
+    "VOC07 RetinaNet AP50": {0.1: 0.97, 0.2: 0.92, 0.3: 0.79, 0.4: 0.61},
+    "COCO Faster R-CNN AP75": {0.2: 0.77, 0.4: 0.08},
+}
 
 #: Baseline AP (fraction) below which a relative improvement is not printed as a
 #: percentage: +470 % of 0.01 AP is a swing of a near-zero number, not a finding.
@@ -259,12 +275,14 @@ def _cells(frame: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
     return frame.loc[mask, ["seed", "collapsed", *TABLE_METRICS]]
 
 
-def robustness_frame(summary: pd.DataFrame) -> pd.DataFrame:
+def robustness_frame(summary: pd.DataFrame, *, retention: bool = False) -> pd.DataFrame:
     """mPC / rPC per detector and loss, for mAP and mAP75:95 (fractions).
 
     ``clean_<m>`` is the eta = 0 mean, ``mpc_<m>`` the mean over eta > 0 levels of the seed
     means, ``rpc_<m> = mpc / clean``. A level whose seeds all collapsed makes the row's
-    ``collapsed`` true and its mPC NaN.
+    ``collapsed`` true and its mPC NaN. With ``retention``, ``retention_ap50@<eta>`` and
+    ``retention_ap75@<eta>`` are the seed-mean AP at each noisy eta over the clean one (the
+    report asks for them under a noise model with published retention, ``oamil``).
     """
     out = []
     keys = ["detector", "backbone", "loss", "alpha", "alpha_warmup"]
@@ -282,5 +300,10 @@ def robustness_frame(summary: pd.DataFrame) -> pd.DataFrame:
             res[f"clean_{m}"] = c
             res[f"mpc_{m}"] = mpc
             res[f"rpc_{m}"] = mpc / c if c > 0 and not math.isnan(mpc) else np.nan
+        for m in ("ap50", "ap75") if retention else ():
+            c = float(clean[f"{m}_mean"].iloc[0]) if len(clean) else np.nan
+            for _, level in noisy.sort_values("eta").iterrows():
+                v = float(level[f"{m}_mean"])
+                res[f"retention_{m}@{level['eta']:g}"] = v / c if c > 0 else np.nan
         out.append(res)
     return pd.DataFrame(out)

@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "corrupt": "noisybox.cli.noise:corrupt",
     "iou-hist": "noisybox.cli.viz:iou_hist",
     "iou": "noisybox.cli.noise:iou",
+    "noise-sweep": "noisybox.cli.sweep:noise_sweep",
     "plot-loss": "noisybox.cli.losses:plot_loss",
     "list-losses": "noisybox.cli.losses:list_losses_cmd",
     "make-dataset": "noisybox.cli.data:make_dataset",

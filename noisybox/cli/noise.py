@@ -13,6 +13,7 @@ import click
 
 from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
+    ETA,
     boundary_option,
     debug_option,
     eta_h_option,
@@ -27,6 +28,8 @@ from noisybox.cli._options import (
 )
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
 from noisybox.formats import read_annotations
+from noisybox.formats.edits import dropped_records
+from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["corrupt", "iou"]
@@ -76,6 +79,31 @@ __all__ = ["corrupt", "iou"]
     default=None,
     help="Also write a PNG histogram of noisy-to-clean IoU (both files or neither are written).",
 )
+@click.option(
+    "--missing",
+    type=ETA,
+    default=0.0,
+    help="Share of boxes dropped (annotation-level noise, UNA), in [0, 1).",
+)
+@click.option(
+    "--class-flip",
+    type=ETA,
+    default=0.0,
+    help="Share of boxes given another class, in [0, 1).",
+)
+@click.option(
+    "--extra",
+    type=ETA,
+    default=0.0,
+    help="Share of bogus boxes in the result (random box, class and image), in [0, 1).",
+)
+@click.option(
+    "--reproduce",
+    type=click.Choice(REPRODUCIBLE),
+    default=None,
+    help="Regenerate a published noisy set exactly: oamil = OA-MIL's VOC2007 files "
+    "(--eta is its r; numpy's legacy generator seeded with 45; image set trainval).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @debug_option
@@ -87,6 +115,10 @@ def corrupt(
     image_set: str | None,
     image_root: str | None,
     plot_path: str | None,
+    missing: float,
+    class_flip: float,
+    extra: float,
+    reproduce: str | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
@@ -131,6 +163,10 @@ def corrupt(
                 format=fmt,
                 on_invalid=on_invalid,
                 progress=not quiet and sys.stderr.isatty(),
+                reproduce=reproduce,
+                missing=missing,
+                class_flip=class_flip,
+                extra=extra,
                 **read_kwargs,
             )
             if plot_path is not None:
@@ -145,11 +181,17 @@ def corrupt(
     if as_json:
         click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
         return
+    _print_result(result)
+
+
+def _print_result(result: Any) -> None:
+    """The text summary of a :class:`~noisybox.corrupt.CorruptionResult`."""
     p = result.provenance
     c = result.counts
     settings = (
         f"model={p['model']}, eta_w={p['eta_w']}, eta_h={p['eta_h']}, "
         f"boundary={p['boundary']}, ratio={p['ratio']}, seed={p['seed']}"
+        + (f", reproduce={p['reproduce']}" if "reproduce" in p else "")
     )
     if result.parts:
         inputs = ", ".join(
@@ -163,6 +205,12 @@ def corrupt(
     click.echo(
         f"boxes: {c['boxes']}  perturbed: {c['perturbed']}  crowd untouched: {c['crowd_untouched']}  "
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"
+        + (f"  ignored by the source: {c['ignored']}" if "ignored" in c else "")
+        + (
+            f"  dropped: {c['dropped']}  relabelled: {c['relabelled']}  added: {c['added']}"
+            if "dropped" in c
+            else ""
+        )
     )
     click.echo(result.stats.format_text())
     if result.parts:
@@ -194,6 +242,12 @@ def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
 @click.argument("noisy_path", metavar="NOISY", type=click.Path(exists=True))
 @format_option("Format of both sets (detected by default).")
 @click.option("--image-set", default=None, help="VOC: read only ImageSets/Main/<name>.txt.")
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="NOISY may drop, add and relabel records (--missing/--extra/--class-flip): "
+    "IoU over the matched ones, and their counts.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @debug_option
 def iou(
@@ -201,6 +255,7 @@ def iou(
     noisy_path: str,
     fmt: str | None,
     image_set: str | None,
+    partial: bool,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -209,12 +264,16 @@ def iou(
     Boxes are matched by record id (COCO annotation id, VOC file#object, YOLO file:line);
     both sets must hold the same images (id and size) and records (each id once, on the same
     image and category). Invalid boxes (not finite, or no positive size) are counted apart.
+    With --partial, records dropped, added or relabelled (annotation-level noise) are
+    counted instead of refused.
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
 
     def measure() -> IoUStats:
         clean = read_annotations(clean_path, fmt, **kwargs)
-        return compare_annotations(clean, read_annotations(noisy_path, fmt, **kwargs))
+        noisy = read_annotations(noisy_path, fmt, **kwargs)
+        dropped = dropped_records(noisy) if partial else None
+        return compare_annotations(clean, noisy, partial=partial, dropped=dropped)
 
     stats = run_command(debug, measure)
     if as_json:

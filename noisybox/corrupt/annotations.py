@@ -1,7 +1,8 @@
 """Box noise on annotation sets in memory: :func:`corrupt_boxes` and :func:`perturb_annotations`.
 
 Which clean boxes can be perturbed (:func:`find_invalid_boxes`, the ``on_invalid`` policy),
-one draw for several sets, and the noisy boxes rounded as the format's writer stores them.
+one draw for several sets, the noisy boxes rounded as the format's writer stores them, and
+the annotation-level noise (records dropped, relabelled, added: :func:`annotation_noise`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from noisybox.errors import NoisyboxError
-from noisybox.formats import snap_boxes
+from noisybox.formats import RecordEdits, snap_boxes
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes, resolve_eta
+from noisybox.noise.annotation import check_corruption_rates, draw_annotation_noise
 from noisybox.noise.perturb import BOUNDARIES
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.registry import get_noise_model
@@ -26,6 +28,7 @@ __all__ = [
     "DEFAULT_SEED",
     "INVALID_POLICIES",
     "CorruptedBoxes",
+    "annotation_noise",
     "check_noise_params",
     "corrupt_boxes",
     "corrupt_sets",
@@ -48,15 +51,19 @@ class CorruptedBoxes:
     Attributes:
         annotations: the noisy :class:`Annotations`, boxes rounded as the format's writer
             stores them (:func:`noisybox.formats.snap_boxes`).
-        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped): the ones
-            whose IoU measures the noise.
+        eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped, nor
+            dropped): the ones whose IoU measures the noise.
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
-            ``clipped``.
+            ``clipped``; with annotation-level noise also ``dropped``, ``relabelled`` and
+            ``added``.
+        edits: the records dropped, relabelled and added (annotation-level noise; ``None``
+            without): ``annotations`` keeps every clean record, the writer applies these.
     """
 
     annotations: Annotations
     eligible: np.ndarray
     counts: dict[str, int]
+    edits: RecordEdits | None = None
 
 
 def find_invalid_boxes(
@@ -229,6 +236,46 @@ def corrupt_sets(
     return out
 
 
+def annotation_noise(
+    part: CorruptedBoxes, clean: Annotations, rates: dict[str, float], seed: int
+) -> CorruptedBoxes:
+    """``part`` with the annotation-level noise of ``rates`` drawn (see
+    :mod:`noisybox.noise.annotation`); crowd boxes are never dropped or relabelled."""
+    if not rates:
+        return part
+    crowd = np.asarray(clean.iscrowd, dtype=bool)
+    pool = np.array(sorted(set(clean.category_names) | set(clean.categories.tolist())))
+    drawn = draw_annotation_noise(
+        clean.num_boxes,
+        clean.image_sizes,
+        clean.categories,
+        pool,
+        eligible=~crowd,
+        seed=seed,
+        **rates,
+    )
+    # the new boxes as the writer stores them, like the noisy ones (snap_boxes)
+    new_rows = dataclasses.replace(
+        clean,
+        boxes=np.full_like(drawn.extra_boxes, np.nan),
+        box_image_index=drawn.extra_image_index,
+    )
+    extra = snap_boxes(new_rows, drawn.extra_boxes)
+    edits = RecordEdits(
+        keep=drawn.keep,
+        categories=drawn.categories,
+        extra_boxes=extra,
+        extra_image_index=drawn.extra_image_index,
+        extra_categories=drawn.extra_categories,
+    )
+    return dataclasses.replace(
+        part,
+        eligible=part.eligible & drawn.keep,
+        counts={**part.counts, **drawn.counts},
+        edits=edits,
+    )
+
+
 def corrupt_boxes(
     ann: Annotations,
     *,
@@ -241,6 +288,9 @@ def corrupt_boxes(
     seed: int = DEFAULT_SEED,
     on_invalid: str = "error",
     min_size: float = 1.0,
+    missing: float = 0.0,
+    class_flip: float = 0.0,
+    extra: float = 0.0,
 ) -> CorruptedBoxes:
     """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
 
@@ -256,14 +306,18 @@ def corrupt_boxes(
             image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` leaves it
             unchanged and not ``eligible``, ``"clip"`` clips it into the image and perturbs
             it (skipping it if nothing is left).
+        missing, class_flip, extra: annotation-level noise, rates in ``[0, 1)``: the share
+            of boxes dropped, given another class, and of bogus boxes added (see
+            :mod:`noisybox.noise.annotation`; each draws from ``default_rng([seed, k])``,
+            so the box noise is the same with or without them).
 
     Returns:
         :class:`CorruptedBoxes`.
 
     Raises:
-        NoisyboxError: for bad parameters (among them a negative seed, or a ``min_size``
-            that is not finite or exceeds the side of an image with a box to perturb) or an
-            invalid box under ``on_invalid="error"``.
+        NoisyboxError: for bad parameters (among them a negative seed, a rate outside
+            ``[0, 1)``, or a ``min_size`` that is not finite or exceeds the side of an image
+            with a box to perturb) or an invalid box under ``on_invalid="error"``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -272,7 +326,8 @@ def corrupt_boxes(
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
     """
-    return corrupt_sets(
+    rates = check_corruption_rates({"missing": missing, "class_flip": class_flip, "extra": extra})
+    part = corrupt_sets(
         [ann],
         eta=eta,
         eta_w=eta_w,
@@ -284,6 +339,7 @@ def corrupt_boxes(
         on_invalid=on_invalid,
         min_size=min_size,
     )[0]
+    return annotation_noise(part, ann, rates, seed)
 
 
 def perturb_annotations(

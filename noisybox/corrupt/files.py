@@ -20,12 +20,16 @@ from noisybox._fileio import atomic_dir, check_outputs
 from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
     CorruptedBoxes,
+    annotation_noise,
     check_noise_params,
     corrupt_sets,
 )
+from noisybox.corrupt.reproduce import REPRODUCE_SETTINGS, check_reproduce, reproduce_oamil
 from noisybox.errors import NoisyboxError
-from noisybox.formats import MANIFEST_NAME, read_annotations, write_annotations
+from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
+from noisybox.noise.annotation import check_corruption_rates
+from noisybox.noise.oamil_legacy import OAMIL_SEED
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["CorruptionResult", "corrupt_annotations"]
@@ -45,13 +49,16 @@ class CorruptionResult:
         output_path: where the noisy annotations are.
         annotations: the noisy :class:`Annotations` as written.
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
-            ``clipped``.
+            ``clipped``; with annotation-level noise also ``dropped``, ``relabelled`` and
+            ``added``; with ``reproduce="oamil"`` also ``ignored``.
         clean: the clean :class:`Annotations` that were read.
         eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
         parts: one result per input when there are several, else empty.
         warnings: one line per oddity of the input that did not stop the run (duplicate
             annotation ids: other tools match noisy to clean boxes by id); with several
             inputs, those of every input.
+        edits: the records dropped, relabelled and added by annotation-level noise
+            (``None`` without), as the writer applied them to ``annotations``.
     """
 
     stats: IoUStats
@@ -63,6 +70,7 @@ class CorruptionResult:
     eligible: np.ndarray
     parts: list[CorruptionResult] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    edits: RecordEdits | None = None
 
 
 def _check_paths(
@@ -122,6 +130,10 @@ def corrupt_annotations(
     on_invalid: str = "error",
     min_size: float = 1.0,
     progress: bool = False,
+    reproduce: str | None = None,
+    missing: float = 0.0,
+    class_flip: float = 0.0,
+    extra: float = 0.0,
     **read_kwargs: Any,
 ) -> CorruptionResult:
     """Write a noisy copy of one or several annotation sets and measure how noisy it is.
@@ -138,8 +150,8 @@ def corrupt_annotations(
     ``noisybox-manifest.json`` with the settings, the figures over all inputs and those of
     each.
 
-    Its length is the docstring (the single- and multi-input contracts); the steps are
-    :func:`_check_paths`, :func:`~noisybox.corrupt.annotations.corrupt_sets`,
+    Its length is the docstring (the single- and multi-input contracts, the reproduction
+    and the annotation-level noise); the steps are :func:`_check_paths`, :func:`_noisy_sets`,
     :func:`_measure` and the write.
 
     Args:
@@ -156,6 +168,19 @@ def corrupt_annotations(
             back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
             image and perturbs it (skipping it if nothing is left).
         progress: tqdm progress on stderr.
+        reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
+            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``): one VOC input,
+            read with ``image_set="trainval"`` unless another is given, numpy's legacy
+            generator seeded with 45 (``seed`` must be left at its default or be 45),
+            difficult boxes left clean; ``model``, ``boundary``, ``min_size`` and
+            ``on_invalid`` do not apply. Beside the VOC files the output folder holds the
+            source's pickle, ``voc07_<image_set>_noise-r<r>.pkl``, with its exact float32
+            boxes.
+        missing, class_flip, extra: annotation-level noise (see
+            :func:`~noisybox.corrupt.corrupt_boxes`; one input only). The writers drop,
+            relabel and add records and keep everything else; ``stats`` measures the boxes
+            kept, and ``counts`` and the manifest give the numbers dropped, relabelled and
+            added and each rate's seed.
         **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
             input).
 
@@ -175,14 +200,22 @@ def corrupt_annotations(
     eta_w_, eta_h_ = check_noise_params(
         eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
     )
+    rates = _check_rates(paths, missing=missing, class_flip=class_flip, extra=extra)
+    if reproduce is not None:
+        check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
+        read_kwargs.setdefault("image_set", "trainval")
+        seed = OAMIL_SEED
     several = len(paths) > 1
     names = _check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
 
     bar = _Steps(progress)
     clean = [read_annotations(path, format, progress=progress, **read_kwargs) for path in paths]
     bar.step()
-    noisy = corrupt_sets(
+    noisy, pickled = _noisy_sets(
         clean,
+        reproduce=reproduce,
+        image_set=read_kwargs.get("image_set"),
+        rates=rates,
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
@@ -203,12 +236,21 @@ def corrupt_annotations(
         **{"ratio": float(ratio), "min_size": float(min_size), "seed": int(seed)},
         "on_invalid": on_invalid,
     }
+    if reproduce is not None:
+        settings.update(REPRODUCE_SETTINGS[reproduce])
+    if rates:
+        settings.update(_annotation_settings(rates, seed, clean[0], noisy[0].edits))
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     results = _measure(clean, noisy, names, tool, settings, Path(output_path), several=several)
     if not several:
         bar.step()
         write_annotations(
-            noisy[0].annotations, output_path, provenance=results[0].provenance, progress=progress
+            noisy[0].annotations,
+            output_path,
+            provenance=results[0].provenance,
+            progress=progress,
+            extra_files=dict([pickled]) if pickled is not None else None,
+            edits=noisy[0].edits,
         )
         bar.step(last=True)
         return results[0]
@@ -223,6 +265,61 @@ def corrupt_annotations(
         (tmp / MANIFEST_NAME).write_text(json.dumps(whole.provenance, indent=2) + "\n")
     bar.step(last=True)
     return whole
+
+
+def _check_rates(paths: Sequence[object], **rates: float) -> dict[str, float]:
+    """The annotation-level noise rates that are not 0, checked (one input only).
+
+    Raises:
+        NoisyboxError: a rate outside ``[0, 1)``, or a rate with several inputs.
+    """
+    checked = check_corruption_rates(rates)
+    if checked and len(paths) > 1:
+        raise NoisyboxError(
+            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in checked)} "
+            f"but got {len(paths)} inputs"
+        )
+    return checked
+
+
+def _noisy_sets(
+    clean: list[Annotations],
+    *,
+    reproduce: str | None,
+    image_set: str | None,
+    rates: dict[str, float],
+    **noise: Any,
+) -> tuple[list[CorruptedBoxes], tuple[str, bytes] | None]:
+    """The noisy sets, and the file a reproduced source writes beside them (its name and
+    bytes; ``None`` without ``reproduce``): the published generator's boxes or
+    :func:`~noisybox.corrupt.annotations.corrupt_sets` with the ``noise`` settings, then
+    the annotation-level noise of ``rates`` (one input)."""
+    pickled: tuple[str, bytes] | None = None
+    if reproduce is not None:
+        noisy, pickled = reproduce_oamil(clean[0], noise["eta"], str(image_set))
+    else:
+        noisy = corrupt_sets(clean, **noise)
+    if rates:
+        noisy = [annotation_noise(noisy[0], clean[0], rates, noise["seed"])]
+    return noisy, pickled
+
+
+def _annotation_settings(
+    rates: dict[str, float], seed: int, clean: Annotations, edits: RecordEdits | None
+) -> dict[str, Any]:
+    """The manifest's record of the annotation-level noise: each rate and its seed, and
+    the clean ids of the dropped records (VOC numbers objects by position, so matching a
+    noisy VOC file to its clean one needs them: ``noisybox iou --partial``)."""
+    from noisybox.noise.annotation import _STREAM
+
+    record: dict[str, Any] = {
+        name: {"rate": rate, "seed": [int(seed), _STREAM[name]]} for name, rate in rates.items()
+    }
+    if edits is not None:
+        record["dropped_records"] = [
+            rid for rid, keep in zip(clean.record_ids, edits.keep.tolist(), strict=True) if not keep
+        ]
+    return {"annotation_noise": record}
 
 
 class _Steps:
@@ -255,7 +352,9 @@ def _measure(
     """One result per input: its IoU figures, its provenance and where it is written."""
     results = []
     for name, ann, part in zip(names, clean, noisy, strict=True):
-        stats = compare_annotations(ann, part.annotations, include=part.eligible)
+        stats = compare_annotations(
+            ann, part.annotations, include=part.eligible
+        ).with_record_counts(part.counts)
         provenance = {
             **tool,
             "source": name,
@@ -275,6 +374,7 @@ def _measure(
                 clean=ann,
                 eligible=part.eligible,
                 warnings=_duplicate_id_warnings(ann),
+                edits=part.edits,
             )
         )
     return results

@@ -18,6 +18,7 @@ from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.formats.coco import read_coco, snap_coco, write_coco
+from noisybox.formats.edits import RecordEdits
 from noisybox.formats.images import default_image_root, load_image, resolve_image_root
 from noisybox.formats.voc import read_voc, snap_voc, write_voc
 from noisybox.formats.yolo import read_yolo, snap_yolo, write_yolo
@@ -26,6 +27,7 @@ __all__ = [
     "FORMATS",
     "MANIFEST_NAME",
     "Annotations",
+    "RecordEdits",
     "concat_annotations",
     "default_image_root",
     "detect_format",
@@ -136,11 +138,15 @@ def write_annotations(
     *,
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
+    extra_files: dict[str, bytes] | None = None,
+    edits: RecordEdits | None = None,
 ) -> None:
-    """Write ``ann`` in its own format, atomically, preserving everything but changed boxes.
+    """Write ``ann`` in its own format, atomically, preserving everything but changed boxes
+    (and, with ``edits``, the records dropped, relabelled or added).
 
     COCO writes one json file (provenance in ``info["noisybox"]``); VOC and YOLO write a
-    folder with ``noisybox-manifest.json`` beside the annotations.
+    folder with ``noisybox-manifest.json`` beside the annotations. ``extra_files``
+    (name -> content, VOC only) are written into the folder with it.
 
     Raises:
         NoisyboxError: if ``output_path`` is the input, or is a non-empty folder that is not
@@ -151,12 +157,21 @@ def write_annotations(
         {"": ann.source},
         folders=() if ann.format == "coco" else ("the output",),
     )
+    if extra_files and ann.format != "voc":
+        raise NoisyboxError(f"Expected extra files with VOC output only but got {ann.format!r}")
     if ann.format == "coco":
-        write_coco(ann, output_path, provenance=provenance)
+        write_coco(ann, output_path, provenance=provenance, edits=edits)
     elif ann.format == "voc":
-        write_voc(ann, output_path, provenance=provenance, progress=progress)
+        write_voc(
+            ann,
+            output_path,
+            provenance=provenance,
+            progress=progress,
+            extra_files=extra_files,
+            edits=edits,
+        )
     elif ann.format == "yolo":
-        write_yolo(ann, output_path, provenance=provenance, progress=progress)
+        write_yolo(ann, output_path, provenance=provenance, progress=progress, edits=edits)
     else:
         raise NoisyboxError(f"Expected format in {list(FORMATS)} but got {ann.format!r}")
 

@@ -34,6 +34,7 @@ from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.edits import RecordEdits
 
 __all__ = ["COCO_DECIMALS", "CocoDocument", "read_coco", "snap_coco", "write_coco"]
 
@@ -187,17 +188,60 @@ def _to_written_xywh(boxes: np.ndarray) -> np.ndarray:
     return xywh
 
 
+def _edited(ann: Annotations, data: dict[str, Any], edits: RecordEdits) -> list[Any]:
+    """The ``annotations`` list with ``edits`` applied."""
+    edits.check(ann.num_boxes, ann.num_images)
+    anns = list(data["annotations"])
+    for k in edits.relabelled(ann.categories).tolist():
+        entry = dict(anns[k])
+        entry["category_id"] = int(edits.categories[k])
+        anns[k] = entry
+    out = [a for a, keep in zip(anns, edits.keep.tolist(), strict=True) if keep]
+    if not edits.extra_boxes.shape[0]:
+        return out
+    ids = [a["id"] for a in anns]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise NoisyboxError(
+            f"Expected integer annotation ids to number new annotations after but got "
+            f"{next(i for i in ids if not isinstance(i, int) or isinstance(i, bool))!r} in {ann.source}"
+        )
+    next_id = max(ids, default=0) + 1
+    written = _to_written_xywh(edits.extra_boxes)
+    for j, (box, row, cat) in enumerate(
+        zip(
+            written.tolist(),
+            edits.extra_image_index.tolist(),
+            edits.extra_categories.tolist(),
+            strict=True,
+        )
+    ):
+        out.append(
+            {
+                "id": next_id + j,
+                "image_id": data["images"][row]["id"],
+                "category_id": int(cat),
+                "bbox": box,
+                "area": round(box[2] * box[3], COCO_DECIMALS),
+                "iscrowd": 0,
+            }
+        )
+    return out
+
+
 def write_coco(
     ann: Annotations,
     output_path: str | os.PathLike[str],
     *,
     provenance: dict[str, Any] | None = None,
+    edits: RecordEdits | None = None,
 ) -> None:
     """Write ``ann`` back into its COCO document, atomically.
 
     Only annotations whose box differs from the one read get a new ``bbox`` (rounded to
     :data:`COCO_DECIMALS`); everything else is the original value. ``provenance`` goes
-    into ``info["noisybox"]`` (``info`` is created if absent).
+    into ``info["noisybox"]`` (``info`` is created if absent). ``edits`` drops annotations,
+    changes ``category_id`` and appends new annotations (ids after the largest one,
+    ``area`` the box area, ``iscrowd`` 0); the others keep their order and every key.
     """
     doc = ann.document
     if not isinstance(doc, CocoDocument):
@@ -214,6 +258,8 @@ def write_coco(
             entry["bbox"] = box
             anns[k] = entry
         data["annotations"] = anns
+    if edits is not None:
+        data["annotations"] = _edited(ann, data, edits)
     if provenance is not None:
         info = data.get("info")
         info = dict(info) if isinstance(info, dict) else {}

@@ -28,6 +28,7 @@ from noisybox.formats._io import (
     progress_enumerate,
 )
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.edits import RecordEdits
 
 __all__ = ["VOC_CLASSES", "VocDocument", "find_voc_root", "read_voc", "snap_voc", "write_voc"]
 
@@ -42,11 +43,14 @@ _OBJECT_RE = re.compile(r"<object\b[^>]*>.*?</object>", re.DOTALL)
 _PART_RE = re.compile(r"<part\b[^>]*>.*?</part>", re.DOTALL)
 _BNDBOX_RE = re.compile(r"<bndbox\b[^>]*>.*?</bndbox>", re.DOTALL)
 _COORD_RE = {c: re.compile(rf"(<{c}>\s*)([^<]*?)(\s*</{c}>)") for c in _COORDS}
+_NAME_RE = re.compile(r"(<name>\s*)([^<]*?)(\s*</name>)")
+_END_RE = re.compile(r"</annotation>\s*$")
 
 
 @dataclasses.dataclass
 class VocDocument:
-    """Raw texts of the XML files (for byte-exact writing) and the boxes as read."""
+    """Raw texts of the XML files (for byte-exact writing), the boxes as read, and each
+    object's ``difficult`` flag (``0`` where the file gives none)."""
 
     root: Path
     xml_files: list[str]
@@ -54,6 +58,7 @@ class VocDocument:
     box_file_index: np.ndarray
     box_object_index: np.ndarray
     boxes: np.ndarray
+    difficult: np.ndarray | None = None
 
 
 def find_voc_root(path: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -116,6 +121,7 @@ def read_voc(
     boxes: list[list[float]] = []
     names: list[str] = []
     box_file, box_obj, record_ids = [], [], []
+    difficult: list[bool] = []
     for i, xml_path in progress_enumerate(xml_paths, progress=progress, desc="reading VOC"):
         raw = xml_path.read_bytes()
         try:
@@ -130,6 +136,7 @@ def read_voc(
             name, box = _object(obj, xml_path, rid)
             boxes.append(box)
             names.append(name)
+            difficult.append(_text(obj, "difficult") not in (None, "", "0"))
             box_file.append(i)
             box_obj.append(k)
             record_ids.append(rid)
@@ -157,6 +164,7 @@ def read_voc(
             box_file_index=box_file_arr,
             box_object_index=np.array(box_obj, dtype=np.int64),
             boxes=box_arr.copy(),
+            difficult=np.array(difficult, dtype=bool),
         ),
     )
 
@@ -257,18 +265,85 @@ def _rewrite(text: str, objects: dict[int, list[float]], where: str) -> str:
     return "".join(pieces)
 
 
+def _object_xml(name: str, box: list[float]) -> str:
+    """A new ``<object>`` for a snapped ``xyxy`` box, indented as VOC's own files."""
+    xmin, ymin, xmax, ymax = (_format_coord(v) for v in (box[0] + 1, box[1] + 1, box[2], box[3]))
+    return (
+        f"\t<object>\n\t\t<name>{name}</name>\n\t\t<pose>Unspecified</pose>\n"
+        f"\t\t<truncated>0</truncated>\n\t\t<difficult>0</difficult>\n\t\t<bndbox>\n"
+        f"\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n"
+        f"\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n"
+        f"\t\t</bndbox>\n\t</object>\n"
+    )
+
+
+def _edit_records(
+    text: str, drop: set[int], names: dict[int, str], new: list[str], where: str
+) -> str:
+    """``text`` with objects dropped, renamed (their own ``<name>``, not a part's) and
+    new ``<object>`` blocks added before ``</annotation>``."""
+    spans = list(_OBJECT_RE.finditer(text))
+    if any(k >= len(spans) for k in drop | set(names)):
+        raise NoisyboxError(
+            f"Expected the objects of {where} in its raw text but found {len(spans)}"
+        )
+    pieces, last = [], 0
+    for k, match in enumerate(spans):
+        if k not in drop and k not in names:
+            continue
+        start = match.start()
+        if k in drop:
+            # the object and the indentation and line end around it
+            line_start = text.rfind("\n", 0, start) + 1
+            if not text[line_start:start].strip():
+                start = line_start
+            end = match.end()
+            if text[end : end + 2] == "\r\n":
+                end += 2
+            elif text[end : end + 1] == "\n":
+                end += 1
+            pieces.append(text[last:start])
+            last = end
+            continue
+        block = match.group(0)
+        masked = _PART_RE.sub(lambda m: " " * len(m.group(0)), block)
+        found = _NAME_RE.search(masked)
+        if found is None:
+            raise NoisyboxError(f"Expected a name in object #{k} of {where} but found none")
+        block = block[: found.start(2)] + names[k] + block[found.end(2) :]
+        pieces.append(text[last:start])
+        pieces.append(block)
+        last = match.end()
+    pieces.append(text[last:])
+    out = "".join(pieces)
+    if new:
+        closing = _END_RE.search(out)
+        if closing is None:
+            raise NoisyboxError(f"Expected </annotation> at the end of {where} but found none")
+        head = out[: closing.start()]
+        if head and not head.endswith("\n"):
+            head += "\n"
+        out = head + "".join(new) + out[closing.start() :]
+    return out
+
+
 def write_voc(
     ann: Annotations,
     output_path: str | os.PathLike[str],
     *,
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
+    extra_files: dict[str, bytes] | None = None,
+    edits: RecordEdits | None = None,
 ) -> None:
     """Write a VOC year folder at ``output_path``, atomically.
 
     ``Annotations/`` holds every XML read, with changed boxes snapped by :func:`snap_voc`;
     the other entries of the input year folder (``JPEGImages``, ``ImageSets``, ...) are
-    linked (symlinks), and ``noisybox-manifest.json`` holds ``provenance``.
+    linked (symlinks), ``noisybox-manifest.json`` holds ``provenance``, and
+    ``extra_files`` (name -> content) are written beside them. ``edits`` removes dropped
+    ``<object>`` elements, renames relabelled ones and adds new ones (``difficult`` 0)
+    before ``</annotation>``; the rest of every file is unchanged.
     """
     doc = ann.document
     if not isinstance(doc, VocDocument):
@@ -278,6 +353,24 @@ def write_voc(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     written = snap_voc(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_object_index, written.tolist())
+    drops: dict[int, set[int]] = {}
+    renames: dict[int, dict[int, str]] = {}
+    new: dict[int, list[str]] = {}
+    if edits is not None:
+        edits.check(ann.num_boxes, ann.num_images)
+        for k in np.flatnonzero(~edits.keep).tolist():
+            drops.setdefault(int(doc.box_file_index[k]), set()).add(int(doc.box_object_index[k]))
+        for k in edits.relabelled(ann.categories).tolist():
+            name = ann.category_names.get(int(edits.categories[k]), str(edits.categories[k]))
+            renames.setdefault(int(doc.box_file_index[k]), {})[int(doc.box_object_index[k])] = name
+        extra = snap_voc(edits.extra_boxes, ann.image_sizes[edits.extra_image_index])
+        for box, row, cat in zip(
+            extra.tolist(),
+            edits.extra_image_index.tolist(),
+            edits.extra_categories.tolist(),
+            strict=True,
+        ):
+            new.setdefault(row, []).append(_object_xml(ann.category_names.get(cat, str(cat)), box))
     with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         out_ann = tmp / "Annotations"
         out_ann.mkdir()
@@ -285,6 +378,10 @@ def write_voc(
             text = doc.texts[i]
             if i in per_file:
                 text = _rewrite(text, per_file[i], name)
+            if i in drops or i in renames or i in new:
+                text = _edit_records(
+                    text, drops.get(i, set()), renames.get(i, {}), new.get(i, []), name
+                )
             (out_ann / name).write_bytes(text.encode("utf-8"))
         for entry in sorted(doc.root.iterdir()):
             if entry.name not in ("Annotations", MANIFEST_NAME):
@@ -293,3 +390,5 @@ def write_voc(
             import json
 
             (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_bytes(content)

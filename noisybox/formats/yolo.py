@@ -29,6 +29,7 @@ from noisybox.formats._io import (
     progress_enumerate,
 )
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.edits import RecordEdits
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -326,12 +327,67 @@ def _to_absolute_xyxy(norm: np.ndarray, image_sizes: np.ndarray) -> np.ndarray:
     return box_convert(norm, "cxcywh", "xyxy") * np.tile(image_sizes[:, :2], 2)
 
 
+def _record_edits(
+    ann: Annotations, doc: YoloDocument, edits: RecordEdits | None
+) -> tuple[dict[int, set[int]], dict[int, dict[int, int]], dict[str, list[str]]]:
+    """``(drops, classes, appended)`` of ``edits``: per label file, the lines to empty and
+    the lines given a new class; per label path, the new lines to append."""
+    drops: dict[int, set[int]] = {}
+    classes: dict[int, dict[int, int]] = {}
+    appended: dict[str, list[str]] = {}
+    if edits is None:
+        return drops, classes, appended
+    edits.check(ann.num_boxes, ann.num_images)
+    for k in np.flatnonzero(~edits.keep).tolist():
+        drops.setdefault(int(doc.box_file_index[k]), set()).add(int(doc.box_line_index[k]))
+    for k in edits.relabelled(ann.categories).tolist():
+        at = int(doc.box_line_index[k])
+        classes.setdefault(int(doc.box_file_index[k]), {})[at] = int(edits.categories[k])
+    sizes = ann.image_sizes[edits.extra_image_index]
+    _, extra_texts = _written_norm(edits.extra_boxes, sizes)
+    for row, cat, values in zip(
+        edits.extra_image_index.tolist(),
+        edits.extra_categories.tolist(),
+        extra_texts,
+        strict=True,
+    ):
+        label = os.path.splitext(ann.file_names[row])[0] + ".txt"
+        appended.setdefault(label, []).append(f"{cat} {' '.join(values)}")
+    return drops, classes, appended
+
+
+def _edit_lines(
+    text: str, boxes: dict[int, list[str]], classes: dict[int, int], drops: set[int]
+) -> str:
+    """``text`` with new box values (``boxes``: line -> values), new classes and emptied
+    lines; line endings, leading space and the other lines kept."""
+    lines = text.splitlines(keepends=True)
+    for lineno, values in boxes.items():
+        line = lines[lineno]
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        lead = body[: len(body) - len(body.lstrip())]
+        cls_token = body.split()[0]
+        lines[lineno] = f"{lead}{cls_token} {' '.join(values)}{ending}"
+    for lineno, cat in classes.items():
+        line = lines[lineno]
+        start = len(line) - len(line.lstrip())
+        token = line[start:].split()[0]
+        lines[lineno] = f"{line[:start]}{cat}{line[start + len(token) :]}"
+    for lineno in drops:
+        # an empty line keeps the line numbers, the ids of the records after it
+        line = lines[lineno]
+        lines[lineno] = line[len(line.rstrip("\r\n")) :]
+    return "".join(lines)
+
+
 def write_yolo(
     ann: Annotations,
     output_path: str | os.PathLike[str],
     *,
     provenance: dict[str, Any] | None = None,
     progress: bool = False,
+    edits: RecordEdits | None = None,
 ) -> None:
     """Write a YOLO dataset folder at ``output_path``, atomically.
 
@@ -339,7 +395,9 @@ def write_yolo(
     ``<class token> cx cy w h`` with :data:`YOLO_DECIMALS` decimals (other lines, line
     endings and files byte-identical); ``images`` is a symlink to the images folder;
     ``classes.txt`` and ``*.yaml`` of the dataset folder are copied;
-    ``noisybox-manifest.json`` holds ``provenance``.
+    ``noisybox-manifest.json`` holds ``provenance``. ``edits`` empties the lines of dropped
+    records (so that the others keep their line numbers, their record ids), writes the new class of relabelled ones and appends new records to their
+    image's label file (created beside the others if the image had none).
     """
     doc = ann.document
     if not isinstance(doc, YoloDocument):
@@ -349,21 +407,22 @@ def write_yolo(
     changed = np.flatnonzero(changed_rows(ann.boxes, doc.boxes))
     _, texts = _written_norm(ann.boxes[changed], ann.box_image_sizes()[changed])
     per_file = group_by_file(changed, doc.box_file_index, doc.box_line_index, texts)
+    drops, classes, appended = _record_edits(ann, doc, edits)
     with atomic_dir(output_path, manifest=MANIFEST_NAME) as tmp:
         labels = tmp / "labels"
         labels.mkdir()
-        for i, rel in progress_enumerate(doc.label_files, progress=progress, desc="writing YOLO"):
-            text = doc.texts[i]
-            if i in per_file:
-                lines = text.splitlines(keepends=True)
-                for lineno, values in per_file[i].items():
-                    line = lines[lineno]
-                    body = line.rstrip("\r\n")
-                    ending = line[len(body) :]
-                    lead = body[: len(body) - len(body.lstrip())]
-                    cls_token = body.split()[0]
-                    lines[lineno] = f"{lead}{cls_token} {' '.join(values)}{ending}"
-                text = "".join(lines)
+        files = list(doc.label_files) + sorted(set(appended) - set(doc.label_files))
+        for i, rel in progress_enumerate(files, progress=progress, desc="writing YOLO"):
+            text = doc.texts[i] if i < len(doc.texts) else ""
+            if i in per_file or i in drops or i in classes:
+                text = _edit_lines(
+                    text, per_file.get(i, {}), classes.get(i, {}), drops.get(i, set())
+                )
+            if rel in appended:
+                ending = "\r\n" if "\r\n" in text else "\n"
+                if text and not text.endswith("\n"):
+                    text += ending
+                text += "".join(line + ending for line in appended[rel])
             target = labels / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(text.encode("utf-8"))

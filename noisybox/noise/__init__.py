@@ -1,4 +1,5 @@
-"""Box noise: the paper's model in a registry, the pure :func:`perturb_boxes`, and the
+"""Box noise: the paper's model and those of other published studies
+(:mod:`noisybox.noise.published`) in a registry, the pure :func:`perturb_boxes`, and the
 albumentations transform :class:`BoxNoise` (imported lazily, so that using the noise maths
 does not import albumentations)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from noisybox.noise import models as _models  # noqa: F401  (registers the built-in models)
+from noisybox.noise import published as _published  # noqa: F401  (registers the published ones)
 from noisybox.noise.perturb import (
     BOUNDARIES,
     apply_box_noise,

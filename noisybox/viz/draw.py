@@ -16,7 +16,15 @@ import numpy as np
 
 from noisybox.boxes import box_convert
 
-__all__ = ["CLEAN_STYLE", "NOISY_STYLE", "BoxStyle", "draw_boxes", "outline_mask"]
+__all__ = [
+    "CLEAN_STYLE",
+    "DROPPED_STYLE",
+    "EXTRA_STYLE",
+    "NOISY_STYLE",
+    "BoxStyle",
+    "draw_boxes",
+    "outline_mask",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +54,14 @@ CLEAN_STYLE = BoxStyle(
 #: Noisy boxes: dashed magenta.
 NOISY_STYLE = BoxStyle(
     color=(255, 0, 255), thickness=2, dash=(6, 4), name="noisy (dashed magenta)", halo=(0, 0, 0)
+)
+#: Clean boxes the noisy set dropped (annotation-level noise): dotted red.
+DROPPED_STYLE = BoxStyle(
+    color=(255, 40, 40), thickness=2, dash=(2, 3), name="dropped (dotted red)", halo=(0, 0, 0)
+)
+#: Noisy boxes with no clean record (extra, bogus boxes): dashed orange.
+EXTRA_STYLE = BoxStyle(
+    color=(255, 170, 0), thickness=2, dash=(8, 3), name="extra (dashed orange)", halo=(0, 0, 0)
 )
 
 

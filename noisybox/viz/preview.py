@@ -38,6 +38,57 @@ DEFAULT_NUM_IMAGES = 6
 _DPI = 100
 
 
+def _match_noisy(
+    clean: Annotations, noisy: Annotations | None
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """``(noisy_boxes, matched, extra_rows, categories)``: the noisy box of each clean
+    record (NaN where the noisy set dropped it), ``bool[N]`` which clean records have one,
+    the rows of ``noisy`` without a clean record (extra boxes), and each clean record's
+    category in ``noisy`` (``None``, ``None``, no rows, ``None`` without ``noisy``). Sets
+    are checked by :func:`~noisybox.stats.align_boxes` (the same records) unless
+    ``noisy``'s provenance records annotation-level noise (``corrupt --missing``,
+    ``--class-flip``, ``--extra``); those are matched by
+    :func:`noisybox.stats.match_records`."""
+    if noisy is None:
+        return None, None, np.zeros(0, dtype=np.int64), None
+    from noisybox.formats import read_provenance
+    from noisybox.formats.edits import dropped_records
+    from noisybox.stats import match_records
+
+    prov = read_provenance(noisy)
+    if not (prov and prov.get("annotation_noise")):  # the same records, or an error
+        out = align_boxes(clean, noisy)
+        if noisy.record_ids is clean.record_ids:  # made in memory: row for row
+            rows = np.arange(clean.num_boxes, dtype=np.int64)
+        else:
+            position = {rid: k for k, rid in enumerate(noisy.record_ids)}
+            rows = np.array([position[rid] for rid in clean.record_ids], dtype=np.int64)
+    else:
+        rows, _ = match_records(clean, noisy, dropped=dropped_records(noisy))
+        boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
+        out = np.where((rows >= 0)[:, None], boxes[np.maximum(rows, 0)], np.nan)
+    matched = rows >= 0
+    extra = np.setdiff1d(np.arange(noisy.num_boxes), rows[matched])
+    cats = np.where(
+        matched, np.asarray(noisy.categories)[np.maximum(rows, 0)], np.asarray(clean.categories)
+    )
+    return out.reshape(-1, 4), matched, extra, cats
+
+
+def _extra_of(
+    noisy: Annotations | None, extra_rows: np.ndarray, image_id: Any
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(boxes, categories)`` of the extra rows of ``noisy`` on image ``image_id``, or
+    ``None`` if it has none."""
+    if noisy is None or not extra_rows.size:
+        return None
+    image_ids = np.asarray(noisy.image_ids)[np.asarray(noisy.box_image_index)[extra_rows]]
+    rows = extra_rows[image_ids == image_id]
+    if not rows.size:
+        return None
+    return np.asarray(noisy.boxes)[rows], np.asarray(noisy.categories)[rows]
+
+
 def select_images(
     ann: Annotations,
     *,
@@ -145,13 +196,17 @@ def plot_preview(
 
     Raises:
         NoisyboxError: for a missing images folder, a missing, unreadable or wrongly sized
-            image, a record id of ``clean`` missing from ``noisy``, or bad class names.
+            image, records of ``clean`` and ``noisy`` that cannot be matched, or bad class
+            names. A ``noisy`` set that dropped, relabelled or added records
+            (``corrupt --missing/--class-flip/--extra``) is drawn with the dropped clean
+            boxes dotted red, the extra boxes dashed orange and a relabelled box's new
+            class in its tag.
     """
     from matplotlib.figure import Figure
 
     root = resolve_image_root(clean, image_root)
     names = class_name_map(clean, class_names)
-    noisy_boxes = align_boxes(clean, noisy) if noisy is not None else None
+    noisy_boxes, matched, extra_rows, noisy_cats = _match_noisy(clean, noisy)
     chosen = (
         select_images(clean, num_images=num_images, seed=sample_seed)
         if rows is None
@@ -184,8 +239,12 @@ def plot_preview(
                 names,
                 tile_size=tile_size,
                 show_labels=show_labels,
+                matched=matched,
+                noisy_categories=noisy_cats,
+                extra=_extra_of(noisy, extra_rows, clean.image_ids[int(chosen[k])]),
             )
-    add_legend(fig, noisy=noisy is not None)
+    dropped = matched is not None and not matched.all()
+    add_legend(fig, noisy=noisy is not None, dropped=dropped, extra=bool(extra_rows.size))
     fig.suptitle(title if title is not None else Path(clean.source).name, fontsize=9)
     return fig
 
@@ -221,6 +280,13 @@ def describe_noise(params: dict[str, Any]) -> str:
     parts.append(f"boundary={params.get('boundary', 'shift')}")
     if params.get("ratio", 1.0) != 1.0:
         parts.append(f"ratio={params['ratio']:g}")
+    if params.get("reproduce"):
+        parts.append(f"reproduce={params['reproduce']}")
+    annotation = params.get("annotation_noise")
+    if isinstance(annotation, dict):
+        for name in ("missing", "class_flip", "extra"):
+            if isinstance(annotation.get(name), dict):
+                parts.append(f"{name}={annotation[name].get('rate')}")
     parts.append(f"seed={params.get('seed', 0)}")
     return " ".join(parts)
 

@@ -1,7 +1,8 @@
 """One tile of a preview grid: an image with its clean and noisy boxes, tags and legend.
 
 :func:`render_tile` rasterises the boxes onto the pixels (pure numpy); :func:`draw_tile`
-puts a tile on matplotlib axes with its title and the class and IoU tags;
+puts a tile on matplotlib axes with its title and the class and IoU tags (and, for a noisy
+set with annotation-level noise, the dropped and extra boxes and the new classes);
 :func:`noisybox.viz.plot_preview` lays the tiles out.
 """
 
@@ -16,7 +17,14 @@ import numpy as np
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
-from noisybox.viz.draw import CLEAN_STYLE, NOISY_STYLE, BoxStyle, draw_boxes
+from noisybox.viz.draw import (
+    CLEAN_STYLE,
+    DROPPED_STYLE,
+    EXTRA_STYLE,
+    NOISY_STYLE,
+    BoxStyle,
+    draw_boxes,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -167,6 +175,9 @@ def draw_tile(
     *,
     tile_size: int,
     show_labels: bool,
+    matched: np.ndarray | None = None,
+    noisy_categories: np.ndarray | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     """Draw image ``row`` of ``clean`` on ``ax``: its boxes, a title with the mean IoU and tags.
 
@@ -180,15 +191,27 @@ def draw_tile(
         names: category id -> display name (:func:`class_name_map`).
         tile_size: longest image side in the figure, in pixels at 100 dpi.
         show_labels: tag boxes with class names and IoU.
+        matched: ``bool[N]`` the clean records the noisy set kept (``None``: all); the
+            others are drawn dotted red and tagged "(dropped)".
+        noisy_categories: ``int[N]`` each clean record's class in the noisy set (``None``:
+            the clean ones); a changed class is named in the noisy box's tag.
+        extra: ``(float[M, 4] boxes, int[M] categories)``, the noisy boxes of this image
+            without a clean record, drawn dashed orange.
     """
     crowd = np.asarray(clean.iscrowd, dtype=bool)
+    kept = np.ones(clean.num_boxes, dtype=bool) if matched is None else np.asarray(matched, bool)
     h, w = image.shape[:2]
     scale = tile_size / max(h, w)
     sel = np.flatnonzero(np.asarray(clean.box_image_index, dtype=np.int64) == row)
-    cboxes = clean.boxes[sel]
-    moved = sel[~crowd[sel]]
+    moved = sel[~crowd[sel] & kept[sel]]
+    gone = sel[~kept[sel]]
     nboxes = noisy_boxes[moved] if noisy_boxes is not None else None
-    tile = render_tile(image, cboxes, nboxes, scale=scale)
+    tile = render_tile(image, clean.boxes[sel[kept[sel]]], nboxes, scale=scale)
+    if gone.size:
+        tile = draw_boxes(tile, clean.boxes[gone] * scale, DROPPED_STYLE)
+    extra_boxes = np.zeros((0, 4)) if extra is None else np.asarray(extra[0], float).reshape(-1, 4)
+    if len(extra_boxes):
+        tile = draw_boxes(tile, extra_boxes * scale, EXTRA_STYLE)
     ax.imshow(tile, interpolation="nearest", extent=(0, tile.shape[1], tile.shape[0], 0))
     ax.set_xlim(0, tile.shape[1])
     ax.set_ylim(tile.shape[0], 0)
@@ -203,26 +226,59 @@ def draw_tile(
     if not show_labels:
         return
     tile_h = tile.shape[0]
-    for b, cat, is_crowd in zip(
-        cboxes.tolist(), clean.categories[sel].tolist(), crowd[sel].tolist(), strict=True
+    _tag_clean(ax, clean, sel, kept[sel], names, scale=scale, tile_h=tile_h)
+    if nboxes is not None:
+        new = clean.categories if noisy_categories is None else np.asarray(noisy_categories)
+        tags = [
+            f"IoU {iou:.2f}" + ("" if old == cat else f", as {names.get(int(cat), str(cat))}")
+            for iou, old, cat in zip(
+                ious.tolist(), clean.categories[moved].tolist(), new[moved].tolist(), strict=True
+            )
+        ]
+        _tag_below(ax, nboxes * scale, tags, NOISY_STYLE, tile_h=tile_h)
+    if extra is not None and len(extra_boxes):
+        tags = [f"extra {names.get(int(c), str(c))}" for c in np.asarray(extra[1]).tolist()]
+        _tag_below(ax, extra_boxes * scale, tags, EXTRA_STYLE, tile_h=tile_h)
+
+
+def _tag_clean(
+    ax: Axes,
+    clean: Annotations,
+    sel: np.ndarray,
+    kept: np.ndarray,
+    names: dict[int, str],
+    *,
+    scale: float,
+    tile_h: float,
+) -> None:
+    """The class tags of the clean boxes ``sel``, above them; the dropped ones (``kept``
+    false) in the dropped style."""
+    crowd = np.asarray(clean.iscrowd, dtype=bool)[sel]
+    for b, cat, is_crowd, keep in zip(
+        clean.boxes[sel].tolist(),
+        clean.categories[sel].tolist(),
+        crowd.tolist(),
+        kept.tolist(),
+        strict=True,
     ):
         text = names.get(int(cat), str(cat)) + (" (crowd)" if is_crowd else "")
-        _label(ax, b[0] * scale, b[1] * scale, text, CLEAN_STYLE, above=True, tile_h=tile_h)
-    if nboxes is not None:
-        for b, iou in zip(nboxes.tolist(), ious.tolist(), strict=True):
-            _label(
-                ax,
-                b[0] * scale,
-                b[3] * scale,
-                f"IoU {iou:.2f}",
-                NOISY_STYLE,
-                above=False,
-                tile_h=tile_h,
-            )
+        if not keep:
+            text += " (dropped)"
+        style = CLEAN_STYLE if keep else DROPPED_STYLE
+        _label(ax, b[0] * scale, b[1] * scale, text, style, above=True, tile_h=tile_h)
 
 
-def add_legend(fig: Figure, *, noisy: bool) -> None:
-    """The legend below the grid: the clean style, and the noisy one when there are noisy boxes."""
+def _tag_below(
+    ax: Axes, boxes: np.ndarray, tags: list[str], style: BoxStyle, *, tile_h: float
+) -> None:
+    """One tag per box (tile pixels), below its lower-left corner."""
+    for b, text in zip(boxes.tolist(), tags, strict=True):
+        _label(ax, b[0], b[3], text, style, above=False, tile_h=tile_h)
+
+
+def add_legend(fig: Figure, *, noisy: bool, dropped: bool = False, extra: bool = False) -> None:
+    """The legend below the grid: the clean style, the noisy one when there are noisy boxes,
+    and the dropped and extra ones when the noisy set dropped or added records."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=_rgb(CLEAN_STYLE), lw=2, label="clean")]
@@ -237,6 +293,12 @@ def add_legend(fig: Figure, *, noisy: bool) -> None:
                 label="noisy (tag: IoU to clean)",
             )
         )
+    if dropped:
+        handles.append(
+            Line2D([], [], color=_rgb(DROPPED_STYLE), lw=2, ls=(0, (1, 2)), label="dropped")
+        )
+    if extra:
+        handles.append(Line2D([], [], color=_rgb(EXTRA_STYLE), lw=2, ls=(0, (4, 1)), label="extra"))
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
     )

@@ -1,0 +1,99 @@
+"""The ``reproduce=`` path of :func:`~noisybox.corrupt.corrupt_annotations`: a published
+generator's noisy boxes regenerated exactly (:mod:`noisybox.reproduce`), with the settings
+recorded in the manifest and the file the source itself writes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Sequence
+from typing import Any
+
+from noisybox.corrupt.annotations import DEFAULT_SEED, CorruptedBoxes
+from noisybox.errors import NoisyboxError
+from noisybox.formats import snap_boxes
+from noisybox.formats._io import changed_rows
+from noisybox.formats.annotations import Annotations
+from noisybox.noise.oamil_legacy import OAMIL_SEED
+
+__all__ = ["REPRODUCE_SETTINGS", "check_reproduce", "reproduce_oamil"]
+
+REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "oamil": {
+        "reproduce": "oamil",
+        "model": "oamil",
+        "boundary": "truncate",
+        "min_size": None,
+        "on_invalid": None,
+        "generator": "numpy.random.RandomState(45), the legacy global generator of np.random.seed(45)",
+        "conventions": (
+            "OA-MIL utils/gen_noisy_voc.py: images in image-set order, boxes in file order, "
+            "corners int(float(.)) - 1 (0-based inclusive), clipped to width - 1 and "
+            "height - 1, an invalid noisy box replaced by the clean one, difficult boxes and "
+            "objects outside VOC's 20 classes left clean and drawing nothing"
+        ),
+    }
+}
+"""What the manifest records of each reproduction, over the settings that do not apply."""
+
+
+def check_reproduce(
+    reproduce: str,
+    paths: Sequence[str | os.PathLike[str]],
+    eta_w: float | None,
+    eta_h: float | None,
+    ratio: float,
+    seed: int,
+    format: str | None,
+) -> None:
+    """Refuse settings a reproduction of a published generator cannot honour.
+
+    Raises:
+        NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC,
+            per-side etas or a ratio other than 1, or a seed other than the default or 45.
+    """
+    from noisybox.reproduce import REPRODUCIBLE
+
+    if reproduce not in REPRODUCIBLE:
+        raise NoisyboxError(f"Expected reproduce in {list(REPRODUCIBLE)} but got {reproduce!r}")
+    if len(paths) != 1:
+        raise NoisyboxError(
+            f"Expected one VOC folder with --reproduce {reproduce} but got {len(paths)} inputs"
+        )
+    if format not in (None, "voc"):
+        raise NoisyboxError(
+            f"Expected a VOC folder with --reproduce {reproduce} but got format {format!r}"
+        )
+    if eta_w is not None or eta_h is not None or float(ratio) != 1.0:
+        raise NoisyboxError(
+            f"Expected one --eta (the source's noise level) and ratio 1 with --reproduce "
+            f"{reproduce} but got eta_w={eta_w}, eta_h={eta_h}, ratio={ratio}"
+        )
+    if seed not in (DEFAULT_SEED, OAMIL_SEED):
+        raise NoisyboxError(
+            f"Expected no --seed with --reproduce {reproduce} (the source seeds numpy with "
+            f"{OAMIL_SEED}) but got {seed}"
+        )
+
+
+def reproduce_oamil(
+    ann: Annotations, eta: float, image_set: str
+) -> tuple[list[CorruptedBoxes], tuple[str, bytes]]:
+    """OA-MIL's boxes for ``ann`` as a :class:`CorruptedBoxes`, and its pickle's name and
+    bytes (protocol 2, what ``mmcv.dump`` writes)."""
+    from noisybox.reproduce import oamil_voc
+
+    made = oamil_voc(ann, eta)
+    noisy_ann = ann.with_boxes(snap_boxes(ann, made.annotations.boxes))
+    counts = {
+        "boxes": ann.num_boxes,
+        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
+        "crowd_untouched": 0,
+        "invalid": 0,
+        "skipped": 0,
+        "clipped": 0,
+        "ignored": int((~made.perturbed).sum()),  # difficult, or not a VOC class
+    }
+    name = f"voc07_{image_set}_noise-r{float(eta):.1f}.pkl"
+    payload = pickle.dumps(made.infos, protocol=2)
+    return [CorruptedBoxes(noisy_ann, made.perturbed, counts)], (name, payload)

@@ -1,0 +1,82 @@
+"""Record-level edits a writer applies besides new box coordinates: records dropped,
+records given another category, and new records (annotation-level noise, see
+:mod:`noisybox.noise.annotation`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from noisybox.errors import NoisyboxError
+
+__all__ = ["RecordEdits", "dropped_records"]
+
+
+def dropped_records(noisy: Any) -> list[Any] | None:
+    """The clean ids of the records ``noisybox corrupt --missing`` dropped from a VOC
+    folder, from the folder's manifest (``annotation_noise.dropped_records``); ``None`` for
+    other formats (their record ids survive dropped records) or without a manifest.
+
+    VOC numbers objects by position (``file.xml#k``), so matching a noisy VOC folder to its
+    clean one needs them (:func:`noisybox.stats.match_records`).
+    """
+    import json
+
+    from noisybox.formats._io import MANIFEST_NAME
+    from noisybox.formats.voc import VocDocument
+
+    doc = getattr(noisy, "document", None)
+    if not isinstance(doc, VocDocument):
+        return None
+    manifest = doc.root / MANIFEST_NAME
+    try:
+        record = json.loads(manifest.read_text()).get("annotation_noise") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    dropped = record.get("dropped_records") if isinstance(record, dict) else None
+    return list(dropped) if isinstance(dropped, list) else None
+
+
+@dataclasses.dataclass
+class RecordEdits:
+    """Changes to the records of an :class:`~noisybox.formats.Annotations` of ``N`` boxes.
+
+    Attributes:
+        keep: ``bool[N]`` records written (``False``: dropped from the file).
+        categories: ``int64[N]`` the category each record is written with.
+        extra_boxes: ``float64[M, 4]`` new records' boxes, absolute ``xyxy``.
+        extra_image_index: ``int64[M]`` image row of each new record.
+        extra_categories: ``int64[M]`` category of each new record.
+    """
+
+    keep: np.ndarray
+    categories: np.ndarray
+    extra_boxes: np.ndarray
+    extra_image_index: np.ndarray
+    extra_categories: np.ndarray
+
+    def check(self, num_boxes: int, num_images: int) -> None:
+        """Raise :class:`NoisyboxError` unless the shapes fit a set of ``num_boxes`` boxes."""
+        m = self.extra_boxes.shape[0]
+        if (
+            self.keep.shape != (num_boxes,)
+            or self.categories.shape != (num_boxes,)
+            or self.extra_boxes.shape != (m, 4)
+            or self.extra_image_index.shape != (m,)
+            or self.extra_categories.shape != (m,)
+            or (
+                m
+                and (self.extra_image_index.min() < 0 or self.extra_image_index.max() >= num_images)
+            )
+        ):
+            raise NoisyboxError(
+                f"Expected record edits for {num_boxes} boxes on {num_images} images but got "
+                f"keep {self.keep.shape}, categories {self.categories.shape}, "
+                f"{m} new records"
+            )
+
+    def relabelled(self, categories: np.ndarray) -> np.ndarray:
+        """``int[K]`` rows kept whose category differs from ``categories``."""
+        return np.flatnonzero(self.keep & (self.categories != np.asarray(categories)))
