@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from noisybox import __version__
+from noisybox._deprecation import renamed_keywords
 from noisybox._fileio import atomic_dir, check_outputs
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, read_annotations, snap_boxes, write_annotations
@@ -141,7 +142,7 @@ def _check_noise_params(
     eta: float,
     eta_w: float | None,
     eta_h: float | None,
-    model: str,
+    noise_model: str,
     boundary: str,
     on_invalid: str,
     seed: int = DEFAULT_SEED,
@@ -161,7 +162,7 @@ def _check_noise_params(
     if boundary not in BOUNDARIES:
         raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
     try:
-        get_noise_model(model)
+        get_noise_model(noise_model)
     except ValueError as exc:
         raise NoisyboxError(str(exc)) from None
     return resolved
@@ -224,7 +225,7 @@ def _corrupt_sets(
     eta: float,
     eta_w: float | None,
     eta_h: float | None,
-    model: str,
+    noise_model: str,
     boundary: str,
     ratio: float,
     seed: int,
@@ -233,7 +234,7 @@ def _corrupt_sets(
 ) -> list[CorruptedBoxes]:
     """:func:`corrupt_boxes` of several sets with one generator: their eligible boxes, in
     order, get one draw, exactly as the boxes of one set holding them all would."""
-    _check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
+    _check_noise_params(eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size)
     usable = [_usable_boxes(ann, on_invalid, min_size) for ann in anns]
     base = np.concatenate([b[e] for b, e, _ in usable]).reshape(-1, 4)
     sizes = np.concatenate(
@@ -245,7 +246,7 @@ def _corrupt_sets(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         min_size=min_size,
@@ -269,13 +270,14 @@ def _corrupt_sets(
     return out
 
 
+@renamed_keywords(model="noise_model")
 def corrupt_boxes(
     ann: Annotations,
     *,
     eta: float,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = DEFAULT_SEED,
@@ -289,7 +291,7 @@ def corrupt_boxes(
 
     Args:
         ann: clean annotations.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
         on_invalid: what to do with a clean box that is non-finite, empty or outside its
@@ -317,7 +319,7 @@ def corrupt_boxes(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         seed=seed,
@@ -342,6 +344,7 @@ def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return names
 
 
+@renamed_keywords(model="noise_model")
 def corrupt_annotations(
     input_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_path: str | os.PathLike[str],
@@ -349,7 +352,7 @@ def corrupt_annotations(
     eta: float,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = DEFAULT_SEED,
@@ -378,7 +381,7 @@ def corrupt_annotations(
             them.
         output_path: the file (COCO) or folder (VOC, YOLO) to write; with several inputs,
             the folder to write their copies in.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
         format: ``"coco"``, ``"voc"``, ``"yolo"`` or ``None`` to detect (each input).
@@ -404,7 +407,7 @@ def corrupt_annotations(
     if not paths:
         raise NoisyboxError("Expected at least one annotation file or folder but got none")
     eta_w_, eta_h_ = _check_noise_params(
-        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+        eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size
     )
     several = len(paths) > 1
     names = _output_names(paths) if several else [Path(paths[0]).name]
@@ -431,7 +434,7 @@ def corrupt_annotations(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         seed=seed,
@@ -445,7 +448,7 @@ def corrupt_annotations(
         for ann, part in zip(clean, noisy, strict=True)
     ]
     settings = {
-        "model": model,
+        "model": noise_model,  # the provenance key written in every output: kept
         "eta": float(eta),
         "eta_w": eta_w_,
         "eta_h": eta_h_,

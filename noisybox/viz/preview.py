@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
@@ -59,13 +60,14 @@ def align_noisy_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
     return align_boxes(clean, noisy)
 
 
+@renamed_keywords(model="noise_model")
 def perturb_annotations(
     ann: Annotations,
     *,
     eta: float = 0.2,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     min_size: float = 1.0,
@@ -81,7 +83,7 @@ def perturb_annotations(
 
     Args:
         ann: clean annotations.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
 
@@ -99,7 +101,7 @@ def perturb_annotations(
             eta=eta,
             eta_w=eta_w,
             eta_h=eta_h,
-            model=model,
+            noise_model=noise_model,
             boundary=boundary,
             ratio=ratio,
             min_size=min_size,
@@ -473,7 +475,7 @@ def describe_noise(params: dict[str, Any]) -> str:
     eta = 0.2 if eta is None else float(eta)
     ew = float(params["eta_w"]) if params.get("eta_w") is not None else eta
     eh = float(params["eta_h"]) if params.get("eta_h") is not None else eta
-    parts = [f"model={params.get('model', 'uniform')}"]
+    parts = [f"model={params.get('noise_model', params.get('model', 'uniform'))}"]
     parts.append(f"eta={ew:g}" if ew == eh else f"eta_w={ew:g} eta_h={eh:g}")
     parts.append(f"boundary={params.get('boundary', 'shift')}")
     if params.get("ratio", 1.0) != 1.0:
@@ -482,6 +484,7 @@ def describe_noise(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+@renamed_keywords(model="noise_model")
 def preview_annotations(
     clean_path: str | os.PathLike[str],
     noisy_path: str | os.PathLike[str] | None = None,
@@ -491,7 +494,7 @@ def preview_annotations(
     eta: float | None = None,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = 0,
@@ -517,7 +520,7 @@ def preview_annotations(
         images: the images folder (default: next to the annotations, see
             :func:`noisybox.viz.images.default_image_root`).
         output: PNG to write (atomically); ``None`` writes nothing.
-        eta, eta_w, eta_h, model, boundary, ratio, seed: on-the-fly noise.
+        eta, eta_w, eta_h, noise_model, boundary, ratio, seed: on-the-fly noise.
         num_images, image_ids, sample_seed: which images (see :func:`select_images`).
         class_names: names overriding the annotations' (see :func:`class_name_map`).
         format: format of both files (detected by default).
@@ -568,7 +571,7 @@ def preview_annotations(
             "eta": 0.2 if eta is None else eta,
             "eta_w": eta_w,
             "eta_h": eta_h,
-            "model": model,
+            "noise_model": noise_model,
             "boundary": boundary,
             "ratio": ratio,
             "seed": seed,
