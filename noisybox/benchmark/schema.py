@@ -36,7 +36,9 @@ _CELL_FIELDS = frozenset(
     {
         "train_annotations",
         "train_images",
-        "val_annotations",
+        "test_annotations",
+        "test_images",
+        "val_annotations",  # deprecated names of the two above
         "val_images",
         "out_dir",
         "detector",

@@ -33,7 +33,7 @@ from noisybox._fileio import atomic_write_text, remove_stale_temporaries
 from noisybox.detectors import LOSS_KEYS, box_loss_modules, pop_iou_stats, set_box_loss_alpha
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from noisybox.engine.collapse import collapse_reasons
-from noisybox.engine.config import RESUME_FREE, TrainConfig
+from noisybox.engine.config import RESUME_FREE, TrainConfig, upgrade_config
 from noisybox.engine.curves import convergence
 from noisybox.engine.distributed import (
     DistInfo,
@@ -120,6 +120,7 @@ def _atomic_write_json(path: Path, data: Any) -> None:
 
 
 def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
+    stored = upgrade_config(stored)  # a checkpoint written before the val_* -> test_* rename
     current = cfg.to_dict()
     for key in sorted(set(stored) | set(current)):
         if key in RESUME_FREE:
@@ -147,9 +148,9 @@ def _datasets(cfg: TrainConfig) -> tuple[Any, Any | None]:
         format=cfg.train_format,
     )
     val_set = None
-    if cfg.val_annotations:
+    if cfg.test_annotations:
         val_set = DetectionDataset(
-            cfg.val_annotations, cfg.val_images, transforms=None, format=cfg.val_format
+            cfg.test_annotations, cfg.test_images, transforms=None, format=cfg.test_format
         )
     return train_set, val_set
 
@@ -428,10 +429,10 @@ def _evaluation_due(cfg: TrainConfig, epoch: int) -> bool:
     """Whether the clean test set is evaluated after ``epoch`` (1-based).
 
     >>> [e for e in range(1, 11) if _evaluation_due(TrainConfig("t.json", epochs=10, eval_every=4,
-    ...                                                         val_annotations="v.json"), e)]
+    ...                                                         test_annotations="v.json"), e)]
     [4, 8, 10]
     """
-    if not cfg.val_annotations:
+    if not cfg.test_annotations:
         return False
     return epoch == cfg.epochs or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
 
