@@ -225,6 +225,37 @@ def test_train_test_options_and_their_val_aliases(
     assert both.exit_code == 2 and "not both" in both.stderr
 
 
+def test_train_config_file_with_val_keys_still_loads(
+    shapes: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import noisybox.engine
+
+    def fake_train(cfg: Any, progress: bool = True) -> Any:
+        return SimpleNamespace(collapsed=[], to_dict=lambda: {"config": cfg.to_dict()})
+
+    monkeypatch.setattr(noisybox.engine, "train", fake_train)
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "train_annotations": str(shapes.train_annotations),
+                "val_annotations": str(shapes.val_annotations),
+                "noise": {"eta": 0.1, "model": "uniform"},
+            }
+        )
+    )
+    result = _invoke("train", "--config", path, "--out", tmp_path / "run", "--json")
+    config = _json(result)["config"]
+    assert config["test_annotations"] == str(shapes.val_annotations)
+    assert config["noise"] == {"eta": 0.1, "noise_model": "uniform"}
+    assert result.stderr.splitlines() == [
+        f"warning: {path}: training config: 'val_annotations' is deprecated and will be "
+        "removed in the next release; use 'test_annotations'",
+        f"warning: {path}: training config noise: 'model' is deprecated and will be "
+        "removed in the next release; use 'noise_model'",
+    ]
+
+
 # ------------------------------------------------------------------ the renamed keywords
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from noisybox.cli._options import (
     common_options,
     deprecated_alias,
     echo_json,
+    echo_warning,
     format_option,
     run_command,
 )
@@ -260,7 +262,16 @@ def train(**options: Any) -> None:
             raise click.UsageError(
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
-        cfg = TrainConfig.from_sources(options["config"], **overrides)
+        with warnings.catch_warnings(record=True) as caught:  # deprecated keys of --config
+            warnings.simplefilter("always", FutureWarning)
+            cfg = TrainConfig.from_sources(options["config"], **overrides)
+        for warning in caught:
+            if issubclass(warning.category, FutureWarning):
+                echo_warning(f"{options['config']}: {warning.message}")
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         out = Path(cfg.out_dir)
         check_outputs(
             {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
