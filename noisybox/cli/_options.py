@@ -3,8 +3,7 @@ user's error into a one-line message (and ``--debug`` into the traceback).
 
 Every command takes :func:`common_options` (``--json``, ``-q/--quiet``, ``--debug``) and
 prints with :func:`echo_json` and :func:`echo_info`: the result on stdout (only the JSON
-document with ``--json``), everything else on stderr, and nothing but warnings and errors
-with ``--quiet``. The noise commands (``corrupt``, ``preview``, ``iou-hist``) share the
+document with ``--json``), everything else on stderr; ``--quiet`` silences the progress. The noise commands (``corrupt``, ``preview``, ``iou-hist``) share the
 noise options below.
 
 Each factory returns one ``click.option`` decorator with the option's name, type and
@@ -191,10 +190,8 @@ def json_option(fn: _F) -> _F:
 
 
 def quiet_option(fn: _F) -> _F:
-    """``-q/--quiet``: no progress and no informational lines on stderr (warnings stay)."""
-    return click.option(
-        "-q", "--quiet", is_flag=True, help="No progress or informational lines on stderr."
-    )(fn)
+    """``-q/--quiet``: no progress on stderr (warnings, errors and summaries stay)."""
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bars or lines.")(fn)
 
 
 def common_options(fn: _F) -> _F:
@@ -203,7 +200,7 @@ def common_options(fn: _F) -> _F:
     >>> @click.command()
     ... @common_options
     ... def cmd(as_json: bool, quiet: bool, debug: bool) -> None:
-    ...     echo_json({"quiet": quiet}) if as_json else echo_info("not json", quiet)
+    ...     echo_json({"quiet": quiet}) if as_json else echo_info("not json")
     >>> from click.testing import CliRunner
     >>> json.loads(CliRunner().invoke(cmd, ["--json", "-q"]).stdout)
     {'quiet': True}
@@ -216,10 +213,9 @@ def echo_json(payload: Any) -> None:
     click.echo(json.dumps(payload, indent=2, default=str))
 
 
-def echo_info(message: str, quiet: bool = False) -> None:
-    """An informational line on stderr, unless ``quiet``."""
-    if not quiet:
-        click.echo(message, err=True)
+def echo_info(message: str) -> None:
+    """A line for the user that is not the result: on stderr."""
+    click.echo(message, err=True)
 
 
 def echo_warning(message: str) -> None:

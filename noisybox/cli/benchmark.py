@@ -136,12 +136,11 @@ def run_benchmark(
         click.echo(rep.markdown)
     echo_info(
         f"{len(summary.trained)} cells trained, {len(summary.skipped)} already done, "
-        f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}",
-        quiet,
+        f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}"
     )
     for path in rep.files:
         if path.name.startswith("learning_curves_") and path.suffix == ".png":
-            echo_info(f"learning curves: {path}", quiet)
+            echo_info(f"learning curves: {path}")
     err = sys.stderr
     if summary.collapsed:
         click.echo(
@@ -229,7 +228,7 @@ def report(out_dir: str, no_plots: bool, as_json: bool, quiet: bool, debug: bool
         )
         return
     click.echo(rep.markdown)
-    echo_info(f"written: {', '.join(str(p) for p in rep.files)}", quiet)
+    echo_info(f"written: {', '.join(str(p) for p in rep.files)}")
 
 
 @click.command("list-presets")

@@ -124,4 +124,4 @@ def make_dataset(
     click.echo(f"val:   {dataset.val_annotations} ({dataset.num_val} images)")
     click.echo(f"image root: {dataset.image_root}")
     click.echo(f"classes: {', '.join(dataset.categories)}")
-    echo_info(f"written in {seconds:.1f} s", quiet)
+    echo_info(f"written in {seconds:.1f} s")

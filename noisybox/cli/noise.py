@@ -141,7 +141,7 @@ def corrupt(
     for warning in result.warnings:
         echo_warning(warning)
     if plot_path is not None:
-        echo_info(f"wrote {plot_path}", quiet)
+        echo_info(f"wrote {plot_path}")
     if as_json:
         plot = {"plot": plot_path} if plot_path is not None else {}
         echo_json({"output": str(result.output_path), **result.provenance, **plot})
