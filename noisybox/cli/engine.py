@@ -290,9 +290,7 @@ def train(**options: Any) -> None:
     result = run_command(debug, run, _USER_ERRORS)
     if not _is_main_process():
         return
-    for reason in result.collapsed:
-        click.echo(f"WARNING collapsed: {reason}", err=True)
-    if options["as_json"]:
+    if options["as_json"]:  # the collapse reasons are in the JSON ("collapsed")
         echo_json(result.to_dict())
         return
     last = result.history[-1] if result.history else {}
@@ -306,6 +304,8 @@ def train(**options: Any) -> None:
         )
     if result.metrics:
         _echo_metrics(result.metrics)
+    for reason in result.collapsed:
+        click.echo(f"WARNING collapsed: {reason}", err=True)
 
 
 def _echo_metrics(metrics: dict[str, float]) -> None:
