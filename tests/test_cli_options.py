@@ -307,6 +307,23 @@ def test_train_config_val_keys_still_load() -> None:
         TrainConfig.from_dict({**old, "test_annotations": "w.json"})
 
 
+def test_benchmark_schedule_with_val_format_still_loads(tmp_path: Path) -> None:
+    from noisybox.benchmark.config import load_config
+    from noisybox.benchmark.grid import expand_grid
+    from noisybox.benchmark.runner import build_train_config
+
+    old = {**TINY, "schedule": {**TINY["schedule"], "val_format": "coco"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        cfg = load_config(old)
+    data = SimpleNamespace(
+        train_images="img", test_annotations="t.json", test_images="img", format="coco"
+    )
+    cell = expand_grid(cfg)[0]
+    train_cfg = build_train_config(cfg, cell, data, tmp_path / "n.json", tmp_path)  # type: ignore[arg-type]
+    assert train_cfg.test_format == "coco" and train_cfg.test_annotations == "t.json"
+
+
 def test_committed_records_still_load_as_train_configs() -> None:
     from noisybox.engine import TrainConfig
     from noisybox.engine.config import upgrade_config

@@ -74,7 +74,7 @@ def build_train_config(
     from noisybox.engine import TrainConfig
 
     values: dict[str, Any] = {
-        **cfg.schedule,
+        **{k: v for k, v in cfg.schedule.items() if k != "val_format"},  # the runner's below
         **cell.detector.options,
         "train_annotations": str(train_annotations),
         "train_images": str(data.train_images),
