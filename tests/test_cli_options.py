@@ -277,6 +277,36 @@ def test_noise_keyword_model_is_a_deprecated_alias() -> None:
     assert transform.get_transform_init_args()["noise_model"] == "gaussian"
 
 
+def test_image_root_keyword_images_is_a_deprecated_alias(tmp_path: Path) -> None:
+    from noisybox.engine.evaluation import evaluate_checkpoint
+    from noisybox.viz import preview_annotations
+
+    ds = make_shapes_dataset(tmp_path / "d", num_train=1, num_val=2, image_size=64)
+    new = preview_annotations(ds.val_annotations, image_root=ds.image_root, num_images=1)
+    with pytest.warns(FutureWarning, match="'images' is deprecated.*'image_root'"):
+        old = preview_annotations(ds.val_annotations, images=ds.image_root, num_images=1)
+    assert old.get_suptitle() == new.get_suptitle()
+    with pytest.raises(TypeError, match="both"):
+        preview_annotations(ds.val_annotations, images=ds.image_root, image_root=ds.image_root)
+    with pytest.raises(TypeError, match="both"):  # refused before the checkpoint is read
+        evaluate_checkpoint(tmp_path / "missing.pt", ds.val_annotations, image_root="a", images="b")
+
+
+def test_library_calls_itself_with_the_new_keywords(tmp_path: Path) -> None:
+    from noisybox.corrupt import corrupt_annotations, perturb_annotations
+    from noisybox.formats import read_annotations
+    from noisybox.viz import iou_histogram, preview_annotations
+
+    ds = make_shapes_dataset(tmp_path / "d", num_train=1, num_val=2, image_size=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated alias used inside
+        perturb_annotations(read_annotations(ds.val_annotations), eta=0.2, noise_model="gaussian")
+        corrupt_annotations(ds.val_annotations, tmp_path / "n.json", eta=0.2, seed=1)
+        iou_histogram(ds.val_annotations, [tmp_path / "n.json"], etas=[0.1])
+        preview_annotations(ds.val_annotations, eta=0.2, num_images=1)
+        preview_annotations(ds.val_annotations, tmp_path / "n.json", num_images=1)
+
+
 def test_train_config_val_keys_still_load() -> None:
     from noisybox.engine import TrainConfig
     from noisybox.engine.config import upgrade_config
