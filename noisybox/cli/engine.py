@@ -262,16 +262,7 @@ def train(**options: Any) -> None:
             raise click.UsageError(
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
-        with warnings.catch_warnings(record=True) as caught:  # deprecated keys of --config
-            warnings.simplefilter("always", FutureWarning)
-            cfg = TrainConfig.from_sources(options["config"], **overrides)
-        for warning in caught:
-            if issubclass(warning.category, FutureWarning):
-                echo_warning(f"{options['config']}: {warning.message}")
-            else:
-                warnings.warn_explicit(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
+        cfg = _load_train_config(options["config"], overrides)
         out = Path(cfg.out_dir)
         check_outputs(
             {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
@@ -293,6 +284,28 @@ def train(**options: Any) -> None:
     if options["as_json"]:  # the collapse reasons are in the JSON ("collapsed")
         echo_json(result.to_dict())
         return
+    _echo_train_result(result)
+
+
+def _load_train_config(config: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """``TrainConfig.from_sources``, the deprecated keys of ``--config`` warned about in one
+    line each on stderr (other warnings pass through)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        cfg = TrainConfig.from_sources(config, **overrides)
+    for warning in caught:
+        if issubclass(warning.category, FutureWarning):
+            echo_warning(f"{config}: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return cfg
+
+
+def _echo_train_result(result: Any) -> None:
+    """The summary ``train`` prints without ``--json``: checkpoint, timing, last epoch,
+    metrics, and the collapse warnings on stderr."""
     last = result.history[-1] if result.history else {}
     click.echo(f"checkpoint  {result.checkpoint}")
     click.echo(
