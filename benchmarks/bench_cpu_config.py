@@ -117,7 +117,7 @@ def _time_to_ap50(s: dict[str, Any], shapes, out: str, epochs: int, target: floa
     values.update(epochs=epochs, eval_every=1, workers=0, device="cpu", seed=0, loss="iou")
     cfg = TrainConfig(
         train_annotations=str(shapes.train_annotations),
-        val_annotations=str(shapes.val_annotations),
+        test_annotations=str(shapes.val_annotations),
         out_dir=out,
         **values,
     )

@@ -1,39 +1,90 @@
-"""Old keyword spellings of public functions, kept working with a ``DeprecationWarning``."""
+"""Renamed keywords and config keys: the old name keeps working for one release, with a warning.
+
+``model`` became ``noise_model`` (the noise model, not the network), ``val_*`` became
+``test_*`` (the clean evaluation set, as the benchmark calls it) and ``images`` became
+``image_root`` (the folder the annotations' file names are relative to). The old names are
+deprecated aliases: same behaviour, and a :class:`FutureWarning` naming the new one.
+
+One category for every rename: ``FutureWarning`` is the warning Python shows by default and
+means for the users of a library or an application (scikit-learn and pandas use it for
+renamed parameters), while ``DeprecationWarning`` is hidden outside ``__main__`` and test
+runners, so a notebook or a script importing noisybox would never see it.
+"""
 
 from __future__ import annotations
 
+import functools
 import warnings
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from noisybox.errors import NoisyboxError
+__all__ = ["rename_keys", "renamed_keywords", "warn_renamed"]
 
-__all__ = ["renamed_keyword"]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def renamed_keyword(where: str, old: str, old_value: Any, new: str, new_value: Any) -> Any:
-    """The value of keyword ``new``, taken from its old spelling ``old`` if that was given.
+def warn_renamed(old: str, new: str, where: str, *, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is a deprecated alias of ``new`` (a ``FutureWarning``)."""
+    warnings.warn(
+        f"{where}: {old!r} is deprecated and will be removed in the next release; use {new!r}",
+        FutureWarning,
+        stacklevel=stacklevel,
+    )
+
+
+def rename_keys(
+    data: Mapping[str, Any], renames: Mapping[str, str], where: str, *, warn: bool = True
+) -> dict[str, Any]:
+    """A copy of ``data`` with the deprecated keys of ``renames`` (old -> new) renamed.
 
     Args:
-        where: the function, as the warning names it.
-        old, old_value: the old keyword and what the caller passed for it (``None``: nothing).
-        new, new_value: the new keyword and what the caller passed for it.
+        data: a mapping of keywords or config keys.
+        renames: deprecated name -> its new name.
+        where: what ``data`` is, for the warning and the error (a function, a file).
+        warn: warn about every deprecated key found (``False`` for stored data such as a
+            checkpoint's config, which the user did not write).
 
     Raises:
-        NoisyboxError: both spellings given.
+        TypeError: ``data`` holds both an old name and its new name.
 
+    >>> rename_keys({"val_images": "img", "seed": 1}, {"val_images": "test_images"}, "f",
+    ...             warn=False)
+    {'test_images': 'img', 'seed': 1}
+    """
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        new = renames.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in data:
+            raise TypeError(f"{where}: got both {new!r} and its deprecated alias {key!r}")
+        if warn:
+            warn_renamed(key, new, where, stacklevel=4)
+        out[new] = value
+    return out
+
+
+def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
+    """Decorator: keyword ``old=new`` pairs whose old name still works, with a warning.
+
+    >>> @renamed_keywords(model="noise_model")
+    ... def draw(*, noise_model: str = "uniform") -> str:
+    ...     return noise_model
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     renamed_keyword("f", "images", "a", "image_root", None), str(caught[0].message)
-    ('a', 'f(images=...) is deprecated; use f(image_root=...)')
+    ...     draw(model="gaussian"), caught[0].category.__name__
+    ('gaussian', 'FutureWarning')
     """
-    if old_value is None:
-        return new_value
-    if new_value is not None:
-        raise NoisyboxError(f"Expected {new} or its old spelling {old} but got both")
-    warnings.warn(
-        f"{where}({old}=...) is deprecated; use {where}({new}=...)",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return old_value
+
+    def decorator(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if any(old in kwargs for old in renames):
+                kwargs = rename_keys(kwargs, renames, f"{fn.__qualname__}()")
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator

@@ -179,7 +179,7 @@ def noise_sweep(
                 out = corrupt_boxes(
                     part,
                     eta=level,
-                    model=name,
+                    noise_model=name,
                     boundary=model_boundary,
                     seed=seed,
                     on_invalid=on_invalid,

@@ -96,4 +96,4 @@ def test_invalid_arguments() -> None:
     with pytest.raises(ValueError):
         BoxNoise(eta=1.0)
     with pytest.raises(ValueError, match="noise model"):
-        BoxNoise(model="nope")
+        BoxNoise(noise_model="nope")

@@ -479,6 +479,113 @@ CASES = [
         "2 of 2 are missing",
         setup=lambda w: (_no_images(w), _config("c.yaml", dataset=REAL_DATA)(w)),
     ),
+    # -- renamed options and their deprecated aliases, --json on a refused input (#14)
+    Case(
+        "corrupt --noise-model nope",
+        [*CORRUPT, "-o", "{w}/o.json", "--noise-model", "nope"],
+        "--noise-model",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --model nope", [*CORRUPT, "-o", "{w}/o.json", "--model", "nope"], "--model", code=2
+    ),  # fmt: skip
+    Case(
+        "corrupt --model and --noise-model",
+        [*CORRUPT, "-o", "{w}/o.json", "--model", "uniform", "--noise-model", "gaussian"],
+        "--noise-model or its deprecated alias --model, not both",
+        code=2,
+    ),
+    Case(
+        "preview --model and --noise-model",
+        [
+            "preview",
+            "{w}/ds/instances_val.json",
+            "--eta",
+            "0.2",
+            "-o",
+            "{w}/p.png",
+            "--noise-model",
+            "uniform",
+            "--model",
+            "uniform",
+        ],
+        "not both",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "train --test-annotations missing",
+        ["train", "--data", "{w}/ds", "--test-annotations", "{w}/nope.json"],
+        "--test-annotations",
+        code=2,
+    ),
+    Case(
+        "train --val-annotations missing",
+        ["train", "--data", "{w}/ds", "--val-annotations", "{w}/nope.json"],
+        "--val-annotations",
+        code=2,
+    ),
+    Case(
+        "train --val-images and --test-images",
+        ["train", "--data", "{w}/ds", "--val-images", "{w}/ds", "--test-images", "{w}/ds"],
+        "--test-images or its deprecated alias --val-images, not both",
+        code=2,
+    ),
+    Case(
+        "train --test-annotations is --out",
+        [
+            "train",
+            "--data",
+            "{w}/ds",
+            "--test-annotations",
+            "{w}/run/result.json",
+            "--out",
+            "{w}/run",
+            "--json",
+        ],
+        "--test-annotations",
+        setup=_write("run/result.json", b"{}"),
+    ),  # fmt: skip
+    Case("corrupt --json -o /dev/null", [*CORRUPT, "-o", "/dev/null", "--json"], "under /dev"),
+    Case(
+        "plot-loss --json -o FIFO",
+        ["plot-loss", "-o", "{w}/p.png", "--json"],
+        "a FIFO",
+        setup=_fifo("p.png"),
+    ),  # fmt: skip
+    Case(
+        "preview --json -o /dev/null",
+        ["preview", "{w}/ds/instances_val.json", "--eta", "0.2", "-o", "/dev/null", "--json"],
+        "under /dev",
+    ),
+    Case(
+        "make-dataset --json /dev/null",
+        ["make-dataset", "shapes", "/dev/null", "--json", "-q"],
+        "under /dev",
+    ),  # fmt: skip
+    Case(
+        "report --json: truncated benchmark.json",
+        ["report", "{w}/res", "--json", "-q"],
+        "invalid JSON",
+        setup=_benchmark_folder(b'{"config": {'),
+    ),
+    Case(
+        "run-benchmark --json: backbone resnet999",
+        ["run-benchmark", "{w}/c.yaml", "--out", "{w}/res", "--json", "-q"],
+        "detectors[0].backbone",
+        setup=_config("c.yaml", detectors__0__backbone="resnet999"),
+    ),
+    Case(
+        "evaluate --json: garbage checkpoint",
+        ["evaluate", "{w}/g.pt", "--annotations", "{w}/ds/instances_val.json", "--json"],
+        "unreadable",
+        setup=_write("g.pt", b"garbage"),
+    ),
+    Case(
+        "iou --json: other image sizes",
+        ["iou", A, "{w}/b.json", "--json", "-q"],
+        "image 2 300x200",
+        setup=_edit_json("b.json", lambda d: _set(d, "images.1.width", 301)),
+    ),
     # -- iou: two files that do not describe the same boxes (item 6)
     Case(
         "iou: other image sizes",

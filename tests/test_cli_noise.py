@@ -39,7 +39,7 @@ def test_corrupt_prints_figures_and_iou_agrees(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", [VOC_DIR, YOLO_DIR])
 def test_corrupt_folders(source: Path, tmp_path: Path) -> None:
     code, stdout, _ = _run("corrupt", str(source), "-o", str(tmp_path / "o"), "--eta", "0.1",
-                           "--boundary", "truncate", "--model", "gaussian", "--ratio", "0.5")  # fmt: skip
+                           "--boundary", "truncate", "--noise-model", "gaussian", "--ratio", "0.5")  # fmt: skip
     assert code == 0, stdout
     assert (tmp_path / "o" / "noisybox-manifest.json").is_file()
 

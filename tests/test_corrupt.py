@@ -99,14 +99,14 @@ def test_coco_crowd_untouched_area_kept_provenance(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source", [VOC_DIR, YOLO_DIR])
 def test_manifest_beside_output(source: Path, tmp_path: Path) -> None:
     result = corrupt_annotations(
-        source, tmp_path / "o", eta=0.1, seed=2, boundary="truncate", model="gaussian"
+        source, tmp_path / "o", eta=0.1, seed=2, boundary="truncate", noise_model="gaussian"
     )
     manifest = json.loads((tmp_path / "o" / MANIFEST_NAME).read_text())
     assert manifest == json.loads(json.dumps(result.provenance))
     assert manifest["boundary"] == "truncate" and manifest["model"] == "gaussian"
     # rerunning over an earlier output replaces it
     corrupt_annotations(
-        source, tmp_path / "o", eta=0.1, seed=2, boundary="truncate", model="gaussian"
+        source, tmp_path / "o", eta=0.1, seed=2, boundary="truncate", noise_model="gaussian"
     )
 
 
@@ -150,7 +150,7 @@ def test_bad_parameters_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(NoisyboxError, match="on_invalid"):
         corrupt_annotations(COCO_FILE, out, eta=0.1, on_invalid="ignore")
     with pytest.raises(NoisyboxError, match="noise model"):
-        corrupt_annotations(COCO_FILE, out, eta=0.1, model="nope")
+        corrupt_annotations(COCO_FILE, out, eta=0.1, noise_model="nope")
     assert not out.exists()
 
 

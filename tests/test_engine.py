@@ -125,7 +125,7 @@ def test_nonfinite_losses_are_skipped_and_counted(shapes, tmp_path) -> None:
 
 def test_train_cli_with_config_then_evaluate(shapes, tmp_path) -> None:
     config = _cfg(shapes, tmp_path / "cli", epochs=1).to_dict()
-    config["val_annotations"] = str(shapes.val_annotations)
+    config["test_annotations"] = str(shapes.val_annotations)
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(config))
     runner = CliRunner()
@@ -275,7 +275,7 @@ def test_alpha_3_collapses_without_warmup_and_trains_with_it(shapes16, tmp_path)
         cfg = _cfg(
             shapes16,
             tmp_path / name,
-            val_annotations=str(shapes16.train_annotations),  # can it fit what it saw?
+            test_annotations=str(shapes16.train_annotations),  # can it fit what it saw?
             alpha=3.0,
             alpha_warmup=warmup,
             optimizer="sgd",
@@ -309,7 +309,7 @@ def test_alpha_3_collapses_without_warmup_and_trains_with_it(shapes16, tmp_path)
 
 def test_learning_curve_ema_and_resume(shapes, tmp_path) -> None:
     kw = dict(
-        val_annotations=str(shapes.val_annotations),
+        test_annotations=str(shapes.val_annotations),
         eval_every=1,
         ema_decay=0.9,
         epochs=3,

@@ -59,7 +59,7 @@ def test_output_positive_and_inside_image(
     data: tuple[np.ndarray, np.ndarray], eta: float, seed: int, boundary: str, model: str
 ) -> None:
     boxes, sizes = data
-    out = perturb_boxes(boxes, sizes, eta=eta, boundary=boundary, model=model, rng=seed)
+    out = perturb_boxes(boxes, sizes, eta=eta, boundary=boundary, noise_model=model, rng=seed)
     assert out.shape == boxes.shape
     assert np.all(out[:, 2] > out[:, 0]) and np.all(out[:, 3] > out[:, 1])
     assert np.all(out[:, :2] >= 0)

@@ -40,7 +40,7 @@ def test_oamil_draws_in_the_sources_order() -> None:
 def test_oamil_scales_width_and_height() -> None:
     # w' = w (1 + u3): the noisy width over the clean one lies in [1 - r, 1 + r]
     boxes = np.array([[100.0, 100.0, 140.0, 120.0]] * 500)
-    out = perturb_boxes(boxes, (1000, 1000), eta=0.4, model="oamil", boundary="truncate", rng=1)
+    out = perturb_boxes(boxes, (1000, 1000), eta=0.4, noise_model="oamil", boundary="truncate", rng=1)
     ratio = (out[:, 2] - out[:, 0]) / 40.0
     assert ratio.min() >= 0.6 - 1e-9 and ratio.max() <= 1.4 + 1e-9
     assert ratio.min() < 0.65 and ratio.max() > 1.35
@@ -83,17 +83,17 @@ def test_edge_jitter_zero_rate_axis_untouched() -> None:
 @given(st.sampled_from(PUBLISHED), st.floats(0.0, 0.99), st.integers(0, 2**32 - 1))
 def test_inside_image_positive_and_seeded(model: str, eta: float, seed: int) -> None:
     boxes = np.array([[0.0, 0.0, 30.0, 20.0], [40.0, 50.0, 99.0, 80.0], [5.0, 5.0, 7.0, 6.0]])
-    out = perturb_boxes(boxes, (100, 80), eta=eta, model=model, boundary="truncate", rng=seed)
+    out = perturb_boxes(boxes, (100, 80), eta=eta, noise_model=model, boundary="truncate", rng=seed)
     assert np.all(out[:, 2] > out[:, 0]) and np.all(out[:, 3] > out[:, 1])
     assert np.all(out[:, :2] >= 0) and np.all(out[:, 2:] <= [100, 80])
-    again = perturb_boxes(boxes, (100, 80), eta=eta, model=model, boundary="truncate", rng=seed)
+    again = perturb_boxes(boxes, (100, 80), eta=eta, noise_model=model, boundary="truncate", rng=seed)
     assert out.tobytes() == again.tobytes()
 
 
 @pytest.mark.parametrize("model", PUBLISHED)
 def test_eta_zero_changes_nothing(model: str) -> None:
     boxes = np.array([[1.0, 2.0, 30.0, 20.0], [40.0, 50.0, 99.0, 80.0]])
-    out = perturb_boxes(boxes, (100, 80), eta=0.0, model=model, rng=0)
+    out = perturb_boxes(boxes, (100, 80), eta=0.0, noise_model=model, rng=0)
     assert out.tobytes() == boxes.tobytes()
 
 
@@ -102,7 +102,7 @@ def test_albumentations_transform(model: str) -> None:
     image = np.zeros((60, 120, 3), dtype=np.uint8)
     boxes = [[10.0, 5.0, 50.0, 45.0], [60.0, 10.0, 118.0, 58.0]]
     compose = A.Compose(
-        [BoxNoise(eta=0.3, model=model, boundary="truncate")],
+        [BoxNoise(eta=0.3, noise_model=model, boundary="truncate")],
         bbox_params=A.BboxParams(format="pascal_voc", label_fields=["labels"]),
         seed=4,
     )
@@ -115,7 +115,7 @@ def test_albumentations_transform(model: str) -> None:
 def test_corrupt_api_and_cli(model: str, tmp_path: Path) -> None:
     source = DATA / "coco" / "instances_tiny.json"
     result = corrupt_annotations(
-        source, tmp_path / "a.json", eta=0.2, model=model, boundary="truncate", seed=1
+        source, tmp_path / "a.json", eta=0.2, noise_model=model, boundary="truncate", seed=1
     )
     assert result.provenance["model"] == model and result.counts["perturbed"] > 0
     run = CliRunner().invoke(

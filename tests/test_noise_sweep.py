@@ -36,7 +36,7 @@ def test_every_model_at_every_level() -> None:
 def test_figures_are_corrupts_own(model: str, boundary: str, tmp_path: Path) -> None:
     sweep = noise_sweep(VOC_DIR, [0.3], models=[model], seed=7)
     written = corrupt_annotations(
-        VOC_DIR, tmp_path / "o", eta=0.3, model=model, boundary=boundary, seed=7
+        VOC_DIR, tmp_path / "o", eta=0.3, noise_model=model, boundary=boundary, seed=7
     )
     row = sweep.rows[0]
     assert row["mean_image_iou"] == written.stats.mean_image_iou

@@ -141,7 +141,7 @@ def noisy_annotations(
         data.train_annotations,
         target,
         eta=eta,
-        model=cfg.noise.model,
+        noise_model=cfg.noise.model,
         boundary=cfg.noise.boundary,
         ratio=cfg.noise.ratio,
         seed=seed,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import atomic_write_text
+from noisybox._progress import progress_bar
 from noisybox.benchmark.grid import Cell
 from noisybox.benchmark.results import ResultsFolder, atomic_write_json
 from noisybox.errors import NoisyboxError
@@ -103,17 +104,9 @@ def train_with_torchrun(train_cfg: Any, gpus: int, cell_dir: Path, progress: boo
 
 
 def _grid_bar(total: int, done: int, desc: str, progress: bool, **kwargs: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=done,
-        desc=desc,
-        unit="cell",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        **kwargs,
+    """The grid's bar: live on a terminal, one line per finished cell elsewhere."""
+    return progress_bar(
+        total, desc, enabled=progress, unit="cell", interval=0, initial=done, **kwargs
     )
 
 

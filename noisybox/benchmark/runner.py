@@ -75,14 +75,14 @@ def build_train_config(
     from noisybox.engine import TrainConfig
 
     values: dict[str, Any] = {
-        **cfg.schedule,
+        **{k: v for k, v in cfg.schedule.items() if k != "val_format"},  # the runner's below
         **cell.detector.options,
         "train_annotations": str(train_annotations),
         "train_images": str(data.train_images),
-        "val_annotations": str(data.test_annotations),
-        "val_images": str(data.test_images),
+        "test_annotations": str(data.test_annotations),
+        "test_images": str(data.test_images),
         "train_format": data.format,
-        "val_format": data.format,
+        "test_format": data.format,
         "out_dir": str(out_dir),
         "detector": cell.detector.name,
         "backbone": cell.detector.backbone,

@@ -41,7 +41,9 @@ _CELL_FIELDS = frozenset(
     {
         "train_annotations",
         "train_images",
-        "val_annotations",
+        "test_annotations",
+        "test_images",
+        "val_annotations",  # deprecated names of the two above
         "val_images",
         "out_dir",
         "detector",
@@ -418,7 +420,8 @@ def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
 
 
 def _validate_schedule(c: Checker, value: Any, train_fields: dict[str, Any]) -> dict[str, Any]:
-    allowed = sorted(set(train_fields) - _CELL_FIELDS)
+    # val_format: the deprecated name of test_format, accepted (and overridden) as before
+    allowed = sorted((set(train_fields) | {"val_format"}) - _CELL_FIELDS)
     d = c.mapping("schedule", value, allowed)
     if d is None:
         return {}

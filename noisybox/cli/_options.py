@@ -1,6 +1,10 @@
-"""Click options shared by the noise commands (``corrupt``, ``preview``, ``iou-hist``), and
-:func:`run_command` with :func:`debug_option`: how every command turns a user's error into a
-one-line message (and ``--debug`` into the traceback).
+"""Click options shared by the commands, and :func:`run_command`: how every command turns a
+user's error into a one-line message (and ``--debug`` into the traceback).
+
+Every command takes :func:`common_options` (``--json``, ``-q/--quiet``, ``--debug``) and
+prints with :func:`echo_json` and :func:`echo_info`: the result on stdout (only the JSON
+document with ``--json``), everything else on stderr; ``--quiet`` silences the progress. The noise commands (``corrupt``, ``preview``, ``iou-hist``) share the
+noise options below.
 
 Each factory returns one ``click.option`` decorator with the option's name, type and
 default fixed and the help text given by the command (``corrupt`` writes noise,
@@ -9,9 +13,9 @@ noise model registered before the command module is imported is accepted.
 
 >>> @click.command()
 ... @eta_option("Noise rate.", default=0.2)
-... @model_option("Noise model.")
-... def cmd(eta: float, model: str) -> None:
-...     click.echo(f"{eta} {model}")
+... @noise_model_option("Noise model.")
+... def cmd(eta: float, noise_model: str) -> None:
+...     click.echo(f"{eta} {noise_model}")
 >>> from click.testing import CliRunner
 >>> CliRunner().invoke(cmd, ["--eta", "0.3"]).output
 '0.3 uniform\\n'
@@ -21,11 +25,14 @@ noise model registered before the command module is imported is accepted.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from noisybox.errors import NoisyboxError
 from noisybox.formats import FORMATS
@@ -34,16 +41,24 @@ from noisybox.noise import BOUNDARIES, list_noise_models
 __all__ = [
     "ETA",
     "SEED",
+    "ALIAS_GIVEN",
     "FiniteFloatRange",
     "USER_ERRORS",
     "boundary_option",
+    "common_options",
     "debug_option",
+    "deprecated_alias",
+    "echo_info",
+    "echo_json",
+    "echo_warning",
     "eta_h_option",
     "eta_option",
     "eta_w_option",
     "format_option",
+    "json_option",
     "min_size_option",
-    "model_option",
+    "noise_model_option",
+    "quiet_option",
     "ratio_option",
     "run_command",
     "seed_option",
@@ -111,15 +126,18 @@ def seed_option(help: str, *, default: int = 0) -> Callable[[_F], _F]:
     return click.option("--seed", type=SEED, default=default, show_default=True, help=help)
 
 
-def model_option(help: str) -> Callable[[_F], _F]:
-    """``--model``: a registered noise model (default ``uniform``)."""
-    return click.option(
-        "--model",
-        type=click.Choice(list_noise_models()),
-        default="uniform",
-        show_default=True,
-        help=help,
-    )
+def noise_model_option(help: str) -> Callable[[_F], _F]:
+    """``--noise-model``: a registered noise model (default ``uniform``); ``--model`` is its
+    deprecated alias."""
+    choice = click.Choice(list_noise_models())
+
+    def decorator(fn: _F) -> _F:
+        fn = deprecated_alias("--model", "--noise-model", "noise_model", type=choice)(fn)
+        return click.option(
+            "--noise-model", type=choice, default="uniform", show_default=True, help=help
+        )(fn)
+
+    return decorator
 
 
 def boundary_option(help: str) -> Callable[[_F], _F]:
@@ -159,6 +177,104 @@ USER_ERRORS: tuple[type[BaseException], ...] = (NoisyboxError, OSError)
 def debug_option(fn: _F) -> _F:
     """``--debug``: show the traceback instead of the one-line message of :func:`run_command`."""
     return click.option("--debug", is_flag=True, help="Show tracebacks for errors.")(fn)
+
+
+def json_option(fn: _F) -> _F:
+    """``--json`` (parameter ``as_json``): the result as one JSON document on stdout."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print the result as JSON on stdout (other text goes to stderr).",
+    )(fn)
+
+
+def quiet_option(fn: _F) -> _F:
+    """``-q/--quiet``: no progress on stderr (warnings, errors and summaries stay)."""
+    return click.option("-q", "--quiet", is_flag=True, help="No progress bars or lines.")(fn)
+
+
+def common_options(fn: _F) -> _F:
+    """``--json``, ``-q/--quiet`` and ``--debug``: the options every command takes.
+
+    >>> @click.command()
+    ... @common_options
+    ... def cmd(as_json: bool, quiet: bool, debug: bool) -> None:
+    ...     echo_json({"quiet": quiet}) if as_json else echo_info("not json")
+    >>> from click.testing import CliRunner
+    >>> json.loads(CliRunner().invoke(cmd, ["--json", "-q"]).stdout)
+    {'quiet': True}
+    """
+    return json_option(quiet_option(debug_option(fn)))
+
+
+def echo_json(payload: Any) -> None:
+    """Print ``payload`` as indented JSON on stdout (paths and other objects as strings)."""
+    click.echo(json.dumps(payload, indent=2, default=str))
+
+
+def echo_info(message: str) -> None:
+    """A line for the user that is not the result: on stderr."""
+    click.echo(message, err=True)
+
+
+def echo_warning(message: str) -> None:
+    """A warning line on stderr (also with ``--quiet``)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+#: ``ctx.meta`` key: the parameters a deprecated alias set (see :func:`deprecated_alias`).
+ALIAS_GIVEN = "noisybox.alias_given"
+
+
+def deprecated_alias(old: str, new: str, dest: str, **attrs: Any) -> Callable[[_F], _F]:
+    """A hidden option ``old`` that still sets the parameter ``dest`` of the option ``new``,
+    with a one-line deprecation warning on stderr (for one release).
+
+    Giving both ``old`` and ``new`` is a usage error. The names of the parameters set this
+    way are kept in ``ctx.meta[ALIAS_GIVEN]`` (for commands that tell given options from
+    defaults).
+
+    Args:
+        old: the deprecated option, e.g. ``"--model"``.
+        new: the option that replaces it, e.g. ``"--noise-model"``.
+        dest: the command parameter of ``new``.
+        **attrs: ``click.option`` attributes of ``old`` (its ``type``).
+
+    >>> @click.command()
+    ... @click.option("--noise-model", default="uniform")
+    ... @deprecated_alias("--model", "--noise-model", "noise_model")
+    ... def cmd(noise_model: str) -> None:
+    ...     click.echo(noise_model)
+    >>> from click.testing import CliRunner
+    >>> result = CliRunner().invoke(cmd, ["--model", "gaussian"])
+    >>> print(result.stdout + result.stderr, end="")
+    gaussian
+    warning: --model is deprecated and will be removed in the next release; use --noise-model
+    """
+    hidden = "deprecated_" + old.lstrip("-").replace("-", "_")
+
+    def decorator(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(hidden, None)
+            if value is not None:
+                ctx = click.get_current_context()
+                if ctx.get_parameter_source(dest) in (
+                    ParameterSource.COMMANDLINE,
+                    ParameterSource.ENVIRONMENT,
+                ):
+                    raise click.UsageError(f"Give {new} or its deprecated alias {old}, not both.")
+                echo_warning(
+                    f"{old} is deprecated and will be removed in the next release; use {new}"
+                )
+                kwargs[dest] = value
+                ctx.meta.setdefault(ALIAS_GIVEN, set()).add(dest)
+            return fn(*args, **kwargs)
+
+        return click.option(old, hidden, hidden=True, default=None, **attrs)(wrapper)  # type: ignore[return-value]
+
+    return decorator
 
 
 def run_command(

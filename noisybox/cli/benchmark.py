@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from noisybox.benchmark.config import list_presets as _presets
-from noisybox.cli._options import debug_option, run_command
+from noisybox.cli._options import common_options, echo_info, echo_json, run_command
 
 __all__ = ["list_presets", "report", "run_benchmark"]
 
@@ -73,8 +73,7 @@ __all__ = ["list_presets", "report", "run_benchmark"]
     show_default=True,
     help="Slurm time limit per cell, minutes.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@debug_option
+@common_options
 def run_benchmark(
     config: str | None,
     preset: str | None,
@@ -86,6 +85,7 @@ def run_benchmark(
     jobs: str,
     slurm_partition: str | None,
     slurm_timeout: int,
+    as_json: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -95,6 +95,11 @@ def run_benchmark(
     alpha x eta x seed), evaluates it on the clean test set, writes one record per cell to
     OUT/records/ and prints the tables (also in OUT/report/). Re-running the same command
     skips finished cells and resumes an interrupted one from its last checkpoint.
+
+    Progress goes to stderr: live bars on a terminal, otherwise one line per finished cell
+    (and per epoch of the cell in training, with --jobs 1). --json prints the outcome
+    (folder, cells trained, skipped, failed and collapsed, report files) instead of the
+    tables; a failed cell still ends with exit code 1.
     """
     from noisybox.benchmark.config import load_config
     from noisybox.benchmark.grid import parse_shard
@@ -125,16 +130,18 @@ def run_benchmark(
         return summary, write_report(out), out
 
     summary, rep, out = run_command(debug, run)
-    click.echo(rep.markdown)
-    err = sys.stderr
-    click.echo(
+    if as_json:
+        echo_json(_run_payload(summary, rep, out))
+    else:
+        click.echo(rep.markdown)
+    echo_info(
         f"{len(summary.trained)} cells trained, {len(summary.skipped)} already done, "
-        f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}",
-        file=err,
+        f"{len(summary.failures)} failed, in {summary.wall_time_s:.0f} s; report in {out / 'report'}"
     )
     for path in rep.files:
         if path.name.startswith("learning_curves_") and path.suffix == ".png":
-            click.echo(f"learning curves: {path}", file=err)
+            echo_info(f"learning curves: {path}")
+    err = sys.stderr
     if summary.collapsed:
         click.echo(
             f"WARNING: {len(summary.collapsed)} collapsed cell(s) (box regression did not train; "
@@ -148,6 +155,31 @@ def run_benchmark(
             f"{len(summary.failures)} cell(s) failed (re-run to retry): "
             f"{_group_failures(summary.failures)}"
         )
+
+
+def _run_payload(summary: Any, rep: Any, out: Path) -> dict[str, Any]:
+    """What ``run-benchmark --json`` prints: the folder, the cells by outcome, the report."""
+    return {
+        "out": str(out),
+        "name": summary.config.name,
+        "cells": {
+            "total": len(summary.cells),
+            "trained": len(summary.trained),
+            "skipped": len(summary.skipped),
+            "failed": len(summary.failures),
+            "collapsed": len(summary.collapsed),
+        },
+        "trained": list(summary.trained),
+        "skipped": list(summary.skipped),
+        "failed": [{"cell_id": f.cell_id, "error": str(f.error)} for f in summary.failures],
+        "collapsed": [
+            {"cell_id": r["cell_id"], "reasons": list(r.get("collapse_reasons", []))}
+            for r in summary.collapsed
+        ],
+        "wall_time_s": round(float(summary.wall_time_s), 3),
+        "report": str(out / "report"),
+        "files": [str(p) for p in rep.files],
+    }
 
 
 def _group_failures(failures: Sequence[Any]) -> str:
@@ -172,31 +204,54 @@ def _group_failures(failures: Sequence[Any]) -> str:
 @click.command("report")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--no-plots", is_flag=True, help="Tables only.")
-@debug_option
-def report(out_dir: str, no_plots: bool, debug: bool) -> None:
-    """Print the tables of the results folder OUT_DIR and write them (CSV, LaTeX, PNG)."""
+@common_options
+def report(out_dir: str, no_plots: bool, as_json: bool, quiet: bool, debug: bool) -> None:
+    """Print the tables of the results folder OUT_DIR and write them (CSV, LaTeX, PNG).
+
+    --json prints the folder, the files written and the collapsed cells instead of the tables.
+    """
     from noisybox.benchmark.report import write_report
 
     rep = run_command(debug, lambda: write_report(out_dir, plots=not no_plots))
-    click.echo(rep.markdown)
     if rep.collapsed:
         click.echo(
             f"WARNING: {len(rep.collapsed)} collapsed cell(s), see the report.", file=sys.stderr
         )
-    click.echo(f"written: {', '.join(str(p) for p in rep.files)}", file=sys.stderr)
+    if as_json:
+        echo_json(
+            {
+                "out": out_dir,
+                "report": str(Path(out_dir) / "report"),
+                "files": [str(p) for p in rep.files],
+                "collapsed": [r.get("cell_id") for r in rep.collapsed],
+            }
+        )
+        return
+    click.echo(rep.markdown)
+    echo_info(f"written: {', '.join(str(p) for p in rep.files)}")
 
 
 @click.command("list-presets")
-def list_presets() -> None:
-    """List the shipped benchmark presets with their description."""
+@common_options
+def list_presets(as_json: bool, quiet: bool, debug: bool) -> None:
+    """List the shipped benchmark presets with their description (--json: {name: description})."""
     import yaml
 
     from noisybox.benchmark.config import list_presets as _list
     from noisybox.benchmark.config import preset_path
 
-    for name in _list():
-        data = yaml.safe_load(preset_path(name).read_text(encoding="utf-8"))
-        desc = " ".join(str(data.get("description", "")).split())
+    def read() -> dict[str, str]:
+        table = {}
+        for name in _list():
+            data = yaml.safe_load(preset_path(name).read_text(encoding="utf-8"))
+            table[name] = " ".join(str(data.get("description", "")).split())
+        return table
+
+    table = run_command(debug, read)
+    if as_json:
+        echo_json(table)
+        return
+    for name, desc in table.items():
         click.echo(f"{name}\t{desc}")
 
 

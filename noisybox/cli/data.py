@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
+
+from noisybox.cli._options import (
+    USER_ERRORS,
+    common_options,
+    echo_info,
+    echo_json,
+    run_command,
+)
 
 __all__ = ["make_dataset"]
 
@@ -48,7 +56,7 @@ DATASET_KINDS = ("shapes",)
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed."
 )
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@common_options
 def make_dataset(
     kind: str,
     out: Path,
@@ -59,6 +67,8 @@ def make_dataset(
     seed: int,
     overwrite: bool,
     as_json: bool,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Write a synthetic COCO detection dataset to OUT (KIND: shapes).
 
@@ -76,21 +86,23 @@ def make_dataset(
     from noisybox.errors import NoisyboxError
 
     start = time.perf_counter()
-    try:
+
+    def run() -> Any:
         check_outputs({"OUT": out}, {}, folders=("OUT",))
-        dataset = make_shapes_dataset(
-            out,
-            num_train=num_train,
-            num_val=num_val,
-            image_size=image_size,
-            max_objects=max_objects,
-            seed=seed,
-            overwrite=overwrite,
-        )
-    except FileExistsError as exc:
-        raise click.ClickException(str(exc).replace("overwrite=True", "--overwrite")) from None
-    except (NoisyboxError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+        try:
+            return make_shapes_dataset(
+                out,
+                num_train=num_train,
+                num_val=num_val,
+                image_size=image_size,
+                max_objects=max_objects,
+                seed=seed,
+                overwrite=overwrite,
+            )
+        except FileExistsError as exc:  # name the option, not the keyword
+            raise NoisyboxError(str(exc).replace("overwrite=True", "--overwrite")) from None
+
+    dataset = run_command(debug, run, (*USER_ERRORS, ValueError))
     seconds = time.perf_counter() - start
     summary = {
         "kind": kind,
@@ -106,10 +118,10 @@ def make_dataset(
         "seconds": round(seconds, 3),
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        echo_json(summary)
         return
     click.echo(f"train: {dataset.train_annotations} ({dataset.num_train} images)")
     click.echo(f"val:   {dataset.val_annotations} ({dataset.num_val} images)")
     click.echo(f"image root: {dataset.image_root}")
     click.echo(f"classes: {', '.join(dataset.categories)}")
-    click.echo(f"written in {seconds:.1f} s", err=True)
+    echo_info(f"written in {seconds:.1f} s")

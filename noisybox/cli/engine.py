@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,16 @@ import click
 from click.core import ParameterSource
 
 from noisybox._fileio import check_outputs
-from noisybox.cli._options import USER_ERRORS, debug_option, format_option, run_command
+from noisybox.cli._options import (
+    ALIAS_GIVEN,
+    USER_ERRORS,
+    common_options,
+    deprecated_alias,
+    echo_json,
+    echo_warning,
+    format_option,
+    run_command,
+)
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
 from noisybox.losses import list_detector_losses
@@ -55,7 +64,8 @@ def _is_main_process() -> bool:
 @click.option(
     "--data",
     type=click.Path(exists=True, file_okay=False),
-    help="A COCO dataset folder with instances_train.json and instances_val.json (as written by make-dataset).",
+    help="A COCO dataset folder with instances_train.json and instances_val.json (as written "
+    "by make-dataset): the training and the clean test annotations.",
 )
 @click.option(
     "--train-annotations",
@@ -68,14 +78,23 @@ def _is_main_process() -> bool:
     help="Image root of the training annotations.",
 )
 @click.option(
-    "--val-annotations",
+    "--test-annotations",
     type=click.Path(exists=True),
     help="Clean test annotations evaluated after training.",
 )
+@deprecated_alias(
+    "--val-annotations", "--test-annotations", "test_annotations", type=click.Path(exists=True)
+)
 @click.option(
-    "--val-images",
+    "--test-images",
     type=click.Path(exists=True, file_okay=False),
     help="Image root of the test annotations.",
+)
+@deprecated_alias(
+    "--val-images",
+    "--test-images",
+    "test_images",
+    type=click.Path(exists=True, file_okay=False),
 )
 @click.option(
     "--out",
@@ -191,9 +210,7 @@ def _is_main_process() -> bool:
     **_default("resume"),
     help="Continue from OUT/last.pt if present, or start over.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@debug_option
+@common_options
 def train(**options: Any) -> None:
     """Train a detector with a chosen box loss and evaluate it on clean test boxes.
 
@@ -214,7 +231,7 @@ def train(**options: Any) -> None:
             for name in options
             if ctx.get_parameter_source(name)
             in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        }
+        } | ctx.meta.get(ALIAS_GIVEN, set())
         # only what the command line sets: the file and TrainConfig's defaults fill the rest
         overrides: dict[str, Any] = {
             _FIELD.get(name, name): value
@@ -223,33 +240,36 @@ def train(**options: Any) -> None:
         }
         if options["data"]:
             root = Path(options["data"])
-            train_json, val_json = root / "instances_train.json", root / "instances_val.json"
+            train_json, test_json = root / "instances_train.json", root / "instances_val.json"
             if not train_json.is_file():
                 raise click.BadParameter(
                     f"Expected {train_json.name} in {root} but got no such file",
                     param_hint="--data",
                 )
             overrides.setdefault("train_annotations", str(train_json))
-            if val_json.is_file():
-                overrides.setdefault("val_annotations", str(val_json))
+            if test_json.is_file():
+                overrides.setdefault("test_annotations", str(test_json))
         if options["head_convs"] is not None:
             overrides["detector_kwargs"] = {"num_convs": options["head_convs"]}
         if options.get("scale_range"):
             overrides["scale_range"] = list(options["scale_range"])
         if "noise_eta" in given:
-            overrides["noise"] = {"eta": options["noise_eta"], "model": options["noise_model"]}
+            overrides["noise"] = {
+                "eta": options["noise_eta"],
+                "noise_model": options["noise_model"],
+            }
         if not options["config"] and "train_annotations" not in overrides:
             raise click.UsageError(
                 "Expected --data, --train-annotations or a --config with train_annotations"
             )
-        cfg = TrainConfig.from_sources(options["config"], **overrides)
+        cfg = _load_train_config(options["config"], overrides)
         out = Path(cfg.out_dir)
         check_outputs(
             {"--out (last.pt)": out / "last.pt", "--out (result.json)": out / "result.json"},
             {
                 "--config": options["config"],
                 "--train-annotations": cfg.train_annotations,
-                "--val-annotations": cfg.val_annotations,
+                "--test-annotations": cfg.test_annotations,
                 "--weights": cfg.weights,
                 "--weights-backbone": cfg.weights_backbone,
             },
@@ -261,9 +281,31 @@ def train(**options: Any) -> None:
     result = run_command(debug, run, _USER_ERRORS)
     if not _is_main_process():
         return
-    if options["as_json"]:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    if options["as_json"]:  # the collapse reasons are in the JSON ("collapsed")
+        echo_json(result.to_dict())
         return
+    _echo_train_result(result)
+
+
+def _load_train_config(config: str | None, overrides: dict[str, Any]) -> TrainConfig:
+    """``TrainConfig.from_sources``, the deprecated keys of ``--config`` warned about in one
+    line each on stderr (other warnings pass through)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        cfg = TrainConfig.from_sources(config, **overrides)
+    for warning in caught:
+        if issubclass(warning.category, FutureWarning):
+            echo_warning(f"{config}: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return cfg
+
+
+def _echo_train_result(result: Any) -> None:
+    """The summary ``train`` prints without ``--json``: checkpoint, timing, last epoch,
+    metrics, and the collapse warnings on stderr."""
     last = result.history[-1] if result.history else {}
     click.echo(f"checkpoint  {result.checkpoint}")
     click.echo(
@@ -300,8 +342,7 @@ def _echo_metrics(metrics: dict[str, float]) -> None:
 @format_option("Annotation format (default: detected).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@debug_option
+@common_options
 def evaluate(
     checkpoint: str,
     annotations: str,
@@ -310,6 +351,7 @@ def evaluate(
     device: str,
     batch_size: int,
     as_json: bool,
+    quiet: bool,
     debug: bool,
 ) -> None:
     """Evaluate a training CHECKPOINT on clean test annotations (COCO AP50 ... AP95, mAP)."""
@@ -323,6 +365,6 @@ def evaluate(
         _USER_ERRORS,
     )
     if as_json:
-        click.echo(json.dumps(metrics, indent=2))
+        echo_json(metrics)
     else:
         _echo_metrics(metrics)

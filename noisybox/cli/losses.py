@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from noisybox._fileio import check_outputs, save_figure
-from noisybox.errors import NoisyboxError
+from noisybox.cli._options import USER_ERRORS, common_options, echo_json, run_command
 
 __all__ = ["list_losses_cmd", "plot_loss"]
 
@@ -37,8 +36,16 @@ __all__ = ["list_losses_cmd", "plot_loss"]
     "square shifted against itself; with --alpha, once per alpha.",
 )
 @click.option("--dpi", type=click.IntRange(min=10), default=150, show_default=True)
+@common_options
 def plot_loss(
-    output: Path, alphas: tuple[float, ...], box_cox: bool, loss_names: tuple[str, ...], dpi: int
+    output: Path,
+    alphas: tuple[float, ...],
+    box_cox: bool,
+    loss_names: tuple[str, ...],
+    dpi: int,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
 ) -> None:
     """Draw the Alpha-IoU paper's Figure 1: loss and |gradient| against IoU."""
     from noisybox.losses import list_losses
@@ -64,21 +71,33 @@ def plot_loss(
         raise click.BadParameter(
             f"Expected an existing folder but got {str(output.parent)!r}", param_hint="'-o'"
         )
-    try:
+
+    def run() -> None:
         check_outputs({"-o": output}, {})
         if loss_names:
             fig = plot_loss_curves(loss_names, alphas or None)
         else:
             fig = plot_alpha_iou_curves(alphas or DEFAULT_ALPHAS, box_cox=box_cox)
         save_figure(fig, output, format=fmt, dpi=dpi)
-    except (NoisyboxError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+
+    # matplotlib reports an unknown file format as ValueError
+    run_command(debug, run, (*USER_ERRORS, ValueError))
+    if as_json:
+        echo_json(
+            {
+                "output": str(output),
+                "alphas": list(alphas or ([] if loss_names else DEFAULT_ALPHAS)),
+                "losses": list(loss_names),
+                "box_cox": box_cox,
+            }
+        )
+        return
     click.echo(str(output))
 
 
 @click.command("list-losses")
-@click.option("--json", "as_json", is_flag=True, help="Print name -> description as JSON.")
-def list_losses_cmd(as_json: bool) -> None:
+@common_options
+def list_losses_cmd(as_json: bool, quiet: bool, debug: bool) -> None:
     """List the registered box losses: name, family, parameters (defaults) and reference.
 
     One tab-separated line per loss; --json gives
@@ -86,9 +105,9 @@ def list_losses_cmd(as_json: bool) -> None:
     """
     from noisybox.losses import describe_loss, list_losses
 
-    table = {name: describe_loss(name) for name in list_losses()}
+    table = run_command(debug, lambda: {name: describe_loss(name) for name in list_losses()})
     if as_json:
-        click.echo(json.dumps(table, indent=2))
+        echo_json(table)
         return
     for name, info in table.items():
         params = " ".join(f"{k}={v}" for k, v in info["parameters"].items())

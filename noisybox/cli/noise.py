@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,13 +14,16 @@ from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
     ETA,
     boundary_option,
-    debug_option,
+    common_options,
+    echo_info,
+    echo_json,
+    echo_warning,
     eta_h_option,
     eta_option,
     eta_w_option,
     format_option,
     min_size_option,
-    model_option,
+    noise_model_option,
     ratio_option,
     run_command,
     seed_option,
@@ -52,7 +54,7 @@ __all__ = ["corrupt", "iou"]
 @eta_h_option("Vertical noise rate (overrides --eta).")
 @seed_option("Seed of all random draws.", default=DEFAULT_SEED)
 @format_option("Input format (detected by default).")
-@model_option("Noise model.")
+@noise_model_option("Noise model.")
 @boundary_option("shift: paper's eq. 5; truncate: clip corners (OA-MIL).")
 @ratio_option("Share of boxes perturbed.")
 @min_size_option("Minimum noisy box side in pixels.")
@@ -104,9 +106,7 @@ __all__ = ["corrupt", "iou"]
     help="Regenerate a published noisy set exactly: oamil = OA-MIL's VOC2007 files "
     "(--eta is its r; numpy's legacy generator seeded with 45; image set trainval).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@debug_option
+@common_options
 def corrupt(
     input_paths: tuple[str, ...],
     output_path: str,
@@ -175,11 +175,12 @@ def corrupt(
 
     result = run_command(debug, run)
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo_warning(warning)
     if plot_path is not None:
-        click.echo(f"wrote {plot_path}", err=True)
+        echo_info(f"wrote {plot_path}")
     if as_json:
-        click.echo(json.dumps({"output": str(result.output_path), **result.provenance}, indent=2))
+        plot = {"plot": plot_path} if plot_path is not None else {}
+        echo_json({"output": str(result.output_path), **result.provenance, **plot})
         return
     _print_result(result)
 
@@ -189,7 +190,7 @@ def _print_result(result: Any) -> None:
     p = result.provenance
     c = result.counts
     settings = (
-        f"model={p['model']}, eta_w={p['eta_w']}, eta_h={p['eta_h']}, "
+        f"noise_model={p['model']}, eta_w={p['eta_w']}, eta_h={p['eta_h']}, "
         f"boundary={p['boundary']}, ratio={p['ratio']}, seed={p['seed']}"
         + (f", reproduce={p['reproduce']}" if "reproduce" in p else "")
     )
@@ -248,8 +249,7 @@ def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
     help="NOISY may drop, add and relabel records (--missing/--extra/--class-flip): "
     "IoU over the matched ones, and their counts.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@debug_option
+@common_options
 def iou(
     clean_path: str,
     noisy_path: str,
@@ -257,6 +257,7 @@ def iou(
     image_set: str | None,
     partial: bool,
     as_json: bool,
+    quiet: bool,
     debug: bool,
 ) -> None:
     """Measure the IoU of every box of NOISY against the same record of CLEAN.
@@ -277,6 +278,6 @@ def iou(
 
     stats = run_command(debug, measure)
     if as_json:
-        click.echo(json.dumps(stats.to_dict(), indent=2))
+        echo_json(stats.to_dict())
     else:
         click.echo(stats.format_text())

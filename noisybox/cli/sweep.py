@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from noisybox._fileio import check_outputs, save_figure, staged
-from noisybox.cli._options import debug_option, format_option, run_command, seed_option
+from noisybox.cli._options import common_options, format_option, run_command, seed_option
 from noisybox.corrupt import DEFAULT_SEED
 from noisybox.noise import BOUNDARIES, list_noise_models
 
@@ -69,9 +69,7 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> list[floa
     default=None,
     help="Also write a PNG plot of mean IoU against level, one line per model.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-@debug_option
+@common_options
 def noise_sweep(
     input_paths: tuple[str, ...],
     levels: list[float],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,12 +13,13 @@ from noisybox._fileio import check_outputs
 from noisybox.cli._options import (
     SEED,
     boundary_option,
-    debug_option,
+    common_options,
+    echo_json,
     eta_h_option,
     eta_option,
     eta_w_option,
     format_option,
-    model_option,
+    noise_model_option,
     ratio_option,
     run_command,
     seed_option,
@@ -78,7 +78,7 @@ def _class_names(value: str | None) -> list[str] | None:
 @eta_w_option("On-the-fly horizontal noise rate.")
 @eta_h_option("On-the-fly vertical noise rate.")
 @seed_option("Seed of the on-the-fly noise.")
-@model_option("On-the-fly noise model.")
+@noise_model_option("On-the-fly noise model.")
 @boundary_option("On-the-fly boundary handling (shift: paper's eq. 5).")
 @ratio_option("Share of boxes perturbed on the fly.")
 @click.option(
@@ -114,7 +114,7 @@ def _class_names(value: str | None) -> list[str] | None:
     help="Longest image side in the grid, in pixels.",
 )
 @click.option("--no-labels", is_flag=True, help="Do not tag boxes with class names and IoU.")
-@debug_option
+@common_options
 def preview(
     clean_path: str,
     noisy_path: str | None,
@@ -128,6 +128,8 @@ def preview(
     columns: int,
     tile_size: int,
     no_labels: bool,
+    as_json: bool,
+    quiet: bool,
     debug: bool,
     **noise: Any,  # the on-the-fly noise options, named as preview_annotations' parameters
 ) -> None:
@@ -183,6 +185,9 @@ def preview(
 
     fig = run_command(debug, run)
     shown = sum(1 for ax in fig.axes if ax.images)
+    if as_json:
+        echo_json({"output": output, "num_images": shown, "title": fig.get_suptitle()})
+        return
     click.echo(f"wrote {output} ({shown} images)")
 
 
@@ -192,7 +197,7 @@ def preview(
 @_png_output
 @eta_option("Also corrupt CLEAN on the fly at this rate (repeatable).", multiple=True, dest="etas")
 @seed_option("Seed of the on-the-fly noise.")
-@model_option("On-the-fly noise model.")
+@noise_model_option("On-the-fly noise model.")
 @boundary_option("On-the-fly boundary handling.")
 @click.option(
     "--label",
@@ -204,20 +209,20 @@ def preview(
     "--bins", type=click.IntRange(min=1), default=40, show_default=True, help="Histogram bins."
 )
 @format_option("Format (detected by default).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@debug_option
+@common_options
 def iou_hist(
     clean_path: str,
     noisy_paths: tuple[str, ...],
     output: str,
     etas: tuple[float, ...],
     seed: int,
-    model: str,
+    noise_model: str,
     boundary: str,
     labels: tuple[str, ...],
     bins: int,
     fmt: str | None,
     as_json: bool,
+    quiet: bool,
     debug: bool,
 ) -> None:
     """Plot the distribution of noisy-to-clean IoU, with the mean per box (solid line) and
@@ -244,7 +249,7 @@ def iou_hist(
             clean_path,
             list(noisy_paths),
             etas=list(etas),
-            model=model,
+            noise_model=noise_model,
             boundary=boundary,
             seed=seed,
             labels=list(labels) if labels else None,
@@ -264,7 +269,7 @@ def iou_hist(
         for d in dists
     ]
     if as_json:
-        click.echo(json.dumps({"output": output, "distributions": rows}, indent=2))
+        echo_json({"output": output, "distributions": rows})
         return
     click.echo(f"wrote {output}")
     for r in rows:

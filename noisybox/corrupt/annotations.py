@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.errors import NoisyboxError
 from noisybox.formats import RecordEdits, snap_boxes
 from noisybox.formats._io import changed_rows
@@ -108,7 +109,7 @@ def check_noise_params(
     eta: float,
     eta_w: float | None,
     eta_h: float | None,
-    model: str,
+    noise_model: str,
     boundary: str,
     on_invalid: str,
     seed: int = DEFAULT_SEED,
@@ -128,7 +129,7 @@ def check_noise_params(
     if boundary not in BOUNDARIES:
         raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
     try:
-        get_noise_model(model)
+        get_noise_model(noise_model)
     except ValueError as exc:
         raise NoisyboxError(str(exc)) from None
     return resolved
@@ -191,7 +192,7 @@ def corrupt_sets(
     eta: float,
     eta_w: float | None,
     eta_h: float | None,
-    model: str,
+    noise_model: str,
     boundary: str,
     ratio: float,
     seed: int,
@@ -200,7 +201,7 @@ def corrupt_sets(
 ) -> list[CorruptedBoxes]:
     """:func:`corrupt_boxes` of several sets with one generator: their eligible boxes, in
     order, get one draw, exactly as the boxes of one set holding them all would."""
-    check_noise_params(eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size)
+    check_noise_params(eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size)
     usable = [_usable_boxes(ann, on_invalid, min_size) for ann in anns]
     base = np.concatenate([b[e] for b, e, _ in usable]).reshape(-1, 4)
     sizes = np.concatenate(
@@ -212,7 +213,7 @@ def corrupt_sets(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         min_size=min_size,
@@ -276,13 +277,14 @@ def annotation_noise(
     )
 
 
+@renamed_keywords(model="noise_model")
 def corrupt_boxes(
     ann: Annotations,
     *,
     eta: float,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = DEFAULT_SEED,
@@ -299,7 +301,7 @@ def corrupt_boxes(
 
     Args:
         ann: clean annotations.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
         on_invalid: what to do with a clean box that is non-finite, empty or outside its
@@ -332,7 +334,7 @@ def corrupt_boxes(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         seed=seed,
@@ -342,13 +344,14 @@ def corrupt_boxes(
     return annotation_noise(part, ann, rates, seed)
 
 
+@renamed_keywords(model="noise_model")
 def perturb_annotations(
     ann: Annotations,
     *,
     eta: float = 0.2,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     min_size: float = 1.0,
@@ -364,7 +367,7 @@ def perturb_annotations(
 
     Args:
         ann: clean annotations.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
 
@@ -380,7 +383,7 @@ def perturb_annotations(
             eta=eta,
             eta_w=eta_w,
             eta_h=eta_h,
-            model=model,
+            noise_model=noise_model,
             boundary=boundary,
             ratio=ratio,
             min_size=min_size,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from noisybox import __version__
+from noisybox._deprecation import renamed_keywords
 from noisybox._fileio import atomic_dir, check_outputs
 from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
@@ -115,6 +116,7 @@ def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return names
 
 
+@renamed_keywords(model="noise_model")
 def corrupt_annotations(
     input_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_path: str | os.PathLike[str],
@@ -122,7 +124,7 @@ def corrupt_annotations(
     eta: float,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = DEFAULT_SEED,
@@ -159,7 +161,7 @@ def corrupt_annotations(
             them.
         output_path: the file (COCO) or folder (VOC, YOLO) to write; with several inputs,
             the folder to write their copies in.
-        eta, eta_w, eta_h, model, boundary, ratio, min_size: see
+        eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
         format: ``"coco"``, ``"voc"``, ``"yolo"`` or ``None`` to detect (each input).
@@ -198,7 +200,7 @@ def corrupt_annotations(
     if not paths:
         raise NoisyboxError("Expected at least one annotation file or folder but got none")
     eta_w_, eta_h_ = check_noise_params(
-        eta, eta_w, eta_h, model, boundary, on_invalid, seed, min_size
+        eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size
     )
     rates = _check_rates(paths, missing=missing, class_flip=class_flip, extra=extra)
     if reproduce is not None:
@@ -219,7 +221,7 @@ def corrupt_annotations(
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
-        model=model,
+        noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
         seed=seed,
@@ -228,7 +230,7 @@ def corrupt_annotations(
     )
     bar.step()
     settings = {
-        "model": model,
+        "model": noise_model,  # the provenance key written in every output: kept
         "eta": float(eta),
         "eta_w": eta_w_,
         "eta_h": eta_h_,

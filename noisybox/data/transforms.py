@@ -49,7 +49,7 @@ def build_transforms(
             pipeline (identity geometry, see the module docstring).
         image_size: side of the square training letterbox in pixels.
         noise: keyword arguments of :class:`noisybox.noise.BoxNoise` (e.g.
-            ``{"eta": 0.3, "model": "uniform"}``) to perturb training boxes online, a new
+            ``{"eta": 0.3, "noise_model": "uniform"}``) to perturb training boxes online, a new
             draw every time an image is loaded. Ignored for evaluation.
         flip: probability of a horizontal flip (training).
         color_jitter: strength of brightness, contrast and saturation jitter (``0`` turns

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from noisybox._deprecation import rename_keys, renamed_keywords, warn_renamed
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, list_detector_losses
 
@@ -24,9 +25,11 @@ __all__ = [
     "DEFAULT_ALPHA_WARMUP",
     "OPTIMIZERS",
     "RESUME_FREE",
+    "RENAMED_FIELDS",
     "TrainConfig",
     "field_default",
     "read_config_file",
+    "upgrade_config",
 ]
 
 #: Default share of the training steps over which alpha ramps from 1 to its target.
@@ -45,6 +48,14 @@ _DEFAULT_LR = {"sgd": 0.01, "adamw": 0.002}
 RESUME_FREE = frozenset(
     {"out_dir", "device", "workers", "resume", "eval_batch_size", "stop_after_epoch"}
 )
+#: Deprecated field names (config keys and keywords) -> their current names: the clean
+#: evaluation set is the *test* set, as the benchmark calls it. The old names still load,
+#: with a ``FutureWarning``, until the next release.
+RENAMED_FIELDS: dict[str, str] = {
+    "val_annotations": "test_annotations",
+    "val_images": "test_images",
+    "val_format": "test_format",
+}
 
 
 @dataclasses.dataclass
@@ -55,8 +66,9 @@ class TrainConfig:
         train_annotations: training annotation file or folder (COCO json, VOC devkit,
             YOLO folder); may be a noisy file written by ``noisybox corrupt``.
         train_images: image root of the training files (``None``: the format's default).
-        val_annotations: clean test annotations evaluated after the last epoch (optional).
-        val_images: image root of the test files.
+        test_annotations: clean test annotations evaluated after the last epoch (optional;
+            ``val_annotations`` is its deprecated alias, as for the two below).
+        test_images: image root of the test files.
         out_dir: where ``last.pt`` and ``result.json`` go.
         detector: ``fcos``, ``retinanet`` or ``fasterrcnn``.
         backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
@@ -83,7 +95,7 @@ class TrainConfig:
         weights_backbone: local classification weights file for the backbone body.
         noise: online box noise for training (``noisybox.noise.BoxNoise`` options).
         train_format: annotation format of the training files (default: detected).
-        val_format: annotation format of the test files.
+        test_format: annotation format of the test files.
         detector_kwargs: more arguments for ``noisybox.detectors.build_detector``.
         resume: continue from ``out_dir/last.pt`` when it exists.
         eval_batch_size: images per inference batch.
@@ -102,8 +114,8 @@ class TrainConfig:
 
     train_annotations: str
     train_images: str | None = None
-    val_annotations: str | None = None
-    val_images: str | None = None
+    test_annotations: str | None = None
+    test_images: str | None = None
     out_dir: str = "runs/train"
     detector: str = "fcos"
     backbone: str = "resnet18"
@@ -128,7 +140,7 @@ class TrainConfig:
     weights_backbone: str | None = None
     noise: dict[str, Any] | None = None
     train_format: str | None = None
-    val_format: str | None = None
+    test_format: str | None = None
     detector_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     resume: bool = True
     eval_batch_size: int = 8
@@ -153,12 +165,18 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a dict such as :meth:`to_dict` wrote; unknown keys raise.
 
+        Deprecated keys (:data:`RENAMED_FIELDS`, ``noise: {model: ...}``) are renamed with a
+        ``FutureWarning``; pass stored dicts through :func:`upgrade_config` first to load
+        them silently.
+
         Raises:
-            NoisyboxError: an unknown key or a missing ``train_annotations``.
+            NoisyboxError: an unknown key, a missing ``train_annotations``, or a key given
+                under both its old and its new name.
 
         >>> TrainConfig.from_dict({"train_annotations": "a.json", "loss": "alpha-iou"}).loss
         'alpha-iou'
         """
+        data = upgrade_config(data, warn=True)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
@@ -238,6 +256,54 @@ class TrainConfig:
                 raise NoisyboxError(f"Expected {expected} but got {got!r}")
         if self.loss not in list_detector_losses():
             raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
+
+
+def _deprecated_attribute(old: str, new: str) -> property:
+    def get(self: TrainConfig) -> Any:
+        warn_renamed(old, new, "TrainConfig")
+        return getattr(self, new)
+
+    def set_(self: TrainConfig, value: Any) -> None:
+        warn_renamed(old, new, "TrainConfig")
+        setattr(self, new, value)
+
+    return property(get, set_, doc=f"Deprecated alias of ``{new}``.")
+
+
+# the deprecated names as keywords (TrainConfig(val_images=...)) and attributes
+# (cfg.val_images), with a warning; they are not fields, so never stored
+TrainConfig.__init__ = renamed_keywords(**RENAMED_FIELDS)(TrainConfig.__init__)  # type: ignore[method-assign]
+for _old, _new in RENAMED_FIELDS.items():
+    setattr(TrainConfig, _old, _deprecated_attribute(_old, _new))
+
+
+def upgrade_config(data: Mapping[str, Any], *, warn: bool = False) -> dict[str, Any]:
+    """A config dict with deprecated keys under their current names.
+
+    ``val_*`` become ``test_*`` (:data:`RENAMED_FIELDS`) and the ``model`` of an online
+    ``noise`` mapping becomes ``noise_model``. Checkpoints and records written before the
+    rename load through this (silently: the user did not write them).
+
+    Args:
+        data: a config mapping (a file's, a checkpoint's, a record's ``train_config``).
+        warn: warn (``FutureWarning``) about every deprecated key, for what a user wrote.
+
+    Raises:
+        NoisyboxError: a key given under both its old and its new name.
+
+    >>> upgrade_config({"train_annotations": "a.json", "val_images": "img",
+    ...                 "noise": {"eta": 0.3, "model": "uniform"}})
+    {'train_annotations': 'a.json', 'test_images': 'img', 'noise': {'eta': 0.3, 'noise_model': 'uniform'}}
+    """
+    try:
+        out = rename_keys(data, RENAMED_FIELDS, "training config", warn=warn)
+        if isinstance(out.get("noise"), Mapping):
+            out["noise"] = rename_keys(
+                out["noise"], {"model": "noise_model"}, "training config noise", warn=warn
+            )
+    except TypeError as exc:
+        raise NoisyboxError(f"Expected each key once but got {exc}") from None
+    return out
 
 
 def field_default(name: str) -> Any:

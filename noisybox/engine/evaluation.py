@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.errors import NoisyboxError
 
 if TYPE_CHECKING:
@@ -322,6 +323,7 @@ def evaluate_model(
     return metrics
 
 
+@renamed_keywords(images="image_root")
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str],
     annotations: Any,
@@ -331,7 +333,6 @@ def evaluate_checkpoint(
     batch_size: int = 8,
     format: str | None = None,
     workers: int = 0,
-    images: str | os.PathLike[str] | None = None,
 ) -> dict[str, float]:
     """Evaluate a training checkpoint on (clean) test annotations.
 
@@ -343,7 +344,6 @@ def evaluate_checkpoint(
         batch_size: images per forward.
         format: annotation format (default: detected).
         workers: data loader processes.
-        images: deprecated spelling of ``image_root``.
 
     Returns:
         ``coco_evaluate``'s metrics (``ap50`` ... ``ap95``, ``map``, ``map_75_95``, ...).
@@ -351,13 +351,11 @@ def evaluate_checkpoint(
     Raises:
         NoisyboxError: unreadable checkpoint or annotations, or categories that do not match.
     """
-    from noisybox._deprecation import renamed_keyword
     from noisybox.data import DetectionDataset
     from noisybox.engine.checkpoint import load_checkpoint
     from noisybox.engine.distributed import select_device
     from noisybox.engine.model import model_from_checkpoint
 
-    image_root = renamed_keyword("evaluate_checkpoint", "images", images, "image_root", image_root)
     state = load_checkpoint(checkpoint)
     try:
         dev = select_device(device)

@@ -239,10 +239,10 @@ def _evaluation_due(cfg: TrainConfig, epoch: int) -> bool:
     """Whether the clean test set is evaluated after ``epoch`` (1-based).
 
     >>> [e for e in range(1, 11) if _evaluation_due(TrainConfig("t.json", epochs=10, eval_every=4,
-    ...                                                         val_annotations="v.json"), e)]
+    ...                                                         test_annotations="v.json"), e)]
     [4, 8, 10]
     """
-    if not cfg.val_annotations:
+    if not cfg.test_annotations:
         return False
     return epoch == cfg.epochs or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
 

@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from noisybox.detectors import build_detector
-from noisybox.engine.config import TrainConfig
+from noisybox.engine.config import TrainConfig, upgrade_config
 from noisybox.engine.ema import build_ema
 
 __all__ = ["build_model", "model_from_checkpoint"]
@@ -44,7 +44,7 @@ def model_from_checkpoint(state: Mapping[str, Any]) -> nn.Module:
     Args:
         state: a checkpoint read with :func:`noisybox.engine.checkpoint.load_checkpoint`.
     """
-    cfg = TrainConfig.from_dict(state["config"])
+    cfg = TrainConfig.from_dict(upgrade_config(state["config"]))
     model = build_model(cfg, int(state["num_classes"]), load_weights=False)
     if state.get("ema") is not None:
         ema = build_ema(model, cfg.ema_decay)

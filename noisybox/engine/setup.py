@@ -17,7 +17,7 @@ from torch import nn
 from noisybox._fileio import remove_stale_temporaries
 from noisybox.detectors import box_loss_modules
 from noisybox.engine.checkpoint import load_checkpoint
-from noisybox.engine.config import RESUME_FREE, TrainConfig
+from noisybox.engine.config import RESUME_FREE, TrainConfig, upgrade_config
 from noisybox.engine.distributed import DistInfo, all_gather_objects
 from noisybox.engine.ema import build_ema
 from noisybox.engine.model import build_model
@@ -183,6 +183,7 @@ def _target_alpha(model: nn.Module) -> float | None:
 
 
 def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:
+    stored = upgrade_config(stored)  # a checkpoint written before the val_* -> test_* rename
     current = cfg.to_dict()
     for key in sorted(set(stored) | set(current)):
         if key in RESUME_FREE:
@@ -210,8 +211,8 @@ def _datasets(cfg: TrainConfig) -> tuple[Any, Any | None]:
         format=cfg.train_format,
     )
     val_set = None
-    if cfg.val_annotations:
+    if cfg.test_annotations:
         val_set = DetectionDataset(
-            cfg.val_annotations, cfg.val_images, transforms=None, format=cfg.val_format
+            cfg.test_annotations, cfg.test_images, transforms=None, format=cfg.test_format
         )
     return train_set, val_set

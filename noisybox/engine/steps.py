@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from noisybox import _progress
 from noisybox.engine.config import TrainConfig
 from noisybox.engine.distributed import DistInfo, all_reduce_sum
 from noisybox.errors import NoisyboxError
@@ -93,16 +93,8 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 
 @contextlib.contextmanager
 def progress_bar(total: int, desc: str, enabled: bool) -> Iterator[Any]:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=total,
-        desc=desc,
-        file=sys.stderr,
-        disable=not enabled,
-        leave=False,
-        dynamic_ncols=True,
-    )
+    """The epoch's bar: live on a terminal, one line per epoch (or per few seconds) elsewhere."""
+    bar = _progress.progress_bar(total, desc, enabled=enabled, unit="step", leave=False)
     try:
         yield bar
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import _as_boxes, box_convert, check_box_format
 from noisybox.errors import NoisyboxError
 from noisybox.noise.registry import get_noise_model
@@ -113,7 +114,7 @@ def draw_box_noise(
     eta_w: float,
     eta_h: float,
     *,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     ratio: float = 1.0,
 ) -> np.ndarray:
     """Draw the offsets of every box: the one place noise is drawn.
@@ -124,17 +125,17 @@ def draw_box_noise(
         sizes: ``float64[N, 2]`` clean ``(w, h)``.
         eta_w: horizontal rate.
         eta_h: vertical rate.
-        model: a registered noise model.
+        noise_model: a registered noise model.
         ratio: share of boxes perturbed; the others get zero offsets.
 
     Returns:
         ``float64[N, 4]`` offsets ``(d_cx, d_cy, d_w, d_h)``; zero rows mean "unchanged".
     """
     n = sizes.shape[0]
-    deltas = np.asarray(get_noise_model(model)(rng, sizes, eta_w, eta_h), dtype=np.float64)
+    deltas = np.asarray(get_noise_model(noise_model)(rng, sizes, eta_w, eta_h), dtype=np.float64)
     if deltas.shape != (n, 4):
         raise ValueError(
-            f"Expected noise model {model!r} to return shape ({n}, 4) but got {deltas.shape}"
+            f"Expected noise model {noise_model!r} to return shape ({n}, 4) but got {deltas.shape}"
         )
     if ratio < 1.0:
         chosen = np.zeros(n, dtype=bool)
@@ -177,6 +178,7 @@ def _check_boxes_fit(
         )
 
 
+@renamed_keywords(model="noise_model")
 def perturb_boxes(
     boxes: np.ndarray,
     image_sizes: np.ndarray,
@@ -184,7 +186,7 @@ def perturb_boxes(
     eta: float = 0.2,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     box_format: str = "xyxy",
     boundary: str = "shift",
     ratio: float = 1.0,
@@ -193,7 +195,7 @@ def perturb_boxes(
 ) -> np.ndarray:
     """Perturb boxes with the noise of the Alpha-IoU paper.
 
-    In centre/size form every box gets independent offsets drawn by the noise ``model``
+    In centre/size form every box gets independent offsets drawn by the noise model ``noise_model``
     from its clean size (``uniform``: ``cx, w += U(-eta_w w, eta_w w)``,
     ``cy, h += U(-eta_h h, eta_h h)``), then the boundary conditions of eq. 5 are enforced
     (see :func:`apply_box_noise`). Working in pixels is equivalent to the paper's normalised
@@ -209,7 +211,8 @@ def perturb_boxes(
         eta: noise rate of both axes, in ``[0, 1)``.
         eta_w: horizontal rate overriding ``eta``.
         eta_h: vertical rate overriding ``eta``.
-        model: a name from :func:`list_noise_models`.
+        noise_model: a name from :func:`list_noise_models` (``model`` is its deprecated
+            alias).
         box_format: ``"xyxy"``, ``"xywh"`` or ``"cxcywh"``.
         boundary: ``"shift"`` (paper, default) or ``"truncate"``.
         ratio: share of boxes perturbed, in ``[0, 1]``; exactly ``round(ratio * N)`` boxes
@@ -229,7 +232,7 @@ def perturb_boxes(
             non-finite boxes or image sizes, boxes that are empty or inverted
             (``x2 <= x1`` or ``y2 <= y1``) or lie outside their image by more than
             :data:`BOX_TOLERANCE` pixels, or bad shapes.
-        ValueError: for an unknown ``model``, ``box_format`` or ``boundary``.
+        ValueError: for an unknown ``noise_model``, ``box_format`` or ``boundary``.
 
     Reference:
         Alpha-IoU (He et al., NeurIPS 2021), §4.3 and eq. 5.
@@ -245,7 +248,7 @@ def perturb_boxes(
     check_box_format(box_format)
     if boundary not in BOUNDARIES:
         raise ValueError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
-    get_noise_model(model)
+    get_noise_model(noise_model)
     if not (0.0 <= float(ratio) <= 1.0):
         raise NoisyboxError(f"Expected ratio in [0, 1] but got {ratio}")
     if not (np.isfinite(float(min_size)) and float(min_size) > 0.0):
@@ -274,7 +277,7 @@ def perturb_boxes(
         raise NoisyboxError(f"Expected finite boxes but got {arr[bad, :4].tolist()} at row {bad}")
     _check_boxes_fit(arr, xyxy, sizes, float(min_size), box_format)
     deltas = draw_box_noise(
-        generator, xyxy[:, 2:4] - xyxy[:, 0:2], eta_w, eta_h, model=model, ratio=ratio
+        generator, xyxy[:, 2:4] - xyxy[:, 0:2], eta_w, eta_h, noise_model=noise_model, ratio=ratio
     )
     moved = np.any(deltas != 0.0, axis=1)
 

@@ -9,6 +9,7 @@ import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema
 from pydantic import Field
 
+from noisybox._deprecation import warn_renamed
 from noisybox.noise.perturb import apply_box_noise, draw_box_noise, resolve_eta
 from noisybox.noise.registry import get_noise_model
 
@@ -29,7 +30,7 @@ class BoxNoise(A.DualTransform):
         eta: noise rate of both axes, in ``[0, 1)``.
         eta_w: horizontal rate overriding ``eta``.
         eta_h: vertical rate overriding ``eta``.
-        model: a registered noise model.
+        noise_model: a registered noise model (``model`` is its deprecated alias).
         boundary: ``"shift"`` (paper, eq. 5) or ``"truncate"``.
         ratio: share of boxes perturbed per call.
         min_size: minimum box side in pixels.
@@ -46,7 +47,8 @@ class BoxNoise(A.DualTransform):
         eta: float = Field(ge=0, lt=1)
         eta_w: float | None = Field(default=None, ge=0, lt=1)
         eta_h: float | None = Field(default=None, ge=0, lt=1)
-        model: str
+        noise_model: str
+        model: str | None = None
         boundary: Literal["shift", "truncate"]
         ratio: float = Field(ge=0, le=1)
         min_size: float = Field(gt=0)
@@ -56,18 +58,22 @@ class BoxNoise(A.DualTransform):
         eta: float = 0.2,
         eta_w: float | None = None,
         eta_h: float | None = None,
-        model: str = "uniform",
+        noise_model: str = "uniform",
         boundary: Literal["shift", "truncate"] = "shift",
         ratio: float = 1.0,
         min_size: float = 1.0,
         p: float = 1.0,
+        model: str | None = None,
     ) -> None:
         super().__init__(p=p)
-        get_noise_model(model)
+        if model is not None:  # the deprecated name of noise_model
+            warn_renamed("model", "noise_model", "BoxNoise()")
+            noise_model = model
+        get_noise_model(noise_model)
         self.eta = eta
         self.eta_w = eta_w
         self.eta_h = eta_h
-        self.model = model
+        self.noise_model = noise_model
         self.boundary = boundary
         self.ratio = ratio
         self.min_size = min_size
@@ -86,7 +92,12 @@ class BoxNoise(A.DualTransform):
         sizes = (bboxes[:, 2:4] - bboxes[:, 0:2]) * np.array([width, height], dtype=np.float64)
         eta_w, eta_h = resolve_eta(self.eta, self.eta_w, self.eta_h)
         deltas = draw_box_noise(
-            self.random_generator, sizes, eta_w, eta_h, model=self.model, ratio=self.ratio
+            self.random_generator,
+            sizes,
+            eta_w,
+            eta_h,
+            noise_model=self.noise_model,
+            ratio=self.ratio,
         )
         return {"box_deltas": deltas}
 
@@ -120,4 +131,4 @@ class BoxNoise(A.DualTransform):
         return out
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("eta", "eta_w", "eta_h", "model", "boundary", "ratio", "min_size")
+        return ("eta", "eta_w", "eta_h", "noise_model", "boundary", "ratio", "min_size")

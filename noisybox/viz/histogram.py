@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
@@ -166,12 +167,13 @@ def plot_iou_histogram(
     return fig
 
 
+@renamed_keywords(model="noise_model")
 def iou_histogram(
     clean_path: str | os.PathLike[str],
     noisy_paths: Sequence[str | os.PathLike[str]] = (),
     *,
     etas: Sequence[float] = (),
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     seed: int = 0,
     labels: Sequence[str] | None = None,
@@ -187,7 +189,7 @@ def iou_histogram(
         noisy_paths: noisy copies of it (e.g. ``corrupt`` outputs at several etas).
         etas: noise rates drawn on the fly (:func:`noisybox.corrupt.perturb_annotations`),
             plotted after the files.
-        model, boundary, seed: parameters of the on-the-fly noise.
+        noise_model, boundary, seed: parameters of the on-the-fly noise.
         labels: legend texts, one per file then per eta (default: from provenance).
         bins: histogram bins over ``[0, 1]``.
         output: PNG to write atomically, or ``None``.
@@ -222,7 +224,12 @@ def iou_histogram(
         noisy = read_annotations(path, format or clean.format)
         dists.append(iou_distribution(clean, noisy, label=labels[k] if labels else None))
     for j, eta in enumerate(etas):
-        params: dict[str, Any] = {"eta": eta, "model": model, "boundary": boundary, "seed": seed}
+        params: dict[str, Any] = {
+            "eta": eta,
+            "noise_model": noise_model,
+            "boundary": boundary,
+            "seed": seed,
+        }
         from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
 
         noisy = perturb_annotations(clean, **params)
@@ -230,7 +237,7 @@ def iou_histogram(
         dists.append(iou_distribution(clean, noisy, label=label))
     title = f"Noisy-to-clean IoU, {Path(clean_path).name}"
     if etas:
-        title += f"\non the fly: model={model} boundary={boundary} seed={seed}"
+        title += f"\non the fly: model={noise_model} boundary={boundary} seed={seed}"
     fig = plot_iou_histogram(dists, bins=bins, title=title)
     if output is not None:
         save_figure(fig, output)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noisybox._deprecation import renamed_keywords
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import load_image, resolve_image_root
@@ -275,7 +276,7 @@ def describe_noise(params: dict[str, Any]) -> str:
     eta = 0.2 if eta is None else float(eta)
     ew = float(params["eta_w"]) if params.get("eta_w") is not None else eta
     eh = float(params["eta_h"]) if params.get("eta_h") is not None else eta
-    parts = [f"model={params.get('model', 'uniform')}"]
+    parts = [f"model={params.get('noise_model', params.get('model', 'uniform'))}"]
     parts.append(f"eta={ew:g}" if ew == eh else f"eta_w={ew:g} eta_h={eh:g}")
     parts.append(f"boundary={params.get('boundary', 'shift')}")
     if params.get("ratio", 1.0) != 1.0:
@@ -291,6 +292,7 @@ def describe_noise(params: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+@renamed_keywords(model="noise_model", images="image_root")
 def preview_annotations(
     clean_path: str | os.PathLike[str],
     noisy_path: str | os.PathLike[str] | None = None,
@@ -300,7 +302,7 @@ def preview_annotations(
     eta: float | None = None,
     eta_w: float | None = None,
     eta_h: float | None = None,
-    model: str = "uniform",
+    noise_model: str = "uniform",
     boundary: str = "shift",
     ratio: float = 1.0,
     seed: int = 0,
@@ -312,7 +314,6 @@ def preview_annotations(
     columns: int = 3,
     tile_size: int = 360,
     show_labels: bool = True,
-    images: str | os.PathLike[str] | None = None,
 ) -> Figure:
     """Read annotation files and draw a preview grid (what ``noisybox preview`` does).
 
@@ -330,12 +331,11 @@ def preview_annotations(
         image_root: the images folder (default: next to the annotations, see
             :func:`noisybox.formats.images.default_image_root`).
         output: PNG to write (atomically); ``None`` writes nothing.
-        eta, eta_w, eta_h, model, boundary, ratio, seed: on-the-fly noise.
+        eta, eta_w, eta_h, noise_model, boundary, ratio, seed: on-the-fly noise.
         num_images, image_ids, sample_seed: which images (see :func:`select_images`).
         class_names: names overriding the annotations' (see :func:`~noisybox.viz.tiles.class_name_map`).
         format: format of both files (detected by default).
         columns, tile_size, show_labels: layout (see :func:`plot_preview`).
-        images: deprecated spelling of ``image_root``.
 
     Returns:
         The matplotlib ``Figure``.
@@ -352,9 +352,6 @@ def preview_annotations(
         >>> len(fig.axes), fig.get_suptitle().splitlines()[1]
         (2, 'on-the-fly noise: model=uniform eta=0.2 boundary=shift seed=0')
     """
-    from noisybox._deprecation import renamed_keyword
-
-    image_root = renamed_keyword("preview_annotations", "images", images, "image_root", image_root)
     on_the_fly = eta is not None or eta_w is not None or eta_h is not None
     if noisy_path is not None and on_the_fly:
         raise NoisyboxError(
@@ -372,7 +369,7 @@ def preview_annotations(
             "eta": 0.2 if eta is None else eta,
             "eta_w": eta_w,
             "eta_h": eta_h,
-            "model": model,
+            "noise_model": noise_model,
             "boundary": boundary,
             "ratio": ratio,
             "seed": seed,
