@@ -40,7 +40,9 @@ def test_oamil_draws_in_the_sources_order() -> None:
 def test_oamil_scales_width_and_height() -> None:
     # w' = w (1 + u3): the noisy width over the clean one lies in [1 - r, 1 + r]
     boxes = np.array([[100.0, 100.0, 140.0, 120.0]] * 500)
-    out = perturb_boxes(boxes, (1000, 1000), eta=0.4, noise_model="oamil", boundary="truncate", rng=1)
+    out = perturb_boxes(
+        boxes, (1000, 1000), eta=0.4, noise_model="oamil", boundary="truncate", rng=1
+    )
     ratio = (out[:, 2] - out[:, 0]) / 40.0
     assert ratio.min() >= 0.6 - 1e-9 and ratio.max() <= 1.4 + 1e-9
     assert ratio.min() < 0.65 and ratio.max() > 1.35
@@ -86,7 +88,9 @@ def test_inside_image_positive_and_seeded(model: str, eta: float, seed: int) -> 
     out = perturb_boxes(boxes, (100, 80), eta=eta, noise_model=model, boundary="truncate", rng=seed)
     assert np.all(out[:, 2] > out[:, 0]) and np.all(out[:, 3] > out[:, 1])
     assert np.all(out[:, :2] >= 0) and np.all(out[:, 2:] <= [100, 80])
-    again = perturb_boxes(boxes, (100, 80), eta=eta, noise_model=model, boundary="truncate", rng=seed)
+    again = perturb_boxes(
+        boxes, (100, 80), eta=eta, noise_model=model, boundary="truncate", rng=seed
+    )
     assert out.tobytes() == again.tobytes()
 
 
