@@ -40,11 +40,12 @@ def _levels(ctx: click.Context, param: click.Parameter, value: str) -> list[floa
     help="Noise levels (each model's own eta), separated by commas.",
 )
 @click.option(
+    "--noise-model",
     "--model",
     "models",
     multiple=True,
     type=click.Choice(list_noise_models()),
-    help="A noise model (repeatable; default all registered).",
+    help="A noise model (repeatable; default all registered; --model is the short spelling).",
 )
 @click.option(
     "--boundary",
