@@ -235,6 +235,19 @@ def _duplicate(ids: list[Any]) -> tuple[Any, int] | None:
     return None
 
 
+def _check_matchable(clean: Annotations, noisy: Annotations) -> None:
+    """Refuse two sets whose boxes cannot be matched by record id: other images, or a
+    record id that repeats in either set."""
+    _check_same_images(clean, noisy)
+    for ann in (clean, noisy):
+        dup = _duplicate(list(ann.record_ids))
+        if dup is not None:
+            raise NoisyboxError(
+                f"Expected every record id once in {ann.source} but got {dup[0]!r} {dup[1]} "
+                "times; boxes cannot be matched by id"
+            )
+
+
 def align_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
     """The boxes of ``noisy`` in the row order of ``clean``, matched by record id.
 
@@ -258,14 +271,7 @@ def align_boxes(clean: Annotations, noisy: Annotations) -> np.ndarray:
     boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
     if noisy.record_ids is clean.record_ids and noisy.image_ids is clean.image_ids:
         return boxes
-    _check_same_images(clean, noisy)
-    for ann in (clean, noisy):
-        dup = _duplicate(list(ann.record_ids))
-        if dup is not None:
-            raise NoisyboxError(
-                f"Expected every record id once in {ann.source} but got {dup[0]!r} {dup[1]} "
-                "times; boxes cannot be matched by id"
-            )
+    _check_matchable(clean, noisy)
     row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
     rows = np.empty(clean.num_boxes, dtype=np.int64)
     for k, rid in enumerate(clean.record_ids):
@@ -348,14 +354,7 @@ def match_records(
         NoisyboxError: images that differ, a record id that repeats in either set, or a
             record on another image.
     """
-    _check_same_images(clean, noisy)
-    for ann in (clean, noisy):
-        dup = _duplicate(list(ann.record_ids))
-        if dup is not None:
-            raise NoisyboxError(
-                f"Expected every record id once in {ann.source} but got {dup[0]!r} {dup[1]} "
-                "times; boxes cannot be matched by id"
-            )
+    _check_matchable(clean, noisy)
     row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
     ids = list(clean.record_ids)
     if dropped and clean.format == "voc":
