@@ -55,7 +55,12 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.resolved_lr, momentum=0.9)
-    return torch.optim.AdamW(groups, lr=cfg.resolved_lr)
+    try:
+        # one fused kernel per step instead of a Python loop over the parameters: 7 % more
+        # training images/s for the half-width FCOS on one CPU thread (measured, issue 12)
+        return torch.optim.AdamW(groups, lr=cfg.resolved_lr, fused=True)
+    except (RuntimeError, TypeError):  # no fused kernel for this device or torch (< 2.4 on CPU)
+        return torch.optim.AdamW(groups, lr=cfg.resolved_lr)
 
 
 def to_device(
