@@ -237,7 +237,7 @@ def test_ultralytics_is_configured_offline() -> None:
 
 @pytest.mark.slow
 def test_benchmark_cell_of_an_ultralytics_detector(
-    tmp_path: Path, no_network: list[tuple[Any, ...]]
+    tmp_path: Path, no_network: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from noisybox.benchmark import load_config, run_benchmark
     from noisybox.benchmark.report import write_report
@@ -256,6 +256,8 @@ def test_benchmark_cell_of_an_ultralytics_detector(
     )
     summary = run_benchmark(cfg, tmp_path / "out", progress=False)
     assert summary.failures == []
+    out, err = capsys.readouterr()
+    assert "Epoch" not in out + err and "it/s" not in out + err  # quiet: no Ultralytics bars
     (record,) = summary.records
     assert record["cell_id"] == "yolov8n-ultralytics__alpha-ciou@3~w0.5__eta0.3__s0"
     assert set(record["metrics"]) == set(METRIC_NAMES)  # the torchvision cells' metrics

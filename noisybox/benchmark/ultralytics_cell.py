@@ -20,9 +20,12 @@ choose the weights); an interrupted cell starts again from scratch.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +112,18 @@ def ultralytics_train_args(
     if device is not None:
         args["device"] = device
     return args
+
+
+@contextlib.contextmanager
+def _ultralytics_quiet() -> Iterator[None]:
+    """Ultralytics' log lines and progress bars off (its bars follow its logger's level)."""
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def train_ultralytics_cell(
@@ -202,7 +217,8 @@ def train_ultralytics_cell(
 
     model.add_callback("on_train_epoch_start", on_epoch_start)
     model.add_callback("on_fit_epoch_end", on_epoch_end)
-    model.train(trainer=trainer, **args)
+    with contextlib.nullcontext() if progress else _ultralytics_quiet():
+        model.train(trainer=trainer, **args)
     weights = cell_dir / "train" / "weights" / "last.pt"
     if not weights.is_file():
         raise NoisyboxError(f"Expected Ultralytics to write {weights} but it did not")
