@@ -285,3 +285,51 @@ def test_noise_corruptions_follow_eta_and_keep_old_fingerprints(tmp_path: Path) 
     for bad, words in ((["missing", "missing"], "distinct names"), (["relocate"], "names in")):
         with pytest.raises(ConfigError, match=words):
             load_config({**VALID, "noise": {"corruptions": bad}})
+
+
+def test_report_reference_is_a_loss_row_of_the_grid(tmp_path: Path) -> None:
+    plain = load_config(VALID)
+    assert plain.report.reference is None
+    assert "report" not in plain.to_dict()  # studies without the option read as before
+    cfg = load_config({**VALID, "report": {"reference": "iou"}})
+    assert cfg.report.reference == "iou"
+    assert cfg.to_dict()["report"] == {"reference": "iou"}
+    # a report option measures nothing: same fingerprint, and a study may add it on resume
+    assert cfg.fingerprint() == plain.fingerprint()
+    assert load_config(cfg.to_dict()).to_dict() == cfg.to_dict()
+    open_results_folder(plain, tmp_path / "out")
+    open_results_folder(cfg, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "benchmark.json").read_text())["config"]["report"] == {
+        "reference": "iou"
+    }
+    # an alpha variant by its label, stored with its warm-up
+    short = load_config({**VALID, "report": {"reference": "alpha-iou@3"}})
+    assert short.report.reference == "alpha-iou@3 (warm-up 0.3)"
+    # ... unless it names two rows
+    other = {"name": "alpha-iou", "alpha": 3, "alpha_warmup": 0.1}
+    two = {**VALID, "losses": [*VALID["losses"], other]}
+    with pytest.raises(ConfigError, match=r"report.reference: .* but got 'alpha-iou@3'"):
+        load_config({**two, "report": {"reference": "alpha-iou@3"}})
+    full = load_config({**two, "report": {"reference": "alpha-iou@3 (warm-up 0.3)"}})
+    assert full.report.reference == "alpha-iou@3 (warm-up 0.3)"
+
+    path = tmp_path / "study.yaml"
+    for report, words in (
+        ({"reference": "giou"}, r"report.reference: Expected one loss row of the grid "
+         r"\(iou, alpha-iou@2 \(warm-up 0.3\), alpha-iou@3 \(warm-up 0.3\)\) but got 'giou'"),
+        ({"reference": "alpha-iou"}, r"report.reference: Expected one loss row .* 'alpha-iou'"),
+        ({"reference": "iou", "colour": "red"}, r"report.colour: Expected one of the keys reference"),
+        ({"reference": ""}, r"report.reference: Expected a non-empty string"),
+        ("iou", r"report: Expected a mapping but got 'iou'"),
+    ):  # fmt: skip
+        path.write_text(yaml.safe_dump({**VALID, "report": report}))
+        with pytest.raises(ConfigError, match=words) as info:
+            load_config(path)
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and "(1 problem)" in message
+
+
+def test_loss_zoo_preset_compares_every_loss_with_iou() -> None:
+    cfg = load_config("loss-zoo")
+    assert cfg.report.reference == "iou"
+    assert len(cfg.losses) == 16 and cfg.etas == (0.0, 0.3) and len(cfg.seeds) == 3

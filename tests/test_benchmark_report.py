@@ -28,6 +28,7 @@ from noisybox.benchmark.report import (
 )
 from noisybox.cli import main
 from noisybox.engine.evaluation import THRESHOLD_METRICS
+from noisybox.errors import NoisyboxError
 
 
 def metrics_for(ap50: float) -> dict[str, float]:
@@ -291,10 +292,15 @@ def test_runner_twin_and_report_baseline_follow_one_rule() -> None:
     )
 
 
-def make_folder(tmp_path: Path, records: list[dict], losses: list) -> Path:
+def make_folder(tmp_path: Path, records: list[dict], losses: list, **extra: object) -> Path:
     out = tmp_path / "results"
     (out / "records").mkdir(parents=True)
-    config = {"name": "handmade", "losses": losses, "collapse": {"ap50_near_zero": 0.02}}
+    config = {
+        "name": "handmade",
+        "losses": losses,
+        "collapse": {"ap50_near_zero": 0.02},
+        **extra,
+    }
     (out / "benchmark.json").write_text(json.dumps({"config": config}))
     for rec in records:
         (out / "records" / f"{rec['cell_id']}.json").write_text(json.dumps(rec))
@@ -382,3 +388,129 @@ def test_retention_beside_the_published_rows(records: list[dict]) -> None:
     assert frcnn[2:] == ["0.92", "-", "0.78", "-"]
     coco = next(row for row in lines if row[1] == "COCO Faster R-CNN AP75")
     assert coco[2:] == ["-", "0.77", "-", "-"]
+
+
+ZOO = {
+    # (loss, alpha, eta): AP50 of seeds 0, 1 and 2
+    ("iou", 1.0, 0.0): (0.80, 0.82, 0.84),
+    ("giou", 1.0, 0.0): (0.81, 0.82, 0.86),
+    ("alpha-iou", 3.0, 0.0): (0.79, 0.80, 0.85),
+    ("iou", 1.0, 0.3): (0.60, 0.62, 0.64),
+    ("giou", 1.0, 0.3): (0.62, 0.66, 0.65),
+    ("alpha-iou", 3.0, 0.3): (0.61, 0.63, 0.0),  # seed 2 collapsed
+}
+ZOO_LOSSES = [{"name": "iou"}, {"name": "giou"}, {"name": "alpha-iou", "alpha": 3}]
+
+
+@pytest.fixture
+def zoo() -> list[dict]:
+    return [
+        record(loss, alpha, eta, seed, ap)
+        for (loss, alpha, eta), aps in ZOO.items()
+        for seed, ap in enumerate(aps)
+    ]
+
+
+def md_rows(section: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    ]
+
+
+def test_paired_difference_to_a_reference_loss(zoo: list[dict]) -> None:
+    order = ["iou", "giou", "alpha-iou"]
+    report, data = build_report(zoo, thresholds=CollapseConfig(), loss_order=order, reference="iou")
+    section = report.markdown.split("## Paired difference to iou\n")[1].split("\n## ")[0]
+    compact, at0, at3 = section.split("\n### ")
+    rows = md_rows(compact)
+    assert rows[0] == [
+        "Detector",
+        "Loss",
+        "mAP @0",
+        "mAP @0.3",
+        "retention @0.3",
+        "diff @0 (95% CI)",
+        "diff @0.3 (95% CI)",
+    ]
+    iou, giou, alpha = (
+        next(r for r in rows if r[1] == label) for label in order[:2] + ["alpha-iou@3"]
+    )
+    # mAP = 0.55 AP50 (metrics_for); giou at eta 0.3: AP50 0.62, 0.66, 0.65, mean 0.6433
+    assert giou[2:5] == ["45.65 ± 1.46", "35.38 ± 1.14", f"{0.6433 / 0.83:.2f}"]
+    assert iou[5:] == ["reference", "reference"]
+    # giou - iou at eta 0.3, AP50 points per seed: +2, +4, +1: mean 7/3, sample std
+    # sqrt(7/3) = 1.5275, t(0.975, 2) = 4.3027, half width 4.3027 * 1.5275 / sqrt(3) = 3.7946;
+    # mAP is 0.55 of it: +1.28 [-0.80, +3.37]
+    assert giou[6] == "+1.28 [-0.80, +3.37]"
+    # the collapsed seed is excluded from the mean and from the pairs
+    assert alpha[3] == "34.10 ± 0.78 (1/3 collapsed)"
+    assert alpha[6] == "+0.55 [+0.55, +0.55]"
+
+    assert at3.startswith("retinanet (resnet18), eta = 0.3: difference to iou")
+    rows = md_rows(at3)
+    assert rows[0] == ["Loss", "pairs", "mAP", "AP50", "AP75", "mAP75:95"]
+    assert [r[0] for r in rows[1:]] == ["alpha-iou@3", "giou"]  # config order, iou's variant first
+    # three seeds ahead: exact two-sided Wilcoxon and sign tests both give 2 / 2**3
+    assert rows[2][1:4] == [
+        "3",
+        "+1.28 [-0.80, +3.37]; 3/3 ahead; p 0.250 / 0.250",
+        "+2.33 [-1.46, +6.13]; 3/3 ahead; p 0.250 / 0.250",
+    ]
+    assert rows[1][1:3] == ["2", "+0.55 [+0.55, +0.55]; 2/2 ahead; p 0.500 / 0.500"]
+    assert "alpha-iou@3" in md_rows(at0)[1][0] and "p 0.750 / 1.000" in md_rows(at0)[1][2]
+
+    paired = data["reference_paired"].set_index(["eta", "label"])
+    sel = paired.loc[(0.3, "giou")]
+    assert sel["baseline_label"] == "iou" and sel["n_pairs"] == 3
+    assert sel["ap50_diff"] == pytest.approx(0.07 / 3)
+    half = 4.302652729911275 * np.sqrt(7 / 3) / np.sqrt(3) / 100
+    assert (sel["ap50_ci_low"], sel["ap50_ci_high"]) == pytest.approx(
+        (0.07 / 3 - half, 0.07 / 3 + half)
+    )
+    diffs = data["reference_differences"]
+    assert sorted(diffs[(diffs["eta"] == 0.3) & (diffs["label"] == "alpha-iou@3")]["seed"]) == [
+        0,
+        1,
+    ]
+    summary = data["reference_summary"].set_index("label")
+    assert summary.loc["giou", "retention_map@0.3"] == pytest.approx(0.6433333 / 0.83)
+    assert summary.loc["iou", "n_pairs@0.3"] == 0
+
+
+def test_reference_section_adds_and_changes_nothing_else(zoo: list[dict]) -> None:
+    plain, plain_data = build_report(zoo, thresholds=CollapseConfig(), loss_order=["iou", "giou"])
+    ref, ref_data = build_report(
+        zoo, thresholds=CollapseConfig(), loss_order=["iou", "giou"], reference="iou"
+    )
+    assert "Paired difference to" not in plain.markdown
+    assert not any(k.startswith("reference") for k in plain_data)
+    start = ref.markdown.index("\n## Paired difference to iou")
+    end = ref.markdown.index("\n## ", start + 1)
+    assert ref.markdown[:start] + ref.markdown[end:] == plain.markdown
+    assert ref_data["latex"].startswith(plain_data["latex"])
+    for key in ("summary", "relative", "differences", "robustness"):
+        pd.testing.assert_frame_equal(ref_data[key], plain_data[key])
+    # a reference with no cell yet: the section says so
+    early, _ = build_report([r for r in zoo if r["cell"]["loss"] != "iou"], reference="iou")
+    assert "No finished cell of `iou` yet" in early.markdown
+
+
+def test_write_report_with_a_reference(tmp_path: Path, zoo: list[dict]) -> None:
+    out = make_folder(tmp_path, zoo, ZOO_LOSSES, report={"reference": "iou"})
+    report = write_report(out, plots=False)
+    names = {p.name for p in report.files}
+    assert {"reference_summary.csv", "reference_paired.csv", "reference_differences.csv"} <= names
+    assert "## Paired difference to iou" in (out / "report" / "report.md").read_text()
+    tex = (out / "report" / "table3.tex").read_text()
+    # 2 Table 3 + robustness, then the compact table and one per eta
+    assert tex.count(r"\begin{tabular}") == 6
+    assert r"diff @0.3 (95\% CI)" in tex and "+1.28 [-0.80, +3.37]" in tex
+    paired = pd.read_csv(out / "report" / "reference_paired.csv")
+    assert set(paired["baseline_label"]) == {"iou"}
+    assert set(paired["label"]) == {"giou", "alpha-iou@3"}
+
+    bad = make_folder(tmp_path / "bad", zoo, ZOO_LOSSES, report={"reference": 3})
+    with pytest.raises(NoisyboxError, match=r"report.reference is 3, not a loss label"):
+        write_report(bad, plots=False)

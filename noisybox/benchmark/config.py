@@ -31,6 +31,7 @@ Schema (``?`` marks optional keys; defaults in brackets)::
     schedule: {epochs, batch_size, lr, optimizer, image_size, workers, ...}
     device: auto                    ? [auto]
     collapse: {min_box_loss_drop, min_fg_iou, ap50_near_zero}      ?
+    report: {reference: iou}        ? paired differences of every loss to this one
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "LossSpec",
     "NoiseConfig",
     "RUNTIME_KEYS",
+    "ReportConfig",
     "config_diff",
     "list_presets",
     "loss_label",
@@ -69,8 +71,16 @@ __all__ = [
 BUILTIN_DATASETS = ("shapes",)
 DATASET_FORMATS = ("coco", "voc", "yolo")
 # Keys that may change between sessions on the same results folder without changing what
-# is measured (a resumed grid may run on another device or with more loader workers).
-RUNTIME_KEYS = ("name", "description", "device", "schedule.workers", "schedule.eval_batch_size")
+# is measured (a resumed grid may run on another device or with more loader workers; the
+# report's options only change how the records are compared).
+RUNTIME_KEYS = (
+    "name",
+    "description",
+    "device",
+    "schedule.workers",
+    "schedule.eval_batch_size",
+    "report",
+)
 
 
 class ConfigError(NoisyboxError):
@@ -195,6 +205,19 @@ class CollapseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """Options of the report that change no measurement.
+
+    Attributes:
+        reference: the label of a loss row of the grid (``iou``, ``alpha-iou@3 (warm-up
+            0.3)``) every other loss row is compared with, seed by seed, in the report's
+            "Paired difference to <reference>" section; ``None`` for no such section.
+    """
+
+    reference: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     """A validated benchmark: the grid axes and the protocol shared by every cell."""
 
@@ -208,6 +231,7 @@ class BenchmarkConfig:
     noise: NoiseConfig = NoiseConfig()
     device: str = "auto"
     collapse: CollapseConfig = CollapseConfig()
+    report: ReportConfig = ReportConfig()
     description: str = ""
     source: str = "<config>"
     base_dir: str = "."
@@ -237,6 +261,8 @@ class BenchmarkConfig:
             data["noise"]["corruptions"] = list(data["noise"]["corruptions"])
         else:
             data["noise"].pop("corruptions")
+        if self.report == ReportConfig():
+            data.pop("report")  # likewise: a study that sets no report option reads as before
         return data
 
     def fingerprint(self) -> str:

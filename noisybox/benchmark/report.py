@@ -19,6 +19,12 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   published retention (``oamil``), the **retention** of AP50 and AP75 at each level (AP at
   eta / AP at 0) beside the published retention under OA-MIL's noise
   (:data:`~noisybox.benchmark.summary.PUBLISHED_RETENTION`).
+* **Paired difference to a reference loss**, for studies whose config sets
+  ``report: {reference: <loss>}``: every other loss row against the reference, seed by
+  seed, with the statistics of the alpha-variant comparison (95 % t interval, Wilcoxon and
+  sign-test p-values, seeds ahead) for mAP, AP50, AP75 and mAP75:95, and a compact table
+  per loss: clean mAP, mAP and its retention at each noisy eta, mAP difference to the
+  reference at each eta.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from noisybox.benchmark.summary import (
     TABLE_METRICS,
     paired_differences,
     records_frame,
+    reference_summary,
     relative_improvements,
     robustness_frame,
     summarize,
@@ -53,6 +60,8 @@ from noisybox.benchmark.tables import (
     markdown_table,
     min_pairs,
     paired_verdicts,
+    reference_paired_frames,
+    reference_summary_display,
     retention_section,
     robustness_display,
     table3_frames,
@@ -92,13 +101,24 @@ def build_report(
     thresholds: CollapseConfig | None = None,
     loss_order: Sequence[str] = (),
     title: str = "noisybox benchmark",
+    reference: str | None = None,
 ) -> tuple[Report, dict[str, Any]]:
     """Render the report of a set of records (collapse flags recomputed from all of them).
 
+    Args:
+        records: result records.
+        thresholds: the collapse thresholds (``None``: the records' own flags).
+        loss_order: the config's loss names, for the row order.
+        title: the report's heading.
+        reference: the label of the loss row every other one is compared with in a
+            "Paired difference to <reference>" section (the config's ``report.reference``);
+            ``None`` for no such section.
+
     Returns:
         The report, and the data behind it: ``frame`` (per record), ``summary``,
-        ``relative``, ``differences`` (per seed pair), ``robustness`` (DataFrames) and
-        ``latex`` (text).
+        ``relative``, ``differences`` (per seed pair), ``robustness`` (DataFrames),
+        ``latex`` (text) and, with ``reference``, ``reference_summary``,
+        ``reference_paired`` and ``reference_differences`` (DataFrames).
     """
     if thresholds is not None:
         records = apply_collapse_flags(list(records), thresholds)
@@ -123,7 +143,7 @@ def build_report(
             )
         )
     summary = summarize(frame)
-    rob = robustness_frame(summary, retention=_published_noise(records))
+    rob = robustness_frame(summary, retention=("ap50", "ap75") if _published_noise(records) else ())
     parts += [
         "",
         "## Robustness to noisy boxes",
@@ -140,6 +160,11 @@ def build_report(
     )
     rel = relative_improvements(frame)
     parts += _verdict_section(rel)
+    extra: dict[str, Any] = {}
+    if reference is not None:
+        section, tex, extra = _reference_section(frame, summary, reference, loss_order)
+        parts += section
+        latex += tex
     curves = curves_frame(records)
     curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
     if not curve_table.empty and int(curve_table["points"].max()) >= 2:
@@ -159,6 +184,7 @@ def build_report(
         "curves": curves,
         "curve_summary": curve_table,
         "latex": "\n".join(latex),
+        **extra,
     }
 
 
@@ -211,6 +237,59 @@ def _verdict_section(rel: pd.DataFrame) -> list[str]:
     ]
 
 
+def _reference_section(
+    frame: pd.DataFrame, summary: pd.DataFrame, reference: str, loss_order: Sequence[str]
+) -> tuple[list[str], list[str], dict[str, pd.DataFrame]]:
+    """Markdown and LaTeX of the comparison of every loss row with ``reference``, and
+    its frames (see :func:`build_report`)."""
+    paired = relative_improvements(frame, reference)
+    compact = reference_summary(summary, paired)
+    n = min_pairs(paired[paired["n_pairs"] > 0])
+    parts = [
+        "",
+        f"## Paired difference to {reference}",
+        "",
+        f"Every loss against `{reference}`, seed by seed (the same seed gives both cells the "
+        "same initial weights, data order and noisy file), collapsed cells left out. First "
+        "per loss: mAP (percent, mean ± std over seeds) at each eta, its retention (mAP at "
+        f"eta over mAP at eta = 0, seed means) and the mean paired mAP difference to "
+        f"`{reference}` in AP points with its 95% CI (t over seeds). Then per detector and "
+        "eta: the mean paired difference in points [95% CI], the seeds ahead among the "
+        "seed pairs, and the exact two-sided Wilcoxon signed-rank / sign-test p-values."
+        + (
+            f" With {n} seed pairs neither rank test can give p below {min_rank_p(n):.3f}."
+            if n
+            else ""
+        ),
+        "",
+        markdown_table(reference_summary_display(compact, MD, reference, loss_order)),
+    ]
+    if paired.empty:
+        parts += ["", f"No finished cell of `{reference}` yet: nothing to pair with."]
+    for title, table in reference_paired_frames(paired, MD, loss_order):
+        parts += ["", f"### {title}", "", markdown_table(table)]
+    latex = [
+        reference_summary_display(compact, TEX, reference, loss_order).to_latex(
+            index=False, escape=False, caption=TEX.escape(f"Paired difference to {reference}")
+        )
+    ]
+    for title, table in reference_paired_frames(paired, TEX, loss_order):
+        latex.append(
+            table.to_latex(
+                index=False,
+                escape=False,
+                caption=TEX.escape(title),
+                column_format="l" + "r" * (len(table.columns) - 1),
+            )
+        )
+    data = {
+        "reference_summary": compact,
+        "reference_paired": paired,
+        "reference_differences": paired_differences(frame, reference),
+    }
+    return parts, latex, data
+
+
 def write_report(
     out_dir: str | Path, *, plots: bool = True, records: Sequence[dict[str, Any]] | None = None
 ) -> Report:
@@ -219,7 +298,10 @@ def write_report(
     Files: ``report.md``, ``table3.tex`` (all tables), ``records.csv`` (one row per cell),
     ``summary.csv`` (mean/std per row), ``relative_improvement.csv`` (with the paired
     comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``, and the PNG
-    plots of ``noisybox.benchmark.plots``.
+    plots of ``noisybox.benchmark.plots``; when the stored config sets
+    ``report.reference``, ``reference_summary.csv`` (the compact per-loss table),
+    ``reference_paired.csv`` (the comparison with the reference, as
+    ``relative_improvement.csv``) and ``reference_differences.csv`` (per seed).
 
     The files are written all or none (:func:`noisybox._fileio.staged`).
 
@@ -233,10 +315,13 @@ def write_report(
     try:
         thresholds = CollapseConfig(**stored.get("collapse", {}))
         loss_order = [spec["name"] for spec in stored.get("losses", [])]
+        reference = (stored.get("report") or {}).get("reference")
+        if not isinstance(reference, (str, type(None))):
+            raise TypeError(f"report.reference is {reference!r}, not a loss label")
     except (TypeError, KeyError, AttributeError) as exc:
         raise NoisyboxError(
-            f"Expected the collapse and losses of a benchmark config in {folder.config_json} "
-            f"but got {type(exc).__name__}: {exc}"
+            f"Expected the collapse, losses and report of a benchmark config in "
+            f"{folder.config_json} but got {type(exc).__name__}: {exc}"
         ) from None
     if records is None:
         records = folder.load_records()
@@ -250,6 +335,7 @@ def write_report(
         thresholds=thresholds,
         loss_order=loss_order,
         title=f"noisybox benchmark `{stored.get('name', folder.root.name)}`",
+        reference=reference,
     )
     with staged():
         report.files = _write_report_files(folder.report_dir, report, data, plots)
@@ -268,9 +354,12 @@ def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: 
             "robustness": "robustness.csv",
             "curves": "learning_curves.csv",
             "curve_summary": "learning_curve_summary.csv",
+            "reference_summary": "reference_summary.csv",
+            "reference_paired": "reference_paired.csv",
+            "reference_differences": "reference_differences.csv",
         }
         for name, file_name in names.items():
-            if name in ("curves", "curve_summary") and data[name].empty:
+            if name not in data or (name in ("curves", "curve_summary") and data[name].empty):
                 continue
             path = out / file_name
             atomic_write_text(path, data[name].to_csv(index=False))

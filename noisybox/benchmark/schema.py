@@ -26,6 +26,8 @@ from noisybox.benchmark.config import (
     DetectorSpec,
     LossSpec,
     NoiseConfig,
+    ReportConfig,
+    loss_label,
 )
 from noisybox.benchmark.ultralytics_cell import (
     RESERVED_OPTIONS,
@@ -68,6 +70,7 @@ _TOP_KEYS = (
     "schedule",
     "device",
     "collapse",
+    "report",
 )
 _SHAPES_OPTIONS = ("num_train", "num_val", "image_size", "seed")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -190,6 +193,7 @@ def validate_config(
         c.error("device", "auto, cpu, mps, cuda or cuda:N", device)
 
     collapse = _validate_collapse(c, top["collapse"]) if "collapse" in top else CollapseConfig()
+    report = _validate_report(c, top["report"], losses) if "report" in top else ReportConfig()
 
     if c.errors or dataset is None:
         raise ConfigError(c.errors, source)
@@ -204,6 +208,7 @@ def validate_config(
         noise=noise,
         device=str(device),
         collapse=collapse,
+        report=report,
         description=str(description),
         source=source,
         base_dir=str(base),
@@ -315,6 +320,28 @@ def _validate_collapse(c: Checker, value: Any) -> CollapseConfig:
         if all(v is not None for v in values.values()):
             return CollapseConfig(**values)  # type: ignore[arg-type]
     return CollapseConfig()
+
+
+def _validate_report(c: Checker, value: Any, losses: list[LossSpec]) -> ReportConfig:
+    """``report.reference``: one loss row of the grid, stored under its full label.
+
+    The row's label with its warm-up (``alpha-iou@3 (warm-up 0.3)``) or, when it names one
+    row only, without (``alpha-iou@3``).
+    """
+    r = c.mapping("report", value, ("reference",))
+    if r is None or "reference" not in r:
+        return ReportConfig()
+    reference = c.string("report.reference", r["reference"])
+    if reference is None or not losses:  # a bad losses section has its own error
+        return ReportConfig()
+    full = [loss_label(lo.name, lo.alpha, lo.alpha_warmup) for lo in losses]
+    matches = [f for f in full if f == reference] or [
+        f for lo, f in zip(losses, full, strict=True) if lo.label == reference
+    ]
+    if len(matches) != 1:
+        c.error("report.reference", f"one loss row of the grid ({', '.join(full)})", reference)
+        return ReportConfig()
+    return ReportConfig(reference=matches[0])
 
 
 def _resolve(base: Path, value: str) -> Path:

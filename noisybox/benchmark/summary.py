@@ -8,8 +8,11 @@ renders them.
 * :func:`records_frame`: one row per record; :func:`summarize`: mean and std over seeds per
   loss row, collapsed cells left out.
 * :func:`relative_improvements` and :func:`paired_differences`: each alpha variant against
-  its alpha = 1 baseline (:func:`noisybox.benchmark.collapse.baseline_of`), on the seeds
+  its alpha = 1 baseline (:func:`noisybox.benchmark.collapse.baseline_of`), or every loss
+  row against one ``reference`` row (the config's ``report.reference``), on the seeds
   where both cells exist and neither collapsed.
+* :func:`reference_summary`: per loss row, clean mAP, mAP and its retention at each noisy
+  eta, and the paired mAP difference to the reference at each eta.
 * :func:`robustness_frame`: ``mPC`` = mean performance over the noisy levels eta > 0,
   ``rPC`` = mPC / clean performance (Michaelis et al., 2019), and the retention of AP50
   and AP75 at each level (AP at eta / AP at 0), the figure the noisy-box papers publish
@@ -40,6 +43,7 @@ __all__ = [
     "none_if_nan",
     "paired_differences",
     "records_frame",
+    "reference_summary",
     "relative_improvements",
     "robustness_frame",
     "summarize",
@@ -169,11 +173,14 @@ def _baseline_of(row: pd.Series, rows: pd.DataFrame) -> pd.Series | None:
     return rows.iloc[next(i for i, c in enumerate(candidates) if c is base)]
 
 
-def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
+def relative_improvements(frame: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
     """Per alpha variant and its alpha = 1 baseline, per detector and eta: relative
     improvement of every metric (percent of the baseline), and a paired comparison.
 
-    Only seeds where both cells exist and neither collapsed are used. Columns:
+    With ``reference`` (a loss row's label, as in the ``label`` column of
+    :func:`summarize`), every other loss row is compared with that row instead, alpha
+    variant or not; ``baseline_label`` is then the reference. Only seeds where both cells
+    exist and neither collapsed are used. Columns:
     ``<metric>_rel`` (100 * (variant - baseline) / baseline, NaN if the baseline is 0 or
     no seed pairs), ``<metric>_diff`` (mean paired difference, fraction),
     ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
@@ -186,7 +193,7 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     says nothing.
     """
     out = []
-    for key, pairs in _seed_pairs(frame):
+    for key, pairs in _seed_pairs(frame, reference):
         res: dict[str, Any] = {**key, "n_pairs": len(pairs)}
         for m in TABLE_METRICS:
             v = pairs[f"{m}_v"].to_numpy(dtype=float)
@@ -224,15 +231,22 @@ def relative_improvements(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def _seed_pairs(frame: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
-    """``(key, pairs)`` per alpha variant with a baseline: ``key`` holds ``detector``,
+def _seed_pairs(
+    frame: pd.DataFrame, reference: str | None = None
+) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """``(key, pairs)`` per alpha variant with a baseline (with ``reference``: per loss row
+    but the reference, where the reference row has cells): ``key`` holds ``detector``,
     ``backbone``, ``eta``, ``label`` and ``baseline_label``; ``pairs`` has ``seed`` and
     ``<metric>_v`` / ``<metric>_b`` for the seeds where both cells exist and neither
     collapsed."""
     summary = summarize(frame)
     for (det, bb, eta), rows in summary.groupby(["detector", "backbone", "eta"], sort=False):
         for _, row in rows.iterrows():
-            base = _baseline_of(row, rows)
+            base = (
+                _baseline_of(row, rows)
+                if reference is None
+                else _reference_of(row, rows, reference)
+            )
             if base is None:
                 continue
             pairs = _cells(frame, row).merge(_cells(frame, base), on="seed", suffixes=("_v", "_b"))
@@ -247,14 +261,22 @@ def _seed_pairs(frame: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFr
             yield key, pairs
 
 
-def paired_differences(frame: pd.DataFrame) -> pd.DataFrame:
+def _reference_of(row: pd.Series, rows: pd.DataFrame, reference: str) -> pd.Series | None:
+    """The summary row labelled ``reference`` among ``rows``, unless ``row`` is it."""
+    match = rows[rows["label"] == reference]
+    return None if row["label"] == reference or match.empty else match.iloc[0]
+
+
+def paired_differences(frame: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
     """Per alpha variant, eta and seed: ``<metric>`` = variant minus its baseline (fraction).
 
-    Columns ``detector, backbone, eta, label, baseline_label, seed`` and one per
-    ``TABLE_METRICS``; collapsed cells have no row (as in :func:`relative_improvements`).
+    With ``reference``, per loss row other than the reference: that row minus the
+    reference (see :func:`relative_improvements`). Columns ``detector, backbone, eta,
+    label, baseline_label, seed`` and one per ``TABLE_METRICS``; collapsed cells have no
+    row (as in :func:`relative_improvements`).
     """
     out = []
-    for key, pairs in _seed_pairs(frame):
+    for key, pairs in _seed_pairs(frame, reference):
         for _, pair in pairs.iterrows():
             res: dict[str, Any] = {**key, "seed": int(pair["seed"])}
             res.update({m: float(pair[f"{m}_v"] - pair[f"{m}_b"]) for m in TABLE_METRICS})
@@ -275,14 +297,15 @@ def _cells(frame: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
     return frame.loc[mask, ["seed", "collapsed", *TABLE_METRICS]]
 
 
-def robustness_frame(summary: pd.DataFrame, *, retention: bool = False) -> pd.DataFrame:
+def robustness_frame(summary: pd.DataFrame, *, retention: Sequence[str] = ()) -> pd.DataFrame:
     """mPC / rPC per detector and loss, for mAP and mAP75:95 (fractions).
 
     ``clean_<m>`` is the eta = 0 mean, ``mpc_<m>`` the mean over eta > 0 levels of the seed
     means, ``rpc_<m> = mpc / clean``. A level whose seeds all collapsed makes the row's
-    ``collapsed`` true and its mPC NaN. With ``retention``, ``retention_ap50@<eta>`` and
-    ``retention_ap75@<eta>`` are the seed-mean AP at each noisy eta over the clean one (the
-    report asks for them under a noise model with published retention, ``oamil``).
+    ``collapsed`` true and its mPC NaN. For each metric ``m`` of ``retention``,
+    ``retention_<m>@<eta>`` is the seed-mean ``m`` at each noisy eta over the clean one (the
+    report asks for AP50 and AP75 under a noise model with published retention, ``oamil``,
+    and for mAP in its comparison with a reference loss).
     """
     out = []
     keys = ["detector", "backbone", "loss", "alpha", "alpha_warmup"]
@@ -300,10 +323,58 @@ def robustness_frame(summary: pd.DataFrame, *, retention: bool = False) -> pd.Da
             res[f"clean_{m}"] = c
             res[f"mpc_{m}"] = mpc
             res[f"rpc_{m}"] = mpc / c if c > 0 and not math.isnan(mpc) else np.nan
-        for m in ("ap50", "ap75") if retention else ():
+        for m in retention:
             c = float(clean[f"{m}_mean"].iloc[0]) if len(clean) else np.nan
             for _, level in noisy.sort_values("eta").iterrows():
                 v = float(level[f"{m}_mean"])
                 res[f"retention_{m}@{level['eta']:g}"] = v / c if c > 0 else np.nan
+        out.append(res)
+    return pd.DataFrame(out)
+
+
+def reference_summary(summary: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """The compact per-loss table of a comparison with a reference loss (fractions).
+
+    Args:
+        summary: :func:`summarize`'s frame.
+        paired: ``relative_improvements(frame, reference)``.
+
+    Returns:
+        One row per detector and loss row (the reference included), in ``summary``'s
+        order: ``detector``, ``backbone``, ``label``, and per eta ``map@<eta>`` /
+        ``map_std@<eta>`` (seed mean and std, collapsed cells left out), ``n@<eta>`` and
+        ``n_collapsed@<eta>`` (seeds, collapsed seeds), ``retention_map@<eta>`` (eta > 0,
+        from :func:`robustness_frame`), and the paired mAP difference to the reference:
+        ``map_diff@<eta>``, ``map_ci_low@<eta>``, ``map_ci_high@<eta>`` and
+        ``n_pairs@<eta>`` (0 for the reference row and where no seed pairs).
+    """
+    rob = robustness_frame(summary, retention=("map",))
+    etas = sorted(summary["eta"].unique())
+    out = []
+    for _, r in rob.iterrows():
+        res: dict[str, Any] = {k: r[k] for k in ("detector", "backbone", "label")}
+        rows = summary[
+            (summary["detector"] == r["detector"])
+            & (summary["backbone"] == r["backbone"])
+            & (summary["label"] == r["label"])
+        ]
+        for eta in etas:
+            level = rows[rows["eta"] == eta]
+            pair = paired[
+                (paired["detector"] == r["detector"])
+                & (paired["backbone"] == r["backbone"])
+                & (paired["eta"] == eta)
+                & (paired["label"] == r["label"])
+            ]
+            found = not level.empty
+            res[f"map@{eta:g}"] = float(level["map_mean"].iloc[0]) if found else np.nan
+            res[f"map_std@{eta:g}"] = float(level["map_std"].iloc[0]) if found else np.nan
+            res[f"n@{eta:g}"] = int(level["n"].iloc[0]) if found else 0
+            res[f"n_collapsed@{eta:g}"] = int(level["n_collapsed"].iloc[0]) if found else 0
+            if eta > 0:
+                res[f"retention_map@{eta:g}"] = r.get(f"retention_map@{eta:g}", np.nan)
+            for k in ("map_diff", "map_ci_low", "map_ci_high"):
+                res[f"{k}@{eta:g}"] = float(pair[k].iloc[0]) if len(pair) else np.nan
+            res[f"n_pairs@{eta:g}"] = int(pair["n_pairs"].iloc[0]) if len(pair) else 0
         out.append(res)
     return pd.DataFrame(out)

@@ -1,5 +1,5 @@
-"""The report's tables as text: Table 3, robustness and retention, learning curves and the
-paired verdicts.
+"""The report's tables as text: Table 3, robustness and retention, learning curves, the
+paired verdicts and the paired differences to a reference loss.
 
 Pure rendering of the frames of :mod:`noisybox.benchmark.summary` into strings, in one
 :class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.benchmark.report` puts
@@ -29,6 +29,7 @@ from noisybox.benchmark.summary import (
 __all__ = [
     "CSV",
     "MD",
+    "REFERENCE_METRICS",
     "TEX",
     "VERDICT_METRICS",
     "Style",
@@ -37,6 +38,8 @@ __all__ = [
     "markdown_table",
     "min_pairs",
     "paired_verdicts",
+    "reference_paired_frames",
+    "reference_summary_display",
     "retention_section",
     "robustness_display",
     "table3_frames",
@@ -89,6 +92,23 @@ def _fmt_p(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3f}"
 
 
+def _fmt_ci(low: float, high: float) -> str:
+    """A 95 % interval of a paired difference (fractions) in AP points."""
+    return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
+def _label_order(loss_order: Sequence[str]) -> Callable[[str], tuple[int, str, int, str]]:
+    """A sort key on loss labels: the config's order of IoU variants, each plain name
+    before its alpha variants (as Table 3 orders its rows)."""
+    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
+
+    def key(label: str) -> tuple[int, str, int, str]:
+        base = base_variant(parse_label(label)[0])
+        return (order.get(base, len(order)), base, int("@" in label), label)
+
+    return key
+
+
 def table3_frames(
     frame: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
 ) -> list[tuple[str, pd.DataFrame]]:
@@ -135,10 +155,7 @@ def table3_frames(
                     lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
                     acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
                     lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
-                    ccells = [
-                        f"[{100 * r[f'{m}_ci_low']:+.2f}, {100 * r[f'{m}_ci_high']:+.2f}]"
-                        for m in TABLE_METRICS
-                    ]
+                    ccells = [_fmt_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in TABLE_METRICS]
                     lines.append([style.escape("95% CI (points)"), str(r["n_pairs"]), *ccells])
                     tcells = [
                         f"{_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
@@ -242,7 +259,7 @@ def robustness_display(rob: pd.DataFrame, style: Style) -> pd.DataFrame:
 def retention_section(rob: pd.DataFrame) -> list[str]:
     """The retention sub-table: AP50 and AP75 at each eta over eta = 0, per detector and
     loss, and the published rows at the same levels (nothing unless ``rob`` has the
-    ``retention_ap50@<eta>`` columns of ``robustness_frame(..., retention=True)``)."""
+    ``retention_ap50@<eta>`` columns of ``robustness_frame(..., retention=("ap50", "ap75"))``)."""
     from noisybox.benchmark.summary import PUBLISHED_RETENTION
 
     etas = sorted({float(c.split("@")[1]) for c in rob.columns if c.startswith("retention_ap50@")})
@@ -282,12 +299,7 @@ def curve_section(
     table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
 ) -> list[str]:
     """Markdown of the learning-curve table and the convergence check."""
-    order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
-
-    def key(label: str) -> tuple[int, str, int, str]:
-        base = base_variant(parse_label(label)[0])
-        return (order.get(base, len(order)), base, int("@" in label), label)
-
+    key = _label_order(loss_order)
     table = table.assign(_k=[key(label) for label in table["label"]])
     lines = []
     for _, r in table.sort_values(["detector", "backbone", "eta", "_k"], kind="stable").iterrows():
@@ -335,3 +347,111 @@ def curve_section(
             "to check (set `eval_every` in the schedule)."
         )
     return parts
+
+
+#: Metrics of the paired tables against a reference loss (``report.reference``).
+REFERENCE_METRICS = ("map", "ap50", "ap75", "map_75_95")
+
+
+def _fmt_paired(r: pd.Series, m: str) -> str:
+    """``+1.50 [+0.21, +2.79]; 3/3 ahead; p 0.250 / 0.250``: mean paired difference in AP
+    points, its 95 % interval (from 2 pairs), seeds ahead and Wilcoxon / sign p-values."""
+    n = int(r["n_pairs"])
+    if n == 0:
+        return "-"
+    text = f"{100 * r[f'{m}_diff']:+.2f}"
+    if n >= 2:
+        text += " " + _fmt_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"])
+    return (
+        f"{text}; {r[f'{m}_ahead']}/{n} ahead; "
+        f"p {_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
+    )
+
+
+def reference_paired_frames(
+    paired: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
+) -> list[tuple[str, pd.DataFrame]]:
+    """Display tables (strings) per detector and eta of a comparison with a reference loss.
+
+    Args:
+        paired: ``relative_improvements(frame, reference)``.
+        style: the output's :class:`Style`.
+        loss_order: the config's loss names, for the row order.
+
+    Returns:
+        ``(title, table)`` per detector and eta: one row per loss with its seed pairs and,
+        per :data:`REFERENCE_METRICS`, the cell of :func:`_fmt_paired` (``-`` without pairs).
+    """
+    key = _label_order(loss_order)
+    out = []
+    for (det, bb, eta), rows in paired.groupby(["detector", "backbone", "eta"], sort=True):
+        rows = rows.assign(_k=[key(label) for label in rows["label"]]).sort_values("_k")
+        lines = [
+            [
+                style.escape(r["label"]),
+                str(r["n_pairs"]),
+                *(_fmt_paired(r, m) for m in REFERENCE_METRICS),
+            ]
+            for _, r in rows.iterrows()
+        ]
+        table = pd.DataFrame(
+            lines, columns=["Loss", "pairs", *(COLUMN_TITLES[m] for m in REFERENCE_METRICS)]
+        )
+        reference = rows["baseline_label"].iloc[0]
+        out.append((f"{det} ({bb}), eta = {eta:g}: difference to {reference}", table))
+    return out
+
+
+def reference_summary_display(
+    table: pd.DataFrame, style: Style, reference: str, loss_order: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The compact per-loss table of :func:`~noisybox.benchmark.summary.reference_summary`.
+
+    Columns: detector, loss, ``mAP @<eta>`` (percent, mean ± std over seeds, ``collapsed``
+    where every seed collapsed, the count of collapsed seeds where some did),
+    ``retention @<eta>`` for eta > 0 (mAP at eta over mAP at eta = 0), and ``diff @<eta>``:
+    the mean paired mAP difference to ``reference`` in points with its 95 % interval
+    (``reference`` on the reference's own row, ``-`` without seed pairs).
+    """
+    etas = sorted(float(c.split("@")[1]) for c in table.columns if c.startswith("map@"))
+    key = _label_order(loss_order)
+    table = table.assign(_k=[key(label) for label in table["label"]])
+    lines = []
+    for _, r in table.sort_values(["detector", "backbone", "_k"], kind="stable").iterrows():
+        maps, retention, diffs = [], [], []
+        for eta in etas:
+            at = f"@{eta:g}"
+            n, k = int(r[f"n{at}"]), int(r[f"n_collapsed{at}"])
+            text = fmt_value(r[f"map{at}"], r[f"map_std{at}"], style)
+            maps.append(
+                "collapsed" if n and k == n else text + (f" ({k}/{n} collapsed)" if k else "")
+            )
+            if eta > 0:
+                v = r[f"retention_map{at}"]
+                retention.append("-" if math.isnan(v) else f"{v:.2f}")
+            pairs = int(r[f"n_pairs{at}"])
+            if r["label"] == reference:
+                diffs.append("reference")
+            elif pairs == 0:
+                diffs.append("-")
+            else:
+                diff = f"{100 * r[f'map_diff{at}']:+.2f}"
+                ci = _fmt_ci(r[f"map_ci_low{at}"], r[f"map_ci_high{at}"]) if pairs >= 2 else ""
+                diffs.append(f"{diff} {ci}".strip())
+        lines.append(
+            [
+                f"{r['detector']} ({r['backbone']})",
+                style.escape(r["label"]),
+                *maps,
+                *retention,
+                *diffs,
+            ]
+        )
+    cols = [
+        "Detector",
+        "Loss",
+        *(f"mAP @{e:g}" for e in etas),
+        *(f"retention @{e:g}" for e in etas if e > 0),
+        *(f"diff @{e:g} (95% CI)" for e in etas),
+    ]
+    return pd.DataFrame(lines, columns=[style.escape(c) for c in cols])
