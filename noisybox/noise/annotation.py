@@ -160,7 +160,8 @@ def relocate_boxes(boxes: np.ndarray, image_sizes: np.ndarray, uniforms: np.ndar
     against ``1e-5``; here the writers round (COCO to 2 decimals, VOC to whole pixels) and
     the test is ``< 0.01`` px, the same up to rounding. UNA draws from Python's ``random``
     (seed 1), noisybox from ``numpy`` (:func:`corruption_rng`); the distribution is the
-    same, the numbers are not. DN-TOD (arXiv 2401.08056, ``inject_noise.py``) moves no box:
+    same, the numbers are not. UNA moves any annotation, noisybox no crowd box
+    (:func:`draw_annotation_noise`'s ``eligible``). DN-TOD (arXiv 2401.08056, ``inject_noise.py``) moves no box:
     its nearest mode adds a box of the clean one's size elsewhere in the image (a bogus box,
     see ``extra``).
 
