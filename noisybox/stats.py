@@ -52,6 +52,11 @@ class IoUStats:
         num_added: noisy records with no clean record (extra, bogus boxes).
         num_relabelled: matched records whose category changed. The IoU figures are over
             the matched records.
+        relocated: for a set with relocated records (``corrupt --relocate``, UNA's
+            localization noise: a new box, not a jittered one), their figures apart:
+            ``{"num_boxes", "mean_iou", "mean_image_iou", "share_below_05"}``; the figures
+            above are then over the other records (relocated ones count in
+            ``num_excluded``). ``None`` (and absent from :meth:`to_dict`) otherwise.
     """
 
     mean_image_iou: float
@@ -66,6 +71,7 @@ class IoUStats:
     num_dropped: int = 0
     num_added: int = 0
     num_relabelled: int = 0
+    relocated: dict[str, Any] | None = None
 
     def with_record_counts(self, counts: dict[str, int]) -> IoUStats:
         """A copy with ``num_dropped``, ``num_added`` and ``num_relabelled`` from the
@@ -95,7 +101,10 @@ class IoUStats:
                 return {k: clean(v) for k, v in value.items()}
             return value
 
-        return {"paper_statistic": PAPER_STATISTIC, **clean(dataclasses.asdict(self))}
+        out = {"paper_statistic": PAPER_STATISTIC, **clean(dataclasses.asdict(self))}
+        if out["relocated"] is None:  # as before relocation existed
+            del out["relocated"]
+        return out
 
     def format_text(self) -> str:
         """A short human-readable summary, led by the paper's statistic.
@@ -123,6 +132,14 @@ class IoUStats:
                     f"relabelled: {self.num_relabelled}  (IoU over the matched ones)"
                 ]
                 if self.num_dropped or self.num_added or self.num_relabelled
+                else []
+            ),
+            *(
+                [
+                    f"records relocated: {self.relocated['num_boxes']}  mean IoU "
+                    f"{f(self.relocated['mean_iou'])}  (left out of the figures above)"
+                ]
+                if self.relocated is not None
                 else []
             ),
             f"quantiles: {q}",
@@ -388,6 +405,7 @@ def compare_annotations(
     include: np.ndarray | None = None,
     partial: bool = False,
     dropped: list[Any] | None = None,
+    relocated: list[Any] | None = None,
 ) -> IoUStats:
     """IoU figures of every box of ``noisy`` against the box with the same record id in
     ``clean`` (matched by :func:`align_boxes`). Crowd boxes of ``clean`` are left out, and
@@ -401,6 +419,9 @@ def compare_annotations(
             figures are over the matched records, and ``num_dropped``, ``num_added`` and
             ``num_relabelled`` count the others (:func:`match_records`).
         dropped: with ``partial``, the clean ids of the dropped records (VOC needs them).
+        relocated: the clean ids of the relocated records (``annotation_noise.
+            relocated_records`` of the manifest): their figures go to ``relocated`` and
+            the others' to the rest (``None``: no record is told apart).
 
     Raises:
         NoisyboxError: if the two sets do not describe the same images and records (see
@@ -409,26 +430,38 @@ def compare_annotations(
     keep = ~np.asarray(clean.iscrowd, dtype=bool)
     if include is not None:
         keep &= np.asarray(include, dtype=bool)
+    counts: dict[str, int] | None = None
     if partial:
         rows, counts = match_records(clean, noisy, dropped=dropped)
         boxes = np.asarray(noisy.boxes, dtype=np.float64).reshape(-1, 4)
         noisy_boxes = np.where((rows >= 0)[:, None], boxes[np.maximum(rows, 0)], np.nan)
         noisy_boxes = noisy_boxes.reshape(-1, 4)
-        stats = iou_stats(
+        keep &= rows >= 0
+    else:
+        noisy_boxes = align_boxes(clean, noisy)
+    moved = np.zeros(clean.num_boxes, dtype=bool)
+    if relocated is not None:
+        ids = set(relocated)
+        moved = np.array([rid in ids for rid in clean.record_ids], dtype=bool)
+
+    def figures(include: np.ndarray) -> IoUStats:
+        return iou_stats(
             clean.boxes,
             noisy_boxes,
             clean.box_image_index,
             clean.categories,
             clean.category_names,
-            include=keep & (rows >= 0),
+            include=include,
         )
-        return stats.with_record_counts(counts)
-    noisy_boxes = align_boxes(clean, noisy)
-    return iou_stats(
-        clean.boxes,
-        noisy_boxes,
-        clean.box_image_index,
-        clean.categories,
-        clean.category_names,
-        include=keep,
-    )
+
+    stats = figures(keep & ~moved)
+    if relocated is not None:
+        apart = figures(keep & moved)
+        summary = {
+            "num_boxes": apart.num_boxes,
+            "mean_iou": apart.mean_iou,
+            "mean_image_iou": apart.mean_image_iou,
+            "share_below_05": apart.share_below_05,
+        }
+        stats = dataclasses.replace(stats, relocated=summary)
+    return stats if counts is None else stats.with_record_counts(counts)

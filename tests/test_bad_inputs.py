@@ -662,6 +662,17 @@ CASES = [
         "Expected one input with --missing but got 2 inputs",
     ),
     Case(
+        "corrupt --relocate 1",
+        [*CORRUPT, "--relocate", "1", "-o", "{w}/o.json"],
+        "Invalid value for '--relocate'",
+        code=2,
+    ),  # fmt: skip
+    Case(
+        "corrupt --relocate with two inputs",
+        ["corrupt", "{w}/voc/VOC2007", A, "--relocate", "0.1", "-o", "{w}/o"],
+        "Expected one input with --relocate but got 2 inputs",
+    ),
+    Case(
         "noise-sweep --levels 1",
         ["noise-sweep", A, "--levels", "0.1,1"],
         "Expected levels in [0, 1)",

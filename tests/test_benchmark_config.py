@@ -282,7 +282,9 @@ def test_noise_corruptions_follow_eta_and_keep_old_fingerprints(tmp_path: Path) 
     )
     assert mixed.noise.corruptions == ("missing", "extra")
     assert load_config(mixed.to_dict()).fingerprint() == mixed.fingerprint() != plain.fingerprint()
-    for bad, words in ((["missing", "missing"], "distinct names"), (["relocate"], "names in")):
+    moved = load_config({**VALID, "noise": {"corruptions": ["relocate", "missing"]}})
+    assert moved.noise.corruptions == ("missing", "relocate")  # in ANNOTATION_CORRUPTIONS order
+    for bad, words in ((["missing", "missing"], "distinct names"), (["shift"], "names in")):
         with pytest.raises(ConfigError, match=words):
             load_config({**VALID, "noise": {"corruptions": bad}})
 

@@ -296,3 +296,19 @@ def test_noisy_annotations_with_annotation_corruptions_at_eta(tmp_path: Path) ->
     assert noisy_annotations(stored, folder, data, 0.2, 0) == (path, noise, 0.0)
     clean_path, clean_noise, _ = noisy_annotations(stored, folder, data, 0.0, 0)
     assert clean_path == data.train_annotations and clean_noise["file"] == "clean"
+
+
+def test_noisy_annotations_with_relocated_boxes_at_eta(tmp_path: Path) -> None:
+    """``noise.corruptions: [relocate]``: int(eta N) boxes relocated, reported apart."""
+    cfg = load_config(
+        {**TINY, "etas": [0.3], "seeds": [0],
+         "noise": {"model": "oamil", "boundary": "truncate", "corruptions": ["relocate"]}}
+    )  # fmt: skip
+    folder, stored = open_results_folder(cfg, tmp_path / "out")
+    data = prepare_dataset(stored, folder)
+    clean = read_annotations(data.train_annotations)
+    path, noise, _ = noisy_annotations(stored, folder, data, 0.3, 0)
+    assert noise["corruptions"] == ["relocate"]
+    assert noise["relocated"]["num_boxes"] == int(0.3 * clean.num_boxes)
+    assert noise["num_boxes"] == clean.num_boxes - noise["relocated"]["num_boxes"]
+    assert read_annotations(path).record_ids == clean.record_ids

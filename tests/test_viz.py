@@ -369,11 +369,52 @@ def test_dropped_and_extra_boxes_drawn_apart(uniform_coco: Path, tmp_path: Path)
     assert "dropped" in labels and "extra" in labels
 
 
+def test_relocated_box_drawn_apart_with_an_arrow(uniform_coco: Path, tmp_path: Path) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
+    from noisybox.viz.draw import NOISY_STYLE, RELOCATED_STYLE
+
+    # as corrupt --relocate writes it: record 10 keeps its id and class, its box is new
+    doc = json.loads((uniform_coco / "noisy.json").read_text())
+    doc["info"] = {"noisybox": {"eta_w": 0.0, "annotation_noise": {
+        "relocate": {"rate": 0.5, "seed": [0, 4]}, "relocated_records": [10]}}}  # fmt: skip
+    (tmp_path / "moved.json").write_text(json.dumps(doc))
+    out = tmp_path / "m.png"
+    fig = preview_annotations(uniform_coco / "clean.json", tmp_path / "moved.json",
+                              image_ids=[1], output=out, tile_size=300)  # fmt: skip
+    png = np.asarray(Image.open(out).convert("RGB"))
+    ax = fig.axes[0]
+    s = ax.noisybox_scale
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return _png_point(ax, x * s, y * s, png.shape[0])
+
+    x1, y1, x2, y2 = NOISY_BOX
+    assert _near(png, at(x2 - 1, y2 - 1), RELOCATED_STYLE.color)  # the new box, cyan
+    assert not _near(png, at(x2 - 1, (y1 + y2) / 2), NOISY_STYLE.color, r=2)  # not magenta
+    arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    assert len(arrows) == 1  # from the clean box's centre to the new one's
+    (ax0, ay0), (ax1, ay1) = arrows[0]._posA_posB  # type: ignore[attr-defined]
+    cx, cy = (CLEAN_BOX[0] + CLEAN_BOX[2]) / 2, (CLEAN_BOX[1] + CLEAN_BOX[3]) / 2
+    assert (ax0, ay0) == pytest.approx((cx * s, cy * s))
+    assert (ax1, ay1) == pytest.approx(((x1 + x2) / 2 * s, (y1 + y2) / 2 * s))
+    texts = [t.get_text() for t in ax.texts]
+    iou = 60 * 80 / (100 * 80 + 120 * 110 - 60 * 80)  # clean vs new box, by hand: 0.29
+    assert f"relocated, IoU {iou:.2f}" in texts
+    assert "mean IoU" not in ax.get_title()  # no jittered box left on the image
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "relocated (arrow from clean box)" in labels
+    assert "relocate=0.5" in fig.get_suptitle()
+
+
 def test_preview_of_a_corrupt_output_with_annotation_noise(shapes: Path, tmp_path: Path) -> None:
     corrupt_annotations(shapes, tmp_path / "n.json", eta=0.1, seed=2, missing=0.3, extra=0.3,
-                        class_flip=0.3)  # fmt: skip
+                        class_flip=0.3, relocate=0.3)  # fmt: skip
     code, _, stderr, exc = _run("preview", str(shapes), str(tmp_path / "n.json"),
                                 "-o", str(tmp_path / "g.png"), "--num-images", "4")  # fmt: skip
     assert code == 0 and exc is None, stderr
     fig = preview_annotations(shapes, tmp_path / "n.json", num_images=8)
     assert "missing=0.3" in fig.get_suptitle() and "extra=0.3" in fig.get_suptitle()
+    assert "relocate=0.3" in fig.get_suptitle()
+    tags = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.startswith("relocated, IoU") for t in tags)

@@ -174,9 +174,9 @@ def parse_label(label: str) -> tuple[str, float | None]:
 class NoiseConfig:
     """Options of ``noisybox.corrupt.corrupt_annotations`` shared by every cell.
 
-    ``corruptions`` names annotation-level noise (``missing``, ``class_flip``, ``extra``)
-    drawn at the rate of the cell's eta alongside the box noise, UNA's mixed setting (one
-    rate for every kind of noise).
+    ``corruptions`` names annotation-level noise (``missing``, ``class_flip``, ``extra``,
+    ``relocate``) drawn at the rate of the cell's eta alongside the box noise, UNA's mixed
+    setting (one rate for every kind of noise).
     """
 
     model: str = "uniform"

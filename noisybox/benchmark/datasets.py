@@ -149,6 +149,7 @@ def noisy_annotations(
         missing=eta if "missing" in cfg.noise.corruptions else 0.0,
         class_flip=eta if "class_flip" in cfg.noise.corruptions else 0.0,
         extra=eta if "extra" in cfg.noise.corruptions else 0.0,
+        relocate=eta if "relocate" in cfg.noise.corruptions else 0.0,
     )
     stats = result.stats.to_dict()
     noise = {**base, **stats, "file": str(target.relative_to(folder.root))}

@@ -30,7 +30,7 @@ from noisybox.cli._options import (
 )
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
 from noisybox.formats import read_annotations
-from noisybox.formats.edits import dropped_records
+from noisybox.formats.edits import dropped_records, relocated_records
 from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -100,6 +100,13 @@ __all__ = ["corrupt", "iou"]
     help="Share of bogus boxes in the result (random box, class and image), in [0, 1).",
 )
 @click.option(
+    "--relocate",
+    type=ETA,
+    default=0.0,
+    help="Share of boxes given a new random box around their own (UNA's localization "
+    "noise; id and class kept), in [0, 1).",
+)
+@click.option(
     "--reproduce",
     type=click.Choice(REPRODUCIBLE),
     default=None,
@@ -118,6 +125,7 @@ def corrupt(
     missing: float,
     class_flip: float,
     extra: float,
+    relocate: float,
     reproduce: str | None,
     as_json: bool,
     quiet: bool,
@@ -167,6 +175,7 @@ def corrupt(
                 missing=missing,
                 class_flip=class_flip,
                 extra=extra,
+                relocate=relocate,
                 **read_kwargs,
             )
             if plot_path is not None:
@@ -212,6 +221,7 @@ def _print_result(result: Any) -> None:
             if "dropped" in c
             else ""
         )
+        + (f"  relocated: {c['relocated']}" if "relocated" in c else "")
     )
     click.echo(result.stats.format_text())
     if result.parts:
@@ -234,7 +244,10 @@ def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
     label = (
         f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
     )
-    dist = iou_distribution(result.clean, result.annotations, label=label, include=result.eligible)
+    include = result.eligible
+    if result.edits is not None and result.edits.relocated is not None:
+        include = include & ~result.edits.relocated  # the box noise's IoU, as the figures
+    dist = iou_distribution(result.clean, result.annotations, label=label, include=include)
     save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {inputs}"), plot_path)
 
 
@@ -247,7 +260,8 @@ def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
     "--partial",
     is_flag=True,
     help="NOISY may drop, add and relabel records (--missing/--extra/--class-flip): "
-    "IoU over the matched ones, and their counts.",
+    "IoU over the matched ones, and their counts. (Relocated records, --relocate, match "
+    "by id and are reported apart with or without it.)",
 )
 @common_options
 def iou(
@@ -266,7 +280,8 @@ def iou(
     both sets must hold the same images (id and size) and records (each id once, on the same
     image and category). Invalid boxes (not finite, or no positive size) are counted apart.
     With --partial, records dropped, added or relabelled (annotation-level noise) are
-    counted instead of refused.
+    counted instead of refused. Records NOISY's provenance lists as relocated (corrupt
+    --relocate) are measured apart.
     """
     kwargs: dict[str, Any] = {"image_set": image_set} if image_set is not None else {}
 
@@ -274,7 +289,9 @@ def iou(
         clean = read_annotations(clean_path, fmt, **kwargs)
         noisy = read_annotations(noisy_path, fmt, **kwargs)
         dropped = dropped_records(noisy) if partial else None
-        return compare_annotations(clean, noisy, partial=partial, dropped=dropped)
+        return compare_annotations(
+            clean, noisy, partial=partial, dropped=dropped, relocated=relocated_records(noisy)
+        )
 
     stats = run_command(debug, measure)
     if as_json:

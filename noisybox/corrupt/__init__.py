@@ -3,8 +3,9 @@ memory (:mod:`noisybox.corrupt.annotations`), and :func:`corrupt_annotations` (r
 :func:`corrupt_boxes` -> measure -> atomic write, :mod:`noisybox.corrupt.files`), the
 function behind ``noisybox corrupt``. Several sets (VOC 2007 + 2012 trainval, the paper's
 training set) are corrupted together with one seed and measured as one. Annotation-level
-noise (``missing``, ``class_flip``, ``extra``) drops, relabels and adds records; a published
-generator is reproduced exactly with ``reproduce=`` (:mod:`noisybox.corrupt.reproduce`)."""
+noise (``missing``, ``class_flip``, ``extra``, ``relocate``) drops, relabels, adds and
+relocates records; a published generator is reproduced exactly with ``reproduce=``
+(:mod:`noisybox.corrupt.reproduce`)."""
 
 from __future__ import annotations
 

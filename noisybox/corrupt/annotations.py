@@ -53,12 +53,15 @@ class CorruptedBoxes:
         annotations: the noisy :class:`Annotations`, boxes rounded as the format's writer
             stores them (:func:`noisybox.formats.snap_boxes`).
         eligible: ``bool[N]`` the boxes given noise (neither crowd nor skipped, nor
-            dropped): the ones whose IoU measures the noise.
+            dropped): the ones whose IoU measures the noise (relocated boxes included;
+            ``edits.relocated`` tells them apart).
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
             ``clipped``; with annotation-level noise also ``dropped``, ``relabelled`` and
-            ``added``.
+            ``added``, and ``relocated`` with ``relocate`` (``perturbed`` counts the boxes
+            the box noise changed, relocated ones among them).
         edits: the records dropped, relabelled and added (annotation-level noise; ``None``
             without): ``annotations`` keeps every clean record, the writer applies these.
+            Relocated boxes are in ``annotations`` already, marked in ``edits.relocated``.
     """
 
     annotations: Annotations
@@ -241,7 +244,9 @@ def annotation_noise(
     part: CorruptedBoxes, clean: Annotations, rates: dict[str, float], seed: int
 ) -> CorruptedBoxes:
     """``part`` with the annotation-level noise of ``rates`` drawn (see
-    :mod:`noisybox.noise.annotation`); crowd boxes are never dropped or relabelled."""
+    :mod:`noisybox.noise.annotation`); crowd boxes are never dropped, relabelled or
+    relocated, nor are invalid boxes the box noise skipped relocated. A relocated box is
+    drawn from its clean box and replaces its box noise."""
     if not rates:
         return part
     crowd = np.asarray(clean.iscrowd, dtype=bool)
@@ -253,28 +258,41 @@ def annotation_noise(
         pool,
         eligible=~crowd,
         seed=seed,
+        boxes=clean.boxes,
+        box_image_index=clean.box_image_index,
+        relocatable=part.eligible,
         **rates,
     )
-    # the new boxes as the writer stores them, like the noisy ones (snap_boxes)
-    new_rows = dataclasses.replace(
-        clean,
-        boxes=np.full_like(drawn.extra_boxes, np.nan),
-        box_image_index=drawn.extra_image_index,
-    )
-    extra = snap_boxes(new_rows, drawn.extra_boxes)
+    annotations = part.annotations
+    if drawn.relocated is not None and drawn.relocated_boxes is not None:
+        rows = np.flatnonzero(drawn.relocated)
+        noisy = np.array(annotations.boxes, dtype=np.float64, copy=True)
+        noisy[rows] = _as_written(clean, drawn.relocated_boxes, clean.box_image_index[rows])
+        annotations = annotations.with_boxes(noisy)
     edits = RecordEdits(
         keep=drawn.keep,
         categories=drawn.categories,
-        extra_boxes=extra,
+        extra_boxes=_as_written(clean, drawn.extra_boxes, drawn.extra_image_index),
         extra_image_index=drawn.extra_image_index,
         extra_categories=drawn.extra_categories,
+        relocated=drawn.relocated,
     )
     return dataclasses.replace(
         part,
+        annotations=annotations,
         eligible=part.eligible & drawn.keep,
         counts={**part.counts, **drawn.counts},
         edits=edits,
     )
+
+
+def _as_written(clean: Annotations, boxes: np.ndarray, image_index: np.ndarray) -> np.ndarray:
+    """New boxes on the images ``image_index`` of ``clean`` as the writer stores them, like
+    the noisy ones (:func:`~noisybox.formats.snap_boxes`, every row rounded)."""
+    new_rows = dataclasses.replace(
+        clean, boxes=np.full_like(boxes, np.nan), box_image_index=image_index
+    )
+    return snap_boxes(new_rows, boxes)
 
 
 @renamed_keywords(model="noise_model")
@@ -293,6 +311,7 @@ def corrupt_boxes(
     missing: float = 0.0,
     class_flip: float = 0.0,
     extra: float = 0.0,
+    relocate: float = 0.0,
 ) -> CorruptedBoxes:
     """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
 
@@ -308,10 +327,11 @@ def corrupt_boxes(
             image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` leaves it
             unchanged and not ``eligible``, ``"clip"`` clips it into the image and perturbs
             it (skipping it if nothing is left).
-        missing, class_flip, extra: annotation-level noise, rates in ``[0, 1)``: the share
-            of boxes dropped, given another class, and of bogus boxes added (see
-            :mod:`noisybox.noise.annotation`; each draws from ``default_rng([seed, k])``,
-            so the box noise is the same with or without them).
+        missing, class_flip, extra, relocate: annotation-level noise, rates in ``[0, 1)``:
+            the share of boxes dropped, given another class, of bogus boxes added, and of
+            boxes given a new box around their own (UNA's localization noise; it replaces
+            their box noise) (see :mod:`noisybox.noise.annotation`; each draws from
+            ``default_rng([seed, k])``, so the box noise is the same with or without them).
 
     Returns:
         :class:`CorruptedBoxes`.
@@ -328,7 +348,9 @@ def corrupt_boxes(
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
     """
-    rates = check_corruption_rates({"missing": missing, "class_flip": class_flip, "extra": extra})
+    rates = check_corruption_rates(
+        {"missing": missing, "class_flip": class_flip, "extra": extra, "relocate": relocate}
+    )
     part = corrupt_sets(
         [ann],
         eta=eta,

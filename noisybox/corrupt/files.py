@@ -51,7 +51,8 @@ class CorruptionResult:
         annotations: the noisy :class:`Annotations` as written.
         counts: ``boxes``, ``perturbed``, ``crowd_untouched``, ``invalid``, ``skipped``,
             ``clipped``; with annotation-level noise also ``dropped``, ``relabelled`` and
-            ``added``; with ``reproduce="oamil"`` also ``ignored``.
+            ``added`` (and ``relocated`` with ``relocate``); with ``reproduce="oamil"``
+            also ``ignored``.
         clean: the clean :class:`Annotations` that were read.
         eligible: ``bool[N]`` the boxes given noise, the ones ``stats`` measures.
         parts: one result per input when there are several, else empty.
@@ -59,7 +60,8 @@ class CorruptionResult:
             annotation ids: other tools match noisy to clean boxes by id); with several
             inputs, those of every input.
         edits: the records dropped, relabelled and added by annotation-level noise
-            (``None`` without), as the writer applied them to ``annotations``.
+            (``None`` without), as the writer applied them to ``annotations``, and the
+            relocated ones (``edits.relocated``).
     """
 
     stats: IoUStats
@@ -136,6 +138,7 @@ def corrupt_annotations(
     missing: float = 0.0,
     class_flip: float = 0.0,
     extra: float = 0.0,
+    relocate: float = 0.0,
     **read_kwargs: Any,
 ) -> CorruptionResult:
     """Write a noisy copy of one or several annotation sets and measure how noisy it is.
@@ -178,11 +181,13 @@ def corrupt_annotations(
             ``on_invalid`` do not apply. Beside the VOC files the output folder holds the
             source's pickle, ``voc07_<image_set>_noise-r<r>.pkl``, with its exact float32
             boxes.
-        missing, class_flip, extra: annotation-level noise (see
+        missing, class_flip, extra, relocate: annotation-level noise (see
             :func:`~noisybox.corrupt.corrupt_boxes`; one input only). The writers drop,
-            relabel and add records and keep everything else; ``stats`` measures the boxes
-            kept, and ``counts`` and the manifest give the numbers dropped, relabelled and
-            added and each rate's seed.
+            relabel and add records and write relocated boxes like any noisy box, and keep
+            everything else; ``stats`` measures the boxes kept (relocated ones apart, in
+            ``stats.relocated``), and ``counts`` and the manifest give the numbers dropped,
+            relabelled, added and relocated, each rate's seed and the ids of the dropped
+            and relocated records.
         **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
             input).
 
@@ -202,7 +207,9 @@ def corrupt_annotations(
     eta_w_, eta_h_ = check_noise_params(
         eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size
     )
-    rates = _check_rates(paths, missing=missing, class_flip=class_flip, extra=extra)
+    rates = _check_rates(
+        paths, missing=missing, class_flip=class_flip, extra=extra, relocate=relocate
+    )
     if reproduce is not None:
         check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
         read_kwargs.setdefault("image_set", "trainval")
@@ -309,9 +316,10 @@ def _noisy_sets(
 def _annotation_settings(
     rates: dict[str, float], seed: int, clean: Annotations, edits: RecordEdits | None
 ) -> dict[str, Any]:
-    """The manifest's record of the annotation-level noise: each rate and its seed, and
-    the clean ids of the dropped records (VOC numbers objects by position, so matching a
-    noisy VOC file to its clean one needs them: ``noisybox iou --partial``)."""
+    """The manifest's record of the annotation-level noise: each rate and its seed, the
+    clean ids of the dropped records (VOC numbers objects by position, so matching a noisy
+    VOC file to its clean one needs them: ``noisybox iou --partial``) and, with
+    ``relocate``, those of the relocated records (their IoU is reported apart)."""
     from noisybox.noise.annotation import _STREAM
 
     record: dict[str, Any] = {
@@ -321,7 +329,16 @@ def _annotation_settings(
         record["dropped_records"] = [
             rid for rid, keep in zip(clean.record_ids, edits.keep.tolist(), strict=True) if not keep
         ]
+        if edits.relocated is not None:
+            record["relocated_records"] = _relocated_ids(clean, edits)
     return {"annotation_noise": record}
+
+
+def _relocated_ids(clean: Annotations, edits: RecordEdits | None) -> list[Any] | None:
+    """The clean ids of the relocated records (``None`` without ``relocate``)."""
+    if edits is None or edits.relocated is None:
+        return None
+    return [clean.record_ids[k] for k in np.flatnonzero(edits.relocated).tolist()]
 
 
 class _Steps:
@@ -355,7 +372,7 @@ def _measure(
     results = []
     for name, ann, part in zip(names, clean, noisy, strict=True):
         stats = compare_annotations(
-            ann, part.annotations, include=part.eligible
+            ann, part.annotations, include=part.eligible, relocated=_relocated_ids(ann, part.edits)
         ).with_record_counts(part.counts)
         provenance = {
             **tool,

@@ -1,6 +1,7 @@
 """Record-level edits a writer applies besides new box coordinates: records dropped,
 records given another category, and new records (annotation-level noise, see
-:mod:`noisybox.noise.annotation`)."""
+:mod:`noisybox.noise.annotation`). Relocated records need no edit (their new box is a new
+box coordinate); :class:`RecordEdits` only marks them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from noisybox.errors import NoisyboxError
 
-__all__ = ["RecordEdits", "dropped_records"]
+__all__ = ["RecordEdits", "dropped_records", "relocated_records"]
 
 
 def dropped_records(noisy: Any) -> list[Any] | None:
@@ -39,6 +40,23 @@ def dropped_records(noisy: Any) -> list[Any] | None:
     return list(dropped) if isinstance(dropped, list) else None
 
 
+def relocated_records(noisy: Any) -> list[Any] | None:
+    """The clean ids of the records ``noisybox corrupt --relocate`` gave a new box, from
+    the output's provenance (``annotation_noise.relocated_records``: COCO
+    ``info["noisybox"]``, VOC and YOLO manifest); ``None`` without one.
+
+    The records keep their ids, so they match by id; the list tells the IoU of a relocated
+    box (a new box, not a jittered one) apart from the box noise's
+    (:func:`noisybox.stats.compare_annotations`).
+    """
+    from noisybox.formats import read_provenance
+
+    prov = read_provenance(noisy) if hasattr(noisy, "document") else None
+    record = prov.get("annotation_noise") if prov else None
+    moved = record.get("relocated_records") if isinstance(record, dict) else None
+    return list(moved) if isinstance(moved, list) else None
+
+
 @dataclasses.dataclass
 class RecordEdits:
     """Changes to the records of an :class:`~noisybox.formats.Annotations` of ``N`` boxes.
@@ -49,6 +67,9 @@ class RecordEdits:
         extra_boxes: ``float64[M, 4]`` new records' boxes, absolute ``xyxy``.
         extra_image_index: ``int64[M]`` image row of each new record.
         extra_categories: ``int64[M]`` category of each new record.
+        relocated: ``bool[N]`` records whose box was relocated (``None``: no relocation
+            asked for). Their new box is in the written :class:`Annotations`' boxes, which
+            every writer writes like any other noisy box; the writers do not read this.
     """
 
     keep: np.ndarray
@@ -56,6 +77,7 @@ class RecordEdits:
     extra_boxes: np.ndarray
     extra_image_index: np.ndarray
     extra_categories: np.ndarray
+    relocated: np.ndarray | None = None
 
     def check(self, num_boxes: int, num_images: int) -> None:
         """Raise :class:`NoisyboxError` unless the shapes fit a set of ``num_boxes`` boxes."""
@@ -66,6 +88,7 @@ class RecordEdits:
             or self.extra_boxes.shape != (m, 4)
             or self.extra_image_index.shape != (m,)
             or self.extra_categories.shape != (m,)
+            or (self.relocated is not None and self.relocated.shape != (num_boxes,))
             or (
                 m
                 and (self.extra_image_index.min() < 0 or self.extra_image_index.max() >= num_images)

@@ -21,6 +21,7 @@ __all__ = [
     "DROPPED_STYLE",
     "EXTRA_STYLE",
     "NOISY_STYLE",
+    "RELOCATED_STYLE",
     "BoxStyle",
     "draw_boxes",
     "outline_mask",
@@ -62,6 +63,11 @@ DROPPED_STYLE = BoxStyle(
 #: Noisy boxes with no clean record (extra, bogus boxes): dashed orange.
 EXTRA_STYLE = BoxStyle(
     color=(255, 170, 0), thickness=2, dash=(8, 3), name="extra (dashed orange)", halo=(0, 0, 0)
+)
+#: Relocated boxes (a new box around the clean one, ``corrupt --relocate``): dashed cyan,
+#: with an arrow from the clean box's centre in the previews.
+RELOCATED_STYLE = BoxStyle(
+    color=(0, 200, 255), thickness=2, dash=(3, 2), name="relocated (dashed cyan)", halo=(0, 0, 0)
 )
 
 

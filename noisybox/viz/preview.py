@@ -41,19 +41,20 @@ _DPI = 100
 
 def _match_noisy(
     clean: Annotations, noisy: Annotations | None
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """``(noisy_boxes, matched, extra_rows, categories)``: the noisy box of each clean
-    record (NaN where the noisy set dropped it), ``bool[N]`` which clean records have one,
-    the rows of ``noisy`` without a clean record (extra boxes), and each clean record's
-    category in ``noisy`` (``None``, ``None``, no rows, ``None`` without ``noisy``). Sets
-    are checked by :func:`~noisybox.stats.align_boxes` (the same records) unless
-    ``noisy``'s provenance records annotation-level noise (``corrupt --missing``,
-    ``--class-flip``, ``--extra``); those are matched by
-    :func:`noisybox.stats.match_records`."""
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(noisy_boxes, matched, extra_rows, categories, relocated)``: the noisy box of
+    each clean record (NaN where the noisy set dropped it), ``bool[N]`` which clean records
+    have one, the rows of ``noisy`` without a clean record (extra boxes), each clean
+    record's category in ``noisy``, and ``bool[N]`` the clean records the provenance lists
+    as relocated (``None``, ``None``, no rows, ``None``, ``None`` without ``noisy``; the
+    last is ``None`` without relocation). Sets are checked by
+    :func:`~noisybox.stats.align_boxes` (the same records) unless ``noisy``'s provenance
+    records annotation-level noise (``corrupt --missing``, ``--class-flip``, ``--extra``,
+    ``--relocate``); those are matched by :func:`noisybox.stats.match_records`."""
     if noisy is None:
-        return None, None, np.zeros(0, dtype=np.int64), None
+        return None, None, np.zeros(0, dtype=np.int64), None, None
     from noisybox.formats import read_provenance
-    from noisybox.formats.edits import dropped_records
+    from noisybox.formats.edits import dropped_records, relocated_records
     from noisybox.stats import match_records
 
     prov = read_provenance(noisy)
@@ -73,7 +74,10 @@ def _match_noisy(
     cats = np.where(
         matched, np.asarray(noisy.categories)[np.maximum(rows, 0)], np.asarray(clean.categories)
     )
-    return out.reshape(-1, 4), matched, extra, cats
+    ids = relocated_records(noisy)
+    wanted = set(ids or ())
+    moved = None if ids is None else np.array([rid in wanted for rid in clean.record_ids], bool)
+    return out.reshape(-1, 4), matched, extra, cats, moved
 
 
 def _extra_of(
@@ -198,16 +202,17 @@ def plot_preview(
     Raises:
         NoisyboxError: for a missing images folder, a missing, unreadable or wrongly sized
             image, records of ``clean`` and ``noisy`` that cannot be matched, or bad class
-            names. A ``noisy`` set that dropped, relabelled or added records
-            (``corrupt --missing/--class-flip/--extra``) is drawn with the dropped clean
-            boxes dotted red, the extra boxes dashed orange and a relabelled box's new
-            class in its tag.
+            names. A ``noisy`` set that dropped, relabelled, added or relocated records
+            (``corrupt --missing/--class-flip/--extra/--relocate``) is drawn with the
+            dropped clean boxes dotted red, the extra boxes dashed orange, the relocated
+            boxes dashed cyan with an arrow from their clean box, and a relabelled box's
+            new class in its tag.
     """
     from matplotlib.figure import Figure
 
     root = resolve_image_root(clean, image_root)
     names = class_name_map(clean, class_names)
-    noisy_boxes, matched, extra_rows, noisy_cats = _match_noisy(clean, noisy)
+    noisy_boxes, matched, extra_rows, noisy_cats, relocated = _match_noisy(clean, noisy)
     chosen = (
         select_images(clean, num_images=num_images, seed=sample_seed)
         if rows is None
@@ -243,9 +248,16 @@ def plot_preview(
                 matched=matched,
                 noisy_categories=noisy_cats,
                 extra=_extra_of(noisy, extra_rows, clean.image_ids[int(chosen[k])]),
+                relocated=relocated,
             )
     dropped = matched is not None and not matched.all()
-    add_legend(fig, noisy=noisy is not None, dropped=dropped, extra=bool(extra_rows.size))
+    add_legend(
+        fig,
+        noisy=noisy is not None,
+        dropped=dropped,
+        extra=bool(extra_rows.size),
+        relocated=relocated is not None and bool(relocated.any()),
+    )
     fig.suptitle(title if title is not None else Path(clean.source).name, fontsize=9)
     return fig
 
@@ -285,7 +297,9 @@ def describe_noise(params: dict[str, Any]) -> str:
         parts.append(f"reproduce={params['reproduce']}")
     annotation = params.get("annotation_noise")
     if isinstance(annotation, dict):
-        for name in ("missing", "class_flip", "extra"):
+        from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+
+        for name in ANNOTATION_CORRUPTIONS:
             if isinstance(annotation.get(name), dict):
                 parts.append(f"{name}={annotation[name].get('rate')}")
     parts.append(f"seed={params.get('seed', 0)}")

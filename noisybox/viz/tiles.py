@@ -2,7 +2,8 @@
 
 :func:`render_tile` rasterises the boxes onto the pixels (pure numpy); :func:`draw_tile`
 puts a tile on matplotlib axes with its title and the class and IoU tags (and, for a noisy
-set with annotation-level noise, the dropped and extra boxes and the new classes);
+set with annotation-level noise, the dropped, extra and relocated boxes and the new
+classes);
 :func:`noisybox.viz.plot_preview` lays the tiles out.
 """
 
@@ -22,6 +23,7 @@ from noisybox.viz.draw import (
     DROPPED_STYLE,
     EXTRA_STYLE,
     NOISY_STYLE,
+    RELOCATED_STYLE,
     BoxStyle,
     draw_boxes,
 )
@@ -178,8 +180,11 @@ def draw_tile(
     matched: np.ndarray | None = None,
     noisy_categories: np.ndarray | None = None,
     extra: tuple[np.ndarray, np.ndarray] | None = None,
+    relocated: np.ndarray | None = None,
 ) -> None:
     """Draw image ``row`` of ``clean`` on ``ax``: its boxes, a title with the mean IoU and tags.
+
+    Its length is the docstring and the layers (clean, noisy, dropped, extra, relocated).
 
     Args:
         ax: the tile's axes.
@@ -197,13 +202,19 @@ def draw_tile(
             the clean ones); a changed class is named in the noisy box's tag.
         extra: ``(float[M, 4] boxes, int[M] categories)``, the noisy boxes of this image
             without a clean record, drawn dashed orange.
+        relocated: ``bool[N]`` the clean records given a new box (``corrupt
+            --relocate``; ``None``: none): their noisy box is drawn dashed cyan with an
+            arrow from the clean box's centre, tagged "relocated", and left out of the
+            title's mean IoU (as out of the figures of ``noisybox iou``).
     """
     crowd = np.asarray(clean.iscrowd, dtype=bool)
     kept = np.ones(clean.num_boxes, dtype=bool) if matched is None else np.asarray(matched, bool)
+    away = np.zeros(clean.num_boxes, bool) if relocated is None else np.asarray(relocated, bool)
     h, w = image.shape[:2]
     scale = tile_size / max(h, w)
     sel = np.flatnonzero(np.asarray(clean.box_image_index, dtype=np.int64) == row)
-    moved = sel[~crowd[sel] & kept[sel]]
+    moved = sel[~crowd[sel] & kept[sel] & ~away[sel]]
+    shifted = sel[~crowd[sel] & kept[sel] & away[sel]] if noisy_boxes is not None else sel[:0]
     gone = sel[~kept[sel]]
     nboxes = noisy_boxes[moved] if noisy_boxes is not None else None
     tile = render_tile(image, clean.boxes[sel[kept[sel]]], nboxes, scale=scale)
@@ -212,6 +223,8 @@ def draw_tile(
     extra_boxes = np.zeros((0, 4)) if extra is None else np.asarray(extra[0], float).reshape(-1, 4)
     if len(extra_boxes):
         tile = draw_boxes(tile, extra_boxes * scale, EXTRA_STYLE)
+    if shifted.size and noisy_boxes is not None:
+        tile = draw_boxes(tile, noisy_boxes[shifted] * scale, RELOCATED_STYLE)
     ax.imshow(tile, interpolation="nearest", extent=(0, tile.shape[1], tile.shape[0], 0))
     ax.set_xlim(0, tile.shape[1])
     ax.set_ylim(tile.shape[0], 0)
@@ -223,6 +236,8 @@ def draw_tile(
         if ious.size:
             head += f"  mean IoU {ious.mean():.2f}"
     ax.set_title(head, fontsize=8)
+    if shifted.size and noisy_boxes is not None:
+        _arrows(ax, clean.boxes[shifted] * scale, noisy_boxes[shifted] * scale)
     if not show_labels:
         return
     tile_h = tile.shape[0]
@@ -239,6 +254,43 @@ def draw_tile(
     if extra is not None and len(extra_boxes):
         tags = [f"extra {names.get(int(c), str(c))}" for c in np.asarray(extra[1]).tolist()]
         _tag_below(ax, extra_boxes * scale, tags, EXTRA_STYLE, tile_h=tile_h)
+    if shifted.size and noisy_boxes is not None:
+        new = clean.categories if noisy_categories is None else np.asarray(noisy_categories)
+        ious = elementwise_box_iou(clean.boxes[shifted], noisy_boxes[shifted])
+        tags = [
+            f"relocated, IoU {iou:.2f}"
+            + ("" if old == cat else f", as {names.get(int(cat), str(cat))}")
+            for iou, old, cat in zip(
+                ious.tolist(),
+                clean.categories[shifted].tolist(),
+                new[shifted].tolist(),
+                strict=True,
+            )
+        ]
+        _tag_below(ax, noisy_boxes[shifted] * scale, tags, RELOCATED_STYLE, tile_h=tile_h)
+
+
+def _arrows(ax: Axes, start: np.ndarray, end: np.ndarray) -> None:
+    """An arrow from the centre of each ``start`` box to that of its ``end`` box (tile
+    pixels, ``xyxy``): where a relocated box came from."""
+    from matplotlib.patches import FancyArrowPatch
+
+    a = (start[:, :2] + start[:, 2:4]) / 2
+    b = (end[:, :2] + end[:, 2:4]) / 2
+    for (x0, y0), (x1, y1) in zip(a.tolist(), b.tolist(), strict=True):
+        ax.add_patch(
+            FancyArrowPatch(
+                (x0, y0),
+                (x1, y1),
+                arrowstyle="-|>",
+                mutation_scale=9,
+                color=_rgb(RELOCATED_STYLE),
+                lw=1.2,
+                shrinkA=0,
+                shrinkB=0,
+                clip_on=True,
+            )
+        )
 
 
 def _tag_clean(
@@ -276,9 +328,17 @@ def _tag_below(
         _label(ax, b[0], b[3], text, style, above=False, tile_h=tile_h)
 
 
-def add_legend(fig: Figure, *, noisy: bool, dropped: bool = False, extra: bool = False) -> None:
+def add_legend(
+    fig: Figure,
+    *,
+    noisy: bool,
+    dropped: bool = False,
+    extra: bool = False,
+    relocated: bool = False,
+) -> None:
     """The legend below the grid: the clean style, the noisy one when there are noisy boxes,
-    and the dropped and extra ones when the noisy set dropped or added records."""
+    and the dropped, extra and relocated ones when the noisy set dropped, added or
+    relocated records."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=_rgb(CLEAN_STYLE), lw=2, label="clean")]
@@ -299,6 +359,17 @@ def add_legend(fig: Figure, *, noisy: bool, dropped: bool = False, extra: bool =
         )
     if extra:
         handles.append(Line2D([], [], color=_rgb(EXTRA_STYLE), lw=2, ls=(0, (4, 1)), label="extra"))
+    if relocated:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=_rgb(RELOCATED_STYLE),
+                lw=2,
+                ls=(0, (1.5, 1)),
+                label="relocated (arrow from clean box)",
+            )
+        )
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
     )
