@@ -365,3 +365,29 @@ def test_each_noise_condition_trains_on_its_own_corruption_alone(tmp_path: Path)
         else:  # box noise off: every box kept is its clean box
             assert stats.mean_iou == pytest.approx(1.0) and manifest["eta"] == 0.0
     assert len(paths) == 4
+
+
+@pytest.mark.slow
+def test_a_two_condition_grid_runs_and_reports(tmp_path: Path) -> None:
+    """Three cells (one shared clean cell, one per condition), one epoch each."""
+    cfg = load_config(
+        {**TINY, "losses": ["iou"], "etas": [0.0, 0.3],
+         "schedule": {**TINY["schedule"], "epochs": 1},
+         "noise": [{"model": "uniform"}, {"model": "none", "corruptions": ["missing"]}]}
+    )  # fmt: skip
+    summary = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert not summary.failures
+    assert summary.cells == [
+        "retinanet-resnet18__iou__eta0__s0",
+        "retinanet-resnet18__iou__uniform__eta0.3__s0",
+        "retinanet-resnet18__iou__missing__eta0.3__s0",
+    ]
+    by_id = {r["cell_id"]: r for r in summary.records}
+    assert "condition" not in by_id["retinanet-resnet18__iou__eta0__s0"]["cell"]
+    missing = by_id["retinanet-resnet18__iou__missing__eta0.3__s0"]
+    assert missing["cell"]["condition"] == "missing" and missing["noise"]["num_dropped"] > 0
+    assert missing["noise"]["file"] == "work/noisy/eta0.3__s0__missing/instances_train.json"
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "out"), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "## Noise condition `uniform`" in result.stdout
+    assert "## Noise condition `missing`" in result.stdout
