@@ -260,15 +260,10 @@ def _condition_report(
     for key in by_condition[labels[0]]:
         if key in ("frame", "latex"):
             continue
-        tables = [
-            data[key].assign(condition=label)
-            for label, data in by_condition.items()
-            if key in data and not data[key].empty
-        ]
-        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        if not table.empty:
-            table = table[["condition", *(c for c in table.columns if c != "condition")]]
-        out[key] = table
+        tables = [data[key].assign(condition=label) for label, data in by_condition.items()]
+        # an empty table (no alpha variant, no curves) keeps its columns, as in one condition
+        table = pd.concat([t for t in tables if not t.empty] or tables[:1], ignore_index=True)
+        out[key] = table[["condition", *(c for c in table.columns if c != "condition")]]
     out["by_condition"] = by_condition
     overview = [
         "",
