@@ -335,3 +335,91 @@ def test_loss_zoo_preset_compares_every_loss_with_iou() -> None:
     cfg = load_config("loss-zoo")
     assert cfg.report.reference == "iou"
     assert len(cfg.losses) == 16 and cfg.etas == (0.0, 0.3) and len(cfg.seeds) == 3
+
+
+UNA = [
+    {"model": "uniform"},
+    {"model": "none", "corruptions": ["missing"]},
+    {"model": "none", "corruptions": ["class_flip"], "name": "flip"},
+    {"corruptions": ["class_flip", "missing"]},
+]
+
+
+def test_noise_conditions_are_a_grid_axis_with_one_clean_cell() -> None:
+    cfg = load_config({**VALID, "detectors": ["fcos"], "losses": ["iou"], "noise": UNA})
+    assert [n.label for n in cfg.conditions] == [
+        "uniform", "missing", "flip", "uniform+missing+class_flip"]  # fmt: skip
+    assert cfg.noise == cfg.conditions[0] and not cfg.conditions[1].box_noise
+    ids = [c.cell_id for c in expand_grid(cfg)]
+    assert ids == [
+        "fcos-resnet18__iou__eta0__s0",  # clean boxes: once, every condition's reference
+        "fcos-resnet18__iou__uniform__eta0.1__s0",
+        "fcos-resnet18__iou__missing__eta0.1__s0",
+        "fcos-resnet18__iou__flip__eta0.1__s0",
+        "fcos-resnet18__iou__uniform+missing+class_flip__eta0.1__s0",
+        "fcos-resnet18__iou__eta0__s1",
+        "fcos-resnet18__iou__uniform__eta0.1__s1",
+        "fcos-resnet18__iou__missing__eta0.1__s1",
+        "fcos-resnet18__iou__flip__eta0.1__s1",
+        "fcos-resnet18__iou__uniform+missing+class_flip__eta0.1__s1",
+    ]
+    cells = expand_grid(cfg)
+    assert cells[0].to_dict().get("condition") is None
+    assert cells[2].to_dict()["condition"] == "missing"
+    data = cfg.to_dict()
+    assert data["noise"][1] == {
+        "model": "none", "boundary": "shift", "ratio": 1.0, "corruptions": ["missing"]}  # fmt: skip
+    assert data["noise"][2]["name"] == "flip"
+    again = load_config(data)
+    assert again == cfg and again.fingerprint() == cfg.fingerprint()
+    one = load_config({**VALID, "noise": UNA[:1]})  # a list of one mapping is that mapping
+    assert one.fingerprint() == load_config(VALID).fingerprint()
+
+
+def test_one_noise_mapping_keeps_its_ids_fingerprint_and_dict() -> None:
+    """Every config written before noise conditions reads as before (hand-copied values)."""
+    cfg = load_config(
+        {**VALID, "noise": {"model": "oamil", "boundary": "truncate", "corruptions": ["missing"]}}
+    )
+    assert cfg.noise_conditions == () and cfg.conditions == (cfg.noise,)
+    assert cfg.to_dict()["noise"] == {
+        "model": "oamil", "boundary": "truncate", "ratio": 1.0, "corruptions": ["missing"]}  # fmt: skip
+    assert "noise_conditions" not in cfg.to_dict()
+    assert [c.cell_id for c in expand_grid(cfg)][:2] == [
+        "retinanet-resnet18__iou__eta0__s0",
+        "retinanet-resnet18__alpha-iou@2~w0.3__eta0__s0",
+    ]
+    assert all("condition" not in c.to_dict() for c in expand_grid(cfg))
+    assert len(expand_grid(cfg)) == 2 * 3 * 2 * 2
+    plain = load_config(VALID)
+    assert plain.to_dict()["noise"] == {"model": "uniform", "boundary": "shift", "ratio": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("noise", "words"),
+    [
+        ([], r"noise: Expected a non-empty list but got \[\]"),
+        (
+            [{"model": "uniform"}, {"ratio": 0.5}],
+            "noise: Expected a distinct label .*'uniform' twice",
+        ),
+        ([{"model": "none"}, {}], r"noise\[0\].corruptions: Expected at least one corruption"),
+        ({"model": "none"}, r"noise.corruptions: Expected at least one corruption"),
+        (
+            [{}, {"model": "none", "corruptions": ["missing"], "rate": 1}],
+            r"noise\[1\].rate: .*unknown key",
+        ),
+        ([{}, {"model": "nope"}], r"noise\[1\].model: Expected one of .*none"),
+        ([{}, {"name": "a/b"}], r"noise\[1\].name: Expected a label"),
+        ([{}, "missing"], r"noise\[1\]: Expected a mapping"),
+    ],
+)
+def test_bad_noise_conditions_are_one_line_errors(
+    noise: object, words: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**VALID, "noise": noise}))
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and len(info.value.errors) == 1

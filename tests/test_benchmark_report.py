@@ -514,3 +514,81 @@ def test_write_report_with_a_reference(tmp_path: Path, zoo: list[dict]) -> None:
     bad = make_folder(tmp_path / "bad", zoo, ZOO_LOSSES, report={"reference": 3})
     with pytest.raises(NoisyboxError, match=r"report.reference is 3, not a loss label"):
         write_report(bad, plots=False)
+
+
+def condition_records() -> list[dict]:
+    """Two noise conditions at eta 0.2 beside one clean (eta 0) cell per loss and seed:
+    alpha-IoU 3 AP50 points ahead of IoU under ``uniform``, 2 behind under ``missing``."""
+    recs = [record("iou", 1.0, 0.0, s, 0.80 + 0.01 * s) for s in (0, 1)]
+    recs += [record("alpha-iou", 3.0, 0.0, s, 0.81 + 0.01 * s) for s in (0, 1)]
+    grid = {
+        "uniform": {"iou": (0.70, 0.72), "alpha-iou": (0.73, 0.75)},
+        "missing": {"iou": (0.60, 0.64), "alpha-iou": (0.58, 0.62)},
+    }
+    for condition, losses in grid.items():
+        for loss, aps in losses.items():
+            for seed, ap in enumerate(aps):
+                rec = record(loss, 1.0 if loss == "iou" else 3.0, 0.2, seed, ap)
+                rec["cell"]["condition"] = condition
+                rec["cell_id"] = rec["cell_id"].replace("__eta", f"__{condition}__eta")
+                rec["noise"]["model"] = "uniform" if condition == "uniform" else "none"
+                if condition == "missing":
+                    rec["noise"]["corruptions"] = ["missing"]
+                recs.append(rec)
+    return recs
+
+
+def test_report_has_one_section_per_noise_condition(tmp_path: Path) -> None:
+    recs = condition_records()
+    # the alpha = 1 twin stays within the condition
+    twin = find_twin(recs[-1], recs)
+    assert twin is not None and twin["cell_id"] == "retinanet-resnet18__iou__missing__eta0.2__s1"
+    noise = [{"model": "uniform"}, {"model": "none", "corruptions": ["missing"]}]
+    out = make_folder(
+        tmp_path, recs, [{"name": "iou"}, {"name": "alpha-iou", "alpha": 3}], noise=noise
+    )
+    report = write_report(out)
+    md = report.markdown
+    head, uniform, missing = re.split(r"\n## Noise condition `(?:uniform|missing)`\n", md)
+    assert "Noise conditions: `uniform`, `missing`" in head
+    # UNA's layout: a row per loss and condition, a column per eta, eta 0 shared
+    assert "| iou | uniform | 44.28 ± 0.39 | 39.05 ± 0.78 |" in head
+    assert "| iou | missing | 44.28 ± 0.39 | 34.10 ± 1.56 |" in head
+    assert "Training boxes at each eta > 0: box noise `uniform` only." in uniform
+    assert "`missing` at the rate eta, no box noise" in missing
+    for section, diff in ((uniform, "+3.00 ± 0.00*"), (missing, "-2.00 ± 0.00*")):
+        # each section: the shared clean table, its own eta 0.2 table, robustness
+        assert section.count("\n### retinanet (resnet18), eta = 0 (clean boxes)") == 1
+        assert section.count("\n### retinanet (resnet18), eta = 0.2 (") == 1
+        assert "\n### Robustness to noisy boxes" in section and "\n## " not in section
+        rows = table_rows(section, 0.2)
+        assert rows[3][0] == "paired diff. (points)" and rows[3][2] == diff
+    assert "| iou | 2 | 71.00 ± 1.41 |" in uniform and "| iou | 2 | 62.00 ± 2.83 |" in missing
+    summary = pd.read_csv(out / "report" / "summary.csv")
+    assert summary.columns[0] == "condition"
+    clean = summary[(summary["eta"] == 0) & (summary["label"] == "iou")]
+    assert clean["condition"].tolist() == ["uniform", "missing"]  # every condition's reference
+    assert clean["ap50_mean"].tolist() == pytest.approx([0.805, 0.805])
+    rob = pd.read_csv(out / "report" / "robustness.csv")
+    iou = rob[rob["label"] == "iou"].set_index("condition")
+    assert iou.loc["missing", "clean_map"] == iou.loc["uniform", "clean_map"]
+    assert iou.loc["missing", "rpc_map"] < iou.loc["uniform", "rpc_map"]
+    rel = pd.read_csv(out / "report" / "relative_improvement.csv")
+    noisy = rel[rel["eta"] == 0.2].set_index("condition")
+    assert noisy.loc["uniform", "ap50_diff"] == pytest.approx(0.03)
+    assert noisy.loc["missing", "ap50_diff"] == pytest.approx(-0.02)
+    records_csv = pd.read_csv(out / "report" / "records.csv", keep_default_na=False)
+    assert sorted(set(records_csv["condition"])) == ["", "missing", "uniform"]
+    tex = (out / "report" / "table3.tex").read_text()
+    assert tex.count(r"\begin{tabular}") == 2 * 3 and "% noise condition missing" in tex
+    plots = {
+        p.relative_to(out / "report" / "plots").parts[0] for p in report.files if p.suffix == ".png"
+    }
+    assert plots == {"uniform", "missing"}
+
+
+def test_one_condition_reads_as_before(records: list[dict]) -> None:
+    """Records without a condition (every study with one noise mapping): no section."""
+    report, data = build_report(records, thresholds=CollapseConfig())
+    assert "Noise condition" not in report.markdown and "by_condition" not in data
+    assert "condition" not in data["summary"].columns

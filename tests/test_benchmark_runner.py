@@ -312,3 +312,82 @@ def test_noisy_annotations_with_relocated_boxes_at_eta(tmp_path: Path) -> None:
     assert noise["relocated"]["num_boxes"] == int(0.3 * clean.num_boxes)
     assert noise["num_boxes"] == clean.num_boxes - noise["relocated"]["num_boxes"]
     assert read_annotations(path).record_ids == clean.record_ids
+
+
+def test_each_noise_condition_trains_on_its_own_corruption_alone(tmp_path: Path) -> None:
+    """``noise:`` a list: one noisy file per condition and (eta, seed); a condition with
+    ``model: none`` has its corruption alone (the boxes kept are the clean ones)."""
+    conditions = [
+        {"model": "uniform"},
+        {"model": "none", "corruptions": ["missing"]},
+        {"model": "none", "corruptions": ["class_flip"]},
+        {"model": "none", "corruptions": ["extra"]},
+    ]
+    cfg = load_config({**TINY, "etas": [0.0, 0.3], "noise": conditions})
+    folder, stored = open_results_folder(cfg, tmp_path / "out")
+    data = prepare_dataset(stored, folder)
+    clean = read_annotations(data.train_annotations)
+    n = clean.num_boxes
+    expected = {  # condition: (dropped, relabelled, added)
+        "uniform": (0, 0, 0),
+        "missing": (int(0.3 * n), 0, 0),
+        "class_flip": (0, int(0.3 * n), 0),
+        "extra": (0, 0, round(0.3 * n / 0.7)),
+    }
+    paths = set()
+    for cell in expand_grid(stored):
+        path, noise, _ = noisy_annotations(
+            stored, folder, data, cell.eta, cell.seed, cell.condition
+        )
+        if cell.eta == 0:
+            assert cell.condition is None and path == data.train_annotations
+            assert noise["conditions"] == list(expected) and noise["file"] == "clean"
+            continue
+        label = cell.condition.label
+        assert path == folder.noisy_dir(0.3, 0, label) / data.train_annotations.name
+        assert noise["condition"] == label
+        paths.add(path)
+        doc = json.loads(path.read_text())
+        manifest = doc["info"]["noisybox"]
+        kinds = set(manifest.get("annotation_noise", {})) - {"dropped_records"}
+        assert kinds == ({label} if label != "uniform" else set())
+        stats = compare_annotations(
+            clean,
+            read_annotations(path),
+            partial=True,
+            dropped=manifest.get("annotation_noise", {}).get("dropped_records", []),
+        )
+        counts = (stats.num_dropped, stats.num_relabelled, stats.num_added)
+        assert counts == expected[label]
+        assert (noise["num_dropped"], noise["num_relabelled"], noise["num_added"]) == counts
+        if label == "uniform":
+            assert 0 < stats.mean_iou < 1 and manifest["eta"] == 0.3
+        else:  # box noise off: every box kept is its clean box
+            assert stats.mean_iou == pytest.approx(1.0) and manifest["eta"] == 0.0
+    assert len(paths) == 4
+
+
+@pytest.mark.slow
+def test_a_two_condition_grid_runs_and_reports(tmp_path: Path) -> None:
+    """Three cells (one shared clean cell, one per condition), one epoch each."""
+    cfg = load_config(
+        {**TINY, "losses": ["iou"], "etas": [0.0, 0.3],
+         "schedule": {**TINY["schedule"], "epochs": 1},
+         "noise": [{"model": "uniform"}, {"model": "none", "corruptions": ["missing"]}]}
+    )  # fmt: skip
+    summary = run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert not summary.failures
+    assert summary.cells == [
+        "retinanet-resnet18__iou__eta0__s0",
+        "retinanet-resnet18__iou__uniform__eta0.3__s0",
+        "retinanet-resnet18__iou__missing__eta0.3__s0",
+    ]
+    by_id = {r["cell_id"]: r for r in summary.records}
+    assert "condition" not in by_id["retinanet-resnet18__iou__eta0__s0"]["cell"]
+    missing = by_id["retinanet-resnet18__iou__missing__eta0.3__s0"]
+    assert missing["cell"]["condition"] == "missing" and missing["noise"]["num_dropped"] > 0
+    assert missing["noise"]["file"] == "work/noisy/eta0.3__s0__missing/instances_train.json"
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "out"), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "## Noise condition `uniform`" in result.stdout
+    assert "## Noise condition `missing`" in result.stdout

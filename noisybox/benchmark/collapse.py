@@ -7,8 +7,8 @@ by the report's relative improvements and paired comparisons, and by the plots' 
 
 * only a cell with an alpha other than 1 has a baseline (the stock torchvision loss has no
   alpha; ``log-iou``, the alpha -> 0 limit, is compared with nothing);
-* the baseline has the same detector, backbone and eta, alpha = 1 and the same IoU variant
-  (``alpha-iou`` and ``iou`` are both the variant ``iou``);
+* the baseline has the same detector, backbone, eta and noise condition (if any), alpha = 1
+  and the same IoU variant (``alpha-iou`` and ``iou`` are both the variant ``iou``);
 * among several, the plain name (``iou``) wins over ``alpha-iou@1``, then no alpha warm-up
   over one, then the first in record order.
 
@@ -76,6 +76,7 @@ def _same_slot(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
         a["detector"] == b["detector"]
         and a.get("backbone") == b.get("backbone")
         and float(a["eta"]) == float(b["eta"])
+        and a.get("condition") == b.get("condition")
     )
 
 
@@ -114,7 +115,8 @@ def baseline_of(cell: Mapping[str, Any], cells: Iterable[_C]) -> _C | None:
 
 def _row(cell: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(
-        cell.get(k) for k in ("detector", "backbone", "eta", "loss", "alpha", "alpha_warmup")
+        cell.get(k)
+        for k in ("detector", "backbone", "eta", "condition", "loss", "alpha", "alpha_warmup")
     )
 
 

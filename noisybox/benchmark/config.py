@@ -27,6 +27,10 @@ Schema (``?`` marks optional keys; defaults in brackets)::
       - {name: alpha-iou, alpha: 3, alpha_warmup: 0.3}
     etas: [0.0, 0.1, 0.2, 0.3]      # noise rate of eq. 5; 0 = the clean file
     noise: {model: uniform, boundary: shift, ratio: 1.0}          ?
+      # corruptions: [missing, class_flip, extra, relocate] at the rate of each eta ?
+      # model: none turns box noise off (then corruptions are needed);
+      # or a list of such mappings, the noise conditions: one grid axis, each with a
+      # label (name: or derived, e.g. uniform+missing); eta 0 is trained once for all
     seeds: [0]                      # seeds the noise draw and the training
     schedule: {epochs, batch_size, lr, optimizer, image_size, workers, ...}
     device: auto                    ? [auto]
@@ -57,6 +61,7 @@ __all__ = [
     "DatasetConfig",
     "DetectorSpec",
     "LossSpec",
+    "NO_BOX_NOISE",
     "NoiseConfig",
     "RUNTIME_KEYS",
     "ReportConfig",
@@ -69,6 +74,8 @@ __all__ = [
 ]
 
 BUILTIN_DATASETS = ("shapes",)
+#: ``noise.model`` of a noise condition without box noise: its corruptions alone.
+NO_BOX_NOISE = "none"
 DATASET_FORMATS = ("coco", "voc", "yolo")
 # Keys that may change between sessions on the same results folder without changing what
 # is measured (a resumed grid may run on another device or with more loader workers; the
@@ -172,17 +179,49 @@ def parse_label(label: str) -> tuple[str, float | None]:
 
 @dataclasses.dataclass(frozen=True)
 class NoiseConfig:
-    """Options of ``noisybox.corrupt.corrupt_annotations`` shared by every cell.
+    """One noise condition: options of ``noisybox.corrupt.corrupt_annotations`` at each eta.
 
     ``corruptions`` names annotation-level noise (``missing``, ``class_flip``, ``extra``,
     ``relocate``) drawn at the rate of the cell's eta alongside the box noise, UNA's mixed
-    setting (one rate for every kind of noise).
+    setting (one rate for every kind of noise). ``model`` :data:`NO_BOX_NOISE` (``"none"``)
+    turns the box noise off, so that the corruptions are alone (UNA's per-type rows).
+    ``name`` is an explicit :attr:`label`.
     """
 
     model: str = "uniform"
     boundary: str = "shift"
     ratio: float = 1.0
     corruptions: tuple[str, ...] = ()
+    name: str | None = None
+
+    @property
+    def box_noise(self) -> bool:
+        """Whether the boxes get the noise model's noise at the cell's eta."""
+        return self.model != NO_BOX_NOISE
+
+    @property
+    def label(self) -> str:
+        """``name``, or the noise model and the corruptions joined by ``+``.
+
+        >>> NoiseConfig().label, NoiseConfig("none", corruptions=("missing",)).label
+        ('uniform', 'missing')
+        >>> NoiseConfig("oamil", corruptions=("missing", "class_flip")).label
+        'oamil+missing+class_flip'
+        """
+        if self.name is not None:
+            return self.name
+        return "+".join([self.model] * self.box_noise + list(self.corruptions))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The condition as a ``noise:`` mapping; ``corruptions`` and ``name`` only when
+        set, so that configs written before them keep their fingerprint."""
+        data: dict[str, Any] = {"model": self.model, "boundary": self.boundary}
+        data["ratio"] = self.ratio
+        if self.corruptions:
+            data["corruptions"] = list(self.corruptions)
+        if self.name is not None:
+            data["name"] = self.name
+        return data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +258,12 @@ class ReportConfig:
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
-    """A validated benchmark: the grid axes and the protocol shared by every cell."""
+    """A validated benchmark: the grid axes and the protocol shared by every cell.
+
+    ``noise`` is the noise of a study with one ``noise:`` mapping. A study whose ``noise:``
+    is a list of two or more mappings has them in ``noise_conditions``, a grid axis (and
+    ``noise`` is the first of them); :attr:`conditions` gives either.
+    """
 
     name: str
     dataset: DatasetConfig
@@ -229,6 +273,7 @@ class BenchmarkConfig:
     seeds: tuple[int, ...]
     schedule: dict[str, Any]
     noise: NoiseConfig = NoiseConfig()
+    noise_conditions: tuple[NoiseConfig, ...] = ()
     device: str = "auto"
     collapse: CollapseConfig = CollapseConfig()
     report: ReportConfig = ReportConfig()
@@ -256,14 +301,21 @@ class BenchmarkConfig:
             {k: v for k, v in d.items() if v is not None and v != {}} for d in data["detectors"]
         ]
         data["losses"] = [{k: v for k, v in lo.items() if v is not None} for lo in data["losses"]]
-        # absent when empty, so that configs written before it keep their fingerprint
-        if data["noise"]["corruptions"]:
-            data["noise"]["corruptions"] = list(data["noise"]["corruptions"])
+        # corruptions and name absent when unset, so that configs written before them keep
+        # their fingerprint; a list only for several noise conditions
+        data.pop("noise_conditions")
+        if self.noise_conditions:
+            data["noise"] = [n.to_dict() for n in self.noise_conditions]
         else:
-            data["noise"].pop("corruptions")
+            data["noise"] = self.noise.to_dict()
         if self.report == ReportConfig():
             data.pop("report")  # likewise: a study that sets no report option reads as before
         return data
+
+    @property
+    def conditions(self) -> tuple[NoiseConfig, ...]:
+        """The noise conditions of the grid: ``noise_conditions``, or ``(noise,)``."""
+        return self.noise_conditions or (self.noise,)
 
     def fingerprint(self) -> str:
         """A short hash of everything but ``RUNTIME_KEYS``: same hash, same measurement."""

@@ -2,8 +2,9 @@
 
 The builtin shapes dataset is generated into ``work/data`` on first use and pinned by the
 digest of its annotation files (:func:`check_dataset`); a real dataset is used where it
-lies. The training boxes of each (eta, seed) are corrupted once into ``work/noisy`` and
-shared by every cell of that noise draw (:func:`noisy_annotations`).
+lies. The training boxes of each (eta, seed), and noise condition in a study with several,
+are corrupted once into ``work/noisy`` and shared by every cell of that noise draw
+(:func:`noisy_annotations`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
-from noisybox.benchmark.config import BenchmarkConfig
+from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig
 from noisybox.benchmark.results import ResultsFolder, atomic_write_json
 from noisybox.errors import NoisyboxError
 
@@ -101,32 +102,46 @@ def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDat
 
 
 def noisy_annotations(
-    cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDataset, eta: float, seed: int
+    cfg: BenchmarkConfig,
+    folder: ResultsFolder,
+    data: ResolvedDataset,
+    eta: float,
+    seed: int,
+    condition: NoiseConfig | None = None,
 ) -> tuple[Path, dict[str, Any], float]:
     """The training annotations of ``(eta, seed)``, corrupted once and shared by every cell.
+
+    Args:
+        condition: the cell's noise condition in a study with several (``cfg.noise``
+            when ``None``). A condition without box noise (model ``none``) draws its
+            corruptions alone: the boxes kept are the clean ones.
 
     Returns:
         ``(path, noise, seconds)``: the annotation file, the noise record (measured IoU
         statistics and provenance) and the time spent corrupting now (0 when cached).
     """
+    noise_cfg = cfg.noise if condition is None else condition
     # the key "model" is the noise model: it is what the cached noise.json and every
     # published record hold, so it keeps its name
     base = {
         "eta": eta,
         "seed": seed,
-        "model": cfg.noise.model,
-        "boundary": cfg.noise.boundary,
-        "ratio": cfg.noise.ratio,
+        "model": noise_cfg.model,
+        "boundary": noise_cfg.boundary,
+        "ratio": noise_cfg.ratio,
         # annotation-level noise at the rate eta (absent when none, as in older records)
-        **({"corruptions": list(cfg.noise.corruptions)} if cfg.noise.corruptions else {}),
+        **({"corruptions": list(noise_cfg.corruptions)} if noise_cfg.corruptions else {}),
+        **({"condition": condition.label} if condition is not None else {}),
     }
     if eta == 0:
+        if cfg.noise_conditions:  # one clean cell for every condition
+            base = {"eta": eta, "seed": seed, "conditions": [n.label for n in cfg.conditions]}
         return (
             data.train_annotations,
             {**base, "mean_iou": 1.0, "mean_image_iou": 1.0, "file": "clean"},
             0.0,
         )
-    out = folder.noisy_dir(eta, seed)
+    out = folder.noisy_dir(eta, seed, None if condition is None else condition.label)
     meta = out / "noise.json"
     target = out / data.train_annotations.name
     if meta.is_file() and target.exists():
@@ -137,19 +152,21 @@ def noisy_annotations(
 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
+    kinds = noise_cfg.corruptions
     result = corrupt_annotations(
         data.train_annotations,
         target,
-        eta=eta,
-        noise_model=cfg.noise.model,
-        boundary=cfg.noise.boundary,
-        ratio=cfg.noise.ratio,
+        # without box noise: eta 0 of the default model, which leaves every box as it is
+        eta=eta if noise_cfg.box_noise else 0.0,
+        noise_model=noise_cfg.model if noise_cfg.box_noise else "uniform",
+        boundary=noise_cfg.boundary,
+        ratio=noise_cfg.ratio,
         seed=seed,
         format=data.format,
-        missing=eta if "missing" in cfg.noise.corruptions else 0.0,
-        class_flip=eta if "class_flip" in cfg.noise.corruptions else 0.0,
-        extra=eta if "extra" in cfg.noise.corruptions else 0.0,
-        relocate=eta if "relocate" in cfg.noise.corruptions else 0.0,
+        missing=eta if "missing" in kinds else 0.0,
+        class_flip=eta if "class_flip" in kinds else 0.0,
+        extra=eta if "extra" in kinds else 0.0,
+        relocate=eta if "relocate" in kinds else 0.0,
     )
     stats = result.stats.to_dict()
     noise = {**base, **stats, "file": str(target.relative_to(folder.root))}

@@ -1,7 +1,10 @@
 """The grid of a benchmark: its cells, their run order and shards.
 
-A cell is one (detector, loss, alpha, eta, seed): one training run. :func:`expand_grid`
-lists a config's cells in run order and :func:`shard_cells` deals them out over jobs.
+A cell is one (detector, loss, alpha, eta, seed): one training run, and in a study with
+several noise conditions (``noise:`` a list) also one condition, except at eta = 0: clean
+boxes are the same under every condition, so that cell is trained once and is the clean
+reference of every condition. :func:`expand_grid` lists a config's cells in run order and
+:func:`shard_cells` deals them out over jobs.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from noisybox.benchmark.config import BenchmarkConfig, DetectorSpec, LossSpec
+from noisybox.benchmark.config import BenchmarkConfig, DetectorSpec, LossSpec, NoiseConfig
 from noisybox.errors import NoisyboxError
 
 __all__ = ["Cell", "expand_grid", "parse_shard", "shard_cells"]
@@ -18,12 +21,17 @@ __all__ = ["Cell", "expand_grid", "parse_shard", "shard_cells"]
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One training run of the grid."""
+    """One training run of the grid.
+
+    ``condition`` is the cell's noise condition in a study with several (``None`` in a
+    study with one, and for the clean cells, eta = 0, shared by every condition).
+    """
 
     detector: DetectorSpec
     loss: LossSpec
     eta: float
     seed: int
+    condition: NoiseConfig | None = None
 
     @property
     def cell_id(self) -> str:
@@ -32,15 +40,24 @@ class Cell:
         >>> from noisybox.benchmark.config import DetectorSpec, LossSpec
         >>> Cell(DetectorSpec("fcos"), LossSpec("alpha-iou", 3.0, 0.3), 0.1, 2).cell_id
         'fcos-resnet18__alpha-iou@3~w0.3__eta0.1__s2'
+
+        A cell of one of several noise conditions has the condition's label before eta:
+
+        >>> from noisybox.benchmark.config import NoiseConfig
+        >>> missing = NoiseConfig("none", corruptions=("missing",))
+        >>> Cell(DetectorSpec("fcos"), LossSpec("iou", 1.0), 0.2, 0, missing).cell_id
+        'fcos-resnet18__iou__missing__eta0.2__s0'
         """
         loss = self.loss.label
         if self.loss.alpha_warmup is not None:
             loss += f"~w{self.loss.alpha_warmup:g}"
-        return f"{self.detector.label}__{loss}__eta{self.eta:g}__s{self.seed}"
+        condition = "" if self.condition is None else f"__{self.condition.label}"
+        return f"{self.detector.label}__{loss}{condition}__eta{self.eta:g}__s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The cell's axes as a record stores them (``record["cell"]``)."""
-        return {
+        """The cell's axes as a record stores them (``record["cell"]``); ``condition``
+        (the label) only for a cell of one of several noise conditions."""
+        data: dict[str, Any] = {
             "detector": self.detector.name,
             "backbone": self.detector.backbone,
             "loss": self.loss.name,
@@ -49,18 +66,26 @@ class Cell:
             "eta": self.eta,
             "seed": self.seed,
         }
+        if self.condition is not None:
+            data["condition"] = self.condition.label
+        return data
 
 
 def expand_grid(cfg: BenchmarkConfig) -> list[Cell]:
-    """Every cell of the grid in run order: seeds, then etas, detectors and losses.
+    """Every cell of the grid in run order: seeds, then etas, noise conditions, detectors
+    and losses.
 
     Seeds vary slowest so that an interrupted study holds complete tables for its first
-    seeds; losses vary fastest so that the cells sharing one noisy file run together.
+    seeds; losses vary fastest so that the cells sharing one noisy file run together. With
+    several noise conditions, eta = 0 (clean boxes) has one cell per detector, loss and
+    seed, without a condition.
     """
+    conditions: tuple[NoiseConfig | None, ...] = cfg.noise_conditions or (None,)
     return [
-        Cell(det, loss, eta, seed)
+        Cell(det, loss, eta, seed, condition)
         for seed in cfg.seeds
         for eta in cfg.etas
+        for condition in ((None,) if eta == 0 else conditions)
         for det in cfg.detectors
         for loss in cfg.losses
     ]

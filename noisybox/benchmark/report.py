@@ -38,7 +38,7 @@ import pandas as pd
 
 from noisybox._fileio import atomic_write_text, check_outputs, staged
 from noisybox.benchmark.collapse import apply_collapse_flags
-from noisybox.benchmark.config import CollapseConfig, loss_label
+from noisybox.benchmark.config import NO_BOX_NOISE, CollapseConfig, NoiseConfig, loss_label
 from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
 from noisybox.benchmark.paired import min_rank_p
 from noisybox.benchmark.results import ResultsFolder
@@ -56,6 +56,7 @@ from noisybox.benchmark.summary import (
 from noisybox.benchmark.tables import (
     MD,
     TEX,
+    condition_overview,
     curve_section,
     markdown_table,
     min_pairs,
@@ -78,6 +79,7 @@ __all__ = [
     "loss_label",
     "paired_differences",
     "paired_verdicts",
+    "record_conditions",
     "records_frame",
     "relative_improvements",
     "robustness_frame",
@@ -102,8 +104,14 @@ def build_report(
     loss_order: Sequence[str] = (),
     title: str = "noisybox benchmark",
     reference: str | None = None,
+    conditions: Sequence[str] = (),
 ) -> tuple[Report, dict[str, Any]]:
     """Render the report of a set of records (collapse flags recomputed from all of them).
+
+    Records of a study with several noise conditions (``cell.condition`` set) get one
+    section per condition, each the report of that condition's records and the clean
+    (eta = 0) records every condition shares, so that paired comparisons stay within a
+    condition; see :func:`_condition_report`.
 
     Args:
         records: result records.
@@ -113,12 +121,17 @@ def build_report(
         reference: the label of the loss row every other one is compared with in a
             "Paired difference to <reference>" section (the config's ``report.reference``);
             ``None`` for no such section.
+        conditions: the config's noise condition labels, for the order of their sections
+            (conditions of the records not named here follow in record order).
 
     Returns:
         The report, and the data behind it: ``frame`` (per record), ``summary``,
         ``relative``, ``differences`` (per seed pair), ``robustness`` (DataFrames),
         ``latex`` (text) and, with ``reference``, ``reference_summary``,
-        ``reference_paired`` and ``reference_differences`` (DataFrames).
+        ``reference_paired`` and ``reference_differences`` (DataFrames). With several
+        noise conditions the DataFrames have a first column ``condition`` (empty in
+        ``frame`` for the shared clean cells) and ``by_condition`` holds each
+        condition's own data.
     """
     if thresholds is not None:
         records = apply_collapse_flags(list(records), thresholds)
@@ -129,6 +142,41 @@ def build_report(
         return Report("\n".join(parts) + "\n", []), {"frame": frame}
     status = convergence_status(records)
     parts += _introduction(status)
+    labels = record_conditions(records, conditions)
+    if labels and (len(labels) > 1 or len(conditions) > 1):
+        sections, data = _condition_report(records, labels, loss_order, reference)
+    else:
+        sections, data = _sections(records, frame, status, loss_order, reference)
+    parts += sections
+    collapsed = [r for r in records if r.get("collapsed")]
+    if collapsed:
+        parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
+        parts += [
+            f"- `{r['cell_id']}`: {'; '.join(r.get('collapse_reasons') or [])}" for r in collapsed
+        ]
+    return Report("\n".join(parts) + "\n", collapsed), data
+
+
+def record_conditions(records: Sequence[dict[str, Any]], order: Sequence[str] = ()) -> list[str]:
+    """The noise condition labels of the records (``cell.condition``), in ``order`` first.
+
+    >>> cell = lambda c: {"cell": {"condition": c} if c else {}}
+    >>> record_conditions([cell(None), cell("missing"), cell("uniform")], ["uniform", "extra"])
+    ['uniform', 'missing']
+    """
+    found = {r["cell"].get("condition") for r in records} - {None}
+    return [c for c in order if c in found] + sorted(found - set(order))
+
+
+def _sections(
+    records: Sequence[dict[str, Any]],
+    frame: pd.DataFrame,
+    status: dict[str, Any],
+    loss_order: Sequence[str],
+    reference: str | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """The report's sections after its introduction, and its data (see :func:`build_report`)."""
+    parts: list[str] = []
     latex = []
     for title3, table in table3_frames(frame, MD, loss_order):
         parts += ["", f"## {title3}", "", markdown_table(table)]
@@ -169,13 +217,7 @@ def build_report(
     curve_table = curve_summary(curves) if not curves.empty else pd.DataFrame()
     if not curve_table.empty and int(curve_table["points"].max()) >= 2:
         parts += curve_section(curve_table, status, loss_order)
-    collapsed = [r for r in records if r.get("collapsed")]
-    if collapsed:
-        parts += ["", f"## Collapsed cells ({len(collapsed)})", ""]
-        parts += [
-            f"- `{r['cell_id']}`: {'; '.join(r.get('collapse_reasons') or [])}" for r in collapsed
-        ]
-    return Report("\n".join(parts) + "\n", collapsed), {
+    return parts, {
         "frame": frame,
         "summary": summary,
         "relative": rel,
@@ -186,6 +228,67 @@ def build_report(
         "latex": "\n".join(latex),
         **extra,
     }
+
+
+def _condition_report(
+    records: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    loss_order: Sequence[str],
+    reference: str | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """One section per noise condition: the report of its records and of the clean cells
+    (eta = 0, no condition) all conditions share, its headings one level down."""
+    parts = [
+        "",
+        f"Noise conditions: {', '.join(f'`{c}`' for c in labels)}. Each has its own "
+        "section below. The clean cells (eta = 0) are trained once and are every "
+        "condition's clean reference, so they appear in each section.",
+    ]
+    by_condition: dict[str, dict[str, Any]] = {}
+    latex = []
+    for label in labels:
+        mine = [r for r in records if r["cell"].get("condition") in (None, label)]
+        sub_frame = records_frame(mine)
+        sections, data = _sections(mine, sub_frame, convergence_status(mine), loss_order, reference)
+        by_condition[label] = data
+        parts += ["", f"## Noise condition `{label}`", "", _describe_condition(mine, label)]
+        parts += [f"#{line}" if line.startswith("#") else line for line in sections]
+        latex.append(f"% noise condition {label}\n{data['latex']}")
+    frame = records_frame(records)
+    frame.insert(0, "condition", [r["cell"].get("condition") or "" for r in records])
+    out: dict[str, Any] = {"frame": frame, "latex": "\n".join(latex)}
+    for key in by_condition[labels[0]]:
+        if key in ("frame", "latex"):
+            continue
+        tables = [data[key].assign(condition=label) for label, data in by_condition.items()]
+        # an empty table (no alpha variant, no curves) keeps its columns, as in one condition
+        table = pd.concat([t for t in tables if not t.empty] or tables[:1], ignore_index=True)
+        out[key] = table[["condition", *(c for c in table.columns if c != "condition")]]
+    out["by_condition"] = by_condition
+    overview = [
+        "",
+        "## Noise conditions side by side",
+        "",
+        "mAP (percent, mean ± std over seeds, collapsed cells left out) per loss and noise "
+        "condition at each eta; eta = 0 is the shared clean cell.",
+        *condition_overview(out["summary"], loss_order),
+    ]
+    return parts[:2] + overview + parts[2:], out
+
+
+def _describe_condition(records: Sequence[dict[str, Any]], label: str) -> str:
+    """One line: the condition's box noise and annotation-level noise (from its records)."""
+    noise = next((r.get("noise") or {} for r in records if r["cell"].get("condition") == label), {})
+    model = noise.get("model", "?")
+    kinds = ", ".join(f"`{k}`" for k in noise.get("corruptions") or [])
+    boundary = f" (boundary `{noise['boundary']}`)" if "boundary" in noise else ""
+    if model == NO_BOX_NOISE:
+        text = f"{kinds} at the rate eta, no box noise"
+    elif kinds:
+        text = f"box noise `{model}`{boundary} and {kinds} at the rate eta"
+    else:
+        text = f"box noise `{model}`{boundary} only"
+    return f"Training boxes at each eta > 0: {text}."
 
 
 def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
@@ -316,6 +419,8 @@ def write_report(
         thresholds = CollapseConfig(**stored.get("collapse", {}))
         loss_order = [spec["name"] for spec in stored.get("losses", [])]
         reference = (stored.get("report") or {}).get("reference")
+        noise = stored.get("noise")
+        conditions = [_condition_label(n) for n in noise] if isinstance(noise, list) else []
         if not isinstance(reference, (str, type(None))):
             raise TypeError(f"report.reference is {reference!r}, not a loss label")
     except (TypeError, KeyError, AttributeError) as exc:
@@ -336,6 +441,7 @@ def write_report(
         loss_order=loss_order,
         title=f"noisybox benchmark `{stored.get('name', folder.root.name)}`",
         reference=reference,
+        conditions=conditions,
     )
     with staged():
         report.files = _write_report_files(folder.report_dir, report, data, plots)
@@ -370,6 +476,18 @@ def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: 
         if plots:
             from noisybox.benchmark.plots import plot_all
 
-            curves = data["curves"] if not data["curves"].empty else None
-            files += plot_all(data["summary"], out / "plots", data["differences"], curves)
+            groups = data.get("by_condition") or {"": data}
+            for label, sub in groups.items():
+                curves = sub["curves"] if not sub["curves"].empty else None
+                folder = out / "plots" / label if label else out / "plots"
+                files += plot_all(sub["summary"], folder, sub["differences"], curves)
     return files
+
+
+def _condition_label(noise: dict[str, Any]) -> str:
+    """The label of a stored noise condition (a ``to_dict`` mapping)."""
+    return NoiseConfig(
+        model=noise["model"],
+        corruptions=tuple(noise.get("corruptions", ())),
+        name=noise.get("name"),
+    ).label

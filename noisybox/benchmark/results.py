@@ -104,8 +104,10 @@ class ResultsFolder:
     def data_dir(self) -> Path:
         return self.work_dir / "data"
 
-    def noisy_dir(self, eta: float, seed: int) -> Path:
-        return self.work_dir / "noisy" / f"eta{eta:g}__s{seed}"
+    def noisy_dir(self, eta: float, seed: int, condition: str | None = None) -> Path:
+        """The noisy training set of ``(eta, seed)`` (and noise condition, if several)."""
+        suffix = "" if condition is None else f"__{condition}"
+        return self.work_dir / "noisy" / f"eta{eta:g}__s{seed}{suffix}"
 
     def cell_dir(self, cell_id: str) -> Path:
         return self.work_dir / "cells" / cell_id

@@ -2,7 +2,8 @@
 
 :func:`run_cell` trains and evaluates one cell of a results folder and writes its record;
 :func:`run_benchmark` checks the data once, opens the folder, corrupts the training boxes
-once per (eta, seed) and launches the cells without a record. The rooms it calls:
+once per (eta, seed, and noise condition if several) and launches the cells without a
+record. The rooms it calls:
 :mod:`~noisybox.benchmark.grid` (the cells), :mod:`~noisybox.benchmark.results` (the
 folder and its records), :mod:`~noisybox.benchmark.datasets` (the data and the noisy-file
 cache), :mod:`~noisybox.benchmark.collapse` (collapse flags and the alpha = 1 baseline)
@@ -131,7 +132,9 @@ def run_cell(
     cell = cells[cell_id]
     total_start = time.perf_counter()
     data = prepare_dataset(cfg, folder)
-    train_path, noise, corrupt_s = noisy_annotations(cfg, folder, data, cell.eta, cell.seed)
+    train_path, noise, corrupt_s = noisy_annotations(
+        cfg, folder, data, cell.eta, cell.seed, cell.condition
+    )
     cell_dir = folder.cell_dir(cell_id)
     cell_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -280,7 +283,7 @@ def run_benchmark(
         check_dataset(stored, folder, data)
         if launcher == "slurm" or jobs > 1:
             # corrupt up front: parallel cells must not race to write the same noisy file
-            for key in dict.fromkeys((c.eta, c.seed) for c in todo):
+            for key in dict.fromkeys((c.eta, c.seed, c.condition) for c in todo):
                 corrupt_s += noisy_annotations(stored, folder, data, *key)[2]
         trained, failures = _launch(
             folder,

@@ -19,6 +19,7 @@ from noisybox.benchmark._checker import Checker
 from noisybox.benchmark.config import (
     BUILTIN_DATASETS,
     DATASET_FORMATS,
+    NO_BOX_NOISE,
     BenchmarkConfig,
     CollapseConfig,
     ConfigError,
@@ -177,7 +178,7 @@ def validate_config(
     etas = [float(v) for v in _axis(c, top, "etas", low=0.0, high=1.0, high_open=True)]
     seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0)]
 
-    noise = _validate_noise(c, top["noise"]) if "noise" in top else NoiseConfig()
+    conditions = _validate_conditions(c, top["noise"]) if "noise" in top else [NoiseConfig()]
 
     schedule = _validate_schedule(c, top.get("schedule"), train_fields) if "schedule" in top else {}
 
@@ -205,7 +206,8 @@ def validate_config(
         etas=tuple(etas),
         seeds=tuple(seeds),
         schedule=schedule,
-        noise=noise,
+        noise=conditions[0],
+        noise_conditions=tuple(conditions) if len(conditions) > 1 else (),
         device=str(device),
         collapse=collapse,
         report=report,
@@ -280,32 +282,68 @@ def _axis(c: Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[floa
     return values
 
 
-def _validate_noise(c: Checker, value: Any) -> NoiseConfig:
-    n = c.mapping("noise", value, ("model", "boundary", "ratio", "corruptions"))
-    if n is not None:
-        model = c.choice("noise.model", n.get("model", "uniform"), _noise_models())
-        boundary = c.choice("noise.boundary", n.get("boundary", "shift"), _boundaries())
-        ratio = c.number("noise.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
-        corruptions = _validate_corruptions(c, n.get("corruptions", []))
-        if model and boundary and ratio is not None and corruptions is not None:
-            return NoiseConfig(model, boundary, float(ratio), corruptions)
-    return NoiseConfig()
+def _validate_conditions(c: Checker, value: Any) -> list[NoiseConfig]:
+    """``noise``: one mapping, or a list of them (the noise conditions, distinct labels).
+
+    A list of one mapping is that mapping: a grid axis needs two conditions.
+    """
+    if not isinstance(value, list):
+        return [_validate_noise(c, "noise", value) or NoiseConfig()]
+    items = c.items("noise", value)
+    checked = [_validate_noise(c, f"noise[{i}]", item) for i, item in enumerate(items)]
+    conditions = [n for n in checked if n is not None]
+    labels = [n.label for n in conditions]
+    for label in sorted({x for x in labels if labels.count(x) > 1}):
+        c.errors.append(
+            f"noise: Expected a distinct label per noise condition (set name:) but got "
+            f"{label!r} twice"
+        )
+    return conditions or [NoiseConfig()]
 
 
-def _validate_corruptions(c: Checker, value: Any) -> tuple[str, ...] | None:
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def _validate_noise(c: Checker, key: str, value: Any) -> NoiseConfig | None:
+    """One noise condition at ``key`` (``noise`` or ``noise[i]``); ``None`` if invalid."""
+    allowed = ("model", "boundary", "ratio", "corruptions", "name")
+    n = c.mapping(key, value, allowed)
+    if n is None:
+        return None
+    model = c.choice(f"{key}.model", n.get("model", "uniform"), [*_noise_models(), NO_BOX_NOISE])
+    boundary = c.choice(f"{key}.boundary", n.get("boundary", "shift"), _boundaries())
+    ratio = c.number(f"{key}.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
+    corruptions = _validate_corruptions(c, f"{key}.corruptions", n.get("corruptions", []))
+    name = n.get("name")
+    if name is not None and (not isinstance(name, str) or not _LABEL_RE.match(name)):
+        c.error(f"{key}.name", "a label of letters, digits and _.+- (a file name)", name)
+        return None
+    if model == NO_BOX_NOISE and corruptions == ():
+        c.error(
+            f"{key}.corruptions",
+            f"at least one corruption with model {NO_BOX_NOISE!r} (no noise at all)",
+            n.get("corruptions", []),
+        )
+        return None
+    if model and boundary and ratio is not None and corruptions is not None:
+        return NoiseConfig(model, boundary, float(ratio), corruptions, name)
+    return None
+
+
+def _validate_corruptions(c: Checker, key: str, value: Any) -> tuple[str, ...] | None:
     """``noise.corruptions``: distinct names of annotation-level noise."""
     from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
 
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
-        c.error("noise.corruptions", "a list of names", value)
+        c.error(key, "a list of names", value)
         return None
     bad = [x for x in names if x not in ANNOTATION_CORRUPTIONS]
     if bad:
-        c.error("noise.corruptions", f"names in {', '.join(ANNOTATION_CORRUPTIONS)}", bad[0])
+        c.error(key, f"names in {', '.join(ANNOTATION_CORRUPTIONS)}", bad[0])
         return None
     if len(set(names)) != len(names):
-        c.error("noise.corruptions", "distinct names", value)
+        c.error(key, "distinct names", value)
         return None
     return tuple(x for x in ANNOTATION_CORRUPTIONS if x in names)
 

@@ -33,6 +33,7 @@ __all__ = [
     "TEX",
     "VERDICT_METRICS",
     "Style",
+    "condition_overview",
     "curve_section",
     "fmt_value",
     "markdown_table",
@@ -293,6 +294,45 @@ def retention_section(rob: pd.DataFrame) -> list[str]:
         "",
         markdown_table(pd.DataFrame(rows, columns=cols)),
     ]
+
+
+def condition_overview(summary: pd.DataFrame, loss_order: Sequence[str]) -> list[str]:
+    """Markdown of mAP per loss and noise condition (rows) at each eta (columns), one table
+    per detector: the layout of UNA's and DN-TOD's tables (one row per kind of noise).
+
+    Args:
+        summary: :func:`~noisybox.benchmark.summary.summarize`'s frames of each condition,
+            concatenated with a ``condition`` column.
+        loss_order: the config's loss names, for the row order.
+    """
+    key = _label_order(loss_order)
+    etas = sorted(summary["eta"].unique())
+    parts = []
+    for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
+        conditions = list(dict.fromkeys(rows["condition"]))
+        lines = []
+        for label in sorted(dict.fromkeys(rows["label"]), key=key):
+            for condition in conditions:
+                mine = rows[(rows["label"] == label) & (rows["condition"] == condition)]
+                cells = []
+                for eta in etas:
+                    level = mine[mine["eta"] == eta]
+                    r = level.iloc[0] if len(level) else None
+                    if r is None:
+                        cells.append("-")
+                    elif r["n"] == r["n_collapsed"]:
+                        cells.append("collapsed")
+                    else:
+                        cells.append(fmt_value(r["map_mean"], r["map_std"], MD))
+                lines.append([MD.escape(label), condition, *cells])
+        cols = ["Loss", "Noise", *(f"mAP @{e:g}" for e in etas)]
+        parts += [
+            "",
+            f"### {det} ({bb}): mAP per noise condition",
+            "",
+            markdown_table(pd.DataFrame(lines, columns=cols)),
+        ]
+    return parts
 
 
 def curve_section(
