@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -339,6 +341,25 @@ def test_cli_bad_arguments(uniform_coco: Path, tmp_path: Path) -> None:
     _one_line_error(code, err, exc, "labels")
 
 
+def _preview_of(
+    coco: Path, noisy_doc: dict[str, Any], tmp_path: Path
+) -> tuple[Any, Any, np.ndarray, Callable[[float, float], tuple[int, int]]]:
+    """Preview image 1 of ``coco/clean.json`` against ``noisy_doc``: the figure, its axes,
+    the PNG's pixels and a map from image coordinates to PNG pixels."""
+    (tmp_path / "noisy_doc.json").write_text(json.dumps(noisy_doc))
+    out = tmp_path / "preview.png"
+    fig = preview_annotations(coco / "clean.json", tmp_path / "noisy_doc.json",
+                              image_ids=[1], output=out, tile_size=300)  # fmt: skip
+    png = np.asarray(Image.open(out).convert("RGB"))
+    ax = fig.axes[0]
+    s = ax.noisybox_scale
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return _png_point(ax, x * s, y * s, png.shape[0])
+
+    return fig, ax, png, at
+
+
 def test_dropped_and_extra_boxes_drawn_apart(uniform_coco: Path, tmp_path: Path) -> None:
     from noisybox.viz.draw import DROPPED_STYLE, EXTRA_STYLE
 
@@ -348,17 +369,7 @@ def test_dropped_and_extra_boxes_drawn_apart(uniform_coco: Path, tmp_path: Path)
                                "bbox": [140, 10, 50, 40], "area": 1.0, "iscrowd": 0})  # fmt: skip
     # as corrupt --missing/--extra writes it: the provenance says records may differ
     doc["info"] = {"noisybox": {"eta_w": 0.0, "annotation_noise": {"missing": {"rate": 0.5}}}}
-    (tmp_path / "partial.json").write_text(json.dumps(doc))
-    out = tmp_path / "p.png"
-    fig = preview_annotations(uniform_coco / "clean.json", tmp_path / "partial.json",
-                              image_ids=[1], output=out, tile_size=300)  # fmt: skip
-    png = np.asarray(Image.open(out).convert("RGB"))
-    ax = fig.axes[0]
-    s = ax.noisybox_scale
-
-    def at(x: float, y: float) -> tuple[int, int]:
-        return _png_point(ax, x * s, y * s, png.shape[0])
-
+    fig, ax, png, at = _preview_of(uniform_coco, doc, tmp_path)
     x1, y1, x2, y2 = CLEAN_BOX
     assert _near(png, at(x1 + 1, y1 + 1), DROPPED_STYLE.color)  # the dropped clean box
     assert not _near(png, at(x1 + 1, (y1 + y2) / 2), CLEAN_STYLE.color, r=2)
@@ -378,17 +389,8 @@ def test_relocated_box_drawn_apart_with_an_arrow(uniform_coco: Path, tmp_path: P
     doc = json.loads((uniform_coco / "noisy.json").read_text())
     doc["info"] = {"noisybox": {"eta_w": 0.0, "annotation_noise": {
         "relocate": {"rate": 0.5, "seed": [0, 4]}, "relocated_records": [10]}}}  # fmt: skip
-    (tmp_path / "moved.json").write_text(json.dumps(doc))
-    out = tmp_path / "m.png"
-    fig = preview_annotations(uniform_coco / "clean.json", tmp_path / "moved.json",
-                              image_ids=[1], output=out, tile_size=300)  # fmt: skip
-    png = np.asarray(Image.open(out).convert("RGB"))
-    ax = fig.axes[0]
+    fig, ax, png, at = _preview_of(uniform_coco, doc, tmp_path)
     s = ax.noisybox_scale
-
-    def at(x: float, y: float) -> tuple[int, int]:
-        return _png_point(ax, x * s, y * s, png.shape[0])
-
     x1, y1, x2, y2 = NOISY_BOX
     assert _near(png, at(x2 - 1, y2 - 1), RELOCATED_STYLE.color)  # the new box, cyan
     assert not _near(png, at(x2 - 1, (y1 + y2) / 2), NOISY_STYLE.color, r=2)  # not magenta

@@ -341,35 +341,18 @@ def add_legend(
     relocated records."""
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=_rgb(CLEAN_STYLE), lw=2, label="clean")]
-    if noisy:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=_rgb(NOISY_STYLE),
-                lw=2,
-                ls=(0, (3, 2)),
-                label="noisy (tag: IoU to clean)",
-            )
-        )
-    if dropped:
-        handles.append(
-            Line2D([], [], color=_rgb(DROPPED_STYLE), lw=2, ls=(0, (1, 2)), label="dropped")
-        )
-    if extra:
-        handles.append(Line2D([], [], color=_rgb(EXTRA_STYLE), lw=2, ls=(0, (4, 1)), label="extra"))
-    if relocated:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=_rgb(RELOCATED_STYLE),
-                lw=2,
-                ls=(0, (1.5, 1)),
-                label="relocated (arrow from clean box)",
-            )
-        )
+    entries = [
+        (True, CLEAN_STYLE, "-", "clean"),
+        (noisy, NOISY_STYLE, (0, (3, 2)), "noisy (tag: IoU to clean)"),
+        (dropped, DROPPED_STYLE, (0, (1, 2)), "dropped"),
+        (extra, EXTRA_STYLE, (0, (4, 1)), "extra"),
+        (relocated, RELOCATED_STYLE, (0, (1.5, 1)), "relocated (arrow from clean box)"),
+    ]
+    handles = [
+        Line2D([], [], color=_rgb(style), lw=2, ls=ls, label=label)
+        for shown, style, ls, label in entries
+        if shown
+    ]
     fig.legend(
         handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False
     )
