@@ -55,12 +55,7 @@ def test_committed_report_regenerates_from_its_records(study: str, tmp_path: Pat
         assert (dst / "report" / path.name).is_file(), path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_cells_that_differ_only_in_the_loss_are_paired(tmp_path: Path) -> None:
