@@ -27,13 +27,12 @@ half a unit of the last decimal.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from _bench_voc import REALDATA, bench
 from click.testing import CliRunner
 
 from noisybox.cli import main
@@ -49,18 +48,6 @@ PAPER_ETA03 = 0.613  # Alpha-IoU §4.3, three decimals
 SEED = 20  # not among the benchmark's seeds 0-19
 
 
-def _load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_noise_voc", REPO / "benchmarks" / "bench_noise_voc.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_benchmark()
-REALDATA = bench.find_realdata()
 _WHERE = os.environ.get("NOISYBOX_REALDATA") or REPO.parent / "shared" / "realdata"
 pytestmark = pytest.mark.skipif(
     REALDATA is None,

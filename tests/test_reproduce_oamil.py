@@ -9,13 +9,13 @@ real annotations (``../shared/realdata``; skipped when absent, nothing copied he
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _bench_voc import REALDATA, bench
 from click.testing import CliRunner
 
 from noisybox.cli import main
@@ -142,23 +142,9 @@ def test_api_and_cli_agree(tmp_path: Path) -> None:
     assert again.stats.to_dict() == result.stats.to_dict()
 
 
-def _bench():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "bench_noise_voc", REPO / "benchmarks" / "bench_noise_voc.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-BENCH = _bench()
-REALDATA = BENCH.find_realdata()
-
-
 @pytest.mark.skipif(REALDATA is None, reason="real VOC annotations not found (../shared/realdata)")
 def test_real_voc2007_trainval_digests(tmp_path: Path) -> None:
-    root = BENCH.voc2007_year_folder(REALDATA, tmp_path)
+    root = bench.voc2007_year_folder(REALDATA, tmp_path)
     clean = read_annotations(root, "voc", image_set="trainval")
     for level, expected in REAL_DIGESTS.items():
         infos = oamil_voc(clean, float(level)).infos
