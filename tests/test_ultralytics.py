@@ -274,3 +274,76 @@ def test_benchmark_cell_of_an_ultralytics_detector(
     assert (cell / "data.yaml").is_file()
     assert "yolov8n (ultralytics)" in write_report(tmp_path / "out", plots=False).markdown
     assert no_network == []
+
+
+def _configure_in_processes(
+    folder: Path, quiet: bool, n: int, *, hold: float = 0.0
+) -> tuple[list[str], bool]:
+    """Output of ``n`` processes that call ``configure_offline(folder)`` at the same moment.
+
+    Each imports Ultralytics' heavy dependencies first, says it is ready and waits for the
+    others, so that the imports of Ultralytics itself start together. With ``hold`` the
+    test holds the folder's lock that long once they are released, and tells whether any
+    settings file appeared meanwhile.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from filelock import FileLock
+
+    code = (
+        "import sys, time, pathlib\n"
+        "import cv2, matplotlib, numpy, PIL.Image, torch, torchvision\n"
+        "gate = pathlib.Path(sys.argv[3])\n"
+        "(gate / sys.argv[4]).touch()\n"
+        "while not (gate / 'go').exists():\n"
+        "    time.sleep(0.005)\n"
+        "from noisybox.detectors.ultralytics_offline import configure_offline\n"
+        "configure_offline(sys.argv[1], quiet=sys.argv[2] == '1')\n"
+    )
+    gate = folder.parent / f"{folder.name}-gate"
+    gate.mkdir()
+    folder.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(folder), "1" if quiet else "0", str(gate), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for i in range(n)
+    ]
+    deadline = time.monotonic() + 300
+    while len(list(gate.iterdir())) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with FileLock(folder / "configure_offline.lock"):
+        (gate / "go").touch()
+        time.sleep(hold)
+        written_meanwhile = (folder / "Ultralytics" / "settings.json").exists()
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, outputs
+    return outputs, written_meanwhile
+
+
+@pytest.mark.slow
+def test_processes_sharing_a_config_folder_take_turns(tmp_path: Path) -> None:
+    # run-benchmark --jobs N: N workers import Ultralytics at once with one config folder;
+    # without the lock each finds no settings file and writes one, or reads one half written
+    # (a warning, then Ultralytics' defaults written over it)
+    outputs, written_meanwhile = _configure_in_processes(tmp_path / "shared", False, 3, hold=8)
+    text = "".join(outputs)
+    assert not written_meanwhile  # they waited for the lock the test held
+    assert text.count("Creating new Ultralytics Settings") == 1, text
+    assert "Error decoding JSON" not in text
+    folder = tmp_path / "shared" / "Ultralytics"
+    import json
+
+    assert json.loads((folder / "settings.json").read_text())["sync"] is False
+    assert (folder / "Arial.ttf").stat().st_size == (folder / "Arial.Unicode.ttf").stat().st_size
+    # quiet: not even the first import's info line
+    (quiet,), _ = _configure_in_processes(tmp_path / "fresh", True, 1)
+    assert "Creating new" not in quiet and (tmp_path / "fresh" / "Ultralytics").is_dir()

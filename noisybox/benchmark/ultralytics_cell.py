@@ -159,7 +159,7 @@ def train_ultralytics_cell(
     try:
         from noisybox.detectors.ultralytics_offline import configure_offline
 
-        configure_offline(config_dir)
+        configure_offline(config_dir, quiet=not progress)
         from ultralytics import YOLO
 
         from noisybox.detectors.ultralytics import plugged_trainer

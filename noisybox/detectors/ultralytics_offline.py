@@ -8,6 +8,7 @@ connection at import unless ``YOLO_OFFLINE`` is set).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -74,7 +75,18 @@ def _keep_global_state() -> Iterator[None]:
         cv2.setNumThreads(cv2_threads)
 
 
-def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
+@contextlib.contextmanager
+def _logging_below_warning_off() -> Iterator[None]:
+    """No log record below WARNING from any logger (Ultralytics sets its own level at import)."""
+    before = logging.root.manager.disable
+    logging.disable(max(before, logging.INFO))
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+def configure_offline(config_dir: str | os.PathLike[str], *, quiet: bool = False) -> Path:
     """Point Ultralytics at a config folder of its own and keep it off the network.
 
     Sets :data:`OFFLINE_ENV` and ``YOLO_CONFIG_DIR=config_dir``, then imports Ultralytics,
@@ -85,6 +97,11 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     (``PIL.Image.open``, numpy's and torch's print options, OpenCV's thread count) is
     undone.
 
+    Processes that share ``config_dir`` (the workers of ``run-benchmark --jobs N``) take
+    turns through a lock file in it (``filelock``, a dependency of torch): otherwise one
+    reads the settings file while another writes it, warns that it cannot decode it and
+    writes Ultralytics' defaults over it.
+
     Ultralytics reads the environment when it is first imported. Called after that, the
     environment is still set (for child processes) and Ultralytics' current config folder
     is returned; a warning says so if that folder is not offline already (the process
@@ -92,17 +109,31 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
 
     Args:
         config_dir: the folder (created); Ultralytics uses its ``Ultralytics`` sub-folder.
+        quiet: no info lines from the import (Ultralytics' "Creating new Ultralytics
+            Settings" on a fresh folder); warnings still show.
 
     Returns:
         The config folder Ultralytics uses.
     """
+    from filelock import FileLock
+
     root = Path(config_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(root / "configure_offline.lock"):
+        return _configure(root, config_dir, quiet)
+
+
+def _configure(root: Path, config_dir: str | os.PathLike[str], quiet: bool) -> Path:
+    """:func:`configure_offline` once it holds the folder's lock."""
     late = "ultralytics.utils" in sys.modules
     os.environ.update({**OFFLINE_ENV, "YOLO_CONFIG_DIR": str(root)})
     if late:
         from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
     else:
-        with _keep_global_state():
+        with (
+            _keep_global_state(),
+            _logging_below_warning_off() if quiet else contextlib.nullcontext(),
+        ):
             from ultralytics.utils import ONLINE, SETTINGS, USER_CONFIG_DIR
 
     folder = Path(USER_CONFIG_DIR).resolve()
@@ -112,7 +143,7 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
             warnings.warn(
                 f"Ultralytics was imported before configure_offline({str(config_dir)!r}); "
                 f"it keeps its settings in {folder} and may reach the network in this process",
-                stacklevel=2,
+                stacklevel=3,
             )
         return folder
     SETTINGS.update({k: v for k, v in OFFLINE_SETTINGS.items() if k in SETTINGS})
@@ -121,5 +152,7 @@ def configure_offline(config_dir: str | os.PathLike[str]) -> Path:
     font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     for name in _FONTS:
         if not (folder / name).is_file():
-            shutil.copyfile(font, folder / name)
+            partial = folder / f".{name}.partial"
+            shutil.copyfile(font, partial)
+            os.replace(partial, folder / name)
     return folder
