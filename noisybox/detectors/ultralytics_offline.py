@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from noisybox._fileio import atomic_write_bytes
 
 __all__ = ["OFFLINE_ENV", "OFFLINE_SETTINGS", "configure_offline"]
 
@@ -152,7 +153,5 @@ def _configure(root: Path, config_dir: str | os.PathLike[str], quiet: bool) -> P
     font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
     for name in _FONTS:
         if not (folder / name).is_file():
-            partial = folder / f".{name}.partial"
-            shutil.copyfile(font, partial)
-            os.replace(partial, folder / name)
+            atomic_write_bytes(folder / name, font.read_bytes())
     return folder
