@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from noisybox._fileio import atomic_write_bytes
+from noisybox._fileio import atomic_write_bytes, make_dirs
 
 __all__ = ["OFFLINE_ENV", "OFFLINE_SETTINGS", "configure_offline"]
 
@@ -119,7 +119,7 @@ def configure_offline(config_dir: str | os.PathLike[str], *, quiet: bool = False
     from filelock import FileLock
 
     root = Path(config_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    make_dirs(root)
     with FileLock(root / "configure_offline.lock"):
         return _configure(root, config_dir, quiet)
 
