@@ -347,3 +347,109 @@ def test_processes_sharing_a_config_folder_take_turns(tmp_path: Path) -> None:
     # quiet: not even the first import's info line
     (quiet,), _ = _configure_in_processes(tmp_path / "fresh", True, 1)
     assert "Creating new" not in quiet and (tmp_path / "fresh" / "Ultralytics").is_dir()
+
+
+@pytest.mark.slow
+def test_an_interrupted_ultralytics_cell_continues_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[tuple[Any, ...]]
+) -> None:
+    import json
+
+    import noisybox.benchmark.ultralytics_cell as cell_module
+    import noisybox.detectors.ultralytics as plug
+    from noisybox.benchmark import load_config, run_benchmark
+
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": ["wiou-v3"],  # the one loss with state: its running mean must resume too
+            "etas": [0.3],
+            "seeds": [0],
+            "schedule": {"epochs": 3, "batch_size": 4, "image_size": SIZE, "workers": 0},
+            "device": "cpu",
+        }
+    )
+    out = tmp_path / "out"
+    cell_dir = out / "work" / "cells" / "yolov8n-ultralytics__wiou-v3__eta0.3__s0"
+    epoch_start = plug._epoch_start
+    starts: list[tuple[int, float]] = []
+
+    def killed_in_epoch_3(trainer: Any) -> None:
+        if trainer.epoch == 2:
+            raise RuntimeError("killed")
+        epoch_start(trainer)
+
+    def spy(trainer: Any) -> None:  # the running mean each epoch starts from
+        box = plug.plugged_box_loss(trainer.model)
+        assert box is not None
+        starts.append((int(trainer.epoch), float(box.box_loss.running_mean)))
+        epoch_start(trainer)
+
+    # 1. killed at the start of epoch 3: two epochs saved, no record
+    monkeypatch.setattr(plug, "_epoch_start", killed_in_epoch_3)
+    first = run_benchmark(cfg, out, progress=False)
+    assert len(first.failures) == 1 and first.records == []
+    state = json.loads((cell_dir / cell_module.STATE_FILE).read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2] and state["trained"] is False
+    (saved_mean,) = state["loss_state"]["running_mean"]
+    assert saved_mean != 1.0  # it moved from its initial value
+
+    # 2. the same command continues at epoch 3 with the saved running mean; the evaluation
+    #    fails after training finished
+    monkeypatch.setattr(plug, "_epoch_start", spy)
+    evaluate = cell_module._evaluate
+
+    def evaluation_fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed in the evaluation")
+
+    monkeypatch.setattr(cell_module, "_evaluate", evaluation_fails)
+    second = run_benchmark(cfg, out, progress=False)
+    assert len(second.failures) == 1
+    assert starts == [(2, pytest.approx(saved_mean))]  # one epoch trained, not three
+    saved_history = state["history"]
+    state = json.loads((cell_dir / cell_module.STATE_FILE).read_text())
+    assert state["trained"] is True and state["history"][:2] == saved_history
+
+    # 3. training had finished: the third run only evaluates
+    monkeypatch.setattr(cell_module, "_evaluate", evaluate)
+    weights = cell_dir / "train" / "weights" / "last.pt"
+    mtime = weights.stat().st_mtime_ns
+    third = run_benchmark(cfg, out, progress=False)
+    assert third.failures == []
+    (record,) = third.records
+    history = record["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert [h["time_s"] for h in history] == [h["time_s"] for h in state["history"]]
+    assert history[2]["resumed_from"] == 2 and "resumed_from" not in history[1]
+    assert len(starts) == 1 and weights.stat().st_mtime_ns == mtime  # no training
+    assert no_network == []
+
+
+def test_a_saved_cell_state_resumes_only_the_run_it_describes(tmp_path: Path) -> None:
+    import json
+
+    from noisybox.benchmark.ultralytics_cell import _checkpoint_epochs, _resumable_state
+
+    weights, state_path = tmp_path / "last.pt", tmp_path / "state.json"
+    key = {"args": {"epochs": 3}, "loss": {"name": "iou"}}
+    history = [{"epoch": 1}, {"epoch": 2}]
+    state = {"key": key, "trained": False, "history": history, "loss_state": None}
+    state_path.write_text(json.dumps(state))
+    assert _resumable_state(state_path, weights, key) is None  # no checkpoint
+    torch.save({"epoch": 1, "optimizer": {"state": {}}}, weights)  # epochs 1-2 done
+    assert _checkpoint_epochs(weights) == 2
+    assert _resumable_state(state_path, weights, key) == state
+    other = {"args": {"epochs": 4}, "loss": {"name": "iou"}}
+    assert _resumable_state(state_path, weights, other) is None  # another run's state
+    torch.save({"epoch": 2, "optimizer": {"state": {}}}, weights)  # killed before the state
+    assert _resumable_state(state_path, weights, key) is None
+    torch.save({"epoch": -1, "optimizer": None}, weights)  # finished (stripped), not marked
+    assert _checkpoint_epochs(weights) is None
+    assert _resumable_state(state_path, weights, key) is None
+    state_path.write_text(json.dumps({**state, "trained": True}))
+    assert _resumable_state(state_path, weights, key) is not None  # evaluate only
+    weights.write_bytes(b"torn")
+    assert _checkpoint_epochs(weights) is None
+    state_path.write_text("{not json")
+    assert _resumable_state(state_path, weights, key) is None

@@ -15,12 +15,24 @@ From the schedule an Ultralytics cell takes ``epochs``, ``batch_size`` (``batch`
 Ultralytics' default unless the detector's ``options`` set it (Ultralytics' argument
 names, e.g. ``optimizer: SGD``). ``seed`` is the cell's seed with ``deterministic=True``.
 Ultralytics does not validate during training here (``val=False``: the test set must not
-choose the weights); an interrupted cell starts again from scratch.
+choose the weights).
+
+An interrupted cell continues where it stopped, as a torchvision cell does. After every
+epoch (once Ultralytics has saved ``train/weights/last.pt``) the cell writes
+``ultralytics_state.json`` beside it: the history so far, the box loss's state (Wise-IoU
+v3's running mean) and the cell's training arguments. A re-run with the same arguments
+resumes from that checkpoint with Ultralytics' own resume (its weights are the EMA's, its
+optimiser state and epoch counter are restored; the data order after the restart is not
+that of an uninterrupted run, so unlike a torchvision cell the result is not bit-identical)
+and the history continues from the saved one (the first resumed epoch's entry says
+``resumed_from``). A cell whose training had finished skips to the evaluation. Anything
+else (no state, other arguments, a checkpoint that does not match the state) starts over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import shutil
@@ -29,10 +41,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from noisybox._fileio import read_json_object
 from noisybox.benchmark.config import BenchmarkConfig
 from noisybox.benchmark.datasets import ResolvedDataset
 from noisybox.benchmark.grid import Cell
 from noisybox.benchmark.launchers import Trained
+from noisybox.benchmark.results import atomic_write_json
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -61,6 +75,13 @@ _SCHEDULE_KEYS = {
     "image_size": "imgsz",
     "workers": "workers",
 }
+
+
+#: The cell's resume state, beside Ultralytics' ``train/`` folder in the cell folder.
+STATE_FILE = "ultralytics_state.json"
+
+#: Train arguments that are paths of this machine: a moved results folder still resumes.
+_PATH_ARGS = frozenset({"data", "project"})
 
 
 def is_ultralytics_detector(name: str) -> bool:
@@ -181,47 +202,75 @@ def train_ultralytics_cell(
         class_ids=class_ids,
     )
     args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
-    shutil.rmtree(cell_dir / "train", ignore_errors=True)  # no resume: start over
-
     warmup = cell.loss.alpha_warmup
-    trainer = plugged_trainer(
-        cell.loss.name,
-        alpha=cell.loss.alpha,
-        **({} if warmup is None else {"alpha_warmup": warmup}),
-    )
-    model = YOLO(args["model"])
-    history: list[dict[str, Any]] = []
-    epoch_start = [time.perf_counter()]
-
-    def on_epoch_start(run: Any) -> None:
-        epoch_start[0] = time.perf_counter()
-
-    def on_epoch_end(run: Any) -> None:
-        if int(run.epoch) >= int(run.epochs):
-            return  # the final evaluation calls on_fit_epoch_end once more, at epochs + 1
-        losses = {k: float(v) for k, v in (run.tloss or {}).items()}
-        entry: dict[str, Any] = {
-            "epoch": int(run.epoch) + 1,
-            "loss": sum(losses.values()),
-            **losses,
-            "lr": float(run.optimizer.param_groups[0]["lr"]),
-            "time_s": time.perf_counter() - epoch_start[0],
-        }
-        alpha = getattr(run, "box_alpha", None)
-        if alpha is not None:
-            entry["alpha"] = float(alpha)
-        fg = getattr(run, "fg_iou_history", None)
-        if fg:
-            entry["fg_iou"] = float(fg[-1])
-        history.append(entry)
-
-    model.add_callback("on_train_epoch_start", on_epoch_start)
-    model.add_callback("on_fit_epoch_end", on_epoch_end)
-    with contextlib.nullcontext() if progress else _ultralytics_quiet():
-        model.train(trainer=trainer, **args)
+    key = _resume_key(args, cell)
+    state_path = cell_dir / STATE_FILE
     weights = cell_dir / "train" / "weights" / "last.pt"
-    if not weights.is_file():
-        raise NoisyboxError(f"Expected Ultralytics to write {weights} but it did not")
+    state = _resumable_state(state_path, weights, key)
+    if state is None:  # start over: nothing of an earlier, different or broken run is kept
+        shutil.rmtree(cell_dir / "train", ignore_errors=True)
+        state_path.unlink(missing_ok=True)
+        state = {"key": key, "trained": False, "history": [], "loss_state": None}
+    history: list[dict[str, Any]] = list(state["history"])
+
+    if not state["trained"]:
+        resumed_from = len(history)
+        trainer = plugged_trainer(
+            cell.loss.name,
+            alpha=cell.loss.alpha,
+            **({} if warmup is None else {"alpha_warmup": warmup}),
+        )
+        if resumed_from:
+            model = YOLO(str(weights))
+            train_args: dict[str, Any] = {
+                "data": args["data"],
+                "resume": True,
+                "save_dir": str(cell_dir / "train"),
+                **{k: args[k] for k in ("device", "workers", "plots", "verbose") if k in args},
+            }
+        else:
+            model = YOLO(args["model"])
+            train_args = args
+        epoch_start = [time.perf_counter()]
+
+        def on_epoch_start(run: Any) -> None:
+            epoch_start[0] = time.perf_counter()
+            if state["loss_state"] is not None and len(history) == resumed_from:
+                _load_loss_state(run.model, state["loss_state"])
+
+        def on_epoch_end(run: Any) -> None:
+            if int(run.epoch) >= int(run.epochs):
+                return  # the final evaluation calls on_fit_epoch_end once more, at epochs + 1
+            losses = {k: float(v) for k, v in (run.tloss or {}).items()}
+            entry: dict[str, Any] = {
+                "epoch": int(run.epoch) + 1,
+                "loss": sum(losses.values()),
+                **losses,
+                "lr": float(run.optimizer.param_groups[0]["lr"]),
+                "time_s": time.perf_counter() - epoch_start[0],
+            }
+            alpha = getattr(run, "box_alpha", None)
+            if alpha is not None:
+                entry["alpha"] = float(alpha)
+            fg = getattr(run, "fg_iou_history", None)
+            if fg:
+                entry["fg_iou"] = float(fg[-1])
+            if resumed_from and len(history) == resumed_from:
+                entry["resumed_from"] = resumed_from
+            history.append(entry)
+            # last.pt of this epoch is on disk (Ultralytics saves before this callback)
+            state["history"] = history
+            state["loss_state"] = _loss_state(run.model)
+            atomic_write_json(state_path, state)
+
+        model.add_callback("on_train_epoch_start", on_epoch_start)
+        model.add_callback("on_fit_epoch_end", on_epoch_end)
+        with contextlib.nullcontext() if progress else _ultralytics_quiet():
+            model.train(trainer=trainer, **train_args)
+        if not weights.is_file():
+            raise NoisyboxError(f"Expected Ultralytics to write {weights} but it did not")
+        state["trained"] = True
+        atomic_write_json(state_path, state)
 
     eval_start = time.perf_counter()
     metrics = _evaluate(YOLO(str(weights)), test, data.test_images, class_ids, args)
@@ -229,6 +278,83 @@ def train_ultralytics_cell(
         history[-1]["eval_time_s"] = time.perf_counter() - eval_start
     trained = Trained(history, metrics, time.perf_counter() - start)
     return trained, args
+
+
+def _resume_key(args: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """What must equal for a saved run to continue: the train arguments and the loss."""
+    kept = {k: v for k, v in args.items() if k not in _PATH_ARGS}
+    loss = {"name": cell.loss.name, "alpha": cell.loss.alpha, "warmup": cell.loss.alpha_warmup}
+    return json.loads(json.dumps({"args": kept, "loss": loss}, default=str))
+
+
+def _resumable_state(state_path: Path, weights: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state of an interrupted run this cell can continue, or ``None``.
+
+    It continues when the state was written for the same ``key`` and either its training
+    had finished (``last.pt`` present) or ``last.pt`` is a resumable checkpoint (optimiser
+    state kept) of exactly as many epochs as the state's history.
+    """
+    if not state_path.is_file() or not weights.is_file():
+        return None
+    try:
+        state = read_json_object(state_path, what="an Ultralytics cell state")
+    except NoisyboxError:
+        return None
+    if state.get("key") != key or not isinstance(state.get("history"), list):
+        return None
+    if state.get("trained") is True:
+        return state
+    done = _checkpoint_epochs(weights)
+    return state if done is not None and done == len(state["history"]) > 0 else None
+
+
+def _checkpoint_epochs(weights: Path) -> int | None:
+    """Epochs trained by a resumable Ultralytics checkpoint; ``None`` if it cannot resume.
+
+    Ultralytics strips the optimiser (and sets ``epoch`` to -1) when training finishes, and
+    a checkpoint cut short on disk does not load: neither can resume.
+    """
+    import torch
+
+    try:  # Ultralytics' checkpoints pickle the model: they need weights_only=False
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    except Exception:  # a torn or foreign file: start over
+        return None
+    if not isinstance(ckpt, dict) or ckpt.get("optimizer") is None:
+        return None
+    epoch = ckpt.get("epoch")
+    return epoch + 1 if isinstance(epoch, int) and epoch >= 0 else None
+
+
+def _loss_state(model: Any) -> dict[str, list[float]] | None:
+    """The plugged box loss's buffers (Wise-IoU v3's running mean) as JSON lists."""
+    from noisybox.detectors.ultralytics import plugged_box_loss
+
+    box = plugged_box_loss(model)
+    if box is None:
+        return None
+    buffers = box.box_loss.state_dict()
+    return {k: v.detach().cpu().reshape(-1).tolist() for k, v in buffers.items()} or None
+
+
+def _load_loss_state(model: Any, saved: dict[str, list[float]]) -> None:
+    """Put :func:`_loss_state`'s buffers back into the plugged box loss of ``model``."""
+    import torch
+
+    from noisybox.detectors.ultralytics import plugged_box_loss
+
+    box = plugged_box_loss(model)
+    if box is None:
+        return
+    current = box.box_loss.state_dict()
+    box.box_loss.load_state_dict(
+        {
+            k: torch.tensor(v, dtype=current[k].dtype, device=current[k].device).reshape(
+                current[k].shape
+            )
+            for k, v in saved.items()
+        }
+    )
 
 
 def _evaluate(
