@@ -516,6 +516,35 @@ def test_write_report_with_a_reference(tmp_path: Path, zoo: list[dict]) -> None:
         write_report(bad, plots=False)
 
 
+def test_report_reference_option_overrides_the_config_and_draws_the_forest_plot(
+    tmp_path: Path, zoo: list[dict]
+) -> None:
+    out = make_folder(tmp_path, zoo, ZOO_LOSSES, report={"reference": "iou"})
+    result = CliRunner().invoke(main, ["report", str(out), "--reference", "giou"])
+    assert result.exit_code == 0, result.output
+    assert "## Paired difference to giou" in result.stdout
+    assert "Paired difference to iou" not in result.stdout
+    paired = pd.read_csv(out / "report" / "reference_paired.csv")
+    assert set(paired["baseline_label"]) == {"giou"}
+    assert set(paired["label"]) == {"iou", "alpha-iou@3"}
+    forest = out / "report" / "plots" / "reference_diff_retinanet-resnet18.png"
+    with Image.open(forest) as im:  # two metrics x three etas, one row per loss
+        assert im.format == "PNG" and im.width > 900 and im.height > 300
+    before = (out / "report" / "report.md").read_text()
+
+    result = CliRunner().invoke(main, ["report", str(out), "--reference", "nope", "--no-plots"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: Expected a reference among the loss rows of {out} "
+        "(alpha-iou@3, giou, iou) but got 'nope'"
+    )
+    assert (out / "report" / "report.md").read_text() == before  # nothing rewritten
+
+    # without the option the stored reference is used again
+    report = write_report(out, plots=False)
+    assert "## Paired difference to iou" in report.markdown
+
+
 def condition_records() -> list[dict]:
     """Two noise conditions at eta 0.2 beside one clean (eta 0) cell per loss and seed:
     alpha-IoU 3 AP50 points ahead of IoU under ``uniform``, 2 behind under ``missing``."""

@@ -11,6 +11,10 @@
 * ``paired_diff_<detector>.png`` (from :func:`noisybox.benchmark.report.paired_differences`):
   per eta, each alpha variant minus its baseline at every AP column, one dot per seed and
   the mean +- std over seeds, so a difference can be read against the seed-to-seed spread.
+* ``reference_diff_<detector>.png`` (studies with ``report: {reference: LOSS}``): a forest
+  plot of every loss's paired difference to the reference in mAP and mAP75:95, one panel
+  per eta, one row per loss: a dot per seed and the mean with its 95% t interval (filled
+  when the interval excludes 0).
 
 Collapsed rows are not drawn as numbers: they are named in the legend as collapsed.
 """
@@ -42,6 +46,7 @@ __all__ = [
     "plot_ap_vs_iou",
     "plot_map_vs_eta",
     "plot_paired_diffs",
+    "plot_reference_diffs",
 ]
 
 _METRIC_TITLES = {"map": "mAP (AP50:95)", "map_75_95": "mAP75:95"}
@@ -310,6 +315,88 @@ def plot_paired_diffs(diffs: pd.DataFrame, detector: str, backbone: str, path: P
     return _save(fig, path)
 
 
+def plot_reference_diffs(
+    paired: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    detector: str,
+    backbone: str,
+    path: Path,
+) -> Path:
+    """Forest plot of every loss row against the reference, seed by seed.
+
+    Args:
+        paired: ``relative_improvements(frame, reference)`` (``<metric>_diff``,
+            ``<metric>_ci_low`` / ``_ci_high``, ``n_pairs``, ``baseline_label``).
+        per_seed: ``paired_differences(frame, reference)`` (one row per seed).
+        detector: the detector whose rows are drawn.
+        backbone: its backbone.
+        path: the PNG to write.
+
+    Rows follow ``paired``'s order (the report's loss order), top to bottom; a row with
+    one pair has no interval.
+    """
+    mine = paired[(paired["detector"] == detector) & (paired["backbone"] == backbone)]
+    seeds = per_seed[(per_seed["detector"] == detector) & (per_seed["backbone"] == backbone)]
+    etas = sorted(mine["eta"].unique())
+    labels = list(dict.fromkeys(mine["label"]))
+    reference = str(mine["baseline_label"].iloc[0]) if len(mine) else "reference"
+    metrics = ("map", "map_75_95")
+    fig, axes = plt.subplots(
+        len(metrics),
+        len(etas),
+        figsize=(4.2 * len(etas) + 1.6, (0.28 * len(labels) + 1.1) * len(metrics)),
+        sharex="row",
+        sharey=True,
+        squeeze=False,
+    )
+    y = np.arange(len(labels), dtype=float)[::-1]
+    for row, metric in enumerate(metrics):
+        for ax, eta in zip(axes[row], etas, strict=True):
+            ax.axvline(0.0, color="black", linewidth=0.8)
+            for yi, label in zip(y, labels, strict=True):
+                sel = mine[(mine["eta"] == eta) & (mine["label"] == label)]
+                dots = seeds[(seeds["eta"] == eta) & (seeds["label"] == label)]
+                ax.plot(
+                    100 * dots[metric].to_numpy(dtype=float),
+                    np.full(len(dots), yi),
+                    linestyle="none",
+                    marker="|",
+                    color="grey",
+                    alpha=0.7,
+                )
+                if sel.empty:
+                    continue
+                r = sel.iloc[0]
+                mean = 100 * float(r[f"{metric}_diff"])
+                low, high = (100 * float(r[f"{metric}_ci_{k}"]) for k in ("low", "high"))
+                has_ci = np.isfinite(low) and np.isfinite(high)
+                excludes = has_ci and (low > 0 or high < 0)
+                if has_ci:
+                    ax.plot([low, high], [yi, yi], color="tab:blue", linewidth=1.4)
+                ax.plot(
+                    [mean],
+                    [yi],
+                    marker="o",
+                    markersize=5,
+                    color="tab:blue",
+                    markerfacecolor="tab:blue" if excludes else "white",
+                )
+            title = "clean boxes" if eta == 0 else f"η = {eta:g}"
+            ax.set_title(f"{_METRIC_TITLES[metric]}, {title}", fontsize=9)
+            ax.grid(alpha=0.3, axis="x")
+            if row == len(metrics) - 1:
+                ax.set_xlabel(f"paired difference to {reference} (AP points)")
+        axes[row][0].set_yticks(y)
+        axes[row][0].set_yticklabels(labels, fontsize=8)
+    fig.suptitle(
+        f"{detector} ({backbone}) against {reference}: mean and 95% t CI (filled: CI "
+        "excludes 0), seeds as ticks",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_learning_curves(curves: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
     """mAP and mAP75:95 (rows) against the epoch, one panel per eta (columns), one line per
     loss: the mean over seeds with a band of +- std."""
@@ -359,9 +446,11 @@ def plot_all(
     out_dir: str | Path,
     diffs: pd.DataFrame | None = None,
     curves: pd.DataFrame | None = None,
+    reference: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> list[Path]:
-    """Every plot the summary (and the paired differences and learning curves, when given)
-    supports, written to ``out_dir``; returns the paths."""
+    """Every plot the summary (and the paired differences, learning curves and the
+    comparison with a reference loss as ``(paired, per_seed)``, when given) supports,
+    written to ``out_dir``; returns the paths."""
     out = Path(out_dir)
     paths = []
     for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
@@ -377,6 +466,14 @@ def plot_all(
             and not diffs[diffs["detector"].eq(det) & diffs["backbone"].eq(bb)].empty
         ):
             paths.append(plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png"))
+        if reference is not None:
+            paired, per_seed = reference
+            if not paired[paired["detector"].eq(det) & paired["backbone"].eq(bb)].empty:
+                paths.append(
+                    plot_reference_diffs(
+                        paired, per_seed, det, bb, out / f"reference_diff_{stem}.png"
+                    )
+                )
         if rows["eta"].nunique() >= 2:
             paths.append(plot_map_vs_eta(summary, det, bb, out / f"map_vs_eta_{stem}.png"))
         for loss, lrows in rows.groupby("loss", sort=True):

@@ -394,7 +394,11 @@ def _reference_section(
 
 
 def write_report(
-    out_dir: str | Path, *, plots: bool = True, records: Sequence[dict[str, Any]] | None = None
+    out_dir: str | Path,
+    *,
+    plots: bool = True,
+    records: Sequence[dict[str, Any]] | None = None,
+    reference: str | None = None,
 ) -> Report:
     """Build the report of a results folder and write it to ``out_dir/report/``.
 
@@ -406,11 +410,16 @@ def write_report(
     ``reference_paired.csv`` (the comparison with the reference, as
     ``relative_improvement.csv``) and ``reference_differences.csv`` (per seed).
 
+    ``reference`` (a loss row's label, e.g. ``iou`` or ``alpha-iou@3 (warm-up 0.3)``) compares
+    every loss row with that one instead of the stored ``report.reference`` (or where the
+    config set none).
+
     The files are written all or none (:func:`noisybox._fileio.staged`).
 
     Raises:
         NoisyboxError: ``out_dir`` is not a results folder, its ``benchmark.json`` or a
-            record is unreadable, or the report folder is a link into the inputs.
+            record is unreadable, the report folder is a link into the inputs, or
+            ``reference`` names no loss row of the records.
     """
     folder = ResultsFolder(Path(out_dir))
     # the stored config is read as data (not re-validated) so a report needs no torch
@@ -418,11 +427,11 @@ def write_report(
     try:
         thresholds = CollapseConfig(**stored.get("collapse", {}))
         loss_order = [spec["name"] for spec in stored.get("losses", [])]
-        reference = (stored.get("report") or {}).get("reference")
+        stored_reference = (stored.get("report") or {}).get("reference")
         noise = stored.get("noise")
         conditions = [_condition_label(n) for n in noise] if isinstance(noise, list) else []
-        if not isinstance(reference, (str, type(None))):
-            raise TypeError(f"report.reference is {reference!r}, not a loss label")
+        if not isinstance(stored_reference, (str, type(None))):
+            raise TypeError(f"report.reference is {stored_reference!r}, not a loss label")
     except (TypeError, KeyError, AttributeError) as exc:
         raise NoisyboxError(
             f"Expected the collapse, losses and report of a benchmark config in "
@@ -430,6 +439,14 @@ def write_report(
         ) from None
     if records is None:
         records = folder.load_records()
+    if reference is not None and records:
+        labels = sorted(set(summarize(records_frame(records))["label"]))
+        if reference not in labels:
+            raise NoisyboxError(
+                f"Expected a reference among the loss rows of {folder.root} "
+                f"({', '.join(labels)}) but got {reference!r}"
+            )
+    reference = reference if reference is not None else stored_reference
     check_outputs(
         {"the report folder": folder.report_dir},
         {"benchmark.json": folder.config_json, "records": folder.records_dir},
@@ -480,7 +497,12 @@ def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: 
             for label, sub in groups.items():
                 curves = sub["curves"] if not sub["curves"].empty else None
                 folder = out / "plots" / label if label else out / "plots"
-                files += plot_all(sub["summary"], folder, sub["differences"], curves)
+                reference = (
+                    (sub["reference_paired"], sub["reference_differences"])
+                    if "reference_paired" in sub
+                    else None
+                )
+                files += plot_all(sub["summary"], folder, sub["differences"], curves, reference)
     return files
 
 

@@ -204,15 +204,29 @@ def _group_failures(failures: Sequence[Any]) -> str:
 @click.command("report")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--no-plots", is_flag=True, help="Tables only.")
+@click.option(
+    "--reference",
+    metavar="LOSS",
+    default=None,
+    help="Compare every loss row with this one, seed by seed: a row label as the report "
+    "prints it (iou, 'alpha-iou@3 (warm-up 0.3)'). Overrides the config's report.reference.",
+)
 @common_options
-def report(out_dir: str, no_plots: bool, as_json: bool, quiet: bool, debug: bool) -> None:
+def report(
+    out_dir: str,
+    no_plots: bool,
+    reference: str | None,
+    as_json: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
     """Print the tables of the results folder OUT_DIR and write them (CSV, LaTeX, PNG).
 
     --json prints the folder, the files written and the collapsed cells instead of the tables.
     """
     from noisybox.benchmark.report import write_report
 
-    rep = run_command(debug, lambda: write_report(out_dir, plots=not no_plots))
+    rep = run_command(debug, lambda: write_report(out_dir, plots=not no_plots, reference=reference))
     if rep.collapsed:
         click.echo(
             f"WARNING: {len(rep.collapsed)} collapsed cell(s), see the report.", file=sys.stderr
