@@ -45,6 +45,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -64,8 +65,11 @@ __all__ = [
     "NO_BOX_NOISE",
     "NoiseConfig",
     "RUNTIME_KEYS",
+    "RESERVED_OPTIONS",
     "ReportConfig",
+    "ULTRALYTICS_BACKBONE",
     "config_diff",
+    "is_ultralytics_detector",
     "list_presets",
     "loss_label",
     "load_config",
@@ -77,6 +81,19 @@ BUILTIN_DATASETS = ("shapes",)
 #: ``noise.model`` of a noise condition without box noise: its corruptions alone.
 NO_BOX_NOISE = "none"
 DATASET_FORMATS = ("coco", "voc", "yolo")
+
+_MODEL_RE = re.compile(r"^yolo(v\d+|\d+)[nsmlx]u?$")
+
+#: The ``backbone`` of every Ultralytics detector row (the model YAML fixes the network).
+ULTRALYTICS_BACKBONE = "ultralytics"
+
+#: Ultralytics train arguments the runner sets per cell; a detector's options may not.
+RESERVED_OPTIONS = frozenset(
+    {"data", "model", "seed", "deterministic", "project", "name", "exist_ok", "resume"}
+    | {"device", "val", "trainer", "pretrained", "epochs", "batch", "imgsz", "workers"}
+    | {"save_dir"}
+)
+
 # Keys that may change between sessions on the same results folder without changing what
 # is measured (a resumed grid may run on another device or with more loader workers; the
 # report's options only change how the records are compared).
@@ -151,6 +168,15 @@ class LossSpec:
     def label(self) -> str:
         """``alpha-iou@3``, ``iou`` (alpha 1 is implied by plain names), ``iou@2``."""
         return loss_label(self.name, self.alpha)
+
+
+def is_ultralytics_detector(name: str) -> bool:
+    """Whether ``name`` names an Ultralytics YOLO model of the package's YAMLs.
+
+    >>> [is_ultralytics_detector(n) for n in ("yolov8n", "yolov5su", "yolo11n", "fcos")]
+    [True, True, True, False]
+    """
+    return bool(_MODEL_RE.match(name))
 
 
 def loss_label(loss: str, alpha: float | None, alpha_warmup: float | None = None) -> str:

@@ -20,6 +20,8 @@ from noisybox.benchmark.config import (
     BUILTIN_DATASETS,
     DATASET_FORMATS,
     NO_BOX_NOISE,
+    RESERVED_OPTIONS,
+    ULTRALYTICS_BACKBONE,
     BenchmarkConfig,
     CollapseConfig,
     ConfigError,
@@ -28,12 +30,8 @@ from noisybox.benchmark.config import (
     LossSpec,
     NoiseConfig,
     ReportConfig,
-    loss_label,
-)
-from noisybox.benchmark.ultralytics_cell import (
-    RESERVED_OPTIONS,
-    ULTRALYTICS_BACKBONE,
     is_ultralytics_detector,
+    loss_label,
 )
 from noisybox.errors import NoisyboxError
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -42,7 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
-from noisybox.benchmark.config import BenchmarkConfig
+from noisybox.benchmark.config import (
+    RESERVED_OPTIONS,
+    ULTRALYTICS_BACKBONE,
+    BenchmarkConfig,
+    is_ultralytics_detector,
+)
 from noisybox.benchmark.datasets import ResolvedDataset
 from noisybox.benchmark.grid import Cell
 from noisybox.benchmark.launchers import Trained
@@ -56,17 +60,6 @@ __all__ = [
     "train_ultralytics_cell",
     "ultralytics_train_args",
 ]
-
-_MODEL_RE = re.compile(r"^yolo(v\d+|\d+)[nsmlx]u?$")
-
-#: The ``backbone`` of every Ultralytics detector row (the model YAML fixes the network).
-ULTRALYTICS_BACKBONE = "ultralytics"
-
-#: Ultralytics train arguments the runner sets per cell; a detector's options may not.
-RESERVED_OPTIONS = frozenset(
-    {"data", "model", "seed", "deterministic", "project", "name", "exist_ok", "resume"}
-    | {"device", "val", "trainer", "pretrained", "epochs", "batch", "imgsz", "workers"}
-)
 
 #: Schedule keys an Ultralytics cell reads, and the Ultralytics argument each one sets.
 _SCHEDULE_KEYS = {
@@ -82,15 +75,6 @@ STATE_FILE = "ultralytics_state.json"
 
 #: Train arguments that are paths of this machine: a moved results folder still resumes.
 _PATH_ARGS = frozenset({"data", "project"})
-
-
-def is_ultralytics_detector(name: str) -> bool:
-    """Whether ``name`` names an Ultralytics YOLO model of the package's YAMLs.
-
-    >>> [is_ultralytics_detector(n) for n in ("yolov8n", "yolov5su", "yolo11n", "fcos")]
-    [True, True, True, False]
-    """
-    return bool(_MODEL_RE.match(name))
 
 
 def _device(device: str, gpus: int) -> str | None:
