@@ -2,10 +2,12 @@
 
 :func:`oamil_voc` gives the noisy VOC2007 boxes of OA-MIL (Liu et al., ECCV 2022) for the
 same clean files, number for number: the content of the ``voc07_trainval_noise-r<r>.pkl``
-its ``utils/gen_noisy_voc.py`` writes. ``noisybox corrupt --reproduce oamil`` (and
-``corrupt_annotations(..., reproduce="oamil")``) is the command behind it.
+its ``utils/gen_noisy_voc.py`` writes. :func:`oamil_coco` does the same for its COCO
+generator, ``utils/gen_noisy_coco.py`` (``coco2017_train_noise-r<r>.pkl``).
+``noisybox corrupt --reproduce oamil`` (and ``corrupt_annotations(..., reproduce="oamil")``)
+is the command behind both.
 
-The source's VOC conventions, which this follows:
+The source's VOC conventions, which :func:`oamil_voc` follows:
 
 * **Images** in the order of ``ImageSets/Main/trainval.txt`` (read the folder with
   ``image_set="trainval"``), **boxes** in file order; one random stream for all of them.
@@ -18,6 +20,21 @@ The source's VOC conventions, which this follows:
 * **Difficult** boxes (``<difficult>1</difficult>``) are ignored by the source
   (``bboxes_ignore``): they draw no numbers and stay clean. Objects whose name is not one
   of VOC's 20 classes are skipped.
+
+The source's COCO conventions (its ``utils/coco_dataset.py``, mmdetection's
+``CocoDataset``), which :func:`oamil_coco` follows:
+
+* **Images** in the file's ``images`` order, **annotations** of each image in the file's
+  ``annotations`` order (pycocotools' index); one random stream for all of them.
+* **Corners** ``(x, y, x + w, y + h)`` of ``bbox``, stored as float32; the noise is the
+  VOC one (clipped to ``width - 1`` / ``height - 1``, an invalid box replaced by the clean
+  one) in NumPy 1.x's arithmetic (see :func:`~noisybox.noise.oamil_legacy.oamil_legacy_boxes`).
+* **Left clean, drawing nothing:** crowd boxes (``bboxes_ignore``), and boxes the source
+  skips: ``ignore`` set, no overlap with the image, ``area <= 0``, ``w < 1`` or ``h < 1``,
+  or a category whose name is not one of COCO's 80 (:data:`~noisybox.formats.coco.COCO_CLASSES`).
+  Labels are the index of the category among the file's categories with such a name.
+* noisybox writes the noisy ``bbox`` values rounded to 2 decimals (its COCO convention);
+  the pickle holds the exact float32 corners.
 """
 
 from __future__ import annotations
@@ -29,10 +46,18 @@ import numpy as np
 
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.coco import COCO_CLASSES, CocoDocument
 from noisybox.formats.voc import VOC_CLASSES, VocDocument
 from noisybox.noise.oamil_legacy import OAMIL_SEED, oamil_legacy_boxes
 
-__all__ = ["REPRODUCIBLE", "OamilVoc", "oamil_voc", "oamil_voc_corners"]
+__all__ = [
+    "REPRODUCIBLE",
+    "OamilVoc",
+    "oamil_coco",
+    "oamil_coco_corners",
+    "oamil_voc",
+    "oamil_voc_corners",
+]
 
 REPRODUCIBLE: tuple[str, ...] = ("oamil",)
 """Published generators :func:`noisybox.corrupt.corrupt_annotations` can reproduce."""
@@ -40,14 +65,17 @@ REPRODUCIBLE: tuple[str, ...] = ("oamil",)
 
 @dataclasses.dataclass
 class OamilVoc:
-    """What :func:`oamil_voc` made.
+    """What :func:`oamil_voc` (and :func:`oamil_coco`) made.
 
     Attributes:
-        infos: one dict per image, the content of the source's pickle: ``filename``,
-            ``width``, ``height`` and ``ann`` with ``bboxes`` (noisy, ``float32``, 0-based
-            inclusive corners), ``labels``, ``bboxes_ignore``, ``labels_ignore``.
+        infos: one dict per image, the content of the source's pickle: for VOC
+            ``filename``, ``width``, ``height`` and ``ann`` with ``bboxes`` (noisy,
+            ``float32``, 0-based inclusive corners), ``labels``, ``bboxes_ignore``,
+            ``labels_ignore``; for COCO the image's own keys, ``filename`` and ``ann`` with
+            ``bboxes``, ``labels`` and ``bboxes_ignore``.
         annotations: the noisy :class:`Annotations` in noisybox's convention, not rounded.
-        perturbed: ``bool[N]`` the boxes the source gives noise (not difficult, a VOC class).
+        perturbed: ``bool[N]`` the boxes the source gives noise (VOC: not difficult, a VOC
+            class; COCO: see the module's conventions).
     """
 
     infos: list[dict[str, Any]]
@@ -152,3 +180,110 @@ def _infos(
             }
         )
     return out
+
+
+def oamil_coco_corners(
+    ann: Annotations,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(corners, sizes, perturbed, ignored, labels)`` of a COCO set as OA-MIL reads it.
+
+    ``corners`` ``float32[N, 4]`` ``(x, y, x + w, y + h)``; ``sizes`` ``int64[N, 2]`` the
+    image's ``(width, height)``; ``perturbed`` ``bool[N]`` the boxes it gives noise;
+    ``ignored`` ``bool[N]`` its ``bboxes_ignore`` (crowd boxes it keeps clean); ``labels``
+    ``int64[N]`` its label of each box (-1 where it has none).
+
+    Raises:
+        NoisyboxError: ``ann`` was not read from a COCO file, or an annotation the source
+            reads has no ``area`` (the source needs one).
+    """
+    doc = ann.document
+    if ann.format != "coco" or not isinstance(doc, CocoDocument):
+        raise NoisyboxError(
+            f"Expected a COCO file for --reproduce oamil but got format {ann.format!r} "
+            f"({ann.source})"
+        )
+    cats = [c for c in doc.data.get("categories") or [] if isinstance(c, dict)]
+    cat_ids = [c.get("id") for c in cats if c.get("name") in COCO_CLASSES]
+    label_of = {cat_id: i for i, cat_id in enumerate(cat_ids)}
+    images = doc.data["images"]
+    n = ann.num_boxes
+    corners = np.zeros((n, 4), dtype=np.float32)
+    sizes = np.zeros((n, 2), dtype=np.int64)
+    perturbed = np.zeros(n, dtype=bool)
+    ignored = np.zeros(n, dtype=bool)
+    labels = np.full(n, -1, dtype=np.int64)
+    rows = np.asarray(ann.box_image_index).tolist()
+    for k, a in enumerate(doc.data["annotations"]):
+        img = images[rows[k]]
+        width, height = img["width"], img["height"]
+        sizes[k] = (width, height)
+        if a.get("ignore", False):
+            continue
+        x1, y1, w, h = a["bbox"]
+        inter_w = max(0, min(x1 + w, width) - max(x1, 0))
+        inter_h = max(0, min(y1 + h, height) - max(y1, 0))
+        if inter_w * inter_h == 0:
+            continue
+        if "area" not in a:
+            raise NoisyboxError(
+                f"Expected an area in every annotation for --reproduce oamil (the source "
+                f"reads it) but got none in {ann.source} (annotation id {a.get('id')})"
+            )
+        if a["area"] <= 0 or w < 1 or h < 1 or a.get("category_id") not in label_of:
+            continue
+        corners[k] = np.array([x1, y1, x1 + w, y1 + h], dtype=np.float32)
+        if a.get("iscrowd", False):
+            ignored[k] = True
+        else:
+            perturbed[k] = True
+            labels[k] = label_of[a["category_id"]]
+    return corners, sizes, perturbed, ignored, labels
+
+
+def oamil_coco(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SEED) -> OamilVoc:
+    """OA-MIL's noisy COCO boxes for the clean set ``ann``.
+
+    Args:
+        ann: a COCO file (the source's is ``instances_train2017.json``).
+        box_noise_level: the source's ``r`` (its tables: 0.2 and 0.4), in ``[0, 1)``.
+        seed: seed of the legacy ``numpy.random.RandomState`` (the source's is 45).
+
+    Returns:
+        :class:`OamilVoc` (``infos`` is the content of the source's
+        ``coco2017_train_noise-r<r>.pkl``).
+
+    Raises:
+        NoisyboxError: for input not read from a COCO file or a level outside ``[0, 1)``.
+
+    Reference:
+        Liu et al., ECCV 2022, ``utils/gen_noisy_coco.py`` and ``utils/coco_dataset.py``.
+    """
+    if not (0.0 <= float(box_noise_level) < 1.0):
+        raise NoisyboxError(f"Expected eta in [0, 1) but got {box_noise_level}")
+    corners, sizes, perturbed, ignored, labels = oamil_coco_corners(ann)
+    image_rows = np.asarray(ann.box_image_index)
+    rows = np.flatnonzero(perturbed)
+    rows = rows[np.argsort(image_rows[rows], kind="stable")]  # the source's draw order
+    noisy_corners = corners.copy()
+    noisy_corners[rows] = oamil_legacy_boxes(
+        corners[rows], sizes[rows], box_noise_level, np.random.RandomState(seed)
+    )
+    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
+    moved = rows[np.any(noisy_corners[rows] != corners[rows], axis=1)]
+    noisy[moved] = noisy_corners[moved].astype(np.float64)
+    doc = ann.document
+    assert isinstance(doc, CocoDocument)
+    infos = []
+    for i, img in enumerate(doc.data["images"]):
+        keep = np.flatnonzero(perturbed & (image_rows == i))
+        bboxes = noisy_corners[keep].reshape(-1, 4)
+        if box_noise_level > 0 and not keep.size:
+            bboxes = np.zeros((0,), dtype=np.float32)  # np.array([]).astype(np.float32)
+        info = {**img, "filename": img.get("file_name")}
+        info["ann"] = {
+            "bboxes": bboxes,
+            "labels": labels[keep],
+            "bboxes_ignore": corners[ignored & (image_rows == i)].reshape(-1, 4),
+        }
+        infos.append(info)
+    return OamilVoc(infos=infos, annotations=ann.with_boxes(noisy), perturbed=perturbed)

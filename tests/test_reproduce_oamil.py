@@ -22,7 +22,7 @@ from noisybox.cli import main
 from noisybox.corrupt import corrupt_annotations
 from noisybox.formats import read_annotations
 from noisybox.noise.oamil_legacy import OAMIL_SEED, oamil_legacy_boxes
-from noisybox.reproduce import oamil_voc
+from noisybox.reproduce import oamil_coco, oamil_voc
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "data" / "voc_oamil"
@@ -152,3 +152,76 @@ def test_real_voc2007_trainval_digests(tmp_path: Path) -> None:
         assert sum(b.shape[0] for b in boxes) == REAL_BOXES
         digest = hashlib.sha256(b"".join(b.tobytes() for b in boxes)).hexdigest()
         assert digest == expected, level
+
+
+COCO_FIXTURE = REPO / "tests" / "data" / "coco_oamil"
+COCO = COCO_FIXTURE / "instances_train2017.json"
+COCO_GOLDEN = json.loads((COCO_FIXTURE / "oamil_golden.json").read_text())
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_coco_matches_the_sources_output_bit_for_bit(level: str) -> None:
+    infos = oamil_coco(read_annotations(COCO), float(level)).infos
+    golden = COCO_GOLDEN[level]
+    assert [i["id"] for i in infos] == [g["id"] for g in golden] == [7, 3, 12, 5]
+    for info, gold in zip(infos, golden, strict=True):
+        # the source's record: the image's own keys, then filename and ann
+        assert list(info) == ["id", "file_name", "width", "height", "license", "filename", "ann"]
+        assert info["filename"] == gold["filename"]
+        noisy = np.asarray(info["ann"]["bboxes"])
+        assert list(noisy.shape) == gold["bboxes_shape"] and noisy.dtype == np.float32
+        assert noisy.tobytes() == _golden_boxes(gold["bboxes"]).tobytes(), (level, gold["id"])
+        assert info["ann"]["labels"].tolist() == gold["labels"]
+        ignore = info["ann"]["bboxes_ignore"]
+        assert ignore.tobytes() == _golden_boxes(gold["bboxes_ignore"]).tobytes()
+
+
+def test_coco_cli_writes_the_json_and_the_sources_pickle_beside_it(tmp_path: Path) -> None:
+    out = tmp_path / "noisy" / "instances_train2017_r0.4.json"
+    args = ["corrupt", str(COCO), "--reproduce", "oamil", "--eta", "0.4", "-o", str(out)]
+    run = CliRunner().invoke(main, [*args, "-q", "--json"])
+    assert run.exit_code == 0, run.output
+    report = json.loads(run.stdout)
+    assert report["reproduce"] == "oamil" and "gen_noisy_coco.py" in report["conventions"]
+    # 14 annotations: 8 perturbed; crowd, ignore, w < 1, no overlap, area 0 and a
+    # category outside COCO's 80 draw nothing
+    assert report["counts"]["ignored"] == 6
+    infos = pickle.loads((out.parent / "coco2017_train_noise-r0.4.pkl").read_bytes())
+    for info, gold in zip(infos, COCO_GOLDEN["0.4"], strict=True):
+        assert np.asarray(info["ann"]["bboxes"]).tobytes() == (
+            np.asarray(gold["bboxes"], dtype=np.float32).reshape(gold["bboxes_shape"]).tobytes()
+        )
+    # the JSON: moved boxes as the source's corners, x y w h to 2 decimals; the rest as read
+    clean = json.loads(COCO.read_text())["annotations"]
+    noisy = {a["id"]: a for a in json.loads(out.read_text())["annotations"]}
+    by_image = {g["id"]: g["bboxes"] for g in COCO_GOLDEN["0.4"]}
+    x1, y1, x2, y2 = np.asarray(by_image[7][0], dtype=np.float32).astype(np.float64)
+    want = np.round([x1, y1, x2 - x1, y2 - y1], 2)  # the first box of image 7, id 701
+    np.testing.assert_allclose(noisy[701]["bbox"], want, atol=0.0051)
+    assert noisy[701]["bbox"] != next(a for a in clean if a["id"] == 701)["bbox"]
+    for a in clean:
+        if a["id"] in (301, 302, 303, 304, 702, 704, 502):  # drawing nothing, or kept clean
+            assert noisy[a["id"]] == a
+    assert [a["id"] for a in json.loads(out.read_text())["annotations"]] == [a["id"] for a in clean]
+
+
+def test_coco_reproduction_refuses_what_it_cannot_honour(tmp_path: Path) -> None:
+    data = json.loads(COCO.read_text())
+    del data["annotations"][1]["area"]
+    bad = tmp_path / "no_area.json"
+    bad.write_text(json.dumps(data))
+    out = tmp_path / "out.json"
+    run = CliRunner().invoke(
+        main, ["corrupt", str(bad), "--reproduce", "oamil", "--eta", "0.2", "-o", str(out)]
+    )
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert run.output.strip().splitlines()[-1] == (
+        "Error: Expected an area in every annotation for --reproduce oamil (the source reads "
+        f"it) but got none in {bad} (annotation id 701)"
+    )
+    assert not out.exists() and not (tmp_path / "coco2017_train_noise-r0.2.pkl").exists()
+    run = CliRunner().invoke(
+        main,
+        ["corrupt", str(COCO), "--reproduce", "oamil", "--eta", "0.2", "-o", str(out), "--format", "yolo"],
+    )  # fmt: skip
+    assert run.exit_code != 0 and "VOC folder or COCO file" in run.output

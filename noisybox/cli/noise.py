@@ -111,7 +111,8 @@ __all__ = ["corrupt", "iou"]
     type=click.Choice(REPRODUCIBLE),
     default=None,
     help="Regenerate a published noisy set exactly: oamil = OA-MIL's VOC2007 files "
-    "(--eta is its r; numpy's legacy generator seeded with 45; image set trainval).",
+    "(--eta is its r; numpy's legacy generator seeded with 45; image set trainval), or "
+    "its COCO files for a COCO input (its pickle is written beside -o).",
 )
 @common_options
 def corrupt(

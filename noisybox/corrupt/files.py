@@ -25,7 +25,12 @@ from noisybox.corrupt.annotations import (
     check_noise_params,
     corrupt_sets,
 )
-from noisybox.corrupt.reproduce import REPRODUCE_SETTINGS, check_reproduce, reproduce_oamil
+from noisybox.corrupt.reproduce import (
+    COCO_CONVENTIONS,
+    REPRODUCE_SETTINGS,
+    check_reproduce,
+    reproduce_oamil,
+)
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
@@ -174,7 +179,9 @@ def corrupt_annotations(
             image and perturbs it (skipping it if nothing is left).
         progress: tqdm progress on stderr.
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
-            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``): one VOC input,
+            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
+            COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
+            ``coco2017_train_noise-r<r>.pkl`` beside the output file): one VOC input,
             read with ``image_set="trainval"`` unless another is given, numpy's legacy
             generator seeded with 45 (``seed`` must be left at its default or be 45),
             difficult boxes left clean; ``model``, ``boundary``, ``min_size`` and
@@ -247,6 +254,8 @@ def corrupt_annotations(
     }
     if reproduce is not None:
         settings.update(REPRODUCE_SETTINGS[reproduce])
+        if clean[0].format == "coco":
+            settings["conventions"] = COCO_CONVENTIONS
     if rates:
         settings.update(_annotation_settings(rates, seed, clean[0], noisy[0].edits))
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}

@@ -16,7 +16,7 @@ from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise.oamil_legacy import OAMIL_SEED
 
-__all__ = ["REPRODUCE_SETTINGS", "check_reproduce", "reproduce_oamil"]
+__all__ = ["COCO_CONVENTIONS", "REPRODUCE_SETTINGS", "check_reproduce", "reproduce_oamil"]
 
 REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
     "oamil": {
@@ -36,6 +36,15 @@ REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 """What the manifest records of each reproduction, over the settings that do not apply."""
 
+#: The ``conventions`` the manifest records for a COCO input (the VOC ones are above).
+COCO_CONVENTIONS = (
+    "OA-MIL utils/gen_noisy_coco.py: images in file order, each image's annotations in file "
+    "order, corners (x, y, x + w, y + h) as float32, clipped to width - 1 and height - 1, "
+    "an invalid noisy box replaced by the clean one, crowd boxes and those the source skips "
+    "(ignore, no overlap with the image, area <= 0, w or h < 1, not one of COCO's 80 "
+    "classes) left clean and drawing nothing"
+)
+
 
 def check_reproduce(
     reproduce: str,
@@ -49,8 +58,9 @@ def check_reproduce(
     """Refuse settings a reproduction of a published generator cannot honour.
 
     Raises:
-        NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC,
-            per-side etas or a ratio other than 1, or a seed other than the default or 45.
+        NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC
+            or COCO, per-side etas or a ratio other than 1, or a seed other than the
+            default or 45.
     """
     from noisybox.reproduce import REPRODUCIBLE
 
@@ -58,11 +68,13 @@ def check_reproduce(
         raise NoisyboxError(f"Expected reproduce in {list(REPRODUCIBLE)} but got {reproduce!r}")
     if len(paths) != 1:
         raise NoisyboxError(
-            f"Expected one VOC folder with --reproduce {reproduce} but got {len(paths)} inputs"
+            f"Expected one VOC folder or COCO file with --reproduce {reproduce} but got "
+            f"{len(paths)} inputs"
         )
-    if format not in (None, "voc"):
+    if format not in (None, "voc", "coco"):
         raise NoisyboxError(
-            f"Expected a VOC folder with --reproduce {reproduce} but got format {format!r}"
+            f"Expected a VOC folder or COCO file with --reproduce {reproduce} but got format "
+            f"{format!r}"
         )
     if eta_w is not None or eta_h is not None or float(ratio) != 1.0:
         raise NoisyboxError(
@@ -79,11 +91,21 @@ def check_reproduce(
 def reproduce_oamil(
     ann: Annotations, eta: float, image_set: str
 ) -> tuple[list[CorruptedBoxes], tuple[str, bytes]]:
-    """OA-MIL's boxes for ``ann`` as a :class:`CorruptedBoxes`, and its pickle's name and
-    bytes (protocol 2, what ``mmcv.dump`` writes)."""
-    from noisybox.reproduce import oamil_voc
+    """OA-MIL's boxes for ``ann`` (a VOC folder or a COCO file) as a
+    :class:`CorruptedBoxes`, and its pickle's name and bytes (protocol 2, what ``mmcv.dump``
+    writes).
 
-    made = oamil_voc(ann, eta)
+    Raises:
+        NoisyboxError: ``ann`` is neither VOC nor COCO.
+    """
+    from noisybox.reproduce import oamil_coco, oamil_voc
+
+    if ann.format not in ("voc", "coco"):
+        raise NoisyboxError(
+            f"Expected a VOC folder or COCO file for --reproduce oamil but got format "
+            f"{ann.format!r} ({ann.source})"
+        )
+    made = (oamil_coco if ann.format == "coco" else oamil_voc)(ann, eta)
     noisy_ann = ann.with_boxes(snap_boxes(ann, made.annotations.boxes))
     counts = {
         "boxes": ann.num_boxes,
@@ -92,8 +114,11 @@ def reproduce_oamil(
         "invalid": 0,
         "skipped": 0,
         "clipped": 0,
-        "ignored": int((~made.perturbed).sum()),  # difficult, or not a VOC class
+        "ignored": int((~made.perturbed).sum()),  # difficult, crowd, or skipped by the source
     }
-    name = f"voc07_{image_set}_noise-r{float(eta):.1f}.pkl"
+    if ann.format == "coco":  # the source's fixed name (its train set's pickle)
+        name = f"coco2017_train_noise-r{float(eta):.1f}.pkl"
+    else:
+        name = f"voc07_{image_set}_noise-r{float(eta):.1f}.pkl"
     payload = pickle.dumps(made.infos, protocol=2)
     return [CorruptedBoxes(noisy_ann, made.perturbed, counts)], (name, payload)

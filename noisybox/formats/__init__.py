@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import check_outputs
+from noisybox._fileio import atomic_write_bytes, check_outputs, staged
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
@@ -146,21 +146,28 @@ def write_annotations(
 
     COCO writes one json file (provenance in ``info["noisybox"]``); VOC and YOLO write a
     folder with ``noisybox-manifest.json`` beside the annotations. ``extra_files``
-    (name -> content, VOC only) are written into the folder with it.
+    (name -> content; VOC and COCO) are written into the VOC folder, or beside the COCO
+    file, all or none with it.
 
     Raises:
-        NoisyboxError: if ``output_path`` is the input, or is a non-empty folder that is not
-            an earlier noisybox output.
+        NoisyboxError: if ``output_path`` (or an extra file) is the input, or is a non-empty
+            folder that is not an earlier noisybox output.
     """
+    extra = {f"the output's {name}": Path(output_path).parent / name for name in extra_files or {}}
     check_outputs(
-        {"the output": output_path},
+        {"the output": output_path, **(extra if ann.format == "coco" else {})},
         {"": ann.source},
         folders=() if ann.format == "coco" else ("the output",),
     )
-    if extra_files and ann.format != "voc":
-        raise NoisyboxError(f"Expected extra files with VOC output only but got {ann.format!r}")
+    if extra_files and ann.format not in ("voc", "coco"):
+        raise NoisyboxError(
+            f"Expected extra files with VOC or COCO output only but got {ann.format!r}"
+        )
     if ann.format == "coco":
-        write_coco(ann, output_path, provenance=provenance, edits=edits)
+        with staged():
+            write_coco(ann, output_path, provenance=provenance, edits=edits)
+            for name, content in (extra_files or {}).items():
+                atomic_write_bytes(Path(output_path).parent / name, content)
     elif ann.format == "voc":
         write_voc(
             ann,

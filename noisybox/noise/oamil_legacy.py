@@ -31,14 +31,16 @@ def oamil_legacy_boxes(
     scale, height scale), then ``cx' = cx + w u1``, ``cy' = cy + h u2``, ``w' = w (1 + u3)``,
     ``h' = h (1 + u4)``, corners ``max(0, cx' - w'/2)``, ..., ``min(cx' + w'/2, W - 1)``,
     ``min(cy' + h'/2, H - 1)``; a box with ``x2 <= x1`` or ``y2 <= y1`` is replaced by the
-    clean one. Arithmetic is float64 (what NumPy 1.x, which made the published files, does
-    with the float32 corners and Python floats), the result float32 as the scripts store it.
+    clean one. Arithmetic is NumPy 1.x's, which made the published files: ``w``, ``h`` and
+    the corner sums ``x1 + x2`` in float32 (float32 with float32), the rest in float64 (a
+    float32 with a Python float); the result float32 as the scripts store it. With whole
+    pixel corners (VOC) the float32 steps are exact; with COCO's fractional ones they round.
     ``r = 0`` draws nothing and returns the boxes, as the scripts do.
 
     Args:
         boxes: ``float[N, 4]`` clean corners in OA-MIL's (mmdetection's) convention: for VOC,
             0-based inclusive pixels ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)`` of the XML's
-            integer values.
+            integer values; for COCO ``(x, y, x + w, y + h)`` as float32.
         image_sizes: ``int[N, 2]`` ``(width, height)`` of each box's image.
         box_noise_level: the scripts' ``--box_noise_level`` ``r``, in ``[0, 1)``.
         random_state: the generator; ``4 N`` uniform numbers are drawn from it.
@@ -51,7 +53,8 @@ def oamil_legacy_boxes(
 
     Reference:
         Liu et al., "Robust Object Detection With Inaccurate Bounding Boxes", ECCV 2022,
-        ``utils/gen_noisy_voc.py`` (``gen_noisy_gt``).
+        ``utils/gen_noisy_voc.py`` (``gen_noisy_gt``) and ``utils/gen_noisy_coco.py``
+        (``gen_noise_gt``), the same arithmetic.
 
     >>> rs = np.random.RandomState(OAMIL_SEED)
     >>> oamil_legacy_boxes(np.array([[155.0, 96, 350, 269]]), np.array([[500, 333]]), 0.4, rs)
@@ -70,10 +73,13 @@ def oamil_legacy_boxes(
         return clean.copy()
     # One (N, 4) draw is the same stream, in the same order, as the scripts' 4 N scalar draws.
     u = random_state.uniform(-r, r, size=(clean.shape[0], 4))
+    # NumPy 1.x: float32 op float32 stays float32 (w, h and the corner sums round there),
+    # a float32 times or divided by a Python number becomes float64
+    w = (clean[:, 2] - clean[:, 0]).astype(np.float64)
+    h = (clean[:, 3] - clean[:, 1]).astype(np.float64)
+    cx = (clean[:, 0] + clean[:, 2]).astype(np.float64) / 2 + w * u[:, 0]
+    cy = (clean[:, 1] + clean[:, 3]).astype(np.float64) / 2 + h * u[:, 1]
     b = clean.astype(np.float64)
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    cx = (b[:, 0] + b[:, 2]) / 2 + w * u[:, 0]
-    cy = (b[:, 1] + b[:, 3]) / 2 + h * u[:, 1]
     half_w = w * (u[:, 2] + 1.0) / 2
     half_h = h * (u[:, 3] + 1.0) / 2
     out = np.stack(
