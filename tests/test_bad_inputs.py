@@ -613,9 +613,9 @@ CASES = [
     ),
     # -- reproducing a published generator (#17)
     Case(
-        "corrupt --reproduce oamil COCO",
-        [*CORRUPT, "--reproduce", "oamil", "-o", "{w}/o.json"],
-        "Expected a VOC folder for --reproduce oamil",
+        "corrupt --reproduce oamil YOLO",
+        ["corrupt", "{w}/yolo", "--reproduce", "oamil", "-o", "{w}/y"],
+        "Expected a VOC folder or COCO file for --reproduce oamil but got format 'yolo'",
     ),  # fmt: skip
     Case(
         "corrupt --reproduce unknown",
@@ -626,7 +626,7 @@ CASES = [
     Case(
         "corrupt --reproduce two inputs",
         ["corrupt", "{w}/voc/VOC2007", A, "--reproduce", "oamil", "-o", "{w}/o"],
-        "Expected one VOC folder with --reproduce oamil but got 2 inputs",
+        "Expected one VOC folder or COCO file with --reproduce oamil but got 2 inputs",
     ),
     Case(
         "corrupt --reproduce --seed",
