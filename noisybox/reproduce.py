@@ -142,6 +142,26 @@ def oamil_voc(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SEE
     )
 
 
+def _rows_by_image(image_rows: np.ndarray, num_images: int) -> list[np.ndarray]:
+    """The box rows of each image, in file order (one sort, not a scan per image).
+
+    >>> [r.tolist() for r in _rows_by_image(np.array([1, 0, 1, 0]), 3)]
+    [[1, 3], [0, 2], []]
+    """
+    image_rows = np.asarray(image_rows)
+    order = np.argsort(image_rows, kind="stable")
+    bounds = np.searchsorted(image_rows[order], np.arange(num_images + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(num_images)]
+
+
+def _source_bboxes(rows: np.ndarray, boxes: np.ndarray, level: float) -> np.ndarray:
+    """The source's noisy ``bboxes`` of one image: ``float32[K, 4]``, or for an image with
+    no box to perturb at a level > 0 its ``np.array([]).astype(np.float32)``."""
+    if level > 0 and not rows.size:
+        return np.zeros((0,), dtype=np.float32)
+    return boxes[rows].astype(np.float32).reshape(-1, 4)
+
+
 def _infos(
     ann: Annotations,
     noisy: np.ndarray,
@@ -155,26 +175,18 @@ def _infos(
     named = np.asarray(ann.categories) < len(VOC_CLASSES)
     labels = np.asarray(ann.categories, dtype=np.int64)
     out = []
-    for i, xml_name in enumerate(doc.xml_files):
-        on_image = np.asarray(ann.box_image_index) == i
-        keep, ignore = on_image & perturbed, on_image & named & ~perturbed
-
-        def boxes(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
-            return source[rows].astype(np.float32).reshape(-1, 4)
-
-        bboxes = boxes(keep, noisy)
-        if level > 0 and not keep.any():
-            # the source's np.array([]).astype(np.float32) for an image with no box to perturb
-            bboxes = np.zeros((0,), dtype=np.float32)
+    by_image = _rows_by_image(ann.box_image_index, len(doc.xml_files))
+    for i, (xml_name, rows) in enumerate(zip(doc.xml_files, by_image, strict=True)):
+        keep, ignore = rows[perturbed[rows]], rows[named[rows] & ~perturbed[rows]]
         out.append(
             {
                 "filename": f"JPEGImages/{xml_name[: -len('.xml')]}.jpg",
                 "width": int(ann.image_sizes[i, 0]),
                 "height": int(ann.image_sizes[i, 1]),
                 "ann": {
-                    "bboxes": bboxes,
+                    "bboxes": _source_bboxes(keep, noisy, level),
                     "labels": labels[keep],
-                    "bboxes_ignore": boxes(ignore, clean),
+                    "bboxes_ignore": clean[ignore].astype(np.float32).reshape(-1, 4),
                     "labels_ignore": labels[ignore],
                 },
             }
@@ -187,8 +199,8 @@ def oamil_coco_corners(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(corners, sizes, perturbed, ignored, labels)`` of a COCO set as OA-MIL reads it.
 
-    ``corners`` ``float32[N, 4]`` ``(x, y, x + w, y + h)``; ``sizes`` ``int64[N, 2]`` the
-    image's ``(width, height)``; ``perturbed`` ``bool[N]`` the boxes it gives noise;
+    ``corners`` ``float32[N, 4]`` ``(x, y, x + w, y + h)``; ``sizes`` ``float64[N, 2]``
+    the image's ``(width, height)`` as the file gives them; ``perturbed`` ``bool[N]`` the boxes it gives noise;
     ``ignored`` ``bool[N]`` its ``bboxes_ignore`` (crowd boxes it keeps clean); ``labels``
     ``int64[N]`` its label of each box (-1 where it has none).
 
@@ -208,15 +220,16 @@ def oamil_coco_corners(
     images = doc.data["images"]
     n = ann.num_boxes
     corners = np.zeros((n, 4), dtype=np.float32)
-    sizes = np.zeros((n, 2), dtype=np.int64)
+    sizes = np.asarray(ann.image_sizes, dtype=np.float64)[np.asarray(ann.box_image_index)]
     perturbed = np.zeros(n, dtype=bool)
     ignored = np.zeros(n, dtype=bool)
     labels = np.full(n, -1, dtype=np.int64)
     rows = np.asarray(ann.box_image_index).tolist()
+    kept: list[int] = []
+    kept_corners: list[list[float]] = []
     for k, a in enumerate(doc.data["annotations"]):
         img = images[rows[k]]
         width, height = img["width"], img["height"]
-        sizes[k] = (width, height)
         if a.get("ignore", False):
             continue
         x1, y1, w, h = a["bbox"]
@@ -231,12 +244,15 @@ def oamil_coco_corners(
             )
         if a["area"] <= 0 or w < 1 or h < 1 or a.get("category_id") not in label_of:
             continue
-        corners[k] = np.array([x1, y1, x1 + w, y1 + h], dtype=np.float32)
+        kept.append(k)
+        kept_corners.append([x1, y1, x1 + w, y1 + h])  # Python floats, as the source
         if a.get("iscrowd", False):
             ignored[k] = True
         else:
             perturbed[k] = True
             labels[k] = label_of[a["category_id"]]
+    if kept:
+        corners[kept] = np.array(kept_corners, dtype=np.float32)
     return corners, sizes, perturbed, ignored, labels
 
 
@@ -274,16 +290,14 @@ def oamil_coco(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SE
     doc = ann.document
     assert isinstance(doc, CocoDocument)
     infos = []
-    for i, img in enumerate(doc.data["images"]):
-        keep = np.flatnonzero(perturbed & (image_rows == i))
-        bboxes = noisy_corners[keep].reshape(-1, 4)
-        if box_noise_level > 0 and not keep.size:
-            bboxes = np.zeros((0,), dtype=np.float32)  # np.array([]).astype(np.float32)
+    images = doc.data["images"]
+    for img, rows in zip(images, _rows_by_image(image_rows, len(images)), strict=True):
+        keep = rows[perturbed[rows]]
         info = {**img, "filename": img.get("file_name")}
         info["ann"] = {
-            "bboxes": bboxes,
+            "bboxes": _source_bboxes(keep, noisy_corners, box_noise_level),
             "labels": labels[keep],
-            "bboxes_ignore": corners[ignored & (image_rows == i)].reshape(-1, 4),
+            "bboxes_ignore": corners[rows[ignored[rows]]].reshape(-1, 4),
         }
         infos.append(info)
     return OamilVoc(infos=infos, annotations=ann.with_boxes(noisy), perturbed=perturbed)
