@@ -237,12 +237,14 @@ def oamil_coco_corners(
         inter_h = max(0, min(y1 + h, height) - max(y1, 0))
         if inter_w * inter_h == 0:
             continue
-        if "area" not in a:
+        area = a.get("area")
+        if not isinstance(area, (int, float)) or isinstance(area, bool):
             raise NoisyboxError(
-                f"Expected an area in every annotation for --reproduce oamil (the source "
-                f"reads it) but got none in {ann.source} (annotation id {a.get('id')})"
+                f"Expected a number area in every annotation for --reproduce oamil (the "
+                f"source reads it) but got {area!r} in {ann.source} (annotation id "
+                f"{a.get('id')})"
             )
-        if a["area"] <= 0 or w < 1 or h < 1 or a.get("category_id") not in label_of:
+        if area <= 0 or w < 1 or h < 1 or a.get("category_id") not in label_of:
             continue
         kept.append(k)
         kept_corners.append([x1, y1, x1 + w, y1 + h])  # Python floats, as the source

@@ -216,9 +216,15 @@ def test_coco_reproduction_refuses_what_it_cannot_honour(tmp_path: Path) -> None
     )
     assert run.exit_code == 1 and "Traceback" not in run.output
     assert run.output.strip().splitlines()[-1] == (
-        "Error: Expected an area in every annotation for --reproduce oamil (the source reads "
-        f"it) but got none in {bad} (annotation id 701)"
+        "Error: Expected a number area in every annotation for --reproduce oamil (the source "
+        f"reads it) but got None in {bad} (annotation id 701)"
     )
+    data["annotations"][1]["area"] = "big"
+    bad.write_text(json.dumps(data))
+    run = CliRunner().invoke(
+        main, ["corrupt", str(bad), "--reproduce", "oamil", "--eta", "0.2", "-o", str(out)]
+    )
+    assert run.exit_code == 1 and "but got 'big' in" in run.output and "Traceback" not in run.output
     assert not out.exists() and not (tmp_path / "coco2017_train_noise-r0.2.pkl").exists()
     run = CliRunner().invoke(
         main,
