@@ -91,6 +91,16 @@ def test_kill_mid_cell_and_resume_trains_every_epoch_once(tmp_path: Path) -> Non
     }
     assert interrupted, "the kill should land inside a cell"
     assert all(len(h) < EPOCHS for h in interrupted.values())
+    # status reads the interrupted folder: the checkpoint's epochs, the cells not started
+    status = CliRunner().invoke(main, ["status", str(out), "--json", "--jobs", "1"])
+    assert status.exit_code == 0, status.output
+    found = json.loads(status.stdout)
+    assert found["cells"] == 2 and found["done"] == len(before)
+    assert {c["cell_id"]: c["epochs_done"] for c in found["in_progress"]} == {
+        k: len(h) for k, h in interrupted.items()
+    }
+    assert found["not_started"] == 2 - len(before) - len(interrupted)
+    assert (found["time_left_s"] is None) == (not before)
 
     result = CliRunner().invoke(main, ["run-benchmark", str(config), "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -109,6 +119,16 @@ def test_kill_mid_cell_and_resume_trains_every_epoch_once(tmp_path: Path) -> Non
     result = CliRunner().invoke(main, ["run-benchmark", str(config), "--out", str(out), "--quiet"])
     assert result.exit_code == 0
     assert f"0 cells trained, {len(records)} already done" in result.stderr
+    status = CliRunner().invoke(main, ["status", str(out)])
+    assert status.exit_code == 0, status.output
+    assert status.stdout.startswith(f"tiny ({out.resolve()}): 2 of 2 cells done (0 collapsed)")
+    assert status.stdout.rstrip().endswith("nothing left to train")
+    status = CliRunner().invoke(main, ["status", str(tmp_path)])
+    assert status.exit_code == 1 and "Traceback" not in status.output
+    assert (
+        status.output.strip()
+        == f"Error: Expected a results folder with benchmark.json but got {tmp_path}"
+    )
 
     # both losses trained on the same noisy boxes, generated once; their IoU is measured
     noisy = sorted((out / "work" / "noisy").glob("*/instances_train.json"))

@@ -65,7 +65,7 @@ def test_the_commands_are_the_expected_ones() -> None:
     assert set(COMMANDS) == {
         "corrupt", "evaluate", "iou", "iou-hist", "list-losses", "list-presets",
         "make-dataset", "noise-sweep", "plot-loss", "preview", "report", "run-benchmark",
-        "train",
+        "status", "train",
     }  # fmt: skip
 
 

@@ -245,6 +245,79 @@ def report(
     echo_info(f"written: {', '.join(str(p) for p in rep.files)}")
 
 
+@click.command("status")
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "-j",
+    "--jobs",
+    default="auto",
+    show_default=True,
+    envvar="NOISYBOX_JOBS",
+    metavar="N|auto",
+    help="Cells trained at once for the time left (as run-benchmark's --jobs).",
+)
+@common_options
+def status(out_dir: str, jobs: str, as_json: bool, quiet: bool, debug: bool) -> None:
+    """Print how far the study in OUT_DIR has got: cells done, in training (their epoch) and
+    not started, and the time left at the pace of the finished cells.
+
+    Reads the folder only; safe while run-benchmark trains in it.
+    """
+    from noisybox.benchmark.results import ResultsFolder
+    from noisybox.benchmark.status import study_status
+
+    def read() -> tuple[Any, int]:
+        found = study_status(out_dir)
+        cfg = ResultsFolder(Path(out_dir)).load_config()
+        return found, resolve_jobs(jobs, cfg, launcher="local", gpus=0)
+
+    found, n_jobs = run_command(debug, read)
+    if as_json:
+        echo_json(found.to_dict(n_jobs))
+        return
+    click.echo(_status_text(found, n_jobs))
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"8.3 min"`` or ``"5.6 h"``.
+
+    >>> _duration(42), _duration(498), _duration(20160)
+    ('42 s', '8.3 min', '5.6 h')
+    """
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _status_text(found: Any, jobs: int) -> str:
+    lines = [
+        f"{found.name} ({found.root}): {found.done} of {found.total} cells done"
+        f" ({found.collapsed} collapsed), {len(found.in_progress)} in training or interrupted,"
+        f" {found.not_started} not started"
+    ]
+    for cell in found.in_progress:
+        lines.append(f"  {cell.cell_id}: epoch {cell.epochs_done} of {cell.epochs} saved")
+    median = found.median_cell_s
+    if median is not None:
+        lines.append(
+            f"cell time: median {_duration(median)} over {len(found.cell_times)} finished cells"
+            " (as they ran)"
+        )
+    left = found.time_left_s(jobs)
+    if left == 0:
+        lines.append("nothing left to train")
+    elif left is None:
+        lines.append("time left: unknown until the first cell finishes")
+    else:
+        lines.append(
+            f"time left: about {_duration(left)} with --jobs {jobs} "
+            f"({found.cells_left:.1f} cells x {_duration(median or 0)} / {jobs})"
+        )
+    return "\n".join(lines)
+
+
 @click.command("list-presets")
 @common_options
 def list_presets(as_json: bool, quiet: bool, debug: bool) -> None:
