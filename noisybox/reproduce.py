@@ -124,22 +124,44 @@ def oamil_voc(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SEE
     Reference:
         Liu et al., ECCV 2022, ``utils/gen_noisy_voc.py`` and ``utils/voc07_dataset.py``.
     """
-    if not (0.0 <= float(box_noise_level) < 1.0):
-        raise NoisyboxError(f"Expected eta in [0, 1) but got {box_noise_level}")
+    _check_level(box_noise_level)
     corners, sizes, perturbed = oamil_voc_corners(ann)
     rows = np.flatnonzero(perturbed)
-    noisy_corners = corners.copy()
-    noisy_corners[rows] = oamil_legacy_boxes(
-        corners[rows], sizes[rows], box_noise_level, np.random.RandomState(seed)
+    noisy_corners, noisy = _perturb(
+        ann, corners, sizes, rows, box_noise_level, seed, offset=(0.0, 0.0, 1.0, 1.0)
     )
-    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
-    moved = rows[np.any(noisy_corners[rows] != corners[rows], axis=1)]
-    noisy[moved] = noisy_corners[moved].astype(np.float64) + [0.0, 0.0, 1.0, 1.0]
     return OamilVoc(
         infos=_infos(ann, noisy_corners, corners, perturbed, float(box_noise_level)),
         annotations=ann.with_boxes(noisy),
         perturbed=perturbed,
     )
+
+
+def _check_level(box_noise_level: float) -> None:
+    if not (0.0 <= float(box_noise_level) < 1.0):
+        raise NoisyboxError(f"Expected eta in [0, 1) but got {box_noise_level}")
+
+
+def _perturb(
+    ann: Annotations,
+    corners: np.ndarray,
+    sizes: np.ndarray,
+    rows: np.ndarray,
+    level: float,
+    seed: int,
+    offset: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy_corners, noisy_boxes)``: the source's draws for ``rows`` in that order, and
+    the boxes in noisybox's convention (a moved box is its noisy corners plus ``offset``,
+    every other box stays as read)."""
+    noisy_corners = corners.copy()
+    noisy_corners[rows] = oamil_legacy_boxes(
+        corners[rows], sizes[rows], level, np.random.RandomState(seed)
+    )
+    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
+    moved = rows[np.any(noisy_corners[rows] != corners[rows], axis=1)]
+    noisy[moved] = noisy_corners[moved].astype(np.float64) + np.asarray(offset)
+    return noisy_corners, noisy
 
 
 def _rows_by_image(image_rows: np.ndarray, num_images: int) -> list[np.ndarray]:
@@ -276,19 +298,12 @@ def oamil_coco(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SE
     Reference:
         Liu et al., ECCV 2022, ``utils/gen_noisy_coco.py`` and ``utils/coco_dataset.py``.
     """
-    if not (0.0 <= float(box_noise_level) < 1.0):
-        raise NoisyboxError(f"Expected eta in [0, 1) but got {box_noise_level}")
+    _check_level(box_noise_level)
     corners, sizes, perturbed, ignored, labels = oamil_coco_corners(ann)
     image_rows = np.asarray(ann.box_image_index)
     rows = np.flatnonzero(perturbed)
     rows = rows[np.argsort(image_rows[rows], kind="stable")]  # the source's draw order
-    noisy_corners = corners.copy()
-    noisy_corners[rows] = oamil_legacy_boxes(
-        corners[rows], sizes[rows], box_noise_level, np.random.RandomState(seed)
-    )
-    noisy = np.array(ann.boxes, dtype=np.float64, copy=True)
-    moved = rows[np.any(noisy_corners[rows] != corners[rows], axis=1)]
-    noisy[moved] = noisy_corners[moved].astype(np.float64)
+    noisy_corners, noisy = _perturb(ann, corners, sizes, rows, box_noise_level, seed)
     doc = ann.document
     assert isinstance(doc, CocoDocument)
     infos = []

@@ -16,6 +16,19 @@ from noisybox.cli._options import common_options, echo_info, echo_json, run_comm
 __all__ = ["list_presets", "report", "run_benchmark"]
 
 
+def _jobs_option(help: str) -> Any:
+    """``-j/--jobs N|auto`` (env ``NOISYBOX_JOBS``), read by :func:`resolve_jobs`."""
+    return click.option(
+        "-j",
+        "--jobs",
+        default="auto",
+        show_default=True,
+        envvar="NOISYBOX_JOBS",
+        metavar="N|auto",
+        help=help,
+    )
+
+
 @click.command("run-benchmark")
 @click.argument("config", required=False)
 @click.option(
@@ -54,16 +67,10 @@ __all__ = ["list_presets", "report", "run_benchmark"]
     show_default=True,
     help="local: cells one after the other; slurm: a submitit job array.",
 )
-@click.option(
-    "-j",
-    "--jobs",
-    default="auto",
-    show_default=True,
-    envvar="NOISYBOX_JOBS",
-    metavar="N|auto",
-    help="Train N cells at once (local launcher), each with 1/N of the CPU threads. auto: "
-    "one per CPU core (at most 4) when training on a CPU, 1 on CUDA or another launcher "
-    "[env: NOISYBOX_JOBS].",
+@_jobs_option(
+    "Train N cells at once (local launcher), each with 1/N of the CPU threads. auto: one "
+    "per CPU core (at most 4) when training on a CPU, 1 on CUDA or another launcher "
+    "[env: NOISYBOX_JOBS]."
 )
 @click.option("--slurm-partition", default=None, help="Slurm partition (with --launcher slurm).")
 @click.option(
@@ -247,15 +254,7 @@ def report(
 
 @click.command("status")
 @click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
-@click.option(
-    "-j",
-    "--jobs",
-    default="auto",
-    show_default=True,
-    envvar="NOISYBOX_JOBS",
-    metavar="N|auto",
-    help="Cells trained at once for the time left (as run-benchmark's --jobs).",
-)
+@_jobs_option("Cells trained at once, for the time left (as run-benchmark's --jobs).")
 @common_options
 def status(out_dir: str, jobs: str, as_json: bool, quiet: bool, debug: bool) -> None:
     """Print how far the study in OUT_DIR has got: cells done, in training (their epoch) and
