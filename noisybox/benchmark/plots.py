@@ -22,6 +22,7 @@ Collapsed rows are not drawn as numbers: they are named in the legend as collaps
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +322,7 @@ def plot_reference_diffs(
     detector: str,
     backbone: str,
     path: Path,
+    order: Sequence[str] = (),
 ) -> Path:
     """Forest plot of every loss row against the reference, seed by seed.
 
@@ -331,14 +333,17 @@ def plot_reference_diffs(
         detector: the detector whose rows are drawn.
         backbone: its backbone.
         path: the PNG to write.
+        order: the rows' labels top to bottom (the report's row order); labels not in it
+            follow in ``paired``'s order.
 
-    Rows follow ``paired``'s order (the report's loss order), top to bottom; a row with
-    one pair has no interval.
+    A row with one seed pair has no interval.
     """
     mine = paired[(paired["detector"] == detector) & (paired["backbone"] == backbone)]
     seeds = per_seed[(per_seed["detector"] == detector) & (per_seed["backbone"] == backbone)]
     etas = sorted(mine["eta"].unique())
-    labels = list(dict.fromkeys(mine["label"]))
+    present = list(dict.fromkeys(mine["label"]))
+    labels = [label for label in order if label in present]
+    labels += [label for label in present if label not in labels]
     reference = str(mine["baseline_label"].iloc[0]) if len(mine) else "reference"
     metrics = ("map", "map_75_95")
     fig, axes = plt.subplots(
@@ -446,11 +451,11 @@ def plot_all(
     out_dir: str | Path,
     diffs: pd.DataFrame | None = None,
     curves: pd.DataFrame | None = None,
-    reference: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    reference: tuple[pd.DataFrame, pd.DataFrame, Sequence[str]] | None = None,
 ) -> list[Path]:
     """Every plot the summary (and the paired differences, learning curves and the
-    comparison with a reference loss as ``(paired, per_seed)``, when given) supports,
-    written to ``out_dir``; returns the paths."""
+    comparison with a reference loss as ``(paired, per_seed, row order)``, when given)
+    supports, written to ``out_dir``; returns the paths."""
     out = Path(out_dir)
     paths = []
     for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
@@ -467,11 +472,11 @@ def plot_all(
         ):
             paths.append(plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png"))
         if reference is not None:
-            paired, per_seed = reference
+            paired, per_seed, order = reference
             if not paired[paired["detector"].eq(det) & paired["backbone"].eq(bb)].empty:
                 paths.append(
                     plot_reference_diffs(
-                        paired, per_seed, det, bb, out / f"reference_diff_{stem}.png"
+                        paired, per_seed, det, bb, out / f"reference_diff_{stem}.png", order
                     )
                 )
         if rows["eta"].nunique() >= 2:

@@ -60,6 +60,7 @@ from noisybox.benchmark.tables import (
     curve_section,
     markdown_table,
     min_pairs,
+    order_labels,
     paired_verdicts,
     reference_paired_frames,
     reference_summary_display,
@@ -342,7 +343,7 @@ def _verdict_section(rel: pd.DataFrame) -> list[str]:
 
 def _reference_section(
     frame: pd.DataFrame, summary: pd.DataFrame, reference: str, loss_order: Sequence[str]
-) -> tuple[list[str], list[str], dict[str, pd.DataFrame]]:
+) -> tuple[list[str], list[str], dict[str, Any]]:
     """Markdown and LaTeX of the comparison of every loss row with ``reference``, and
     its frames (see :func:`build_report`)."""
     paired = relative_improvements(frame, reference)
@@ -389,6 +390,7 @@ def _reference_section(
         "reference_summary": compact,
         "reference_paired": paired,
         "reference_differences": paired_differences(frame, reference),
+        "reference_order": order_labels(list(paired["label"]), loss_order),
     }
     return parts, latex, data
 
@@ -498,7 +500,7 @@ def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: 
                 curves = sub["curves"] if not sub["curves"].empty else None
                 folder = out / "plots" / label if label else out / "plots"
                 reference = (
-                    (sub["reference_paired"], sub["reference_differences"])
+                    (sub["reference_paired"], sub["reference_differences"], sub["reference_order"])
                     if "reference_paired" in sub
                     else None
                 )

@@ -98,6 +98,15 @@ def _fmt_ci(low: float, high: float) -> str:
     return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
+def order_labels(labels: Sequence[str], loss_order: Sequence[str]) -> list[str]:
+    """Loss row labels in the report's row order (see :func:`_label_order`).
+
+    >>> order_labels(["alpha-iou@3", "giou", "iou"], ["iou", "giou", "alpha-iou"])
+    ['iou', 'alpha-iou@3', 'giou']
+    """
+    return sorted(dict.fromkeys(labels), key=_label_order(loss_order))
+
+
 def _label_order(loss_order: Sequence[str]) -> Callable[[str], tuple[int, str, int, str]]:
     """A sort key on loss labels: the config's order of IoU variants, each plain name
     before its alpha variants (as Table 3 orders its rows)."""
