@@ -181,9 +181,9 @@ def corrupt_annotations(
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
             (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
             COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
-            ``coco2017_train_noise-r<r>.pkl`` beside the output file): one VOC input,
-            read with ``image_set="trainval"`` unless another is given, numpy's legacy
-            generator seeded with 45 (``seed`` must be left at its default or be 45),
+            ``coco2017_train_noise-r<r>.pkl`` beside the output file): one input (a VOC
+            folder is read with ``image_set="trainval"`` unless another is given), numpy's
+            legacy generator seeded with 45 (``seed`` must be left at its default or 45),
             difficult boxes left clean; ``model``, ``boundary``, ``min_size`` and
             ``on_invalid`` do not apply. Beside the VOC files the output folder holds the
             source's pickle, ``voc07_<image_set>_noise-r<r>.pkl``, with its exact float32

@@ -41,7 +41,8 @@ def oamil_legacy_boxes(
         boxes: ``float[N, 4]`` clean corners in OA-MIL's (mmdetection's) convention: for VOC,
             0-based inclusive pixels ``(xmin - 1, ymin - 1, xmax - 1, ymax - 1)`` of the XML's
             integer values; for COCO ``(x, y, x + w, y + h)`` as float32.
-        image_sizes: ``int[N, 2]`` ``(width, height)`` of each box's image.
+        image_sizes: ``[N, 2]`` ``(width, height)`` of each box's image, as the annotation
+            file gives them (whole pixels in VOC and COCO).
         box_noise_level: the scripts' ``--box_noise_level`` ``r``, in ``[0, 1)``.
         random_state: the generator; ``4 N`` uniform numbers are drawn from it.
 
