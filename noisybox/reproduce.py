@@ -300,16 +300,15 @@ def oamil_coco(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SE
     """
     _check_level(box_noise_level)
     corners, sizes, perturbed, ignored, labels = oamil_coco_corners(ann)
-    image_rows = np.asarray(ann.box_image_index)
-    rows = np.flatnonzero(perturbed)
-    rows = rows[np.argsort(image_rows[rows], kind="stable")]  # the source's draw order
-    noisy_corners, noisy = _perturb(ann, corners, sizes, rows, box_noise_level, seed)
     doc = ann.document
     assert isinstance(doc, CocoDocument)
-    infos = []
     images = doc.data["images"]
-    for img, rows in zip(images, _rows_by_image(image_rows, len(images)), strict=True):
-        keep = rows[perturbed[rows]]
+    by_image = _rows_by_image(ann.box_image_index, len(images))
+    keeps = [rows[perturbed[rows]] for rows in by_image]
+    draw_order = np.concatenate([np.zeros(0, dtype=np.int64), *keeps])  # image by image
+    noisy_corners, noisy = _perturb(ann, corners, sizes, draw_order, box_noise_level, seed)
+    infos = []
+    for img, rows, keep in zip(images, by_image, keeps, strict=True):
         info = {**img, "filename": img.get("file_name")}
         info["ann"] = {
             "bboxes": _source_bboxes(keep, noisy_corners, box_noise_level),

@@ -442,7 +442,12 @@ def write_report(
     if records is None:
         records = folder.load_records()
     if reference is not None and records:
-        labels = sorted(set(summarize(records_frame(records))["label"]))
+        labels = sorted(
+            {
+                loss_label(r["cell"]["loss"], r["cell"].get("alpha"), r["cell"].get("alpha_warmup"))
+                for r in records
+            }
+        )
         if reference not in labels:
             raise NoisyboxError(
                 f"Expected a reference among the loss rows of {folder.root} "
