@@ -16,7 +16,7 @@ from noisybox.benchmark.config import (
     list_presets,
     load_config,
 )
-from noisybox.benchmark.grid import expand_grid, parse_shard, shard_cells
+from noisybox.benchmark.grid import expand_grid, parse_shard, select_cells, shard_cells
 from noisybox.benchmark.results import open_results_folder
 from noisybox.cli import main
 from noisybox.detectors import list_backbones
@@ -215,6 +215,34 @@ def test_results_folder_refuses_other_config_unless_extend(tmp_path: Path) -> No
     with pytest.raises(NoisyboxError, match=r"--extend to keep .* schedule.epochs: 1 -> 2"):
         open_results_folder(longer, tmp_path / "out", extend=True)
     assert config_diff(cfg.to_dict(), cfg.to_dict()) == []
+
+
+def test_extend_adds_noise_conditions_and_selects_their_cells(tmp_path: Path) -> None:
+    """A noise condition is a grid axis for --extend: the stored config is the union of the
+    conditions, and a config of one of them runs that condition's cells under their ids."""
+    uniform, missing = {"model": "uniform"}, {"model": "none", "corruptions": ["missing"]}
+    base = {**VALID, "detectors": ["retinanet"], "losses": ["iou"], "seeds": [0]}
+    two = load_config({**base, "noise": [uniform, missing]})
+    open_results_folder(two, tmp_path / "two")
+    gaussian = load_config({**base, "noise": {"model": "gaussian"}})
+    with pytest.raises(NoisyboxError, match=r"noise: .* Use --extend"):
+        open_results_folder(gaussian, tmp_path / "two")
+    _, stored = open_results_folder(gaussian, tmp_path / "two", extend=True)
+    assert [n.label for n in stored.conditions] == ["uniform", "missing", "gaussian"]
+    assert [c.cell_id for c in select_cells(stored, gaussian)] == [
+        "retinanet-resnet18__iou__eta0__s0",
+        "retinanet-resnet18__iou__gaussian__eta0.1__s0",
+    ]
+    assert select_cells(stored, stored) == expand_grid(stored)
+    # a second condition labelled like the first cannot be told apart from it
+    truncate = load_config({**base, "noise": {"model": "uniform", "boundary": "truncate"}})
+    with pytest.raises(NoisyboxError, match=r"valid union .* 'uniform' twice"):
+        open_results_folder(truncate, tmp_path / "two", extend=True)
+    named = load_config(
+        {**base, "noise": {"model": "uniform", "boundary": "truncate", "name": "u-trunc"}}
+    )
+    _, stored = open_results_folder(named, tmp_path / "two", extend=True)
+    assert [n.label for n in stored.conditions] == ["uniform", "missing", "gaussian", "u-trunc"]
 
 
 def test_every_name_is_checked_against_its_registry(tmp_path: Path) -> None:

@@ -411,3 +411,69 @@ def test_a_two_condition_grid_runs_and_reports(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "## Noise condition `uniform`" in result.stdout
     assert "## Noise condition `missing`" in result.stdout
+
+
+@pytest.mark.slow
+def test_extend_a_one_condition_study_with_another_condition(tmp_path: Path) -> None:
+    """--extend with a second noise condition trains only that condition's cell; the first
+    condition's noisy cell keeps its training under its labelled id, and the report has a
+    section per condition. An interrupted noisy cell stops it before anything moves."""
+    tiny = {**TINY, "losses": ["iou"], "etas": [0.0, 0.3],
+            "schedule": {**TINY["schedule"], "epochs": 1}}  # fmt: skip
+    out = tmp_path / "out"
+    first = run_benchmark(load_config(tiny), out, progress=False)
+    assert not first.failures and len(first.trained) == 2
+    old_id, new_id = (
+        "retinanet-resnet18__iou__eta0.3__s0",
+        "retinanet-resnet18__iou__uniform__eta0.3__s0",
+    )
+    folder = ResultsFolder(out.resolve())
+    old_record = folder.load_record(old_id)
+    extension = write_config(
+        tmp_path, {**tiny, "noise": {"model": "none", "corruptions": ["missing"]}}
+    )
+    cmd = ["run-benchmark", str(extension), "--out", str(out), "--extend", "--quiet"]
+
+    # an interrupted noisy cell (checkpoint, no record) would not resume from a moved file
+    saved = folder.record_path(old_id).read_bytes()
+    folder.record_path(old_id).unlink()
+    before = {p: p.read_bytes() for p in out.rglob("*.json") if "work" not in p.parts}
+    result = CliRunner().invoke(main, cmd)
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and f"but {old_id} was interrupted" in result.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*.json") if "work" not in p.parts} == before
+    assert folder.cell_dir(old_id).is_dir() and folder.noisy_dir(0.3, 0).is_dir()
+    folder.record_path(old_id).write_bytes(saved)
+
+    result = CliRunner().invoke(main, cmd)
+    assert result.exit_code == 0, result.output
+    stored = folder.load_config()
+    assert [n.label for n in stored.conditions] == ["uniform", "missing"]
+    assert sorted(p.stem for p in folder.records_dir.glob("*.json")) == [
+        "retinanet-resnet18__iou__eta0__s0",
+        "retinanet-resnet18__iou__missing__eta0.3__s0",
+        new_id,
+    ]
+    moved = folder.load_record(new_id)
+    assert moved["metrics"] == old_record["metrics"]  # not trained again
+    assert moved["history"] == old_record["history"]
+    assert moved["cell"] == {**old_record["cell"], "condition": "uniform"}
+    assert moved["noise"]["condition"] == "uniform"
+    assert moved["noise"]["file"] == "work/noisy/eta0.3__s0__uniform/instances_train.json"
+    assert moved["train_config"]["out_dir"] == f"work/cells/{new_id}"
+    for key in ("train_annotations", "out_dir"):
+        assert (out / moved["train_config"][key]).exists()
+    assert not folder.cell_dir(old_id).exists() and not folder.noisy_dir(0.3, 0).exists()
+    # the moved noisy file is the cache of the uniform condition: not drawn again
+    data = prepare_dataset(stored, folder)
+    path, noise, seconds = noisy_annotations(stored, folder, data, 0.3, 0, stored.conditions[0])
+    assert seconds == 0.0 and noise == {**old_record["noise"], **moved["noise"]}
+    assert path == out / moved["noise"]["file"]
+
+    # the stored grid now trains nothing; its report has a section per condition
+    again = run_benchmark(stored, out, progress=False)
+    assert again.trained == [] and len(again.skipped) == 3
+    result = CliRunner().invoke(main, ["report", str(out), "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert "## Noise condition `uniform`" in result.stdout
+    assert "## Noise condition `missing`" in result.stdout

@@ -16,7 +16,7 @@ from typing import Any
 from noisybox.benchmark.config import BenchmarkConfig, DetectorSpec, LossSpec, NoiseConfig
 from noisybox.errors import NoisyboxError
 
-__all__ = ["Cell", "expand_grid", "parse_shard", "shard_cells"]
+__all__ = ["Cell", "expand_grid", "parse_shard", "select_cells", "shard_cells"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +88,26 @@ def expand_grid(cfg: BenchmarkConfig) -> list[Cell]:
         for condition in ((None,) if eta == 0 else conditions)
         for det in cfg.detectors
         for loss in cfg.losses
+    ]
+
+
+def select_cells(grid: BenchmarkConfig, cfg: BenchmarkConfig) -> list[Cell]:
+    """The cells of ``grid`` that ``cfg`` asks for, in ``grid``'s run order.
+
+    ``grid`` is a results folder's stored config, ``cfg`` the one being run: the same, or
+    part of it after ``--extend``. A study of one noise condition extended with another
+    names its noisy cells by condition, so a config of that one condition asks for them
+    under their new ids.
+    """
+    conditions = cfg.conditions
+    return [
+        cell
+        for cell in expand_grid(grid)
+        if cell.detector in cfg.detectors
+        and cell.loss in cfg.losses
+        and cell.eta in cfg.etas
+        and cell.seed in cfg.seeds
+        and (cell.condition is None or cell.condition in conditions)
     ]
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from noisybox._fileio import atomic_write_text, read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, config_diff, load_config
+from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -182,14 +182,19 @@ def open_results_folder(
         cfg: the validated config to run.
         out_dir: the results folder.
         extend: accept a folder made from a config with other grid axes (detectors, losses,
-            etas, seeds) but the same dataset, noise model and schedule; the stored config
-            becomes the union of both grids.
+            etas, seeds, noise conditions) but the same dataset and schedule; the stored
+            config becomes the union of both grids. A study of one noise condition that
+            gains another becomes a study of several: its noisy cells' records, checkpoint
+            folders and noisy files take the label of its condition (see
+            :func:`label_noisy_cells`), as a study of several conditions names them.
 
     Returns:
         The folder and the config stored in it (the union of grids when extending).
 
     Raises:
-        NoisyboxError: the folder holds a different benchmark (the keys are listed).
+        NoisyboxError: the folder holds a different benchmark (the keys are listed); the
+            union of the grids is not a valid config (two noise conditions with one
+            label); a noisy cell to be labelled was interrupted.
     """
     folder = ResultsFolder(Path(out_dir).resolve())
     folder.root.mkdir(parents=True, exist_ok=True)
@@ -201,7 +206,7 @@ def open_results_folder(
         old = stored["config"]
         diff = config_diff(old, cfg.to_dict())
         if diff:
-            axes = ("detectors", "losses", "etas", "seeds", "collapse")
+            axes = ("detectors", "losses", "etas", "seeds", "collapse", "noise")
             protocol = [line for line in diff if not line.startswith(axes)]
             if not extend:
                 raise NoisyboxError(
@@ -210,7 +215,7 @@ def open_results_folder(
                 )
             if protocol:
                 raise NoisyboxError(
-                    f"Expected --extend to keep the dataset, noise and schedule of {folder.root} "
+                    f"Expected --extend to keep the dataset and schedule of {folder.root} "
                     f"but got differences: {'; '.join(protocol)}"
                 )
             merged = dict(cfg.to_dict())
@@ -218,7 +223,18 @@ def open_results_folder(
                 merged[key] = _union(old[key], merged[key])
             merged["etas"] = sorted(set(old["etas"]) | set(merged["etas"]))
             merged["seeds"] = sorted(set(old["seeds"]) | set(merged["seeds"]))
-            stored_cfg = load_config(merged, base_dir=cfg.base_dir, check_paths=False)
+            noise = _union(_as_list(old["noise"]), _as_list(merged["noise"]))
+            merged["noise"] = noise if len(noise) > 1 else noise[0]
+            try:
+                stored_cfg = load_config(merged, base_dir=cfg.base_dir, check_paths=False)
+            except NoisyboxError as exc:
+                raise NoisyboxError(
+                    f"Expected --extend to give a valid union of the grid of {folder.root} "
+                    f"and this config's but got: {exc}"
+                ) from None
+            if stored_cfg.noise_conditions and not isinstance(old["noise"], list):
+                before = load_config(old, base_dir=cfg.base_dir, check_paths=False)
+                label_noisy_cells(folder, before, stored_cfg.noise)
     data = stored_cfg.to_dict()
     payload = {
         "fingerprint": stored_cfg.fingerprint(),
@@ -235,6 +251,99 @@ def open_results_folder(
     if not gitignore.exists():
         atomic_write_text(gitignore, _GITIGNORE)
     return folder, stored_cfg
+
+
+def label_noisy_cells(folder: ResultsFolder, cfg: BenchmarkConfig, condition: NoiseConfig) -> int:
+    """Give the noisy cells of a study of one noise condition the label of ``condition``.
+
+    What a study of several conditions calls them: the record
+    ``det__loss__eta0.3__s0.json`` becomes ``det__loss__<label>__eta0.3__s0.json`` with
+    ``cell.condition`` and ``noise.condition`` set and its paths moved, its checkpoint
+    folder ``work/cells/<id>`` and the noisy files ``work/noisy/eta0.3__s0`` move with it.
+    The clean cells (eta = 0) keep their ids: every condition shares them. Each record is
+    written under its new name before the old one is removed, so a run stopped half-way
+    is finished by running it again.
+
+    Args:
+        folder: the results folder.
+        cfg: the config of one noise condition the folder was made from.
+        condition: that condition, as the study of several holds it.
+
+    Returns:
+        The number of records renamed.
+
+    Raises:
+        NoisyboxError: a noisy cell without a record has a checkpoint folder: an
+            interrupted cell, which would not resume from a moved noisy file. Nothing
+            is moved then.
+    """
+    from noisybox.benchmark.grid import expand_grid
+
+    label = condition.label
+    moves = [
+        (cell.cell_id, dataclasses.replace(cell, condition=condition).cell_id)
+        for cell in expand_grid(cfg)
+        if cell.eta != 0
+    ]
+    for old_id, new_id in moves:
+        finished = folder.record_path(old_id).is_file() or folder.record_path(new_id).is_file()
+        if folder.cell_dir(old_id).is_dir() and not finished:
+            raise NoisyboxError(
+                f"Expected every noisy cell of {folder.root} to be finished or not started "
+                f"before --extend adds a noise condition, but {old_id} was interrupted "
+                f"({folder.cell_dir(old_id)}). Finish it with the study's own command, or "
+                "delete that folder to drop its progress"
+            )
+    renamed = 0
+    for old_id, new_id in moves:
+        if folder.record_path(old_id).is_file():
+            record = folder.load_record(old_id)
+            record["cell_id"] = new_id
+            record["cell"]["condition"] = label
+            record["noise"]["condition"] = label
+            record["noise"]["file"] = _moved(record["noise"].get("file"), label, old_id, new_id)
+            record["train_config"] = {
+                k: _moved(v, label, old_id, new_id) for k, v in record["train_config"].items()
+            }
+            folder.write_record(record)
+        if folder.cell_dir(old_id).is_dir() and not folder.cell_dir(new_id).exists():
+            folder.cell_dir(old_id).rename(folder.cell_dir(new_id))
+        if folder.record_path(old_id).is_file():
+            folder.record_path(old_id).unlink()  # last: a stopped run is finished by a re-run
+            renamed += 1
+    for eta, seed in dict.fromkeys((e, s) for s in cfg.seeds for e in cfg.etas if e != 0):
+        old_dir, new_dir = folder.noisy_dir(eta, seed), folder.noisy_dir(eta, seed, label)
+        meta = old_dir / "noise.json"
+        if meta.is_file() and not new_dir.exists():
+            noise = read_json_object(meta)
+            noise["condition"] = label
+            noise["file"] = _moved(noise.get("file"), label)
+            atomic_write_json(meta, noise)
+            old_dir.rename(new_dir)
+    return renamed
+
+
+def _moved(value: Any, label: str, old_id: str = "", new_id: str = "") -> Any:
+    """A record's relative path with its noisy folder and cell folder labelled.
+
+    >>> _moved("work/noisy/eta0.3__s0/train.json", "uniform")
+    'work/noisy/eta0.3__s0__uniform/train.json'
+    >>> _moved("work/cells/a__eta0.3__s0", "uniform", "a__eta0.3__s0", "a__uniform__eta0.3__s0")
+    'work/cells/a__uniform__eta0.3__s0'
+    """
+    if not isinstance(value, str):
+        return value
+    parts = value.split("/")
+    if len(parts) > 2 and parts[:2] == ["work", "noisy"]:
+        parts[2] += f"__{label}"
+    elif len(parts) > 2 and parts[:2] == ["work", "cells"] and parts[2] == old_id:
+        parts[2] = new_id
+    return "/".join(parts)
+
+
+def _as_list(noise: Any) -> list[Any]:
+    """A stored ``noise:`` as a list of conditions (one mapping is one condition)."""
+    return list(noise) if isinstance(noise, list) else [noise]
 
 
 def _union(old: list[Any], new: list[Any]) -> list[Any]:

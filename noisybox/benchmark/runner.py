@@ -34,7 +34,7 @@ from noisybox.benchmark.datasets import (
     noisy_annotations,
     prepare_dataset,
 )
-from noisybox.benchmark.grid import Cell, expand_grid, shard_cells
+from noisybox.benchmark.grid import Cell, expand_grid, select_cells, shard_cells
 from noisybox.benchmark.launchers import CellFailure
 from noisybox.benchmark.results import (
     RECORD_SCHEMA,
@@ -268,7 +268,7 @@ def run_benchmark(
 
     preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
     folder, stored = open_results_folder(cfg, out_dir, extend=extend)
-    cells = expand_grid(cfg)
+    cells = select_cells(stored, cfg)
     if shard is not None:
         cells = shard_cells(cells, *shard)
     ids = [c.cell_id for c in cells]
