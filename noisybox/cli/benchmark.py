@@ -45,7 +45,10 @@ def _jobs_option(help: str) -> Any:
     help="Results folder (default: ./benchmark-<name>). Re-running resumes it.",
 )
 @click.option(
-    "--extend", is_flag=True, help="Add this config's cells to a folder made from another grid."
+    "--extend",
+    is_flag=True,
+    help="Add this config's cells to a folder made from another grid (other detectors, "
+    "losses, etas, seeds or noise conditions; the same dataset and schedule).",
 )
 @click.option(
     "--shard",
