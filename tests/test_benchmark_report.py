@@ -447,6 +447,13 @@ def test_paired_difference_to_a_reference_loss(zoo: list[dict]) -> None:
     # the collapsed seed is excluded from the mean and from the pairs
     assert alpha[3] == "34.10 ± 0.78 (1/3 collapsed)"
     assert alpha[6] == "+0.55 [+0.55, +0.55]"
+    # 4 comparisons have a CI (giou and alpha-iou@3 at both etas); only alpha-iou@3 at 0.3
+    # (+1 AP50 point on both seeds) excludes 0; chance gives 0.05 * 4 = 0.2
+    assert (
+        "mAP: 4 comparisons with `iou` have a 95% CI (every loss at every eta with at least "
+        "2 seed pairs); in 1 it lies wholly above 0, in 0 wholly below. If no loss differed "
+        "from `iou`, about 0.2 would exclude 0 by chance at the 5% level"
+    ) in compact
 
     assert at3.startswith("retinanet (resnet18), eta = 0.3: difference to iou")
     rows = md_rows(at3)

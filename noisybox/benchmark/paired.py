@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PAIRED_FIELDS", "min_rank_p", "paired_stats"]
+__all__ = ["PAIRED_FIELDS", "intervals_excluding_zero", "min_rank_p", "paired_stats"]
 
 #: Keys of :func:`paired_stats`' result, in display order.
 PAIRED_FIELDS: tuple[str, ...] = (
@@ -48,6 +48,33 @@ def min_rank_p(n: int) -> float:
     (0.0625, 0.0312)
     """
     return min(1.0, 2.0 / 2**n) if n > 0 else 1.0
+
+
+def intervals_excluding_zero(
+    lows: Sequence[float], highs: Sequence[float], *, level: float = 0.05
+) -> dict[str, float]:
+    """How many of several confidence intervals exclude 0, against what chance gives.
+
+    Args:
+        lows, highs: the intervals' bounds (NaN where an interval could not be computed,
+            fewer than 2 pairs: not counted).
+        level: one minus the intervals' confidence.
+
+    Returns:
+        ``compared`` (intervals counted), ``above`` and ``below`` (those wholly above or
+        below 0) and ``by_chance``: ``level * compared``, the number expected to exclude 0
+        if no difference were real (independence assumed, no correction applied).
+
+    >>> intervals_excluding_zero([0.1, -0.3, -0.2, float("nan")], [0.4, 0.2, -0.1, float("nan")])
+    {'compared': 3, 'above': 1, 'below': 1, 'by_chance': 0.15}
+    """
+    pairs = [(lo, hi) for lo, hi in zip(lows, highs, strict=True) if lo == lo and hi == hi]
+    return {
+        "compared": len(pairs),
+        "above": sum(lo > 0 for lo, _ in pairs),
+        "below": sum(hi < 0 for _, hi in pairs),
+        "by_chance": round(level * len(pairs), 10),
+    }
 
 
 def paired_stats(

@@ -40,7 +40,7 @@ from noisybox._fileio import atomic_write_text, check_outputs, staged
 from noisybox.benchmark.collapse import apply_collapse_flags
 from noisybox.benchmark.config import NO_BOX_NOISE, CollapseConfig, NoiseConfig, loss_label
 from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
-from noisybox.benchmark.paired import min_rank_p
+from noisybox.benchmark.paired import intervals_excluding_zero, min_rank_p
 from noisybox.benchmark.results import ResultsFolder
 from noisybox.benchmark.summary import (
     COLUMN_TITLES,
@@ -367,6 +367,7 @@ def _reference_section(
         ),
         "",
         markdown_table(reference_summary_display(compact, MD, reference, loss_order)),
+        *_chance_line(paired, reference),
     ]
     if paired.empty:
         parts += ["", f"No finished cell of `{reference}` yet: nothing to pair with."]
@@ -393,6 +394,24 @@ def _reference_section(
         "reference_order": order_labels(list(paired["label"]), loss_order),
     }
     return parts, latex, data
+
+
+def _chance_line(paired: pd.DataFrame, reference: str) -> list[str]:
+    """One paragraph: how many mAP intervals of the comparison exclude 0, against the
+    number chance alone gives at the 5 % level (nothing without an interval)."""
+    if paired.empty:
+        return []
+    count = intervals_excluding_zero(list(paired["map_ci_low"]), list(paired["map_ci_high"]))
+    if not count["compared"]:
+        return []
+    return [
+        "",
+        f"mAP: {count['compared']} comparisons with `{reference}` have a 95% CI (every loss "
+        f"at every eta with at least 2 seed pairs); in {count['above']} it lies wholly above "
+        f"0, in {count['below']} wholly below. If no loss differed from `{reference}`, about "
+        f"{count['by_chance']:.1f} would exclude 0 by chance at the 5% level; no correction "
+        "for the number of comparisons is applied.",
+    ]
 
 
 def write_report(
