@@ -26,6 +26,7 @@ import yaml
 
 from noisybox._fileio import atomic_write_text, read_json_object
 from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
+from noisybox.benchmark.grid import expand_grid
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -277,8 +278,6 @@ def label_noisy_cells(folder: ResultsFolder, cfg: BenchmarkConfig, condition: No
             interrupted cell, which would not resume from a moved noisy file. Nothing
             is moved then.
     """
-    from noisybox.benchmark.grid import expand_grid
-
     label = condition.label
     moves = [
         (cell.cell_id, dataclasses.replace(cell, condition=condition).cell_id)
