@@ -628,3 +628,21 @@ def test_one_condition_reads_as_before(records: list[dict]) -> None:
     report, data = build_report(records, thresholds=CollapseConfig())
     assert "Noise condition" not in report.markdown and "by_condition" not in data
     assert "condition" not in data["summary"].columns
+
+
+def test_plot_styles_tell_a_loss_zoo_apart() -> None:
+    """Up to twenty IoU variants get twenty looks (tab10 repeated its colours after ten);
+    an alpha variant keeps its baseline's colour with its own line."""
+    from noisybox.benchmark.config import load_config, preset_path
+    from noisybox.benchmark.plots import _styles
+
+    labels = [spec.label for spec in load_config(preset_path("loss-zoo")).losses]
+    assert len(labels) == 16
+    styles = _styles(labels)
+    looks = {(styles[label]["color"], styles[label]["linestyle"]) for label in labels}
+    assert len(looks) == 16
+    alpha = next(label for label in labels if label.startswith("alpha-iou"))
+    assert styles[alpha]["color"] == styles["iou"]["color"]
+    assert styles[alpha]["linestyle"] != styles["iou"]["linestyle"]
+    extra = _styles([*labels, *(f"loss{i}" for i in range(5))])  # 20 variants
+    assert len({(s["color"], s["linestyle"]) for s in extra.values()}) == 21

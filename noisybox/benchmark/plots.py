@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 from noisybox._fileio import save_figure  # noqa: E402
 from noisybox.benchmark.collapse import base_variant, is_alpha_variant  # noqa: E402
 from noisybox.benchmark.config import parse_label  # noqa: E402
+from noisybox.benchmark.tables import order_labels  # noqa: E402
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
 
 _DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
@@ -64,23 +65,43 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def _styles(labels: list[str]) -> dict[str, dict[str, Any]]:
     """Colour per IoU variant (an alpha variant shares its baseline's colour, see
     :mod:`noisybox.benchmark.collapse`), solid line for alpha = 1 and dashed for alpha
-    variants."""
-    cmap = plt.get_cmap("tab10")
+    variants.
+
+    The first ten variants take matplotlib's ``tab10`` colours; the next ten (a loss zoo)
+    the light shade of the same hues (``tab20``), with dash-dot and dotted lines and
+    triangle markers, so that no two variants of up to twenty look alike.
+
+    >>> styles = _styles(["iou", "alpha-iou@3", *(f"l{i}" for i in range(10))])
+    >>> styles["iou"]["color"] == styles["alpha-iou@3"]["color"]
+    True
+    >>> styles["l0"]["color"] == styles["l9"]["color"], styles["l9"]["linestyle"]
+    (False, '-.')
+    """
     bases: dict[str, int] = {}
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         loss, alpha = parse_label(label)
-        idx = bases.setdefault(base_variant(loss), len(bases))
-        alpha_variant = is_alpha_variant(alpha)
-        out[label] = {
-            "color": cmap(idx % 10),
+        out[label] = _style(bases.setdefault(base_variant(loss), len(bases)), alpha)
+    if len(set(bases)) == 1:  # one variant: tell the lines apart by colour instead
+        for i, label in enumerate(labels):
+            out[label]["color"] = plt.get_cmap("tab10")(i % 10)
+    return out
+
+
+def _style(index: int, alpha: float | None) -> dict[str, Any]:
+    """The colour, line and marker of the ``index``-th IoU variant (see :func:`_styles`)."""
+    alpha_variant = is_alpha_variant(alpha)
+    if index % 20 < 10:
+        return {
+            "color": plt.get_cmap("tab10")(index % 10),
             "linestyle": "--" if alpha_variant else "-",
             "marker": "s" if alpha_variant else "o",
         }
-    if len(set(bases)) == 1:  # one variant: tell the lines apart by colour instead
-        for i, label in enumerate(labels):
-            out[label]["color"] = cmap(i % 10)
-    return out
+    return {
+        "color": plt.get_cmap("tab20")(2 * (index % 10) + 1),
+        "linestyle": ":" if alpha_variant else "-.",
+        "marker": "v" if alpha_variant else "^",
+    }
 
 
 def _figure_legend(fig: plt.Figure, axes: object, title: str) -> None:
@@ -114,11 +135,18 @@ def _is_collapsed(row: pd.Series) -> bool:
     return bool(row["n"] == row["n_collapsed"])
 
 
-def plot_ap_vs_iou(summary: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
-    """AP at each IoU threshold, one panel per eta, one line per loss."""
+def plot_ap_vs_iou(
+    summary: pd.DataFrame,
+    detector: str,
+    backbone: str,
+    path: Path,
+    loss_order: Sequence[str] = (),
+) -> Path:
+    """AP at each IoU threshold, one panel per eta, one line per loss (in the report's
+    row order for the config's ``loss_order``)."""
     rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
     etas = sorted(rows["eta"].unique())
-    labels = list(dict.fromkeys(rows["label"]))
+    labels = order_labels(list(rows["label"]), loss_order)
     styles = _styles(labels)
     fig, axes = plt.subplots(
         1, len(etas), figsize=(4.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
@@ -161,10 +189,17 @@ def plot_ap_vs_iou(summary: pd.DataFrame, detector: str, backbone: str, path: Pa
     return _save(fig, path)
 
 
-def plot_map_vs_eta(summary: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
-    """mAP and mAP75:95 against the noise rate eta, one line per loss."""
+def plot_map_vs_eta(
+    summary: pd.DataFrame,
+    detector: str,
+    backbone: str,
+    path: Path,
+    loss_order: Sequence[str] = (),
+) -> Path:
+    """mAP and mAP75:95 against the noise rate eta, one line per loss (in the report's
+    row order for the config's ``loss_order``)."""
     rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
-    labels = list(dict.fromkeys(rows["label"]))
+    labels = order_labels(list(rows["label"]), loss_order)
     styles = _styles(labels)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
     for ax, metric in zip(axes, ("map", "map_75_95"), strict=True):
@@ -258,12 +293,20 @@ def plot_alpha_sweep(
     return _save(fig, path)
 
 
-def plot_paired_diffs(diffs: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+def plot_paired_diffs(
+    diffs: pd.DataFrame,
+    detector: str,
+    backbone: str,
+    path: Path,
+    loss_order: Sequence[str] = (),
+) -> Path:
     """Per eta, each alpha variant minus its baseline at every AP column: a dot per seed,
-    the mean with a +- std bar, and the zero line."""
+    the mean with a +- std bar, and the zero line (variants in the report's row order for
+    the config's ``loss_order``)."""
     rows = diffs[(diffs["detector"] == detector) & (diffs["backbone"] == backbone)]
     etas = sorted(rows["eta"].unique())
-    pairs = list(dict.fromkeys(zip(rows["label"], rows["baseline_label"], strict=True)))
+    bases = dict(zip(rows["label"], rows["baseline_label"], strict=True))
+    pairs = [(label, bases[label]) for label in order_labels(list(bases), loss_order)]
     styles = _styles([label for label, _ in pairs])
     fig, axes = plt.subplots(
         1, len(etas), figsize=(5.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
@@ -402,12 +445,19 @@ def plot_reference_diffs(
     return _save(fig, path)
 
 
-def plot_learning_curves(curves: pd.DataFrame, detector: str, backbone: str, path: Path) -> Path:
+def plot_learning_curves(
+    curves: pd.DataFrame,
+    detector: str,
+    backbone: str,
+    path: Path,
+    loss_order: Sequence[str] = (),
+) -> Path:
     """mAP and mAP75:95 (rows) against the epoch, one panel per eta (columns), one line per
-    loss: the mean over seeds with a band of +- std."""
+    loss (in the report's row order for the config's ``loss_order``): the mean over seeds
+    with a band of +- std."""
     rows = curves[(curves["detector"] == detector) & (curves["backbone"] == backbone)]
     etas = sorted(rows["eta"].unique())
-    labels = list(dict.fromkeys(rows["label"]))
+    labels = order_labels(list(rows["label"]), loss_order)
     styles = _styles(labels)
     metrics = ("map", "map_75_95")
     fig, axes = plt.subplots(
@@ -452,25 +502,33 @@ def plot_all(
     diffs: pd.DataFrame | None = None,
     curves: pd.DataFrame | None = None,
     reference: tuple[pd.DataFrame, pd.DataFrame, Sequence[str]] | None = None,
+    loss_order: Sequence[str] = (),
 ) -> list[Path]:
     """Every plot the summary (and the paired differences, learning curves and the
     comparison with a reference loss as ``(paired, per_seed, row order)``, when given)
-    supports, written to ``out_dir``; returns the paths."""
+    supports, written to ``out_dir``; returns the paths. ``loss_order`` (the config's loss
+    names) orders the legends as the report orders its rows."""
     out = Path(out_dir)
     paths = []
     for (det, bb), rows in summary.groupby(["detector", "backbone"], sort=True):
         stem = f"{det}-{bb}"
-        paths.append(plot_ap_vs_iou(summary, det, bb, out / f"ap_vs_iou_{stem}.png"))
+        paths.append(plot_ap_vs_iou(summary, det, bb, out / f"ap_vs_iou_{stem}.png", loss_order))
         if (
             curves is not None
             and not curves[curves["detector"].eq(det) & curves["backbone"].eq(bb)].empty
         ):
-            paths.append(plot_learning_curves(curves, det, bb, out / f"learning_curves_{stem}.png"))
+            paths.append(
+                plot_learning_curves(
+                    curves, det, bb, out / f"learning_curves_{stem}.png", loss_order
+                )
+            )
         if (
             diffs is not None
             and not diffs[diffs["detector"].eq(det) & diffs["backbone"].eq(bb)].empty
         ):
-            paths.append(plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png"))
+            paths.append(
+                plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png", loss_order)
+            )
         if reference is not None:
             paired, per_seed, order = reference
             if not paired[paired["detector"].eq(det) & paired["backbone"].eq(bb)].empty:
@@ -480,7 +538,9 @@ def plot_all(
                     )
                 )
         if rows["eta"].nunique() >= 2:
-            paths.append(plot_map_vs_eta(summary, det, bb, out / f"map_vs_eta_{stem}.png"))
+            paths.append(
+                plot_map_vs_eta(summary, det, bb, out / f"map_vs_eta_{stem}.png", loss_order)
+            )
         for loss, lrows in rows.groupby("loss", sort=True):
             alphas = {a for a in lrows["alpha"] if not (isinstance(a, float) and math.isnan(a))}
             if len(alphas) >= 3:

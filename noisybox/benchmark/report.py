@@ -487,11 +487,13 @@ def write_report(
         conditions=conditions,
     )
     with staged():
-        report.files = _write_report_files(folder.report_dir, report, data, plots)
+        report.files = _write_report_files(folder.report_dir, report, data, plots, loss_order)
     return report
 
 
-def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: bool) -> list[Path]:
+def _write_report_files(
+    out: Path, report: Report, data: dict[str, Any], plots: bool, loss_order: Sequence[str]
+) -> list[Path]:
     files = [out / "report.md"]
     atomic_write_text(files[0], report.markdown)
     if "summary" in data:
@@ -528,7 +530,9 @@ def _write_report_files(out: Path, report: Report, data: dict[str, Any], plots: 
                     if "reference_paired" in sub
                     else None
                 )
-                files += plot_all(sub["summary"], folder, sub["differences"], curves, reference)
+                files += plot_all(
+                    sub["summary"], folder, sub["differences"], curves, reference, loss_order
+                )
     return files
 
 
