@@ -131,6 +131,16 @@ def _spread(rows: pd.DataFrame, kind: str) -> str:
     return f"mean over up to {seeds} seeds, {kind} = ± std"
 
 
+def _detector_rows(
+    frame: pd.DataFrame, detector: str, backbone: str, loss_order: Sequence[str]
+) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, Any]]]:
+    """The rows of one detector, their loss labels in the report's row order and their
+    styles (see :func:`_styles`)."""
+    rows = frame[(frame["detector"] == detector) & (frame["backbone"] == backbone)]
+    labels = order_labels(list(rows["label"]), loss_order)
+    return rows, labels, _styles(labels)
+
+
 def _is_collapsed(row: pd.Series) -> bool:
     return bool(row["n"] == row["n_collapsed"])
 
@@ -144,10 +154,8 @@ def plot_ap_vs_iou(
 ) -> Path:
     """AP at each IoU threshold, one panel per eta, one line per loss (in the report's
     row order for the config's ``loss_order``)."""
-    rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
+    rows, labels, styles = _detector_rows(summary, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
-    labels = order_labels(list(rows["label"]), loss_order)
-    styles = _styles(labels)
     fig, axes = plt.subplots(
         1, len(etas), figsize=(4.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
     )
@@ -198,9 +206,7 @@ def plot_map_vs_eta(
 ) -> Path:
     """mAP and mAP75:95 against the noise rate eta, one line per loss (in the report's
     row order for the config's ``loss_order``)."""
-    rows = summary[(summary["detector"] == detector) & (summary["backbone"] == backbone)]
-    labels = order_labels(list(rows["label"]), loss_order)
-    styles = _styles(labels)
+    rows, labels, styles = _detector_rows(summary, detector, backbone, loss_order)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
     for ax, metric in zip(axes, ("map", "map_75_95"), strict=True):
         for label in labels:
@@ -303,11 +309,10 @@ def plot_paired_diffs(
     """Per eta, each alpha variant minus its baseline at every AP column: a dot per seed,
     the mean with a +- std bar, and the zero line (variants in the report's row order for
     the config's ``loss_order``)."""
-    rows = diffs[(diffs["detector"] == detector) & (diffs["backbone"] == backbone)]
+    rows, labels, styles = _detector_rows(diffs, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
     bases = dict(zip(rows["label"], rows["baseline_label"], strict=True))
-    pairs = [(label, bases[label]) for label in order_labels(list(bases), loss_order)]
-    styles = _styles([label for label, _ in pairs])
+    pairs = [(label, bases[label]) for label in labels]
     fig, axes = plt.subplots(
         1, len(etas), figsize=(5.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
     )
@@ -455,10 +460,8 @@ def plot_learning_curves(
     """mAP and mAP75:95 (rows) against the epoch, one panel per eta (columns), one line per
     loss (in the report's row order for the config's ``loss_order``): the mean over seeds
     with a band of +- std."""
-    rows = curves[(curves["detector"] == detector) & (curves["backbone"] == backbone)]
+    rows, labels, styles = _detector_rows(curves, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
-    labels = order_labels(list(rows["label"]), loss_order)
-    styles = _styles(labels)
     metrics = ("map", "map_75_95")
     fig, axes = plt.subplots(
         len(metrics),
