@@ -33,6 +33,7 @@ __all__ = [
     "RECORD_SCHEMA",
     "ResultsFolder",
     "atomic_write_json",
+    "label_noisy_cells",
     "now",
     "open_results_folder",
     "relative_paths",
@@ -327,14 +328,16 @@ def _moved(value: Any, label: str, old_id: str = "", new_id: str = "") -> Any:
 
     >>> _moved("work/noisy/eta0.3__s0/train.json", "uniform")
     'work/noisy/eta0.3__s0__uniform/train.json'
+    >>> _moved("work/noisy/eta0.3__s0__uniform/train.json", "uniform")
+    'work/noisy/eta0.3__s0__uniform/train.json'
     >>> _moved("work/cells/a__eta0.3__s0", "uniform", "a__eta0.3__s0", "a__uniform__eta0.3__s0")
     'work/cells/a__uniform__eta0.3__s0'
     """
     if not isinstance(value, str):
         return value
     parts = value.split("/")
-    if len(parts) > 2 and parts[:2] == ["work", "noisy"]:
-        parts[2] += f"__{label}"
+    if len(parts) > 2 and parts[:2] == ["work", "noisy"] and not parts[2].endswith(f"__{label}"):
+        parts[2] += f"__{label}"  # once: a re-run after a stop finds it labelled
     elif len(parts) > 2 and parts[:2] == ["work", "cells"] and parts[2] == old_id:
         parts[2] = new_id
     return "/".join(parts)
