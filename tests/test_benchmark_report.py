@@ -486,6 +486,37 @@ def test_paired_difference_to_a_reference_loss(zoo: list[dict]) -> None:
     assert summary.loc["iou", "n_pairs@0.3"] == 0
 
 
+def test_robustness_rows_follow_the_config_loss_order(zoo: list[dict]) -> None:
+    # the report's row order: the config's, each alpha variant after its plain loss
+    report, data = build_report(zoo, loss_order=["giou", "iou", "alpha-iou"])
+    assert data["robustness"]["label"].tolist() == ["giou", "iou", "alpha-iou@3"]
+    section = report.markdown.split("## Robustness to noisy boxes\n")[1].split("\n## ")[0]
+    assert [row[1] for row in md_rows(section)[1:]] == ["giou", "iou", "alpha-iou@3"]
+
+
+def test_convergence_warning_says_how_far_from_flat(zoo: list[dict]) -> None:
+    # final mAP minus last-quarter mean: +0.60 and +0.80 points (rising), -0.70 (falling),
+    # +0.20 (within the half-point tolerance: converged)
+    gaps = {("iou", 0): 0.006, ("iou", 1): 0.008, ("giou", 0): -0.007, ("giou", 1): 0.002}
+    for rec in zoo:
+        gap = gaps.get((rec["cell"]["loss"], rec["cell"]["seed"]))
+        if rec["cell"]["eta"] == 0 and gap is not None:
+            tail = 0.5 - gap
+            rec["convergence"] = {"converged": abs(gap) <= 0.005, "final": 0.5, "tail_mean": tail}
+        # two evaluations, so that the report has its learning-curve and convergence sections
+        rec["history"] = [{"epoch": e, "metrics": rec["metrics"]} for e in (1, 2)]
+    report, _ = build_report(zoo, loss_order=["iou", "giou", "alpha-iou"])
+    assert (
+        "**Warning: 3 of 4 clean-box (eta = 0) cells did not converge** (their mean mAP over "
+        "the last quarter of the epochs is more than half a point from the final value). "
+        "2 were still rising when training stopped (final mAP 0.60 to 0.80 points above "
+        "their last-quarter mean); 1 was falling (final mAP 0.70 points below it). See "
+    ) in report.markdown
+    assert "`retinanet-resnet18__iou__eta0__s1` (+0.80)" in report.markdown
+    assert "`retinanet-resnet18__giou__eta0__s0` (-0.70)" in report.markdown
+    assert "giou__eta0__s1`" not in report.markdown.split("## Convergence")[1]
+
+
 def test_reference_section_adds_and_changes_nothing_else(zoo: list[dict]) -> None:
     plain, plain_data = build_report(zoo, thresholds=CollapseConfig(), loss_order=["iou", "giou"])
     ref, ref_data = build_report(

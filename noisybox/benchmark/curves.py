@@ -23,7 +23,13 @@ import pandas as pd
 
 from noisybox.benchmark.config import loss_label
 
-__all__ = ["CURVE_METRICS", "convergence_status", "curve_summary", "curves_frame"]
+__all__ = [
+    "CURVE_METRICS",
+    "convergence_status",
+    "curve_summary",
+    "curves_frame",
+    "describe_gaps",
+]
 
 #: Metrics drawn and tabulated along the learning curve.
 CURVE_METRICS: tuple[str, ...] = ("map", "map_75_95", "ap50")
@@ -113,12 +119,15 @@ def convergence_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Convergence of the clean-box (eta = 0) cells, from their records.
 
     Returns:
-        ``{"checked", "converged", "not_converged", "unknown"}`` counts of eta = 0 cells and
-        ``failed``: the ids of those that did not pass. ``unknown`` counts cells without a
-        learning curve long enough to check (``eval_every = 0``, or older records).
+        ``{"checked", "converged", "not_converged", "unknown"}`` counts of eta = 0 cells,
+        ``failed``: the ids of those that did not pass, and ``gaps``: per failed id, its final
+        mAP minus its last-quarter mean (positive: still rising at the end). ``unknown``
+        counts cells without a learning curve long enough to check (``eval_every = 0``, or
+        older records).
     """
     status: dict[str, Any] = {"checked": 0, "converged": 0, "not_converged": 0, "unknown": 0}
     failed = []
+    gaps: dict[str, float] = {}
     for rec in records:
         if float(rec["cell"]["eta"]) != 0 or rec.get("collapsed"):
             continue
@@ -132,5 +141,36 @@ def convergence_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         else:
             status["not_converged"] += 1
             failed.append(str(rec.get("cell_id")))
+            final, tail = rec["convergence"].get("final"), rec["convergence"].get("tail_mean")
+            if final is not None and tail is not None:
+                gaps[failed[-1]] = float(final) - float(tail)
     status["failed"] = failed
+    status["gaps"] = gaps
     return status
+
+
+def describe_gaps(gaps: Sequence[float]) -> str:
+    """How far unconverged curves were from flat (rising and falling ones, in AP points).
+
+    >>> describe_gaps([0.0059, 0.0093, 0.0051, -0.007])
+    '3 were still rising when training stopped (final mAP 0.51 to 0.93 points above their last-quarter mean, median 0.59); 1 was falling (final mAP 0.70 points below it).'
+    >>> describe_gaps([])
+    ''
+    """
+    parts = []
+    for state, side, values in (
+        (
+            "still rising when training stopped",
+            "above their last-quarter mean",
+            [g for g in gaps if g > 0],
+        ),
+        ("falling", "below it", [-g for g in gaps if g < 0]),
+    ):
+        if not values:
+            continue
+        lo, hi = 100 * min(values), 100 * max(values)
+        span = f"{lo:.2f}" if len(values) == 1 else f"{lo:.2f} to {hi:.2f}"
+        median = f", median {100 * float(np.median(values)):.2f}" if len(values) > 2 else ""
+        verb = "was" if len(values) == 1 else "were"
+        parts.append(f"{len(values)} {verb} {state} (final mAP {span} points {side}{median})")
+    return "; ".join(parts) + "." if parts else ""

@@ -39,7 +39,12 @@ import pandas as pd
 from noisybox._fileio import atomic_write_text, check_outputs, staged
 from noisybox.benchmark.collapse import apply_collapse_flags
 from noisybox.benchmark.config import NO_BOX_NOISE, CollapseConfig, NoiseConfig, loss_label
-from noisybox.benchmark.curves import convergence_status, curve_summary, curves_frame
+from noisybox.benchmark.curves import (
+    convergence_status,
+    curve_summary,
+    curves_frame,
+    describe_gaps,
+)
 from noisybox.benchmark.paired import intervals_excluding_zero, min_rank_p
 from noisybox.benchmark.results import ResultsFolder
 from noisybox.benchmark.summary import (
@@ -66,6 +71,7 @@ from noisybox.benchmark.tables import (
     reference_summary_display,
     retention_section,
     robustness_display,
+    sort_by_loss_order,
     table3_frames,
 )
 from noisybox.errors import NoisyboxError
@@ -193,6 +199,7 @@ def _sections(
         )
     summary = summarize(frame)
     rob = robustness_frame(summary, retention=("ap50", "ap75") if _published_noise(records) else ())
+    rob = sort_by_loss_order(rob, loss_order)
     parts += [
         "",
         "## Robustness to noisy boxes",
@@ -315,9 +322,9 @@ def _introduction(status: dict[str, Any]) -> list[str]:
             "",
             f"**Warning: {status['not_converged']} of {status['checked']} clean-box (eta = 0) "
             "cells did not converge** (their mean mAP over the last quarter of the epochs is "
-            "more than half a point from the final value): the detectors were still learning "
-            "when training stopped, so this study measures the under-fit regime. See "
-            "'Convergence of clean training' below.",
+            "more than half a point from the final value). "
+            + (f"{gaps} " if (gaps := describe_gaps(list(status["gaps"].values()))) else "")
+            + "See 'Convergence of clean training' below.",
         ]
     return parts
 

@@ -43,6 +43,7 @@ __all__ = [
     "reference_summary_display",
     "retention_section",
     "robustness_display",
+    "sort_by_loss_order",
     "table3_frames",
 ]
 
@@ -117,6 +118,26 @@ def _label_order(loss_order: Sequence[str]) -> Callable[[str], tuple[int, str, i
         return (order.get(base, len(order)), base, int("@" in label), label)
 
     return key
+
+
+def sort_by_loss_order(
+    table: pd.DataFrame, loss_order: Sequence[str], by: Sequence[str] = ("detector", "backbone")
+) -> pd.DataFrame:
+    """``table`` sorted by the columns ``by``, then its ``label`` in the report's row order
+    (stable: rows of one label keep their order).
+
+    >>> t = pd.DataFrame({"detector": "fcos", "label": ["giou", "iou", "alpha-iou@3"]})
+    >>> sort_by_loss_order(t, ["iou", "giou"], by=["detector"])["label"].tolist()
+    ['iou', 'alpha-iou@3', 'giou']
+    """
+    key = _label_order(loss_order)
+    keys = [key(label) for label in table["label"]]
+    return (
+        table.assign(_k=keys)
+        .sort_values([*by, "_k"], kind="stable")
+        .drop(columns="_k")
+        .reset_index(drop=True)
+    )
 
 
 def table3_frames(
@@ -344,14 +365,18 @@ def condition_overview(summary: pd.DataFrame, loss_order: Sequence[str]) -> list
     return parts
 
 
+def _fmt_gap(cell_id: str, gap: float | None) -> str:
+    """```id` (+0.59)``: a cell id and its convergence gap in AP points, when known."""
+    return f"`{cell_id}`" + ("" if gap is None else f" ({100 * gap:+.2f})")
+
+
 def curve_section(
     table: pd.DataFrame, status: dict[str, Any], loss_order: Sequence[str] = ()
 ) -> list[str]:
     """Markdown of the learning-curve table and the convergence check."""
-    key = _label_order(loss_order)
-    table = table.assign(_k=[key(label) for label in table["label"]])
     lines = []
-    for _, r in table.sort_values(["detector", "backbone", "eta", "_k"], kind="stable").iterrows():
+    by = ["detector", "backbone", "eta"]
+    for _, r in sort_by_loss_order(table, loss_order, by).iterrows():
         row = [f"{r['eta']:g}", r["label"], str(r["n"]), str(r["points"])]
         for m in ("map", "map_75_95"):
             row += [
@@ -385,7 +410,9 @@ def curve_section(
             "mean mAP over the last quarter of the epochs is within half a point of the final "
             "value."
             + (
-                f" Not converged: {', '.join(f'`{c}`' for c in status['failed'])}."
+                " Not converged (final minus last-quarter mean, points): "
+                + ", ".join(_fmt_gap(c, status["gaps"].get(c)) for c in status["failed"])
+                + "."
                 if status["failed"]
                 else ""
             )
@@ -431,10 +458,9 @@ def reference_paired_frames(
         ``(title, table)`` per detector and eta: one row per loss with its seed pairs and,
         per :data:`REFERENCE_METRICS`, the cell of :func:`_fmt_paired` (``-`` without pairs).
     """
-    key = _label_order(loss_order)
     out = []
     for (det, bb, eta), rows in paired.groupby(["detector", "backbone", "eta"], sort=True):
-        rows = rows.assign(_k=[key(label) for label in rows["label"]]).sort_values("_k")
+        rows = sort_by_loss_order(rows, loss_order, by=())
         lines = [
             [
                 style.escape(r["label"]),
@@ -463,10 +489,8 @@ def reference_summary_display(
     (``reference`` on the reference's own row, ``-`` without seed pairs).
     """
     etas = sorted(float(c.split("@")[1]) for c in table.columns if c.startswith("map@"))
-    key = _label_order(loss_order)
-    table = table.assign(_k=[key(label) for label in table["label"]])
     lines = []
-    for _, r in table.sort_values(["detector", "backbone", "_k"], kind="stable").iterrows():
+    for _, r in sort_by_loss_order(table, loss_order).iterrows():
         maps, retention, diffs = [], [], []
         for eta in etas:
             at = f"@{eta:g}"
