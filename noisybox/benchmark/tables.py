@@ -366,7 +366,11 @@ def condition_overview(summary: pd.DataFrame, loss_order: Sequence[str]) -> list
 
 
 def _fmt_gap(cell_id: str, gap: float | None) -> str:
-    """```id` (+0.59)``: a cell id and its convergence gap in AP points, when known."""
+    """A cell id in backticks and its convergence gap in AP points, when known.
+
+    >>> _fmt_gap("fcos__iou__eta0__s0", 0.0059), _fmt_gap("c", None)
+    ('`fcos__iou__eta0__s0` (+0.59)', '`c`')
+    """
     return f"`{cell_id}`" + ("" if gap is None else f" ({100 * gap:+.2f})")
 
 
