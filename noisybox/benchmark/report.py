@@ -341,11 +341,22 @@ def _verdict_section(rel: pd.DataFrame) -> list[str]:
         "Mean of the per-seed difference (alpha variant minus baseline, same noise, "
         "initialisation and data order) with its 95% confidence interval (t over seeds), "
         "exact two-sided Wilcoxon signed-rank and sign-test p-values, and the seeds ahead. "
-        f"With {min_pairs(rel)} seed pairs neither rank test can give p below "
-        f"{min_rank_p(min_pairs(rel)):.3f}.",
+        + _rank_floor(min_pairs(rel)),
         "",
         *(f"- {line}" for line in verdicts),
     ]
+
+
+def _rank_floor(pairs: int) -> str:
+    """The smallest p-value the exact rank tests can give with ``pairs`` seed pairs.
+
+    >>> _rank_floor(1)
+    'With 1 seed pair neither rank test can give p below 1.000.'
+    >>> _rank_floor(6)
+    'With 6 seed pairs neither rank test can give p below 0.031.'
+    """
+    noun = "seed pair" if pairs == 1 else "seed pairs"
+    return f"With {pairs} {noun} neither rank test can give p below {min_rank_p(pairs):.3f}."
 
 
 def _reference_section(
@@ -367,11 +378,7 @@ def _reference_section(
         f"`{reference}` in AP points with its 95% CI (t over seeds). Then per detector and "
         "eta: the mean paired difference in points [95% CI], the seeds ahead among the "
         "seed pairs, and the exact two-sided Wilcoxon signed-rank / sign-test p-values."
-        + (
-            f" With {n} seed pairs neither rank test can give p below {min_rank_p(n):.3f}."
-            if n
-            else ""
-        ),
+        + (" " + _rank_floor(n) if n else ""),
         "",
         markdown_table(reference_summary_display(compact, MD, reference, loss_order)),
         *_chance_line(paired, reference),
