@@ -504,11 +504,11 @@ def plot_all(
     out_dir: str | Path,
     diffs: pd.DataFrame | None = None,
     curves: pd.DataFrame | None = None,
-    reference: tuple[pd.DataFrame, pd.DataFrame, Sequence[str]] | None = None,
+    reference: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     loss_order: Sequence[str] = (),
 ) -> list[Path]:
     """Every plot the summary (and the paired differences, learning curves and the
-    comparison with a reference loss as ``(paired, per_seed, row order)``, when given)
+    comparison with a reference loss as ``(paired, per_seed)``, when given)
     supports, written to ``out_dir``; returns the paths. ``loss_order`` (the config's loss
     names) orders the legends as the report orders its rows."""
     out = Path(out_dir)
@@ -533,8 +533,9 @@ def plot_all(
                 plot_paired_diffs(diffs, det, bb, out / f"paired_diff_{stem}.png", loss_order)
             )
         if reference is not None:
-            paired, per_seed, order = reference
+            paired, per_seed = reference
             if not paired[paired["detector"].eq(det) & paired["backbone"].eq(bb)].empty:
+                order = order_labels(list(paired["label"]), loss_order)
                 paths.append(
                     plot_reference_diffs(
                         paired, per_seed, det, bb, out / f"reference_diff_{stem}.png", order

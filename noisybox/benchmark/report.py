@@ -65,7 +65,6 @@ from noisybox.benchmark.tables import (
     curve_section,
     markdown_table,
     min_pairs,
-    order_labels,
     paired_verdicts,
     reference_paired_frames,
     reference_summary_display,
@@ -405,7 +404,6 @@ def _reference_section(
         "reference_summary": compact,
         "reference_paired": paired,
         "reference_differences": paired_differences(frame, reference),
-        "reference_order": order_labels(list(paired["label"]), loss_order),
     }
     return parts, latex, data
 
@@ -540,7 +538,7 @@ def _write_report_files(
                 curves = sub["curves"] if not sub["curves"].empty else None
                 folder = out / "plots" / label if label else out / "plots"
                 reference = (
-                    (sub["reference_paired"], sub["reference_differences"], sub["reference_order"])
+                    (sub["reference_paired"], sub["reference_differences"])
                     if "reference_paired" in sub
                     else None
                 )
