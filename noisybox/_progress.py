@@ -14,7 +14,7 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["LINE_INTERVAL_S", "LineProgress", "is_terminal", "progress_bar"]
+__all__ = ["LINE_INTERVAL_S", "LineProgress", "evaluation_line", "is_terminal", "progress_bar"]
 
 #: Seconds between two progress lines when stderr is not a terminal.
 LINE_INTERVAL_S = 10.0
@@ -160,3 +160,19 @@ def progress_bar(
         file=stream,
         disable=not enabled,
     )
+
+
+def evaluation_line(
+    epoch: int, epochs: int, metrics: dict[str, float], seconds: float, label: str | None = None
+) -> str:
+    """One line of a learning curve as it is computed: epoch, AP50, mAP, mAP75:95 (percent).
+
+    >>> evaluation_line(5, 40, {"ap50": 0.641, "map": 0.352, "map_75_95": 0.15}, 12.3, "cell")
+    'cell: epoch 5/40 eval: AP50 64.1  mAP 35.2  mAP75:95 15.0  (12 s)'
+    """
+    figures = "  ".join(
+        f"{name} {100 * float(metrics.get(key, float('nan'))):.1f}"
+        for name, key in (("AP50", "ap50"), ("mAP", "map"), ("mAP75:95", "map_75_95"))
+    )
+    prefix = f"{label}: " if label else ""
+    return f"{prefix}epoch {epoch}/{epochs} eval: {figures}  ({seconds:.0f} s)"

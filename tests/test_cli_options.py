@@ -63,9 +63,9 @@ def _json(result: Any) -> Any:
 
 def test_the_commands_are_the_expected_ones() -> None:
     assert set(COMMANDS) == {
-        "corrupt", "evaluate", "iou", "iou-hist", "list-losses", "list-presets",
-        "make-dataset", "noise-sweep", "plot-loss", "preview", "report", "run-benchmark",
-        "status", "train",
+        "calibrate", "corrupt", "evaluate", "iou", "iou-hist", "list-losses", "list-presets",
+        "make-dataset", "noise-sweep", "plot-loss", "preview", "protocol", "report",
+        "run-benchmark", "status", "train",
     }  # fmt: skip
 
 

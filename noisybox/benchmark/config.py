@@ -20,6 +20,15 @@ Schema (``?`` marks optional keys; defaults in brackets)::
       test_annotations: path        # clean, never corrupted
       test_images: path
       format: coco | voc | yolo     ? [detected]
+      val_annotations / val_images: path   ? the validation split calibration evaluates on
+      # or a Pascal VOC folder and its image sets (ImageSets/Main/<set>.txt), by role:
+      voc: path
+      train: trainval                 ? [trainval] trained on (and corrupted)
+      val: val                        ? [val] evaluated on by calibration
+      test: test                      ? [test] the clean test set
+      calibration_train: train        ? [train] trained on by calibration (no val image)
+      # or a named real dataset (checked against its published copy):
+      bccd: path                      # or null: $NOISYBOX_BCCD; the sets as for voc
     detectors:                      # a name, or {name, backbone?, weights?, options?}
       - retinanet
     losses:                         # a name, or {name, alpha?, alpha_warmup?}
@@ -36,6 +45,10 @@ Schema (``?`` marks optional keys; defaults in brackets)::
     device: auto                    ? [auto]
     collapse: {min_box_loss_drop, min_fg_iou, ap50_near_zero}      ?
     report: {reference: iou}        ? paired differences of every loss to this one
+    protocol: PROTOCOL.md           ? the pre-registered protocol: required before the first
+                                      cell, its sha256 stamped into benchmark.json
+    mode: study | calibration       ? [study] calibration: clean boxes, trained on the
+                                      calibration training split, evaluated on val
 """
 
 from __future__ import annotations
@@ -56,6 +69,7 @@ from noisybox.errors import NoisyboxError
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "MODES",
     "BenchmarkConfig",
     "CollapseConfig",
     "ConfigError",
@@ -78,6 +92,9 @@ __all__ = [
 ]
 
 BUILTIN_DATASETS = ("shapes",)
+#: What a config measures: a ``study`` tests on the test split; ``calibration`` trains on
+#: the calibration training split with clean boxes and evaluates on the validation split.
+MODES = ("study", "calibration")
 #: ``noise.model`` of a noise condition without box noise: its corruptions alone.
 NO_BOX_NOISE = "none"
 DATASET_FORMATS = ("coco", "voc", "yolo")
@@ -104,6 +121,8 @@ RUNTIME_KEYS = (
     "schedule.workers",
     "schedule.eval_batch_size",
     "report",
+    "protocol",
+    "dataset.root",  # a named dataset is pinned by the digest of its files, not its path
 )
 
 
@@ -130,7 +149,10 @@ class DatasetConfig:
     """Where the benchmark's images and annotations come from.
 
     Either ``builtin`` names an embedded dataset (generated into the results folder on
-    demand, with ``builtin_options`` passed to its generator) or the four paths are set.
+    demand, with ``builtin_options`` passed to its generator), or the four paths are set
+    (and optionally the two of a validation split), or ``voc`` is a Pascal VOC folder whose
+    ``image_sets`` give the image set of each role (``train``, ``val``, ``test``,
+    ``calibration_train``); ``name`` names a known real dataset (``bccd``).
     """
 
     builtin: str | None = None
@@ -140,6 +162,25 @@ class DatasetConfig:
     test_annotations: str | None = None
     test_images: str | None = None
     format: str | None = None
+    val_annotations: str | None = None
+    val_images: str | None = None
+    voc: str | None = None
+    name: str | None = None
+    image_sets: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``dataset:`` mapping that loads back into this config (unset keys left out)."""
+        if self.builtin is not None:
+            return {"builtin": self.builtin, **self.builtin_options}
+        if self.voc is not None:
+            where = {"name": self.name, "root": self.voc} if self.name else {"voc": self.voc}
+            return {**where, **self.image_sets}
+        data = dataclasses.asdict(self)
+        return {
+            k: v
+            for k, v in data.items()
+            if k not in ("builtin", "builtin_options", "image_sets") and v is not None
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,6 +344,8 @@ class BenchmarkConfig:
     device: str = "auto"
     collapse: CollapseConfig = CollapseConfig()
     report: ReportConfig = ReportConfig()
+    protocol: str | None = None
+    mode: str = "study"
     description: str = ""
     source: str = "<config>"
     base_dir: str = "."
@@ -315,12 +358,7 @@ class BenchmarkConfig:
         data = dataclasses.asdict(self)
         data.pop("source")
         data.pop("base_dir")
-        ds = data["dataset"]
-        builtin_options = ds.pop("builtin_options")
-        if ds["builtin"] is not None:
-            data["dataset"] = {"builtin": ds["builtin"], **builtin_options}
-        else:
-            data["dataset"] = {k: v for k, v in ds.items() if k != "builtin" and v is not None}
+        data["dataset"] = self.dataset.to_dict()
         data["etas"] = list(self.etas)
         data["seeds"] = list(self.seeds)
         data["detectors"] = [
@@ -336,6 +374,9 @@ class BenchmarkConfig:
             data["noise"] = self.noise.to_dict()
         if self.report == ReportConfig():
             data.pop("report")  # likewise: a study that sets no report option reads as before
+        for key, unset in (("protocol", None), ("mode", "study")):
+            if data[key] == unset:
+                data.pop(key)  # likewise
         return data
 
     @property

@@ -31,39 +31,79 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedDataset:
-    """Concrete paths of the benchmark's dataset: noisy-able training set, clean test set."""
+    """Concrete paths of the data a cell trains and is evaluated on.
+
+    In a study, ``train`` is the noisy-able training set and ``test`` the clean test set.
+    In calibration (``mode: calibration``) ``train`` is the calibration training split and
+    ``test`` is the *validation* split: the test split is not even resolved.
+    """
 
     train_annotations: Path
     train_images: Path
     test_annotations: Path
     test_images: Path
     format: str | None
+    evaluated_on: str = "test"
 
 
 def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedDataset:
-    """The dataset's paths, generating the builtin dataset into ``work/data`` if missing."""
+    """The paths of the cells' data: the builtin dataset is generated into ``work/data``
+    and a VOC folder's image sets are written there as split folders, where missing.
+
+    Raises:
+        NoisyboxError: calibration of a dataset without a validation split.
+    """
     ds = cfg.dataset
+    calibrating = cfg.mode == "calibration"
+    if ds.voc is not None:
+        from noisybox.data.voc_splits import write_voc_split
+
+        roles = ("calibration_train", "val") if calibrating else ("train", "test")
+        train, test = (
+            write_voc_split(ds.voc, ds.image_sets[r], folder.data_dir / "voc" / ds.image_sets[r])
+            for r in roles
+        )
+        return ResolvedDataset(train, train, test, test, "voc", _eval(cfg))
     if ds.builtin is None:
         assert ds.train_annotations and ds.train_images and ds.test_annotations and ds.test_images
+        if calibrating:
+            if not (ds.val_annotations and ds.val_images):
+                raise NoisyboxError(
+                    f"Expected dataset.val_annotations and val_images in {cfg.source} to "
+                    "calibrate on (calibration never evaluates on the test split) but got none"
+                )
+            split = (ds.val_annotations, ds.val_images)
+        else:
+            split = (ds.test_annotations, ds.test_images)
         return ResolvedDataset(
             Path(ds.train_annotations),
             Path(ds.train_images),
-            Path(ds.test_annotations),
-            Path(ds.test_images),
+            Path(split[0]),
+            Path(split[1]),
             ds.format,
+            _eval(cfg),
         )
     from noisybox.data import make_shapes_dataset
 
     root = folder.data_dir / ds.builtin
     done = root / "dataset.json"
     options = dict(ds.builtin_options)
-    if done.is_file() and read_json_object(done) == options:
-        train, test = root / "instances_train.json", root / "instances_val.json"
-    else:
-        shapes = make_shapes_dataset(root, overwrite=True, **options)
-        train, test = shapes.train_annotations, shapes.val_annotations
+    if not (done.is_file() and read_json_object(done) == options):
+        make_shapes_dataset(root, overwrite=True, **options)
         atomic_write_json(done, options)
-    return ResolvedDataset(train, root, test, root, "coco")
+    train = root / "instances_train.json"
+    test = root / ("instances_calib.json" if calibrating else "instances_val.json")
+    if calibrating and not test.is_file():
+        raise NoisyboxError(
+            f"Expected the validation split {test} of the shapes dataset but got none "
+            "(dataset.num_calib is 0)"
+        )
+    return ResolvedDataset(train, root, test, root, "coco", _eval(cfg))
+
+
+def _eval(cfg: BenchmarkConfig) -> str:
+    """What the cells are evaluated on: ``val`` in calibration, else ``test``."""
+    return "val" if cfg.mode == "calibration" else "test"
 
 
 def dataset_digest(data: ResolvedDataset) -> str:
@@ -86,16 +126,22 @@ def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDat
     Raises:
         NoisyboxError: the digest differs from the one stored with the results.
     """
-    if cfg.dataset.builtin is None:
+    if cfg.dataset.voc is not None:
+        from noisybox.data.voc_splits import voc_digest
+
+        digest = voc_digest(cfg.dataset.voc)[:16]
+    elif cfg.dataset.builtin is None:
         return
-    digest = dataset_digest(data)
+    else:
+        digest = dataset_digest(data)
     stored = folder.read_stored()
     known = stored.get("dataset_digest")
     if known is None:
         atomic_write_json(folder.config_json, {**stored, "dataset_digest": digest})
     elif known != digest:
         raise NoisyboxError(
-            f"Expected the {cfg.dataset.builtin} dataset of {folder.config_json} (digest {known}) "
+            f"Expected the {cfg.dataset.builtin or cfg.dataset.voc} dataset of "
+            f"{folder.config_json} (digest {known}) "
             f"but generated one with digest {digest}: the generator's output changed since these "
             "results were recorded, so new cells would not be comparable. Use another --out"
         )

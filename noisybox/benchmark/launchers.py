@@ -55,15 +55,16 @@ class Trained:
     wall_time_s: float
 
 
-def train_in_process(train_cfg: Any, progress: bool) -> Trained:
-    """Train a ``TrainConfig`` in this process.
+def train_in_process(train_cfg: Any, progress: bool, label: str | None = None) -> Trained:
+    """Train a ``TrainConfig`` in this process; each evaluation is one line on stderr,
+    starting with ``label``, whether or not ``progress`` shows the training's own progress.
 
     Raises:
         NoisyboxError: training gave no test metrics.
     """
     from noisybox.engine import train
 
-    result = train(train_cfg, progress=progress)
+    result = train(train_cfg, progress=progress, eval_lines=True, label=label)
     if result.metrics is None:
         raise NoisyboxError(f"Expected test metrics from training {train_cfg.out_dir} but got none")
     return Trained(list(result.history), dict(result.metrics), float(result.wall_time_s))

@@ -77,11 +77,20 @@ def preflight(
             starting with the config key.
     """
     ds = cfg.dataset
-    if ds.builtin is not None or not _pending(cfg, out_dir, shard):
+    # a VOC folder's image sets were checked when the config was loaded
+    if ds.builtin is not None or ds.voc is not None or not _pending(cfg, out_dir, shard):
         return
     assert ds.train_annotations and ds.train_images and ds.test_annotations and ds.test_images
     train = _split(ds.train_annotations, ds.train_images, ds.format, "train")
-    test = _split(ds.test_annotations, ds.test_images, ds.format, "test")
+    if cfg.mode == "calibration":  # calibration never opens the test split
+        if not (ds.val_annotations and ds.val_images):
+            raise NoisyboxError(
+                "dataset.val_annotations: Expected a validation split to calibrate on "
+                "(calibration never evaluates on the test split) but got none"
+            )
+        test = _split(ds.val_annotations, ds.val_images, ds.format, "val")
+    else:
+        test = _split(ds.test_annotations, ds.test_images, ds.format, "test")
     known = set(test.category_ids)
     absent = [c for c in train.category_ids if c not in known]
     if absent:

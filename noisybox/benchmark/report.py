@@ -46,6 +46,8 @@ from noisybox.benchmark.curves import (
     describe_gaps,
 )
 from noisybox.benchmark.paired import intervals_excluding_zero, min_rank_p
+from noisybox.benchmark.protocol import protocol_section
+from noisybox.benchmark.provenance import UNKNOWN_CODE, code_versions, describe_code
 from noisybox.benchmark.results import ResultsFolder
 from noisybox.benchmark.summary import (
     COLUMN_TITLES,
@@ -498,9 +500,42 @@ def write_report(
         reference=reference,
         conditions=conditions,
     )
+    report.markdown += _study_notes(folder.read_stored(), records)
     with staged():
         report.files = _write_report_files(folder.report_dir, report, data, plots, loss_order)
     return report
+
+
+def _study_notes(stored: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
+    """The report's closing sections: what it was evaluated on, the protocol, the code."""
+    lines: list[str] = []
+    if stored["config"].get("mode") == "calibration":
+        lines += [
+            "",
+            "## Calibration",
+            "",
+            "These cells trained on the calibration training split with clean boxes and were "
+            "evaluated on the **validation** split: a calibration, not a study result. The "
+            "test split was not read.",
+        ]
+    lines += protocol_section(stored)
+    lines += ["", "## Code", ""]
+    versions = code_versions(records)
+    for key, entry in versions.items():
+        cells = entry["cells"]
+        shown = ", ".join(f"`{c}`" for c in cells[:6]) + (" ..." if len(cells) > 6 else "")
+        lines.append(f"- {describe_code(entry['code'])}: {len(cells)} cell(s): {shown}")
+        if key == UNKNOWN_CODE:
+            lines.append(
+                "  These records carry no provenance: which code trained them cannot be told."
+            )
+    for change in stored.get("code_changes", []):
+        lines.append(
+            f"- At {change.get('at')} the study was continued with other code "
+            f"({', '.join(change.get('from', []))} -> {change.get('to')}), as allowed by "
+            "--allow-code-change."
+        )
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _write_report_files(

@@ -30,6 +30,7 @@ from noisybox.benchmark.grid import expand_grid
 from noisybox.errors import NoisyboxError
 
 __all__ = [
+    "KEPT_KEYS",
     "RECORD_SCHEMA",
     "ResultsFolder",
     "atomic_write_json",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 RECORD_SCHEMA = 1
+#: Keys of ``benchmark.json`` that a later run keeps as they are (stamped once).
+KEPT_KEYS = ("dataset_digest", "protocol", "code_changes", "mode")
 _GITIGNORE = "# regenerable: dataset, noisy annotations, checkpoints\nwork/\n"
 
 
@@ -201,10 +204,12 @@ def open_results_folder(
     folder = ResultsFolder(Path(out_dir).resolve())
     folder.root.mkdir(parents=True, exist_ok=True)
     stored_cfg = cfg
-    digest = None
+    kept: dict[str, Any] = {}
     if folder.config_json.is_file():
         stored = folder.read_stored()
-        digest = stored.get("dataset_digest")
+        # what later steps stamped into the file: the dataset digest, the protocol's stamp,
+        # the code changes a user allowed
+        kept = {k: stored[k] for k in KEPT_KEYS if k in stored}
         old = stored["config"]
         diff = config_diff(old, cfg.to_dict())
         if diff:
@@ -245,8 +250,7 @@ def open_results_folder(
         "source": stored_cfg.source,
         "updated_at": now(),
     }
-    if digest is not None:
-        payload["dataset_digest"] = digest
+    payload.update(kept)
     atomic_write_json(folder.config_json, payload)
     atomic_write_text(folder.root / "benchmark.yaml", yaml.safe_dump(data, sort_keys=False))
     gitignore = folder.root / ".gitignore"

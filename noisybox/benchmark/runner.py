@@ -36,6 +36,14 @@ from noisybox.benchmark.datasets import (
 )
 from noisybox.benchmark.grid import Cell, expand_grid, select_cells, shard_cells
 from noisybox.benchmark.launchers import CellFailure
+from noisybox.benchmark.protocol import stamp_protocol
+from noisybox.benchmark.provenance import (
+    code_id,
+    code_identity,
+    code_versions,
+    describe_code,
+    provenance,
+)
 from noisybox.benchmark.results import (
     RECORD_SCHEMA,
     ResultsFolder,
@@ -48,7 +56,15 @@ from noisybox.benchmark.ultralytics_cell import is_ultralytics_detector
 from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 
-__all__ = ["RunSummary", "build_train_config", "run_benchmark", "run_cell", "versions"]
+__all__ = [
+    "RunSummary",
+    "build_train_config",
+    "calibration_config",
+    "check_code",
+    "run_benchmark",
+    "run_cell",
+    "versions",
+]
 
 
 def versions() -> dict[str, str]:
@@ -137,6 +153,7 @@ def run_cell(
     )
     cell_dir = folder.cell_dir(cell_id)
     cell_dir.mkdir(parents=True, exist_ok=True)
+    _note_cell_code(cell_dir)
     start = time.perf_counter()
     if is_ultralytics_detector(cell.detector.name):
         from noisybox.benchmark.ultralytics_cell import train_ultralytics_cell
@@ -159,7 +176,7 @@ def run_cell(
         if gpus >= 1:
             trained = launchers.train_with_torchrun(train_cfg, gpus, cell_dir, progress)
         else:
-            trained = launchers.train_in_process(train_cfg, progress)
+            trained = launchers.train_in_process(train_cfg, progress, cell_id)
     train_s = time.perf_counter() - start
 
     record: dict[str, Any] = {
@@ -167,6 +184,7 @@ def run_cell(
         "cell_id": cell_id,
         "cell": cell.to_dict(),
         "metrics": {k: float(v) for k, v in trained.metrics.items()},
+        "evaluated_on": data.evaluated_on,
         "noise": noise,
         "history": trained.history,
         "epochs_trained": len(trained.history),
@@ -183,6 +201,9 @@ def run_cell(
         "benchmark": cfg.to_dict(),
         "fingerprint": cfg.fingerprint(),
         "versions": versions(),
+        "provenance": provenance(
+            train_config, ultralytics=is_ultralytics_detector(cell.detector.name)
+        ),
         "launcher": {"gpus": gpus, "host": platform.node()},
         "finished_at": now(),
         "collapsed": False,
@@ -192,11 +213,60 @@ def run_cell(
         import ultralytics
 
         record["versions"]["ultralytics"] = ultralytics.__version__
+    started = _cell_codes(cell_dir)
+    if any(c != code_id(code_identity()) for c in started):
+        record["provenance"]["resumed_from_code"] = started
     reasons = detect_collapse(record, find_twin(record, folder.load_records()), cfg.collapse)
     record["collapsed"] = bool(reasons)
     record["collapse_reasons"] = reasons
     folder.write_record(record)
     return record
+
+
+def calibration_config(
+    cfg: BenchmarkConfig,
+    *,
+    losses: list[str] | None = None,
+    seeds: list[int] | None = None,
+    schedule: dict[str, Any] | None = None,
+) -> BenchmarkConfig:
+    """The calibration of a study config: clean boxes, evaluated on the validation split.
+
+    Every cell trains on the calibration training split (the training set without the
+    validation images) with clean boxes and is evaluated on the validation split; the test
+    split is never resolved. Its records belong in a folder of their own.
+
+    Args:
+        cfg: the study's validated config.
+        losses: loss names or labels to keep (default: every loss of the study, so that a
+            schedule is not chosen on the reference loss alone).
+        seeds: the seeds (default: the study's first seed).
+        schedule: schedule values replacing the study's (a candidate to compare).
+
+    Raises:
+        ConfigError: the result is not a valid config (a bad schedule value, an unknown loss).
+    """
+    from noisybox.benchmark.config import ConfigError, load_config
+
+    data = cfg.to_dict()
+    if losses:
+        kept = [
+            lo
+            for spec, lo in zip(cfg.losses, data["losses"], strict=True)
+            if spec.name in losses or spec.label in losses
+        ]
+        if not kept:
+            labels = ", ".join(s.label for s in cfg.losses)
+            raise ConfigError([f"losses: Expected one of {labels} but got {losses}"], cfg.source)
+        data["losses"] = kept
+        kept_labels = [sp.label for sp in cfg.losses if sp.name in losses or sp.label in losses]
+        if (data.get("report") or {}).get("reference") not in kept_labels:
+            data.pop("report", None)
+    data.update(etas=[0.0], seeds=list(seeds or cfg.seeds[:1]), mode="calibration")
+    data["schedule"] = {**data["schedule"], **(schedule or {})}
+    data.pop("protocol", None)
+    data["name"] = f"{cfg.name}-calibration"
+    return load_config(data, base_dir=cfg.base_dir, check_paths=False)
 
 
 @dataclasses.dataclass
@@ -230,6 +300,7 @@ def run_benchmark(
     progress: bool = True,
     slurm_cluster: str | None = None,
     slurm_parameters: dict[str, Any] | None = None,
+    allow_code_change: bool = False,
 ) -> RunSummary:
     """Run (or continue) a benchmark grid into ``out_dir``.
 
@@ -253,6 +324,8 @@ def run_benchmark(
         slurm_cluster: submitit cluster (``None`` = auto-detect Slurm; ``"local"`` runs the
             array as local processes, used by the tests).
         slurm_parameters: extra ``executor.update_parameters`` values (partition, timeout...).
+        allow_code_change: train cells of a study whose other cells were trained by other
+            code (see :func:`check_code`); refused otherwise.
 
     Returns:
         A summary; cells that raised are listed in ``failures`` and the grid carried on.
@@ -267,6 +340,13 @@ def run_benchmark(
     from noisybox.benchmark.preflight import preflight
 
     preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
+    existing = ResultsFolder(Path(out_dir).resolve())
+    if existing.config_json.is_file():  # before the folder is touched: same code, or allowed
+        cells = expand_grid(cfg)
+        if shard is not None:
+            cells = shard_cells(cells, *shard)
+        pending = [c.cell_id for c in cells if not existing.record_path(c.cell_id).is_file()]
+        check_code(existing, pending, allow_code_change)
     folder, stored = open_results_folder(cfg, out_dir, extend=extend)
     cells = select_cells(stored, cfg)
     if shard is not None:
@@ -279,6 +359,7 @@ def run_benchmark(
     corrupt_s = 0.0
 
     if todo:
+        stamp_protocol(folder, now())  # before the first cell: refused if the file is missing
         data = prepare_dataset(stored, folder)
         check_dataset(stored, folder, data)
         if launcher == "slurm" or jobs > 1:
@@ -342,3 +423,60 @@ def _corrupt_seconds(folder: ResultsFolder, cell_id: str) -> float:
     if not folder.record_path(cell_id).is_file():
         return 0.0
     return float(folder.load_record(cell_id).get("timing", {}).get("corrupt_s", 0.0))
+
+
+_CELL_CODE_FILE = "code.json"
+
+
+def _cell_codes(cell_dir: Path) -> list[str]:
+    """The code ids of every session that trained the cell in ``cell_dir``, in order."""
+    path = cell_dir / _CELL_CODE_FILE
+    if not path.is_file():
+        return []
+    from noisybox._fileio import read_json_object
+
+    codes = read_json_object(path).get("codes", [])
+    return [str(c) for c in codes] if isinstance(codes, list) else []
+
+
+def _note_cell_code(cell_dir: Path) -> None:
+    """Add this process's code id to the cell's list (a resumed cell names every code)."""
+    codes = _cell_codes(cell_dir)
+    current = code_id(code_identity())
+    if not codes or codes[-1] != current:
+        atomic_write_json(cell_dir / _CELL_CODE_FILE, {"codes": [*codes, current]})
+
+
+def check_code(folder: ResultsFolder, todo: list[str], allow_code_change: bool) -> None:
+    """Refuse to train ``todo`` in a study whose cells other code trained, unless allowed.
+
+    The code of a study is the code of its records and of its interrupted cells (their
+    ``work/cells/<cell>/code.json``); records written before provenance count as
+    unknown code. With ``allow_code_change`` the change is recorded in ``benchmark.json``
+    (``code_changes``: when, from which code ids, to which), and the report lists it.
+
+    Raises:
+        NoisyboxError: other code trained cells of the folder and the change is not allowed.
+    """
+    if not todo or not folder.config_json.is_file():
+        return
+    current = code_id(code_identity())
+    seen = {k: v["cells"] for k, v in code_versions(folder.load_records()).items()}
+    for cell_id in todo:
+        for c in _cell_codes(folder.cell_dir(cell_id)):
+            seen.setdefault(c, []).append(f"{cell_id} (interrupted)")
+    other = {k: v for k, v in seen.items() if k != current}
+    if not other:
+        return
+    if not allow_code_change:
+        names = "; ".join(f"{k}: {len(v)} cell(s), e.g. {v[0]}" for k, v in sorted(other.items()))
+        raise NoisyboxError(
+            f"Expected the code that trained the cells of {folder.root} but this is "
+            f"{describe_code(code_identity())} and other code trained {names}. Run the study "
+            "from its own checkout (git worktree at its commit), or pass --allow-code-change "
+            "to continue with this code (recorded in benchmark.json and the report)"
+        )
+    stored = folder.read_stored()
+    changes = list(stored.get("code_changes", []))
+    changes.append({"at": now(), "from": sorted(other), "to": current, "code": code_identity()})
+    atomic_write_json(folder.config_json, {**stored, "code_changes": changes})

@@ -19,6 +19,7 @@ from noisybox.benchmark._checker import Checker
 from noisybox.benchmark.config import (
     BUILTIN_DATASETS,
     DATASET_FORMATS,
+    MODES,
     NO_BOX_NOISE,
     RESERVED_OPTIONS,
     ULTRALYTICS_BACKBONE,
@@ -70,8 +71,17 @@ _TOP_KEYS = (
     "device",
     "collapse",
     "report",
+    "protocol",
+    "mode",
 )
-_SHAPES_OPTIONS = ("num_train", "num_val", "image_size", "seed")
+_SHAPES_OPTIONS = ("num_train", "num_val", "num_calib", "image_size", "seed")
+_SPLIT_ROLES = ("train", "val", "test", "calibration_train")
+_VOC_DEFAULT_SETS = {
+    "train": "trainval",
+    "val": "val",
+    "test": "test",
+    "calibration_train": "train",
+}
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -193,6 +203,18 @@ def validate_config(
 
     collapse = _validate_collapse(c, top["collapse"]) if "collapse" in top else CollapseConfig()
     report = _validate_report(c, top["report"], losses) if "report" in top else ReportConfig()
+    protocol = top.get("protocol")
+    if protocol is not None:
+        protocol = c.string("protocol", protocol)
+        if protocol is not None and check_paths and not _resolve(base, protocol).is_file():
+            c.error(
+                "protocol",
+                f"an existing protocol file (resolved to {_resolve(base, protocol)}; write one "
+                "with `noisybox protocol CONFIG`)",
+                protocol,
+            )
+    mode = top.get("mode", "study")
+    c.choice("mode", mode, MODES)
 
     if c.errors or dataset is None:
         raise ConfigError(c.errors, source)
@@ -209,6 +231,8 @@ def validate_config(
         device=str(device),
         collapse=collapse,
         report=report,
+        protocol=protocol,
+        mode=str(mode),
         description=str(description),
         source=source,
         base_dir=str(base),
@@ -380,15 +404,84 @@ def _validate_report(c: Checker, value: Any, losses: list[LossSpec]) -> ReportCo
     return ReportConfig(reference=matches[0])
 
 
+def _named_key(value: dict[str, Any]) -> bool:
+    from noisybox.data.voc_splits import NAMED_DATASETS
+
+    return any(k in value for k in NAMED_DATASETS)
+
+
 def _resolve(base: Path, value: str) -> Path:
     path = Path(os.path.expandvars(os.path.expanduser(value)))
     return path if path.is_absolute() else base / path
+
+
+def _validate_voc_sets(
+    c: Checker, value: dict[str, Any], base: Path, check_paths: bool
+) -> DatasetConfig | None:
+    """``{voc: PATH, train: SET, ...}``, ``{bccd: PATH}`` or ``{name: bccd, root: PATH}``."""
+    from noisybox.data.voc_splits import NAMED_DATASETS
+
+    named = next((k for k in NAMED_DATASETS if k in value), None)
+    if named is not None:  # the shorthand {bccd: PATH}; PATH null: the environment variable
+        rest = {k: v for k, v in value.items() if k != named}
+        value = {"name": named, "root": value[named], **rest}
+    d = c.mapping("dataset", value, ("voc", "name", "root", *_SPLIT_ROLES))
+    if d is None:
+        return None
+    name = d.get("name")
+    sets = dict(_VOC_DEFAULT_SETS)
+    if name is not None:
+        if c.choice("dataset.name", name, NAMED_DATASETS) is None:
+            return None
+        sets = dict(NAMED_DATASETS[name].splits)
+        if "voc" in d:
+            c.errors.append("dataset.voc: Expected root (or the dataset's name as key) with name")
+        raw_root = d.get("root")
+        if raw_root is None:
+            raw_root = os.environ.get(NAMED_DATASETS[name].env)
+            if not raw_root:
+                c.errors.append(
+                    f"dataset.root: Expected the folder of {name} (or ${NAMED_DATASETS[name].env}) "
+                    f"but got none; get it with {NAMED_DATASETS[name].source}"
+                )
+                return None
+    else:
+        raw_root = d.get("voc")
+        if "root" in d:
+            c.errors.append("dataset.root: Expected voc: PATH (root goes with a dataset name)")
+    root_s = c.string("dataset.root" if name else "dataset.voc", raw_root)
+    for role in _SPLIT_ROLES:
+        if role in d:
+            v = c.string(f"dataset.{role}", d[role])
+            if v is not None:
+                sets[role] = v
+    if root_s is None:
+        return None
+    root = _resolve(base, root_s)
+    if check_paths:
+        from noisybox.data.voc_splits import check_disjoint, check_named_dataset
+        from noisybox.errors import NoisyboxError
+
+        try:
+            if name is not None:
+                root = check_named_dataset(name, root)
+            elif not (root / "Annotations").is_dir():
+                raise NoisyboxError(
+                    f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
+                )
+            check_disjoint(root, sets)
+        except NoisyboxError as exc:
+            c.errors.append(f"dataset: {exc}")
+            return None
+    return DatasetConfig(format="voc", voc=str(root), name=name, image_sets=sets)
 
 
 def _validate_dataset(
     c: Checker, value: Any, base: Path, check_paths: bool
 ) -> DatasetConfig | None:
     path_keys = ("train_annotations", "train_images", "test_annotations", "test_images")
+    if isinstance(value, dict) and ("voc" in value or "name" in value or _named_key(value)):
+        return _validate_voc_sets(c, value, base, check_paths)
     if isinstance(value, dict) and "builtin" in value:
         d = c.mapping("dataset", value, ("builtin", *_SHAPES_OPTIONS))
         if d is None:
@@ -402,7 +495,8 @@ def _validate_dataset(
                 if v is not None:
                     options[k] = int(v)
         return DatasetConfig(builtin=builtin, builtin_options=options) if builtin else None
-    d = c.mapping("dataset", value, ("builtin", *path_keys, "format", *_SHAPES_OPTIONS))
+    val_keys = ("val_annotations", "val_images")
+    d = c.mapping("dataset", value, ("builtin", *path_keys, *val_keys, "format", *_SHAPES_OPTIONS))
     if d is None:
         return None
     fields: dict[str, Any] = {}
@@ -419,6 +513,17 @@ def _validate_dataset(
         if check_paths and not path.exists():
             c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
         fields[k] = str(path)
+    for k in ("val_annotations", "val_images"):
+        if k in d:
+            s = c.string(f"dataset.{k}", d[k])
+            if s is None:
+                continue
+            path = _resolve(base, s)
+            if check_paths and not path.exists():
+                c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
+            fields[k] = str(path)
+    if ("val_annotations" in fields) != ("val_images" in fields):
+        c.errors.append("dataset: Expected val_annotations and val_images together")
     fmt = d.get("format")
     if fmt is not None:
         c.choice("dataset.format", fmt, DATASET_FORMATS)
@@ -427,7 +532,7 @@ def _validate_dataset(
             c.errors.append(
                 f"dataset.{k}: Expected this key only with dataset.builtin but got {d[k]!r}"
             )
-    if len(fields) < len(path_keys):
+    if any(k not in fields for k in path_keys):
         return None
     return DatasetConfig(format=fmt, **fields)
 

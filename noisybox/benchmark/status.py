@@ -21,6 +21,7 @@ from typing import Any
 
 from noisybox._fileio import read_json_object
 from noisybox.benchmark.grid import expand_grid
+from noisybox.benchmark.provenance import code_versions, describe_code
 from noisybox.benchmark.results import ResultsFolder
 from noisybox.benchmark.ultralytics_cell import STATE_FILE
 from noisybox.errors import NoisyboxError
@@ -50,6 +51,9 @@ class StudyStatus:
         in_progress: cells with a checkpoint and no record.
         not_started: cells with neither.
         cell_times: seconds each finished cell took (epochs and evaluations).
+        codes: the code versions that trained the finished cells (see
+            :func:`noisybox.benchmark.provenance.code_versions`): one line describing each
+            -> the number of cells it trained.
     """
 
     root: Path
@@ -60,6 +64,7 @@ class StudyStatus:
     in_progress: list[CellProgress]
     not_started: int
     cell_times: list[float]
+    codes: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def cells_left(self) -> float:
@@ -97,6 +102,7 @@ class StudyStatus:
             "median_cell_s": self.median_cell_s,
             "jobs": jobs,
             "time_left_s": self.time_left_s(jobs),
+            "codes": dict(self.codes),
         }
 
 
@@ -162,4 +168,5 @@ def study_status(out_dir: str | Path) -> StudyStatus:
         in_progress=in_progress,
         not_started=not_started,
         cell_times=times,
+        codes={describe_code(v["code"]): len(v["cells"]) for v in code_versions(mine).values()},
     )

@@ -29,6 +29,8 @@ _COMMANDS: dict[str, str] = {
     "evaluate": "noisybox.cli.engine:evaluate",
     "run-benchmark": "noisybox.cli.benchmark:run_benchmark",
     "report": "noisybox.cli.benchmark:report",
+    "calibrate": "noisybox.cli.benchmark:calibrate",
+    "protocol": "noisybox.cli.benchmark:protocol",
     "status": "noisybox.cli.benchmark:status",
     "list-presets": "noisybox.cli.benchmark:list_presets",
     "preview": "noisybox.cli.viz:preview",

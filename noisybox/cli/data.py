@@ -55,6 +55,13 @@ DATASET_KINDS = ("shapes",)
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed."
 )
+@click.option(
+    "--num-calib",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Images of the validation split 'calib' that `noisybox calibrate` evaluates on.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset already in OUT.")
 @common_options
 def make_dataset(
@@ -62,6 +69,7 @@ def make_dataset(
     out: Path,
     num_train: int,
     num_val: int,
+    num_calib: int,
     image_size: int,
     max_objects: int,
     seed: int,
@@ -72,9 +80,10 @@ def make_dataset(
 ) -> None:
     """Write a synthetic COCO detection dataset to OUT (KIND: shapes).
 
-    OUT gets images/train/*.png, images/val/*.png, instances_train.json and
-    instances_val.json; COCO file_name entries are relative to OUT. The same seed and
-    sizes give byte-identical files.
+    OUT gets images/{train,val,calib}/*.png and instances_{train,val,calib}.json; COCO
+    file_name entries are relative to OUT. The benchmark trains on train and tests on val
+    (its historical name); calib is the validation split calibration evaluates on. The
+    same seed and sizes give byte-identical files.
 
     \b
     Example:
@@ -94,6 +103,7 @@ def make_dataset(
                 out,
                 num_train=num_train,
                 num_val=num_val,
+                num_calib=num_calib,
                 image_size=image_size,
                 max_objects=max_objects,
                 seed=seed,
@@ -113,6 +123,10 @@ def make_dataset(
         "categories": list(dataset.categories),
         "num_train": dataset.num_train,
         "num_val": dataset.num_val,
+        "calib_annotations": None
+        if dataset.calib_annotations is None
+        else str(dataset.calib_annotations),
+        "num_calib": dataset.num_calib,
         "image_size": dataset.image_size,
         "seed": seed,
         "seconds": round(seconds, 3),
@@ -121,7 +135,9 @@ def make_dataset(
         echo_json(summary)
         return
     click.echo(f"train: {dataset.train_annotations} ({dataset.num_train} images)")
-    click.echo(f"val:   {dataset.val_annotations} ({dataset.num_val} images)")
+    click.echo(f"val:   {dataset.val_annotations} ({dataset.num_val} images; the test split)")
+    if dataset.calib_annotations is not None:
+        click.echo(f"calib: {dataset.calib_annotations} ({dataset.num_calib} images; validation)")
     click.echo(f"image root: {dataset.image_root}")
     click.echo(f"classes: {', '.join(dataset.categories)}")
     echo_info(f"written in {seconds:.1f} s")

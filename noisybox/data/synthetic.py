@@ -18,8 +18,15 @@ Layout written by :func:`make_shapes_dataset`::
     OUT/
       images/train/000001.png ...
       images/val/000001.png ...
+      images/calib/000001.png ...
       instances_train.json     # COCO; file_name "images/train/000001.png" (relative to OUT)
-      instances_val.json
+      instances_val.json       # the benchmark's clean test split (its historical name)
+      instances_calib.json     # the validation split calibration evaluates on
+
+The benchmark trains on ``train`` and tests on ``val`` (the name it had before the
+validation split existed, kept so that published studies regenerate byte-identical);
+``calib`` is a held-out validation split, drawn from its own stream (split code 2), that
+``noisybox calibrate`` evaluates on so that no choice of a study looks at its test split.
 
 ``file_name`` is relative to the dataset root ``OUT`` (the folder holding the json files),
 which is also :class:`~noisybox.data.DetectionDataset`'s default image root for COCO files.
@@ -56,7 +63,7 @@ SHAPE_CLASSES: tuple[str, ...] = ("rectangle", "ellipse", "triangle", "cross", "
 # (small < 32 px, medium 32-96 px, large >= 96 px) and the probability of each band.
 _SIZE_BANDS = ((0.0625, 0.23), (0.28, 0.70), (0.78, 0.95))
 _SIZE_PROBS = (0.42, 0.43, 0.15)
-_SPLIT_CODES = {"train": 0, "val": 1}
+_SPLIT_CODES = {"train": 0, "val": 1, "calib": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,11 +73,14 @@ class ShapesDataset:
     Attributes:
         root: the dataset folder; also the image root (COCO ``file_name`` is relative to it).
         train_annotations: ``root/instances_train.json``.
-        val_annotations: ``root/instances_val.json``.
+        val_annotations: ``root/instances_val.json`` (the benchmark's test split).
+        calib_annotations: ``root/instances_calib.json``, the validation split
+            (``None`` when ``num_calib`` was 0).
         categories: class names, category id ``k + 1`` for ``categories[k]``.
         num_train: number of training images.
-        num_val: number of validation images.
+        num_val: number of images of ``val`` (the benchmark's test split).
         image_size: image side in pixels (images are square).
+        num_calib: number of validation images.
     """
 
     root: Path
@@ -80,6 +90,8 @@ class ShapesDataset:
     num_train: int
     num_val: int
     image_size: int
+    calib_annotations: Path | None = None
+    num_calib: int = 0
 
     @property
     def image_root(self) -> Path:
@@ -92,6 +104,7 @@ def make_shapes_dataset(
     *,
     num_train: int = 800,
     num_val: int = 200,
+    num_calib: int = 200,
     image_size: int = 128,
     max_objects: int = 6,
     seed: int = 0,
@@ -102,7 +115,10 @@ def make_shapes_dataset(
     Args:
         out_dir: output folder, created if missing.
         num_train: training images (``>= 1``).
-        num_val: validation images (``>= 1``).
+        num_val: images of ``val``, the benchmark's clean test split (``>= 1``).
+        num_calib: images of ``calib``, the validation split calibration evaluates on
+            (``>= 0``; 200 by default, the size of ``val``). Its images come from their
+            own stream: ``train`` and ``val`` are the same whatever ``num_calib`` is.
         image_size: side of the square images in pixels (``>= 32``).
         max_objects: objects per image are drawn uniformly from ``1..max_objects``
             (fewer when no free spot is found).
@@ -126,6 +142,7 @@ def make_shapes_dataset(
     for name, value, low in (
         ("num_train", num_train, 1),
         ("num_val", num_val, 1),
+        ("num_calib", num_calib, 0),
         ("image_size", image_size, 32),
         ("max_objects", max_objects, 1),
     ):
@@ -135,6 +152,7 @@ def make_shapes_dataset(
         raise ValueError(f"Expected seed to be an integer >= 0 but got {seed!r}")
     root = Path(out_dir)
     train_json, val_json = root / "instances_train.json", root / "instances_val.json"
+    calib_json = root / "instances_calib.json"
     if not overwrite and (train_json.exists() or val_json.exists()):
         raise FileExistsError(
             f"Expected no dataset in {root} but got an existing {train_json.name}; "
@@ -144,7 +162,10 @@ def make_shapes_dataset(
         for split, count, json_path in (
             ("train", num_train, train_json),
             ("val", num_val, val_json),
+            ("calib", num_calib, calib_json),
         ):
+            if count == 0:
+                continue
             document = _write_split(
                 root, split, int(count), int(image_size), int(max_objects), seed
             )
@@ -157,6 +178,8 @@ def make_shapes_dataset(
         num_train=int(num_train),
         num_val=int(num_val),
         image_size=int(image_size),
+        calib_annotations=calib_json if num_calib else None,
+        num_calib=int(num_calib),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 
 from noisybox._fileio import atomic_write_text
+from noisybox._progress import evaluation_line
 from noisybox.detectors import LOSS_KEYS, pop_iou_stats, set_box_loss_alpha
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from noisybox.engine.collapse import collapse_reasons
@@ -101,7 +103,13 @@ def _atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    eval_lines: bool | None = None,
+    label: str | None = None,
+) -> TrainResult:
     """Train ``cfg.detector`` with ``cfg.loss`` and evaluate it on the clean test files.
 
     Resumes from ``out_dir/last.pt`` when it exists (and ``cfg.resume``): weights, weight
@@ -121,6 +129,10 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     Args:
         cfg: the run.
         progress: progress on stderr (rank 0 only) with loss and images/s.
+        eval_lines: print each evaluation as one line on stderr as it is computed (epoch,
+            AP50, mAP, mAP75:95), so a long run shows its learning curve while it runs
+            (default: ``progress``).
+        label: the run's name at the start of those lines (a benchmark cell's id).
 
     Returns:
         The :class:`TrainResult` (also written to ``out_dir/result.json`` by rank 0).
@@ -143,7 +155,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         )
         for epoch in range(run.start_epoch, end_epoch):
             run.history.append(_train_epoch(run, epoch, progress=progress))
-            _evaluate_epoch(run, epoch + 1)
+            _evaluate_epoch(run, epoch + 1, progress if eval_lines is None else eval_lines, label)
             _save(run, epoch + 1)
         return _finish(run, start_time)
     finally:
@@ -247,14 +259,18 @@ def _evaluation_due(cfg: TrainConfig, epoch: int) -> bool:
     return epoch == cfg.epochs or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
 
 
-def _evaluate_epoch(run: Run, epoch: int) -> None:
-    """Evaluate on the clean test set when due; the result goes into the epoch's history."""
+def _evaluate_epoch(run: Run, epoch: int, lines: bool = False, label: str | None = None) -> None:
+    """Evaluate on the clean test set when due; the result goes into the epoch's history
+    (and, with ``lines``, one line on stderr)."""
     if run.val_set is None or not _evaluation_due(run.cfg, epoch):
         return
     start = time.perf_counter()
     metrics = _evaluate(run)
+    seconds = time.perf_counter() - start
     run.history[-1]["metrics"] = metrics
-    run.history[-1]["eval_time_s"] = time.perf_counter() - start
+    run.history[-1]["eval_time_s"] = seconds
+    if lines and run.info.is_main and metrics is not None:
+        print(evaluation_line(epoch, run.cfg.epochs, metrics, seconds, label), file=sys.stderr)
     if epoch == run.cfg.epochs:
         run.metrics = metrics
 

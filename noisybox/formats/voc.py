@@ -108,7 +108,8 @@ def read_voc(
         :class:`Annotations`; image ids are the running index in sorted file order,
         ``file_names`` are ``JPEGImages/<filename>``, record ids ``file.xml#k`` (k-th
         object), categories index :data:`VOC_CLASSES` (names outside it are appended in
-        sorted order).
+        sorted order); a folder none of whose names is a Pascal VOC class (BCCD) has its
+        own names only, in sorted order.
 
     Raises:
         NoisyboxError: for malformed XML, a file that is not UTF-8, a missing or
@@ -141,7 +142,9 @@ def read_voc(
             box_obj.append(k)
             record_ids.append(rid)
     extra = sorted(set(names) - set(VOC_CLASSES))
-    classes = list(VOC_CLASSES) + extra
+    # a dataset of other classes in VOC layout (BCCD) has its own classes only: no head
+    # for the 20 Pascal classes, no relabelling into them
+    classes = extra if names and set(names) <= set(extra) else list(VOC_CLASSES) + extra
     cat_of = {n: k for k, n in enumerate(classes)}
     box_arr = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     box_file_arr = np.array(box_file, dtype=np.int64)
