@@ -90,16 +90,11 @@ def find_bccd(path: str | os.PathLike[str] | None = None) -> tuple[Path | None, 
 
 
 def bccd_split(root: Path, image_set: str, dest: Path) -> Path:
-    """A VOC folder of one split, ``dest/<image_set>``: ``Annotations/`` links to the split's
-    XML files and ``JPEGImages`` links to BCCD's, the layout ``noisybox corrupt --image-set
-    <image_set> --eta 0`` writes and ``noisybox train`` reads. BCCD is not modified."""
-    folder = dest / image_set
-    (folder / "Annotations").mkdir(parents=True)
-    listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
-    for stem in listing.read_text(encoding="utf-8").split():
-        (folder / "Annotations" / f"{stem}.xml").symlink_to(root / "Annotations" / f"{stem}.xml")
-    (folder / "JPEGImages").symlink_to(root / "JPEGImages", target_is_directory=True)
-    return folder
+    """A VOC folder of one split, ``dest/<image_set>``, as the benchmark writes it
+    (:func:`noisybox.data.voc_splits.write_voc_split`). BCCD is not modified."""
+    from noisybox.data.voc_splits import write_voc_split
+
+    return write_voc_split(root, image_set, dest / image_set)
 
 
 def _epochs(run: Run) -> Iterator[tuple[list, list]]:
