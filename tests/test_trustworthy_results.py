@@ -320,3 +320,43 @@ def test_a_voc_folder_of_other_classes_has_only_its_own(tmp_path: Path) -> None:
     assert DetectionDataset(ann, BCCD).num_classes == 4  # 3 and the background
     pascal = read_annotations(str(REPO / "tests" / "data" / "voc" / "VOC2007"))
     assert pascal.category_names[14] == "person"  # Pascal numbering kept
+
+
+def test_voc_image_sets_of_two_year_folders_read_as_one(tmp_path: Path) -> None:
+    from noisybox.data.voc_splits import write_voc_split
+    from noisybox.formats import read_annotations
+
+    fixture = REPO / "tests" / "data" / "voc" / "VOC2007"
+    a, b = tmp_path / "VOC2007", tmp_path / "VOC2012"
+    shutil.copytree(fixture, a)
+    (b / "Annotations").mkdir(parents=True)
+    (b / "ImageSets" / "Main").mkdir(parents=True)
+    for xml in sorted((fixture / "Annotations").glob("*.xml")):
+        (b / "Annotations" / f"2012_{xml.name}").write_bytes(xml.read_bytes())
+    ids = sorted(p.stem for p in (fixture / "Annotations").glob("*.xml"))
+    (a / "ImageSets" / "Main" / "trainval.txt").write_text("\n".join(ids[:2]) + "\n")
+    (a / "ImageSets" / "Main" / "test.txt").write_text(ids[2] + "\n")
+    (b / "ImageSets" / "Main" / "trainval.txt").write_text(
+        "\n".join(f"2012_{i}" for i in ids) + "\n"
+    )
+    cfg = load_config(
+        _voc_config({"voc": [str(a), str(b)], "val": "trainval", "calibration_train": "test"}),
+        check_paths=False,
+    )
+    assert cfg.dataset.voc == (str(a), str(b))
+    assert load_config(cfg.to_dict(), check_paths=False) == cfg
+    split = write_voc_split([a, b], "trainval", tmp_path / "out" / "trainval")
+    assert len(list((split / "Annotations").glob("*.xml"))) == 2 + len(ids)
+    assert (split / "JPEGImages" / f"2012_{ids[0]}.jpg").is_symlink()
+    assert read_annotations(str(split)).num_images == 2 + len(ids)
+    again = write_voc_split([a, b], "trainval", tmp_path / "out" / "trainval")
+    assert again == split
+    test = write_voc_split([a, b], "test", tmp_path / "out" / "test")  # VOC2007 only
+    assert [p.stem for p in (test / "Annotations").glob("*.xml")] == [ids[2]]
+    with pytest.raises(NoisyboxError, match="ImageSets/Main/val.txt"):
+        write_voc_split([a, b], "val", tmp_path / "out" / "val")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(NoisyboxError):
+        write_voc_split([a, b], "test", tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"

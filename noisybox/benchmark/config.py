@@ -22,7 +22,8 @@ Schema (``?`` marks optional keys; defaults in brackets)::
       format: coco | voc | yolo     ? [detected]
       val_annotations / val_images: path   ? the validation split calibration evaluates on
       # or a Pascal VOC folder and its image sets (ImageSets/Main/<set>.txt), by role:
-      voc: path
+      voc: path                       # or a list of year folders read as one (VOC07+12):
+                                      # each set from every folder that lists it
       train: trainval                 ? [trainval] trained on (and corrupted)
       val: val                        ? [val] evaluated on by calibration
       test: test                      ? [test] the clean test set
@@ -164,7 +165,7 @@ class DatasetConfig:
     format: str | None = None
     val_annotations: str | None = None
     val_images: str | None = None
-    voc: str | None = None
+    voc: str | tuple[str, ...] | None = None
     name: str | None = None
     image_sets: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -173,7 +174,8 @@ class DatasetConfig:
         if self.builtin is not None:
             return {"builtin": self.builtin, **self.builtin_options}
         if self.voc is not None:
-            where = {"name": self.name, "root": self.voc} if self.name else {"voc": self.voc}
+            voc = list(self.voc) if isinstance(self.voc, tuple) else self.voc
+            where = {"name": self.name, "root": voc} if self.name else {"voc": voc}
             return {**where, **self.image_sets}
         data = dataclasses.asdict(self)
         return {

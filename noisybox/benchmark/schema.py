@@ -449,31 +449,37 @@ def _validate_voc_sets(
         raw_root = d.get("voc")
         if "root" in d:
             c.errors.append("dataset.root: Expected voc: PATH (root goes with a dataset name)")
-    root_s = c.string("dataset.root" if name else "dataset.voc", raw_root)
+    key = "dataset.root" if name else "dataset.voc"
+    several = bool(isinstance(raw_root, list) and not name and raw_root)
+    items: list[Any] = list(raw_root) if isinstance(raw_root, list) and several else [raw_root]
+    given = [c.string(f"{key}[{k}]" if several else key, v) for k, v in enumerate(items)]
     for role in _SPLIT_ROLES:
         if role in d:
             v = c.string(f"dataset.{role}", d[role])
             if v is not None:
                 sets[role] = v
-    if root_s is None:
+    paths = [g for g in given if g is not None]
+    if len(paths) < len(given):
         return None
-    root = _resolve(base, root_s)
+    roots = [_resolve(base, r) for r in paths]
     if check_paths:
         from noisybox.data.voc_splits import check_disjoint, check_named_dataset
         from noisybox.errors import NoisyboxError
 
         try:
             if name is not None:
-                root = check_named_dataset(name, root)
-            elif not (root / "Annotations").is_dir():
-                raise NoisyboxError(
-                    f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
-                )
-            check_disjoint(root, sets)
+                roots = [check_named_dataset(name, roots[0])]
+            for root in roots:
+                if not (root / "Annotations").is_dir():
+                    raise NoisyboxError(
+                        f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
+                    )
+            check_disjoint([str(r) for r in roots], sets)
         except NoisyboxError as exc:
             c.errors.append(f"dataset: {exc}")
             return None
-    return DatasetConfig(format="voc", voc=str(root), name=name, image_sets=sets)
+    voc: str | tuple[str, ...] = tuple(map(str, roots)) if several else str(roots[0])
+    return DatasetConfig(format="voc", voc=voc, name=name, image_sets=sets)
 
 
 def _validate_dataset(

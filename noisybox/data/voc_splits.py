@@ -19,18 +19,22 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
 
 _SPLIT_FILE = "noisybox-split.json"
+#: One VOC year folder, or several read as one (VOC2007 and VOC2012).
+VocRoots = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 __all__ = [
     "NAMED_DATASETS",
     "NamedVocDataset",
     "check_disjoint",
     "check_named_dataset",
+    "listed_ids",
     "read_image_set",
     "voc_digest",
     "write_voc_split",
@@ -99,17 +103,17 @@ def read_image_set(root: str | os.PathLike[str], image_set: str) -> list[str]:
     return ids
 
 
-def voc_digest(root: str | os.PathLike[str]) -> str:
+def voc_digest(root: VocRoots) -> str:
     """SHA-256 of a VOC folder's annotation files and split lists (names and bytes).
 
     Image bytes are left out (checking them would read every image); their presence is
     checked by :func:`check_named_dataset`.
     """
-    root = Path(root)
     h = hashlib.sha256()
-    files = sorted(root.glob("Annotations/*.xml")) + sorted(root.glob("ImageSets/Main/*.txt"))
-    for path in files:
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for r in _roots(root):
+        files = sorted(r.glob("Annotations/*.xml")) + sorted(r.glob("ImageSets/Main/*.txt"))
+        for path in files:
+            h.update(path.relative_to(r).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -172,7 +176,7 @@ def check_named_dataset(name: str, root: str | os.PathLike[str] | None) -> Path:
     return path
 
 
-def check_disjoint(root: str | os.PathLike[str], splits: dict[str, str]) -> None:
+def check_disjoint(root: VocRoots, splits: dict[str, str]) -> None:
     """Refuse splits that share images where they must not.
 
     ``test`` must share no image with ``train``, ``val`` or ``calibration_train``, and
@@ -181,7 +185,7 @@ def check_disjoint(root: str | os.PathLike[str], splits: dict[str, str]) -> None
     Raises:
         NoisyboxError: naming the two image sets and a shared image id.
     """
-    ids = {role: set(read_image_set(root, name)) for role, name in splits.items()}
+    ids = {role: {i for _, i in listed_ids(root, name)} for role, name in splits.items()}
     pairs = [("test", "train"), ("test", "val"), ("test", "calibration_train")]
     pairs.append(("calibration_train", "val"))
     for a, b in pairs:
@@ -194,37 +198,85 @@ def check_disjoint(root: str | os.PathLike[str], splits: dict[str, str]) -> None
             )
 
 
-def write_voc_split(
-    root: str | os.PathLike[str], image_set: str, out: str | os.PathLike[str]
-) -> Path:
-    """Write the image set ``image_set`` of the VOC folder ``root`` as a VOC folder ``out``.
+def _roots(root: VocRoots) -> list[Path]:
+    return [Path(root)] if isinstance(root, (str, os.PathLike)) else [Path(r) for r in root]
 
-    ``out`` gets the listed XML files (byte-identical), a link to ``root/JPEGImages`` and a
-    manifest; an existing ``out`` written from the same list is reused as it is.
+
+def listed_ids(root: VocRoots, image_set: str) -> list[tuple[Path, str]]:
+    """``(year folder, image id)`` of ``image_set`` over one or several VOC year folders.
+
+    A year folder without the list contributes nothing (VOC2012 has no ``test``); at least
+    one must have it, and an image id may appear in one folder only.
+
+    Raises:
+        NoisyboxError: no folder lists ``image_set``, or an id is listed by two folders.
+    """
+    roots = _roots(root)
+    having = [r for r in roots if (r / "ImageSets" / "Main" / f"{image_set}.txt").is_file()]
+    if not having:
+        where = ", ".join(str(r) for r in roots)
+        raise NoisyboxError(
+            f"Expected the image set list ImageSets/Main/{image_set}.txt in {where} but got none"
+        )
+    out: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
+    for r in having:
+        for i in read_image_set(r, image_set):
+            if i in seen:
+                raise NoisyboxError(
+                    f"Expected image {i!r} of the image set {image_set!r} in one year folder "
+                    f"but got it in {seen[i]} and {r}"
+                )
+            seen[i] = r
+            out.append((r, i))
+    return out
+
+
+def write_voc_split(root: VocRoots, image_set: str, out: str | os.PathLike[str]) -> Path:
+    """Write the image set ``image_set`` of one or several VOC year folders as one VOC folder.
+
+    ``out`` gets ``Annotations/`` with the listed XML files (byte-identical copies),
+    ``JPEGImages/`` (a link to the year folder's, or with several year folders a link per
+    image) and a marker naming the sources and the list; an ``out`` written from the same
+    sources and list is reused as it is. The folder appears whole or not at all.
 
     Returns:
         ``out``.
 
     Raises:
-        NoisyboxError: the list or an XML file it names is missing.
+        NoisyboxError: a list is missing (see :func:`listed_ids`), an XML file it names is
+            missing, or ``out`` holds something else than an earlier split.
     """
+    from noisybox._fileio import atomic_dir, atomic_write_text
+
     out = Path(out)
+    roots = _roots(root)
+    pairs = listed_ids(roots, image_set)
+    what = {
+        "sources": [str(r.resolve()) for r in roots],
+        "image_set": image_set,
+        "images": len(pairs),
+    }
     marker = out / _SPLIT_FILE
-    ids = read_image_set(root, image_set)
-    what = {"source": str(Path(root).resolve()), "image_set": image_set, "images": len(ids)}
     if marker.is_file() and read_json_object(marker) == what:
         return out
-    from noisybox._fileio import atomic_write_text
-    from noisybox.corrupt import corrupt_annotations
-
-    if marker.is_file() or (out / "noisybox-manifest.json").is_file():
-        import shutil
-
-        shutil.rmtree(out)  # a split this function wrote from another list, or interrupted
-    elif out.exists() and any(out.iterdir()):
-        raise NoisyboxError(f"Expected an empty or new folder for the split but got {out}")
-    corrupt_annotations(
-        root, out, eta=0.0, seed=0, format="voc", image_set=image_set, progress=False
-    )
-    atomic_write_text(marker, json.dumps(what) + "\n")  # last: marks the folder complete
+    with atomic_dir(out, manifest=_SPLIT_FILE) as tmp:
+        (tmp / "Annotations").mkdir()
+        for r, i in pairs:
+            xml = r / "Annotations" / f"{i}.xml"
+            if not xml.is_file():
+                raise NoisyboxError(
+                    f"Expected {xml} for image {i!r} of {r}/ImageSets/Main/{image_set}.txt "
+                    "but got no such file"
+                )
+            (tmp / "Annotations" / xml.name).write_bytes(xml.read_bytes())
+        if len(roots) == 1:
+            (tmp / "JPEGImages").symlink_to(roots[0].resolve() / "JPEGImages")
+        else:
+            (tmp / "JPEGImages").mkdir()
+            for r, i in pairs:
+                (tmp / "JPEGImages" / f"{i}.jpg").symlink_to(
+                    r.resolve() / "JPEGImages" / f"{i}.jpg"
+                )
+        atomic_write_text(tmp / _SPLIT_FILE, json.dumps(what) + "\n")
     return out
