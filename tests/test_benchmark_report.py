@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from noisybox.benchmark.collapse import find_twin
+from noisybox.benchmark.collapse import apply_collapse_flags, find_twin
 from noisybox.benchmark.config import CollapseConfig
 from noisybox.benchmark.report import (
     TABLE_METRICS,
@@ -22,10 +22,12 @@ from noisybox.benchmark.report import (
     paired_verdicts,
     records_frame,
     relative_improvements,
+    retention_differences,
     robustness_frame,
     summarize,
     write_report,
 )
+from noisybox.benchmark.tables import retention_reading
 from noisybox.cli import main
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
@@ -326,6 +328,7 @@ def test_write_report_files_and_plots(tmp_path: Path, records: list[dict]) -> No
             "relative_improvement.csv",
             "paired_differences.csv",
             "robustness.csv",
+            "retention_paired.csv",
             "table3.tex",
             "ap_vs_iou_retinanet-resnet18.png",
             "paired_diff_retinanet-resnet18.png",
@@ -349,7 +352,8 @@ def test_write_report_files_and_plots(tmp_path: Path, records: list[dict]) -> No
     assert at3[at3["eta"] == 0.3]["seed"].tolist() == [1]
     assert at3[at3["eta"] == 0.3]["ap95"].iloc[0] == pytest.approx(0.1 * (0.64 - 0.62))
     tex = (out / "report" / "table3.tex").read_text()
-    assert tex.count(r"\begin{tabular}") == 4  # 3 etas + robustness
+    # 3 etas + robustness + the paired retention of the alpha variants
+    assert tex.count(r"\begin{tabular}") == 5
     assert r"71.00 $\pm$ 1.41" in tex and r"4.23\%" in tex
     assert (out / "report" / "report.md").read_text() == report.markdown
 
@@ -369,7 +373,7 @@ def test_report_cli(tmp_path: Path, records: list[dict]) -> None:
 
 def test_retention_beside_the_published_rows(records: list[dict]) -> None:
     plain, _ = build_report(records)  # uniform noise: no published retention to compare
-    assert "Retention" not in plain.markdown
+    assert "Retention per noise level" not in plain.markdown
     for rec in records:
         rec["noise"]["model"] = "oamil"
     report, data = build_report(records)
@@ -423,7 +427,8 @@ def test_paired_difference_to_a_reference_loss(zoo: list[dict]) -> None:
     order = ["iou", "giou", "alpha-iou"]
     report, data = build_report(zoo, thresholds=CollapseConfig(), loss_order=order, reference="iou")
     section = report.markdown.split("## Paired difference to iou\n")[1].split("\n## ")[0]
-    compact, at0, at3 = section.split("\n### ")
+    compact, at0, at3, retention = section.split("\n### ")
+    assert retention.startswith("Retention difference to iou")
     rows = md_rows(compact)
     assert rows[0] == [
         "Detector",
@@ -542,8 +547,9 @@ def test_write_report_with_a_reference(tmp_path: Path, zoo: list[dict]) -> None:
     assert {"reference_summary.csv", "reference_paired.csv", "reference_differences.csv"} <= names
     assert "## Paired difference to iou" in (out / "report" / "report.md").read_text()
     tex = (out / "report" / "table3.tex").read_text()
-    # 2 Table 3 + robustness, then the compact table and one per eta
-    assert tex.count(r"\begin{tabular}") == 6
+    # 2 Table 3 + robustness + the alpha variant's retention, then the compact table, one
+    # per eta and the retention differences to the reference
+    assert tex.count(r"\begin{tabular}") == 8
     assert r"diff @0.3 (95\% CI)" in tex and "+1.28 [-0.80, +3.37]" in tex
     paired = pd.read_csv(out / "report" / "reference_paired.csv")
     assert set(paired["baseline_label"]) == {"iou"}
@@ -648,7 +654,8 @@ def test_report_has_one_section_per_noise_condition(tmp_path: Path) -> None:
     records_csv = pd.read_csv(out / "report" / "records.csv", keep_default_na=False)
     assert sorted(set(records_csv["condition"])) == ["", "missing", "uniform"]
     tex = (out / "report" / "table3.tex").read_text()
-    assert tex.count(r"\begin{tabular}") == 2 * 3 and "% noise condition missing" in tex
+    # per condition: 2 Table 3, robustness and the retention of alpha-iou@3 against iou
+    assert tex.count(r"\begin{tabular}") == 2 * 4 and "% noise condition missing" in tex
     plots = {
         p.relative_to(out / "report" / "plots").parts[0] for p in report.files if p.suffix == ".png"
     }
@@ -678,3 +685,135 @@ def test_plot_styles_tell_a_loss_zoo_apart() -> None:
     assert styles[alpha]["linestyle"] != styles["iou"]["linestyle"]
     extra = _styles([*labels, *(f"loss{i}" for i in range(5))])  # 20 variants
     assert len({(s["color"], s["linestyle"]) for s in extra.values()}) == 21
+
+
+T975 = {1: 12.706204736174707, 2: 4.302652729911275}  # t(0.975, n - 1 degrees of freedom)
+
+
+def paired_interval(diffs: list[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t interval of paired differences, by hand."""
+    n = len(diffs)
+    mean = sum(diffs) / n
+    sd = (sum((d - mean) ** 2 for d in diffs) / (n - 1)) ** 0.5
+    half = T975[n - 1] * sd / n**0.5
+    return mean, mean - half, mean + half
+
+
+def test_retention_difference_is_paired_seed_by_seed(zoo: list[dict]) -> None:
+    frame = records_frame(apply_collapse(zoo))
+    ret = retention_differences(frame, "iou").set_index("label")
+    assert set(ret["eta"]) == {0.3} and set(ret["baseline_label"]) == {"iou"}
+    # mAP = 0.55 AP50 and mAP75:95 = 0.30 AP50 (metrics_for), so both retain AP50's ratio
+    giou = [0.62 / 0.81, 0.66 / 0.82, 0.65 / 0.86]
+    iou = [0.60 / 0.80, 0.62 / 0.82, 0.64 / 0.84]
+    mean, low, high = paired_interval([g - i for g, i in zip(giou, iou, strict=True)])
+    row = ret.loc["giou"]
+    assert row["n_pairs"] == 3
+    for m in ("map", "map_75_95"):
+        assert row[f"retention_{m}"] == pytest.approx(sum(giou) / 3)
+        assert row[f"retention_{m}_baseline"] == pytest.approx(sum(iou) / 3)
+        assert (row[f"retention_{m}_diff"], row[f"retention_{m}_ci_low"]) == pytest.approx(
+            (mean, low)
+        )
+        assert row[f"retention_{m}_ci_high"] == pytest.approx(high)
+        assert row[f"retention_{m}_ahead"] == 2  # seed 2: 0.756 against 0.762
+        # signed ranks +2, +3, -1: exact two-sided Wilcoxon p = 2 * 2/8; sign test 2 of 3
+        assert row[f"retention_{m}_wilcoxon_p"] == pytest.approx(0.5)
+        assert row[f"retention_{m}_sign_p"] == pytest.approx(1.0)
+    # the noisy mAP difference beside it, on the same seeds, as the reference comparison has it
+    assert row["map_diff"] == pytest.approx(0.55 * 0.07 / 3)
+    # alpha-iou@3's noisy seed 2 collapsed: that seed has no pair
+    alpha = ret.loc["alpha-iou@3"]
+    assert alpha["n_pairs"] == 2
+    assert alpha["retention_map"] == pytest.approx((0.61 / 0.79 + 0.63 / 0.80) / 2)
+    # a collapsed clean cell takes its seed out as well
+    for rec in zoo:
+        if rec["cell"]["loss"] == "giou" and rec["cell"]["eta"] == 0 and rec["cell"]["seed"] == 0:
+            rec["collapsed"] = True
+    ret = retention_differences(records_frame(zoo), "iou").set_index("label")
+    assert ret.loc["giou", "n_pairs"] == 2
+    assert ret.loc["giou", "retention_map"] == pytest.approx(sum(giou[1:]) / 2)
+
+
+def apply_collapse(records: list[dict]) -> list[dict]:
+    return apply_collapse_flags(records, CollapseConfig())
+
+
+@pytest.mark.parametrize(
+    ("map_ci", "retention_ci", "reading"),
+    [
+        ((0.001, 0.02), (-0.03, 0.08), "higher mAP under noise; robustness cannot be told apart"),
+        ((-0.02, -0.001), (-0.03, -0.01), "lower mAP under noise; less robust"),
+        ((-0.01, 0.02), (0.01, 0.05), "mAP cannot be told apart; more robust"),
+        ((-0.01, 0.02), (-0.01, 0.05), "mAP cannot be told apart; robustness cannot be told apart"),
+    ],
+)
+def test_retention_reading_follows_the_wording_rule(
+    map_ci: tuple[float, float], retention_ci: tuple[float, float], reading: str
+) -> None:
+    row = {
+        "n_pairs": 3,
+        "map_ci_low": map_ci[0],
+        "map_ci_high": map_ci[1],
+        "retention_map_ci_low": retention_ci[0],
+        "retention_map_ci_high": retention_ci[1],
+    }
+    assert retention_reading(pd.Series(row)) == reading
+    row["n_pairs"] = 1
+    assert retention_reading(pd.Series(row)) == "fewer than 2 seed pairs: no interval"
+
+
+def test_report_gives_the_retention_difference_beside_the_map_difference(
+    tmp_path: Path, zoo: list[dict]
+) -> None:
+    out = make_folder(tmp_path, zoo, ZOO_LOSSES, report={"reference": "iou"})
+    report = write_report(out, plots=False)
+    text = report.markdown
+    # the alpha variant against its baseline, under the paired comparison over seeds
+    variant = text.split("### Retention: alpha variant minus baseline\n")[1].split("\n## ")[0]
+    # against the reference, inside its section
+    section = text.split("## Paired difference to iou\n")[1].split("\n## ")[0]
+    reference = section.split("### Retention difference to iou\n")[1]
+    rows = md_rows(reference)
+    assert rows[0] == [
+        "eta",
+        "Loss",
+        "vs",
+        "pairs",
+        "mAP diff. (points)",
+        "mAP retention (loss / vs)",
+        "mAP retention diff.",
+        "mAP75:95 retention (loss / vs)",
+        "mAP75:95 retention diff.",
+        "reading",
+    ]
+    giou = next(r for r in rows if r[1] == "giou")
+    g = [0.62 / 0.81, 0.66 / 0.82, 0.65 / 0.86]
+    i = [0.60 / 0.80, 0.62 / 0.82, 0.64 / 0.84]
+    mean, low, high = paired_interval([a - b for a, b in zip(g, i, strict=True)])
+    assert giou[:4] == ["0.3", "giou", "iou", "3"]
+    assert giou[4] == "+1.28 [-0.80, +3.37]; 3/3 ahead; p 0.250 / 0.250"
+    assert giou[5] == f"{sum(g) / 3:.3f} / {sum(i) / 3:.3f}"
+    # per-seed differences +0.0154, +0.0488, -0.0061: signed ranks +2, +3, -1, W- = 1; of the
+    # 8 equally likely sign patterns 2 have W- <= 1, two-sided p = 2 * 2/8 = 0.5; sign test
+    # 2 of 3 ahead: p = 1
+    assert giou[6] == f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]; 2/3 ahead; p 0.500 / 1.000"
+    assert giou[9] == "mAP cannot be told apart; robustness cannot be told apart"
+    assert [r[1] for r in md_rows(variant)[1:]] == ["alpha-iou@3"]
+    # CSV and LaTeX
+    csv = pd.read_csv(out / "report" / "reference_retention.csv").set_index("label")
+    assert csv.loc["giou", "retention_map_diff"] == pytest.approx(mean)
+    assert set(pd.read_csv(out / "report" / "retention_paired.csv")["baseline_label"]) == {"iou"}
+    tex = (out / "report" / "table3.tex").read_text()
+    assert "Retention difference to iou" in tex
+    assert f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]" in tex
+
+
+def test_no_retention_difference_without_clean_cells(zoo: list[dict]) -> None:
+    noisy = [r for r in zoo if r["cell"]["eta"] > 0]
+    report, data = build_report(noisy, loss_order=["iou", "giou", "alpha-iou"], reference="iou")
+    assert data["reference_retention"].empty and data["retention"].empty
+    assert (
+        "Retention needs each seed's clean cell (eta = 0) of both losses; these records have none"
+    ) in report.markdown
+    assert "reading" not in report.markdown

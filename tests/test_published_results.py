@@ -30,6 +30,11 @@ COMPARED = (
     "records.csv",
     "learning_curves.csv",
     "learning_curve_summary.csv",
+    "retention_paired.csv",
+    "reference_summary.csv",
+    "reference_paired.csv",
+    "reference_differences.csv",
+    "reference_retention.csv",
 )
 
 

@@ -25,6 +25,11 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   sign-test p-values, seeds ahead) for mAP, AP50, AP75 and mAP75:95, and a compact table
   per loss: clean mAP, mAP and its retention at each noisy eta, mAP difference to the
   reference at each eta.
+* **Robustness as retention, paired**: per noisy eta, each alpha variant against its
+  baseline (and, with a reference, every loss against it), the paired difference of
+  retention (AP at eta over the same seed's clean AP, for mAP and mAP75:95) with its 95 %
+  interval and exact p-values, beside the paired difference of noisy mAP, and the reading
+  the intervals support (:func:`~noisybox.benchmark.tables.retention_reading`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from noisybox.benchmark.summary import (
     records_frame,
     reference_summary,
     relative_improvements,
+    retention_differences,
     robustness_frame,
     summarize,
 )
@@ -70,6 +76,7 @@ from noisybox.benchmark.tables import (
     paired_verdicts,
     reference_paired_frames,
     reference_summary_display,
+    retention_paired_frames,
     retention_section,
     robustness_display,
     sort_by_loss_order,
@@ -90,6 +97,7 @@ __all__ = [
     "record_conditions",
     "records_frame",
     "relative_improvements",
+    "retention_differences",
     "robustness_frame",
     "summarize",
     "write_report",
@@ -217,6 +225,13 @@ def _sections(
     )
     rel = relative_improvements(frame)
     parts += _verdict_section(rel)
+    retention = retention_differences(frame)
+    if len(rel):
+        section, tex = _retention_section(
+            retention, rel, "Retention: alpha variant minus baseline", "its baseline", loss_order
+        )
+        parts += section
+        latex += tex
     extra: dict[str, Any] = {}
     if reference is not None:
         section, tex, extra = _reference_section(frame, summary, reference, loss_order)
@@ -232,6 +247,7 @@ def _sections(
         "relative": rel,
         "differences": paired_differences(frame),
         "robustness": rob,
+        "retention": retention,
         "curves": curves,
         "curve_summary": curve_table,
         "latex": "\n".join(latex),
@@ -402,12 +418,67 @@ def _reference_section(
                 column_format="l" + "r" * (len(table.columns) - 1),
             )
         )
+    retention = retention_differences(frame, reference)
+    if len(paired):
+        section, tex = _retention_section(
+            retention, paired, f"Retention difference to {reference}", f"`{reference}`", loss_order
+        )
+        parts += section
+        latex += tex
     data = {
         "reference_summary": compact,
         "reference_paired": paired,
         "reference_differences": paired_differences(frame, reference),
+        "reference_retention": retention,
     }
     return parts, latex, data
+
+
+def _retention_section(
+    retention: pd.DataFrame,
+    paired: pd.DataFrame,
+    heading: str,
+    versus: str,
+    loss_order: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """Markdown and LaTeX of the paired differences of retention (a ``###`` subsection;
+    nothing when no comparison is under noise, one sentence when no clean cell pairs)."""
+    if not (paired["eta"] > 0).any():
+        return [], []
+    parts = ["", f"### {heading}", ""]
+    if retention.empty:
+        parts.append(
+            "Retention needs each seed's clean cell (eta = 0) of both losses; these records "
+            "have none for the comparisons under noise, so no retention difference is given "
+            "and nothing here says whether a loss is more or less robust."
+        )
+        return parts, []
+    parts += [
+        "Robustness is retention: per seed, a loss's AP at eta over its own clean AP "
+        "(eta = 0) on the same seed, for mAP and mAP75:95. Per noisy eta: the mean of that "
+        f"per-seed retention for the loss and for {versus}, and their mean paired difference "
+        "(a fraction) with its 95% CI (t over seeds), the seeds ahead and the exact "
+        "two-sided Wilcoxon signed-rank / sign-test p-values; beside it the paired "
+        "difference of noisy mAP on the same seeds, in AP points. Only seeds where both "
+        "losses have a clean and a noisy cell, none collapsed. Retention here is a mean of "
+        "per-seed ratios, so it can differ in the last digit from the rPC above (a ratio of "
+        'seed means). `reading`: "higher (lower) mAP under noise" only where the mAP '
+        'interval excludes 0, "more (less) robust" only where the mAP retention interval '
+        "excludes 0; otherwise they cannot be told apart at this scale.",
+    ]
+    latex = []
+    for title, table in retention_paired_frames(retention, MD, loss_order):
+        parts += ["", f"#### {title}", "", markdown_table(table)]
+    for title, table in retention_paired_frames(retention, TEX, loss_order):
+        latex.append(
+            table.to_latex(
+                index=False,
+                escape=False,
+                caption=TEX.escape(f"{heading}, {title}"),
+                column_format="ll" + "l" + "r" * (len(table.columns) - 4) + "l",
+            )
+        )
+    return parts, latex
 
 
 def _chance_line(paired: pd.DataFrame, reference: str) -> list[str]:
@@ -439,11 +510,14 @@ def write_report(
 
     Files: ``report.md``, ``table3.tex`` (all tables), ``records.csv`` (one row per cell),
     ``summary.csv`` (mean/std per row), ``relative_improvement.csv`` (with the paired
-    comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``, and the PNG
+    comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``,
+    ``retention_paired.csv`` (the paired difference of retention, alpha variants against
+    their baselines; not written without one under noise with its clean cells), and the PNG
     plots of ``noisybox.benchmark.plots``; when the stored config sets
     ``report.reference``, ``reference_summary.csv`` (the compact per-loss table),
     ``reference_paired.csv`` (the comparison with the reference, as
-    ``relative_improvement.csv``) and ``reference_differences.csv`` (per seed).
+    ``relative_improvement.csv``), ``reference_differences.csv`` (per seed) and
+    ``reference_retention.csv`` (the paired difference of retention to the reference).
 
     ``reference`` (a loss row's label, e.g. ``iou`` or ``alpha-iou@3 (warm-up 0.3)``) compares
     every loss row with that one instead of the stored ``report.reference`` (or where the
@@ -555,9 +629,12 @@ def _write_report_files(
             "reference_summary": "reference_summary.csv",
             "reference_paired": "reference_paired.csv",
             "reference_differences": "reference_differences.csv",
+            "retention": "retention_paired.csv",
+            "reference_retention": "reference_retention.csv",
         }
         for name, file_name in names.items():
-            if name not in data or (name in ("curves", "curve_summary") and data[name].empty):
+            optional = ("curves", "curve_summary", "retention", "reference_retention")
+            if name not in data or (name in optional and data[name].empty):
                 continue
             path = out / file_name
             atomic_write_text(path, data[name].to_csv(index=False))

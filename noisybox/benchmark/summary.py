@@ -13,6 +13,10 @@ renders them.
   where both cells exist and neither collapsed.
 * :func:`reference_summary`: per loss row, clean mAP, mAP and its retention at each noisy
   eta, and the paired mAP difference to the reference at each eta.
+* :func:`retention_differences`: robustness as retention, seed by seed: per loss row
+  and noisy eta, the paired difference of retention (mAP at eta over the same seed's clean
+  mAP, and the same for mAP75:95) to its baseline or the reference, beside the paired
+  difference of the noisy mAP on the same seeds.
 * :func:`robustness_frame`: ``mPC`` = mean performance over the noisy levels eta > 0,
   ``rPC`` = mPC / clean performance (Michaelis et al., 2019), and the retention of AP50
   and AP75 at each level (AP at eta / AP at 0), the figure the noisy-box papers publish
@@ -39,12 +43,14 @@ __all__ = [
     "PUBLISHED_RETENTION",
     "RETENTION_MODELS",
     "REL_FLOOR",
+    "RETENTION_METRICS",
     "TABLE_METRICS",
     "none_if_nan",
     "paired_differences",
     "records_frame",
     "reference_summary",
     "relative_improvements",
+    "retention_differences",
     "robustness_frame",
     "summarize",
 ]
@@ -56,6 +62,9 @@ COLUMN_TITLES: dict[str, str] = {
     "map_75_95": "mAP75:95",
 }
 GROUP = ["detector", "backbone", "eta", "loss", "alpha", "alpha_warmup"]
+
+#: Metrics whose retention (noisy over the same seed's clean value) the report pairs.
+RETENTION_METRICS: tuple[str, ...] = ("map", "map_75_95")
 
 #: Noise models whose published retention :data:`PUBLISHED_RETENTION` holds.
 RETENTION_MODELS: tuple[str, ...] = ("oamil",)
@@ -259,6 +268,81 @@ def _seed_pairs(
                 "baseline_label": base["label"],
             }
             yield key, pairs
+
+
+def retention_differences(frame: pd.DataFrame, reference: str | None = None) -> pd.DataFrame:
+    """Per comparison and noisy eta: the paired difference of retention and of noisy AP.
+
+    Retention is computed seed by seed: a cell's metric at eta over the same loss row's
+    clean (eta = 0) cell of the same seed. Each loss row is compared with its alpha = 1
+    baseline (with ``reference``: every loss row with that one), as in
+    :func:`relative_improvements`, on the seeds where all four cells (both rows, clean and
+    noisy) exist and none collapsed; a seed whose clean metric is 0 has no retention and is
+    left out of that metric's statistics.
+
+    Args:
+        frame: :func:`records_frame`'s frame.
+        reference: a loss row's label, or ``None`` for each alpha variant against its
+            baseline.
+
+    Returns:
+        One row per detector, backbone, noisy eta and compared loss row: ``detector``,
+        ``backbone``, ``eta``, ``label``, ``baseline_label``, ``n_pairs`` (seeds with all
+        four cells), and per metric ``m`` of :data:`RETENTION_METRICS`: ``<m>_diff`` and
+        its statistics (``<m>_ci_low``, ``<m>_ci_high``, ``<m>_wilcoxon_p``,
+        ``<m>_sign_p``, ``<m>_ahead``; the noisy metric, row minus baseline, on those
+        seeds), ``retention_<m>`` and ``retention_<m>_baseline`` (mean over seeds of the
+        per-seed retention of each row) and ``retention_<m>_diff`` with the same
+        statistics (fractions; the intervals are 95 % t intervals over seeds, the
+        p-values exact two-sided Wilcoxon signed-rank and sign tests of
+        :func:`~noisybox.benchmark.paired.paired_stats`). Empty (with these columns)
+        without clean cells or noisy etas.
+    """
+    stats_keys = ("diff", "ci_low", "ci_high", "wilcoxon_p", "sign_p", "ahead")
+    columns = ["detector", "backbone", "eta", "label", "baseline_label", "n_pairs"]
+    for m in RETENTION_METRICS:
+        columns += [f"{m}_{k}" for k in stats_keys]
+        columns += [f"retention_{m}", f"retention_{m}_baseline"]
+        columns += [f"retention_{m}_{k}" for k in stats_keys]
+    pairs_of = {
+        (key["detector"], key["backbone"], key["eta"], key["label"], key["baseline_label"]): pairs
+        for key, pairs in _seed_pairs(frame, reference)
+    }
+    out = []
+    for (det, bb, eta, label, base), noisy in pairs_of.items():
+        clean = pairs_of.get((det, bb, 0.0, label, base))
+        if eta == 0 or clean is None:
+            continue
+        both = noisy.merge(clean, on="seed", suffixes=("", "_clean"))
+        res: dict[str, Any] = {
+            "detector": det,
+            "backbone": bb,
+            "eta": eta,
+            "label": label,
+            "baseline_label": base,
+            "n_pairs": len(both),
+        }
+        for m in RETENTION_METRICS:
+            res.update(_paired_columns(m, both[f"{m}_v"] - both[f"{m}_b"]))
+            kept = (both[f"{m}_v_clean"] > 0) & (both[f"{m}_b_clean"] > 0)
+            ret_v = (both[f"{m}_v"] / both[f"{m}_v_clean"])[kept]
+            ret_b = (both[f"{m}_b"] / both[f"{m}_b_clean"])[kept]
+            res[f"retention_{m}"] = float(ret_v.mean()) if len(ret_v) else np.nan
+            res[f"retention_{m}_baseline"] = float(ret_b.mean()) if len(ret_b) else np.nan
+            res.update(_paired_columns(f"retention_{m}", ret_v - ret_b))
+        out.append(res)
+    return pd.DataFrame(out, columns=columns)
+
+
+def _paired_columns(prefix: str, diff: pd.Series) -> dict[str, Any]:
+    """``<prefix>_diff``, ``_ci_low``, ``_ci_high``, ``_wilcoxon_p``, ``_sign_p`` and
+    ``_ahead`` of the paired differences ``diff`` (see :func:`paired_stats`)."""
+    st = paired_stats(diff.to_numpy(dtype=float))
+    return {
+        f"{prefix}_diff": st["mean"],
+        **{f"{prefix}_{k}": st[k] for k in ("ci_low", "ci_high", "wilcoxon_p", "sign_p")},
+        f"{prefix}_ahead": st["ahead"],
+    }
 
 
 def _reference_of(row: pd.Series, rows: pd.DataFrame, reference: str) -> pd.Series | None:

@@ -1,5 +1,6 @@
 """The report's tables as text: Table 3, robustness and retention, learning curves, the
-paired verdicts and the paired differences to a reference loss.
+paired verdicts, the paired differences to a reference loss and the paired differences of
+retention.
 
 Pure rendering of the frames of :mod:`noisybox.benchmark.summary` into strings, in one
 :class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.benchmark.report` puts
@@ -20,6 +21,7 @@ from noisybox.benchmark.config import parse_label
 from noisybox.benchmark.summary import (
     COLUMN_TITLES,
     REL_FLOOR,
+    RETENTION_METRICS,
     TABLE_METRICS,
     none_if_nan,
     relative_improvements,
@@ -41,6 +43,8 @@ __all__ = [
     "paired_verdicts",
     "reference_paired_frames",
     "reference_summary_display",
+    "retention_paired_frames",
+    "retention_reading",
     "retention_section",
     "robustness_display",
     "sort_by_loss_order",
@@ -532,3 +536,98 @@ def reference_summary_display(
         *(f"diff @{e:g} (95% CI)" for e in etas),
     ]
     return pd.DataFrame(lines, columns=[style.escape(c) for c in cols])
+
+
+def _excludes_zero(low: float, high: float) -> int:
+    """+1 when the interval lies wholly above 0, -1 wholly below, 0 otherwise (or NaN)."""
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
+def retention_reading(r: pd.Series) -> str:
+    """The wording a row of :func:`~noisybox.benchmark.summary.retention_differences`
+    supports: "higher (lower) mAP under noise" only where the interval of the noisy mAP
+    difference excludes 0, "more (less) robust" only where the interval of the mAP
+    retention difference excludes 0; otherwise the two "cannot be told apart" (at this
+    scale: this number of seeds).
+
+    >>> row = {"n_pairs": 3, "map_ci_low": 0.001, "map_ci_high": 0.02,
+    ...        "retention_map_ci_low": -0.03, "retention_map_ci_high": 0.08}
+    >>> retention_reading(pd.Series(row))
+    'higher mAP under noise; robustness cannot be told apart'
+    """
+    if int(r["n_pairs"]) < 2:
+        return "fewer than 2 seed pairs: no interval"
+    level = _excludes_zero(r["map_ci_low"], r["map_ci_high"])
+    robust = _excludes_zero(r["retention_map_ci_low"], r["retention_map_ci_high"])
+    words = [
+        {1: "higher mAP under noise", -1: "lower mAP under noise"}.get(
+            level, "mAP cannot be told apart"
+        ),
+        {1: "more robust", -1: "less robust"}.get(robust, "robustness cannot be told apart"),
+    ]
+    return "; ".join(words)
+
+
+def _fmt_stat(r: pd.Series, prefix: str, scale: float, digits: int) -> str:
+    """``+0.026 [-0.036, +0.087]; 2/3 ahead; p 0.250 / 0.250`` for the paired statistics
+    ``<prefix>_diff``, ``_ci_low``, ``_ci_high``, ``_ahead``, ``_wilcoxon_p`` and ``_sign_p``
+    of a row, the values multiplied by ``scale`` (100 for AP points)."""
+    n = int(r["n_pairs"])
+    diff = r[f"{prefix}_diff"]
+    if n == 0 or math.isnan(diff):
+        return "-"
+    text = f"{scale * diff:+.{digits}f}"
+    low, high = r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"]
+    if not math.isnan(low):
+        text += f" [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+    return (
+        f"{text}; {r[f'{prefix}_ahead']}/{n} ahead; "
+        f"p {_fmt_p(r[f'{prefix}_wilcoxon_p'])} / {_fmt_p(r[f'{prefix}_sign_p'])}"
+    )
+
+
+def _fmt_fraction(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def retention_paired_frames(
+    table: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
+) -> list[tuple[str, pd.DataFrame]]:
+    """Display tables (strings) per detector of the paired differences of retention.
+
+    Args:
+        table: :func:`~noisybox.benchmark.summary.retention_differences`' frame.
+        style: the output's :class:`Style`.
+        loss_order: the config's loss names, for the row order.
+
+    Returns:
+        ``(title, table)`` per detector: one row per noisy eta and compared loss row with
+        its seed pairs, the noisy mAP difference in AP points, and per metric of
+        :data:`~noisybox.benchmark.summary.RETENTION_METRICS` the mean per-seed retention
+        of the row and of its baseline and their paired difference (a fraction), each
+        difference with its 95 % interval, seeds ahead and Wilcoxon / sign-test p-values,
+        and the reading of :func:`retention_reading`.
+    """
+    out = []
+    for (det, bb), rows in table.groupby(["detector", "backbone"], sort=True):
+        rows = sort_by_loss_order(rows, loss_order, by=("eta",))
+        lines = []
+        for _, r in rows.iterrows():
+            line = [f"{r['eta']:g}", style.escape(r["label"]), style.escape(r["baseline_label"])]
+            line += [str(r["n_pairs"]), _fmt_stat(r, "map", 100, 2)]
+            for m in RETENTION_METRICS:
+                line.append(
+                    f"{_fmt_fraction(r[f'retention_{m}'])} / "
+                    f"{_fmt_fraction(r[f'retention_{m}_baseline'])}"
+                )
+                line.append(_fmt_stat(r, f"retention_{m}", 1, 3))
+            line.append(retention_reading(r))
+            lines.append(line)
+        cols = ["eta", "Loss", "vs", "pairs", "mAP diff. (points)"]
+        for m in RETENTION_METRICS:
+            title = COLUMN_TITLES[m]
+            cols += [f"{title} retention (loss / vs)", f"{title} retention diff."]
+        cols.append("reading")
+        frame = pd.DataFrame(lines, columns=[style.escape(c) for c in cols])
+        out.append((f"{det} ({bb}): paired difference of retention", frame))
+    return out
