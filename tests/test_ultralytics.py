@@ -276,6 +276,134 @@ def test_benchmark_cell_of_an_ultralytics_detector(
     assert no_network == []
 
 
+@pytest.mark.slow
+def test_an_ultralytics_cell_records_its_learning_curve(
+    tmp_path: Path, no_network: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ultralytics import YOLO
+
+    from noisybox.benchmark import load_config, run_benchmark
+    from noisybox.benchmark.curves import curves_frame
+    from noisybox.benchmark.ultralytics_cell import _EmaModel
+    from noisybox.engine.curves import convergence
+    from noisybox.engine.evaluation import METRIC_NAMES
+
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": ["iou"],
+            "etas": [0.0],
+            "seeds": [0],
+            "schedule": {
+                "epochs": 2,
+                "batch_size": 4,
+                "image_size": SIZE,
+                "workers": 0,
+                "eval_every": 1,
+            },
+            "device": "cpu",
+        }
+    )
+    summary = run_benchmark(cfg, tmp_path / "out", progress=True)
+    assert summary.failures == []
+    (record,) = summary.records
+    first, last = record["history"]
+    # epoch 1: the trainer's EMA scored in the callback; epoch 2: the final evaluation
+    assert set(first["metrics"]) == set(METRIC_NAMES) and first["eval_time_s"] > 0
+    assert last["metrics"] == record["metrics"] and last["eval_time_s"] > 0
+    assert record["timing"]["eval_s"] == pytest.approx(first["eval_time_s"] + last["eval_time_s"])
+    assert record["convergence"] == convergence(record["history"])
+    assert record["convergence"]["final"] == record["metrics"]["map"]
+    # what the curve plots read (two epochs from random init count as collapsed: drawn anyway)
+    assert curves_frame([{**record, "collapsed": False}])["epoch"].tolist() == [1, 2]
+    # the log (stderr is not a terminal here): plain lines, one per epoch and evaluation
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\r" not in err
+    cell_id = record["cell_id"]
+    for epoch, entry in ((1, first), (2, last)):
+        m = entry["metrics"]
+        line = (
+            f"{cell_id}: epoch {epoch}/2 eval: AP50 {m['ap50']:.3f} mAP {m['map']:.3f} "
+            f"mAP75:95 {m['map_75_95']:.3f}"
+        )
+        assert line in err.splitlines()
+        assert f"{cell_id}: epoch {epoch}/2: loss {entry['loss']:.3f}" in err
+    # the curve's scoring path (the EMA in memory) predicts what the final one does
+    cell_dir = tmp_path / "out" / "work" / "cells" / cell_id
+    yolo = YOLO(str(cell_dir / "train" / "weights" / "last.pt"))
+    images = sorted(str(p) for p in (cell_dir / "yolo" / "images" / "val").iterdir())
+    trainer = type("Trainer", (), {"ema": type("EMA", (), {"ema": yolo.model})})()
+    kwargs = {"imgsz": SIZE, "conf": 0.001, "iou": 0.7, "max_det": 100, "device": "cpu"}
+    ours = _EmaModel(trainer).predict(images, verbose=False, **kwargs)
+    theirs = yolo.predict(images, verbose=False, **kwargs)
+    assert sum(len(r.boxes) for r in theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.boxes.data, b.boxes.data)
+    assert no_network == []
+
+
+@pytest.mark.slow
+def test_an_ultralytics_cell_reads_only_the_evaluation_set_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[tuple[Any, ...]]
+) -> None:
+    # a calibration passes the validation split: neither Ultralytics' own "val" split nor
+    # the curve nor the final metrics may read a test image
+    import noisybox.benchmark.ultralytics_cell as cell_module
+    from noisybox.benchmark import load_config
+    from noisybox.benchmark.datasets import ResolvedDataset
+    from noisybox.benchmark.grid import expand_grid
+
+    ds = make_shapes_dataset(tmp_path / "coco", num_train=8, num_val=6, image_size=SIZE, seed=3)
+    val_ds = make_shapes_dataset(tmp_path / "val", num_train=1, num_val=3, image_size=SIZE, seed=9)
+    data = ResolvedDataset(
+        ds.train_annotations, ds.image_root, ds.val_annotations, ds.image_root, None
+    )
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes"},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": ["iou"],
+            "etas": [0.0],
+            "seeds": [0],
+            "schedule": {
+                "epochs": 2,
+                "batch_size": 4,
+                "image_size": SIZE,
+                "workers": 0,
+                "eval_every": 1,
+            },
+            "device": "cpu",
+        }
+    )
+    (cell,) = expand_grid(cfg)
+    read: list[tuple[Path, list[str]]] = []
+    evaluate = cell_module._evaluate
+
+    def spy(model: Any, test: Any, image_root: Path, *args: Any) -> dict[str, float]:
+        read.append((Path(image_root), list(test.file_names)))
+        return evaluate(model, test, image_root, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cell_module, "_evaluate", spy)
+    trained, _ = cell_module.train_ultralytics_cell(
+        cfg,
+        cell,
+        data,
+        ds.train_annotations,
+        tmp_path / "cell",
+        tmp_path / "config",
+        progress=False,
+        eval_annotations=val_ds.val_annotations,
+        eval_images=val_ds.image_root,
+    )
+    val_names = list(read_annotations(val_ds.val_annotations).file_names)
+    assert read == [(val_ds.image_root, val_names)] * 2  # epoch 1 (curve), epoch 2 (final)
+    exported = sorted(p.name for p in (tmp_path / "cell" / "yolo" / "images" / "val").iterdir())
+    assert len(exported) == len(val_names)
+    assert [h.get("metrics") is not None for h in trained.history] == [True, True]
+    assert no_network == []
+
+
 def _configure_in_processes(
     folder: Path, quiet: bool, n: int, *, hold: float = 0.0
 ) -> tuple[list[str], bool]:

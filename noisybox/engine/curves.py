@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["convergence", "curve"]
+__all__ = ["convergence", "curve", "evaluation_line"]
 
 
 def curve(history: Sequence[Mapping[str, Any]], metric: str = "map") -> list[tuple[int, float]]:
@@ -24,6 +24,32 @@ def curve(history: Sequence[Mapping[str, Any]], metric: str = "map") -> list[tup
         if metrics and metrics.get(metric) is not None:
             points.append((int(row["epoch"]), float(metrics[metric])))
     return points
+
+
+def evaluation_line(
+    epoch: int,
+    metrics: Mapping[str, float],
+    *,
+    epochs: int | None = None,
+    label: str | None = None,
+) -> str:
+    """One plain line for a learning-curve point: epoch, AP50, mAP and mAP75:95 (fractions).
+
+    Args:
+        epoch: the evaluated epoch (1-based).
+        metrics: :func:`~noisybox.engine.evaluation.coco_evaluate`'s metrics.
+        epochs: the run's epochs, shown as ``epoch/epochs``.
+        label: what was evaluated (a benchmark cell id), first on the line.
+
+    >>> evaluation_line(5, {"ap50": 0.6123, "map": 0.4244, "map_75_95": 0.27}, epochs=60)
+    'epoch 5/60 eval: AP50 0.612 mAP 0.424 mAP75:95 0.270'
+    """
+    of = "" if epochs is None else f"/{epochs}"
+    line = (
+        f"epoch {epoch}{of} eval: AP50 {metrics['ap50']:.3f} mAP {metrics['map']:.3f} "
+        f"mAP75:95 {metrics['map_75_95']:.3f}"
+    )
+    return line if label is None else f"{label}: {line}"
 
 
 def convergence(
