@@ -404,6 +404,52 @@ def test_an_ultralytics_cell_reads_only_the_evaluation_set_it_is_given(
     assert no_network == []
 
 
+#: The Alpha-IoU repository's data/hyp.scratch.yaml (YOLOv5 v5.0), as its README's command
+#: trains Table 3's detectors with it.
+HYP_SCRATCH = {
+    "lr0": 0.01, "lrf": 0.2, "momentum": 0.937, "weight_decay": 0.0005,
+    "warmup_epochs": 3.0, "warmup_momentum": 0.8, "warmup_bias_lr": 0.1,
+    "box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0, "obj_pw": 1.0, "iou_t": 0.20,
+    "anchor_t": 4.0, "fl_gamma": 0.0, "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4,
+    "degrees": 0.0, "translate": 0.1, "scale": 0.5, "shear": 0.0, "perspective": 0.0,
+    "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0,
+}  # fmt: skip
+
+
+def test_paper_voc_follows_the_authors_command(tmp_path: Path) -> None:
+    import math
+
+    from ultralytics.cfg import get_cfg
+
+    from noisybox.benchmark import load_config
+    from noisybox.benchmark.config import preset_path
+    from noisybox.benchmark.grid import expand_grid
+    from noisybox.benchmark.ultralytics_cell import ultralytics_train_args
+
+    cfg = load_config("paper-voc", check_paths=False)
+    cell = expand_grid(cfg)[0]
+    args = ultralytics_train_args(cfg, cell, tmp_path / "data.yaml", tmp_path, gpus=1)
+    resolved = get_cfg(DEFAULT_CFG, args)  # Ultralytics' own check: known names, valid types
+    # --batch-size 64 --epochs 300, 640 px: BatchNorm sees 64 images, a step every batch
+    assert (resolved.batch, resolved.nbs, resolved.epochs, resolved.imgsz) == (64, 64, 300, 640)
+    # YOLOv5 v5.0's optimiser and schedule: SGD, cosine one-cycle, mosaic to the end
+    assert (resolved.optimizer, resolved.cos_lr, resolved.close_mosaic) == ("SGD", True, 0)
+    mapped = {k: v for k, v in HYP_SCRATCH.items() if k in cell.detector.options}
+    assert {k: getattr(resolved, k) for k in mapped if k != "warmup_epochs"} == {
+        k: v for k, v in mapped.items() if k != "warmup_epochs"
+    }
+    # warm-up: YOLOv5 v5.0's max(3 epochs, 1000 iterations) on VOC07+12 trainval at batch 64
+    batches = math.ceil(16551 / resolved.batch)
+    assert round(resolved.warmup_epochs * batches) == max(round(3.0 * batches), 1000) == 1000
+    # every hyp.scratch.yaml value without an Ultralytics equivalent is named in the preset
+    unmapped = set(HYP_SCRATCH) - set(mapped)
+    assert unmapped == {"box", "cls", "cls_pw", "obj", "obj_pw", "iou_t", "anchor_t", "fl_gamma"}
+    text = preset_path("paper-voc").read_text()
+    assert all(f"{k} {HYP_SCRATCH[k]}" in text for k in unmapped)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "**paper-voc against the authors' run**" in readme
+
+
 def _configure_in_processes(
     folder: Path, quiet: bool, n: int, *, hold: float = 0.0
 ) -> tuple[list[str], bool]:
