@@ -17,9 +17,9 @@ way after every k-th epoch, from Ultralytics' ``on_fit_epoch_end`` callback; as 
 torchvision cell the epoch's history entry gets ``metrics`` and ``eval_time_s``, and the
 last epoch always carries the final evaluation, so the convergence check and the curve
 plots read a YOLO cell like any other. Each evaluation prints one line to stderr (epoch,
-AP50, mAP, mAP75:95) when ``progress`` is on. Ultralytics' own progress bars redraw with
-terminal escapes: they show only on a terminal; into a file or a pipe the cell writes a
-plain line per epoch instead.
+AP50, mAP, mAP75:95) when ``progress`` is on. Ultralytics' own log and progress bars (on
+stdout, the bars redrawn with terminal escapes) show only when stdout and stderr are both
+a terminal; otherwise the cell writes a plain line per epoch to stderr instead.
 
 From the schedule an Ultralytics cell takes ``epochs``, ``batch_size`` (``batch``),
 ``image_size`` (``imgsz``), ``workers`` and ``eval_every``; every other Ultralytics
@@ -171,8 +171,8 @@ def train_ultralytics_cell(
         config_dir: Ultralytics' config folder (see
             :func:`~noisybox.detectors.ultralytics_offline.configure_offline`).
         gpus: 0 (the config's device) or 1.
-        progress: progress on stderr: Ultralytics' own bars on a terminal (a plain line
-            per epoch elsewhere) and a line per evaluation.
+        progress: progress: Ultralytics' own log and bars on a terminal (a plain line per
+            epoch on stderr elsewhere) and a line per evaluation on stderr.
         eval_annotations: the clean annotations the learning curve and the final metrics
             are scored on (``None``: the dataset's test split); also Ultralytics' ``val``
             split, so no other split is read.
@@ -184,10 +184,13 @@ def train_ultralytics_cell(
     Raises:
         NoisyboxError: the extra is not installed, or training wrote no weights.
     """
+    # Ultralytics writes its log and its bars, which redraw with terminal escapes, to stdout:
+    # only where stdout and stderr are both a terminal (not a log, nor the results' stream)
+    bars = progress and is_terminal(sys.stdout) and is_terminal(sys.stderr)
     try:
         from noisybox.detectors.ultralytics_offline import configure_offline
 
-        configure_offline(config_dir, quiet=not progress)
+        configure_offline(config_dir, quiet=not bars)
         from ultralytics import YOLO
 
         from noisybox.detectors.ultralytics import plugged_trainer
@@ -213,8 +216,6 @@ def train_ultralytics_cell(
     )
     args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
     eval_every = int(cfg.schedule.get("eval_every", 0))
-    # Ultralytics' bars redraw with terminal escapes: into a log they show as one long line
-    bars = progress and is_terminal(sys.stderr)
 
     def evaluated(model: Any, epoch: int, epochs: int) -> tuple[dict[str, float], float]:
         eval_start = time.perf_counter()
