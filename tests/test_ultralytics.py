@@ -276,6 +276,221 @@ def test_benchmark_cell_of_an_ultralytics_detector(
     assert no_network == []
 
 
+@pytest.mark.slow
+def test_an_ultralytics_cell_records_its_learning_curve(
+    tmp_path: Path, no_network: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ultralytics import YOLO
+
+    from noisybox.benchmark import load_config, run_benchmark
+    from noisybox.benchmark.curves import curves_frame
+    from noisybox.benchmark.ultralytics_cell import _EmaModel
+    from noisybox.engine.curves import convergence
+    from noisybox.engine.evaluation import METRIC_NAMES
+
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": ["iou"],
+            "etas": [0.0],
+            "seeds": [0],
+            "schedule": {
+                "epochs": 2,
+                "batch_size": 4,
+                "image_size": SIZE,
+                "workers": 0,
+                "eval_every": 1,
+            },
+            "device": "cpu",
+        }
+    )
+    summary = run_benchmark(cfg, tmp_path / "out", progress=True)
+    assert summary.failures == []
+    (record,) = summary.records
+    first, last = record["history"]
+    # epoch 1: the trainer's EMA scored in the callback; epoch 2: the final evaluation
+    assert set(first["metrics"]) == set(METRIC_NAMES) and first["eval_time_s"] > 0
+    assert last["metrics"] == record["metrics"] and last["eval_time_s"] > 0
+    assert record["timing"]["eval_s"] == pytest.approx(first["eval_time_s"] + last["eval_time_s"])
+    assert record["convergence"] == convergence(record["history"])
+    assert record["convergence"]["final"] == record["metrics"]["map"]
+    # what the curve plots read (two epochs from random init count as collapsed: drawn anyway)
+    assert curves_frame([{**record, "collapsed": False}])["epoch"].tolist() == [1, 2]
+    # stderr (not a terminal here): a line per epoch and one per evaluation
+    err = capsys.readouterr().err
+    cell_id = record["cell_id"]
+    for epoch, entry in ((1, first), (2, last)):
+        m = entry["metrics"]
+        line = (
+            f"{cell_id}: epoch {epoch}/2 eval: AP50 {100 * m['ap50']:.1f}  "
+            f"mAP {100 * m['map']:.1f}  mAP75:95 {100 * m['map_75_95']:.1f}  ("
+        )
+        assert any(out.startswith(line) for out in err.splitlines())
+        assert f"{cell_id}: epoch {epoch}/2: loss {entry['loss']:.3f}" in err
+    # the curve's scoring path (the EMA in memory) predicts what the final one does
+    cell_dir = tmp_path / "out" / "work" / "cells" / cell_id
+    yolo = YOLO(str(cell_dir / "train" / "weights" / "last.pt"))
+    images = sorted(str(p) for p in (cell_dir / "yolo" / "images" / "val").iterdir())
+    trainer = type("Trainer", (), {"ema": type("EMA", (), {"ema": yolo.model})})()
+    kwargs = {"imgsz": SIZE, "conf": 0.001, "iou": 0.7, "max_det": 100, "device": "cpu"}
+    ours = _EmaModel(trainer).predict(images, verbose=False, **kwargs)
+    theirs = yolo.predict(images, verbose=False, **kwargs)
+    assert sum(len(r.boxes) for r in theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a.boxes.data, b.boxes.data)
+    assert no_network == []
+
+
+@pytest.mark.slow
+def test_an_ultralytics_cell_log_is_plain_text(tmp_path: Path) -> None:
+    """``run-benchmark > results 2> log``: no progress bar nor terminal escape in either.
+
+    A fresh process, because Ultralytics binds its log handler and bars to the streams it
+    finds at import, which pytest's capture does not see.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = {
+        "dataset": {"builtin": "shapes", "num_train": 8, "num_val": 4, "image_size": SIZE},
+        "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+        "losses": ["iou"],
+        "etas": [0.0],
+        "seeds": [0],
+        "schedule": {"epochs": 2, "batch_size": 4, "image_size": SIZE, "workers": 0},
+        "device": "cpu",
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "noisybox.cli", "run-benchmark", str(path), "--out",
+         str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not any(c in done.stdout + done.stderr for c in "\x1b\r"), done.stderr
+    assert "Ultralytics" not in done.stdout and "Epoch" not in done.stderr
+    (record_path,) = (tmp_path / "out" / "records").glob("*.json")
+    record = json.loads(record_path.read_text())
+    cell_id = record["cell_id"]
+    lines = done.stderr.splitlines()
+    assert f"{cell_id}: epoch 1/2: loss {record['history'][0]['loss']:.3f}" in done.stderr
+    assert sum(line.startswith(f"{cell_id}: epoch 2/2 eval: AP50 ") for line in lines) == 1
+
+
+@pytest.mark.slow
+def test_an_ultralytics_cell_reads_only_the_evaluation_set_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[tuple[Any, ...]]
+) -> None:
+    # a calibration passes the validation split: neither Ultralytics' own "val" split nor
+    # the curve nor the final metrics may read a test image
+    import noisybox.benchmark.ultralytics_cell as cell_module
+    from noisybox.benchmark import load_config
+    from noisybox.benchmark.datasets import ResolvedDataset
+    from noisybox.benchmark.grid import expand_grid
+
+    ds = make_shapes_dataset(tmp_path / "coco", num_train=8, num_val=6, image_size=SIZE, seed=3)
+    val_ds = make_shapes_dataset(tmp_path / "val", num_train=1, num_val=3, image_size=SIZE, seed=9)
+    data = ResolvedDataset(
+        ds.train_annotations, ds.image_root, ds.val_annotations, ds.image_root, None
+    )
+    cfg = load_config(
+        {
+            "dataset": {"builtin": "shapes"},
+            "detectors": [{"name": "yolov8n", "options": {"nbs": 4}}],
+            "losses": ["iou"],
+            "etas": [0.0],
+            "seeds": [0],
+            "schedule": {
+                "epochs": 2,
+                "batch_size": 4,
+                "image_size": SIZE,
+                "workers": 0,
+                "eval_every": 1,
+            },
+            "device": "cpu",
+        }
+    )
+    (cell,) = expand_grid(cfg)
+    read: list[tuple[Path, list[str]]] = []
+    evaluate = cell_module._evaluate
+
+    def spy(model: Any, test: Any, image_root: Path, *args: Any) -> dict[str, float]:
+        read.append((Path(image_root), list(test.file_names)))
+        return evaluate(model, test, image_root, *args)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cell_module, "_evaluate", spy)
+    trained, _ = cell_module.train_ultralytics_cell(
+        cfg,
+        cell,
+        data,
+        ds.train_annotations,
+        tmp_path / "cell",
+        tmp_path / "config",
+        progress=False,
+        eval_annotations=val_ds.val_annotations,
+        eval_images=val_ds.image_root,
+    )
+    val_names = list(read_annotations(val_ds.val_annotations).file_names)
+    assert read == [(val_ds.image_root, val_names)] * 2  # epoch 1 (curve), epoch 2 (final)
+    exported = sorted(p.name for p in (tmp_path / "cell" / "yolo" / "images" / "val").iterdir())
+    assert len(exported) == len(val_names)
+    assert [h.get("metrics") is not None for h in trained.history] == [True, True]
+    assert no_network == []
+
+
+#: The Alpha-IoU repository's data/hyp.scratch.yaml (YOLOv5 v5.0), as its README's command
+#: trains Table 3's detectors with it.
+HYP_SCRATCH = {
+    "lr0": 0.01, "lrf": 0.2, "momentum": 0.937, "weight_decay": 0.0005,
+    "warmup_epochs": 3.0, "warmup_momentum": 0.8, "warmup_bias_lr": 0.1,
+    "box": 0.05, "cls": 0.5, "cls_pw": 1.0, "obj": 1.0, "obj_pw": 1.0, "iou_t": 0.20,
+    "anchor_t": 4.0, "fl_gamma": 0.0, "hsv_h": 0.015, "hsv_s": 0.7, "hsv_v": 0.4,
+    "degrees": 0.0, "translate": 0.1, "scale": 0.5, "shear": 0.0, "perspective": 0.0,
+    "flipud": 0.0, "fliplr": 0.5, "mosaic": 1.0, "mixup": 0.0,
+}  # fmt: skip
+
+
+def test_paper_voc_follows_the_authors_command(tmp_path: Path) -> None:
+    import math
+
+    from ultralytics.cfg import get_cfg
+
+    from noisybox.benchmark import load_config
+    from noisybox.benchmark.config import preset_path
+    from noisybox.benchmark.grid import expand_grid
+    from noisybox.benchmark.ultralytics_cell import ultralytics_train_args
+
+    cfg = load_config("paper-voc", check_paths=False)
+    cell = expand_grid(cfg)[0]
+    args = ultralytics_train_args(cfg, cell, tmp_path / "data.yaml", tmp_path, gpus=1)
+    resolved = get_cfg(DEFAULT_CFG, args)  # Ultralytics' own check: known names, valid types
+    # --batch-size 64 --epochs 300, 640 px: BatchNorm sees 64 images, a step every batch
+    assert (resolved.batch, resolved.nbs, resolved.epochs, resolved.imgsz) == (64, 64, 300, 640)
+    # YOLOv5 v5.0's optimiser and schedule: SGD, cosine one-cycle, mosaic to the end
+    assert (resolved.optimizer, resolved.cos_lr, resolved.close_mosaic) == ("SGD", True, 0)
+    mapped = {k: v for k, v in HYP_SCRATCH.items() if k in cell.detector.options}
+    assert {k: getattr(resolved, k) for k in mapped if k != "warmup_epochs"} == {
+        k: v for k, v in mapped.items() if k != "warmup_epochs"
+    }
+    # warm-up: YOLOv5 v5.0's max(3 epochs, 1000 iterations) on VOC07+12 trainval at batch 64
+    batches = math.ceil(16551 / resolved.batch)
+    assert round(resolved.warmup_epochs * batches) == max(round(3.0 * batches), 1000) == 1000
+    # every hyp.scratch.yaml value without an Ultralytics equivalent is named in the preset
+    unmapped = set(HYP_SCRATCH) - set(mapped)
+    assert unmapped == {"box", "cls", "cls_pw", "obj", "obj_pw", "iou_t", "anchor_t", "fl_gamma"}
+    text = preset_path("paper-voc").read_text()
+    assert all(f"{k} {HYP_SCRATCH[k]}" in text for k in unmapped)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "**paper-voc against the authors' run**" in readme
+
+
 def _configure_in_processes(
     folder: Path, quiet: bool, n: int, *, hold: float = 0.0
 ) -> tuple[list[str], bool]:

@@ -5,17 +5,28 @@ Ultralytics' own model YAML with random weights (or from the ``weights`` file th
 names) and trained by Ultralytics' trainer with the cell's box loss plugged in
 (:func:`noisybox.detectors.ultralytics.plugged_trainer`; the stock name ``torchvision``
 means the detector's own loss, Ultralytics' CIoU). It trains on the cell's noisy training
-boxes, exported to YOLO format; the clean test set is predicted by the last weights and
+boxes, exported to YOLO format; the clean evaluation set (the dataset's test split unless
+the caller names another, e.g. a validation split) is predicted by the last weights and
 scored by noisybox's own pycocotools wrapper, so its record has the same metrics, noise
 record, history keys (``box_loss``, ``alpha``, ``fg_iou``) and collapse check as a
 torchvision cell's.
 
+The learning curve: with the schedule's ``eval_every = k > 0`` the trainer's EMA weights
+(what Ultralytics saves, in half precision, for the final evaluation) are scored the same
+way after every k-th epoch, from Ultralytics' ``on_fit_epoch_end`` callback; as in a
+torchvision cell the epoch's history entry gets ``metrics`` and ``eval_time_s``, and the
+last epoch always carries the final evaluation, so the convergence check and the curve
+plots read a YOLO cell like any other. Each evaluation prints one line to stderr (epoch,
+AP50, mAP, mAP75:95), as a torchvision cell's does. Ultralytics' own log and progress bars (on
+stdout, the bars redrawn with terminal escapes) show only when stdout and stderr are both
+a terminal; otherwise the cell writes a plain line per epoch to stderr instead.
+
 From the schedule an Ultralytics cell takes ``epochs``, ``batch_size`` (``batch``),
-``image_size`` (``imgsz``) and ``workers``; every other Ultralytics hyper-parameter keeps
-Ultralytics' default unless the detector's ``options`` set it (Ultralytics' argument
-names, e.g. ``optimizer: SGD``). ``seed`` is the cell's seed with ``deterministic=True``.
-Ultralytics does not validate during training here (``val=False``: the test set must not
-choose the weights).
+``image_size`` (``imgsz``), ``workers`` and ``eval_every``; every other Ultralytics
+hyper-parameter keeps Ultralytics' default unless the detector's ``options`` set it
+(Ultralytics' argument names, e.g. ``optimizer: SGD``). ``seed`` is the cell's seed with
+``deterministic=True``. Ultralytics does not validate during training here (``val=False``:
+the evaluation set must not choose the weights).
 
 An interrupted cell continues where it stopped, as a torchvision cell does. After every
 epoch (once Ultralytics has saved ``train/weights/last.pt``) the cell writes
@@ -25,22 +36,26 @@ resumes from that checkpoint with Ultralytics' own resume (its weights are the E
 optimiser state and epoch counter are restored; the data order after the restart is not
 that of an uninterrupted run, so unlike a torchvision cell the result is not bit-identical)
 and the history continues from the saved one (the first resumed epoch's entry says
-``resumed_from``). A cell whose training had finished skips to the evaluation. Anything
-else (no state, other arguments, a checkpoint that does not match the state) starts over.
+``resumed_from``; an epoch whose evaluation was cut short keeps no ``metrics``). A cell
+whose training had finished skips to the evaluation. Anything else (no state, other
+arguments, a checkpoint that does not match the state) starts over.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
+from noisybox._progress import evaluation_line, is_terminal
 from noisybox.benchmark.config import (
     RESERVED_OPTIONS,
     ULTRALYTICS_BACKBONE,
@@ -141,6 +156,8 @@ def train_ultralytics_cell(
     *,
     gpus: int = 0,
     progress: bool = True,
+    eval_annotations: Path | None = None,
+    eval_images: Path | None = None,
 ) -> tuple[Trained, dict[str, Any]]:
     """Export, train, predict and score one Ultralytics cell.
 
@@ -153,7 +170,12 @@ def train_ultralytics_cell(
         config_dir: Ultralytics' config folder (see
             :func:`~noisybox.detectors.ultralytics_offline.configure_offline`).
         gpus: 0 (the config's device) or 1.
-        progress: Ultralytics' progress output.
+        progress: Ultralytics' own log and bars on a terminal (a plain line per epoch on
+            stderr elsewhere); a line per evaluation goes to stderr either way.
+        eval_annotations: the clean annotations the learning curve and the final metrics
+            are scored on (``None``: the dataset's test split); also Ultralytics' ``val``
+            split, so no other split is read.
+        eval_images: their image folder (``None``: the dataset's test images).
 
     Returns:
         ``(trained, train_args)``.
@@ -161,10 +183,13 @@ def train_ultralytics_cell(
     Raises:
         NoisyboxError: the extra is not installed, or training wrote no weights.
     """
+    # Ultralytics writes its log and its bars, which redraw with terminal escapes, to stdout:
+    # only where stdout and stderr are both a terminal (not a log, nor the results' stream)
+    bars = progress and is_terminal(sys.stdout) and is_terminal(sys.stderr)
     try:
         from noisybox.detectors.ultralytics_offline import configure_offline
 
-        configure_offline(config_dir, quiet=not progress)
+        configure_offline(config_dir, quiet=not bars)
         from ultralytics import YOLO
 
         from noisybox.detectors.ultralytics import plugged_trainer
@@ -177,15 +202,28 @@ def train_ultralytics_cell(
     from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
 
     start = time.perf_counter()
+    eval_images = Path(data.test_images if eval_images is None else eval_images)
     train = read_annotations(train_annotations, data.format)
-    test = read_annotations(data.test_annotations, data.format)
+    test = read_annotations(
+        data.test_annotations if eval_annotations is None else eval_annotations, data.format
+    )
     class_ids = yolo_class_ids({"train": train, "test": test})
     data_yaml = export_yolo_dataset(
-        {"train": (train, data.train_images), "val": (test, data.test_images)},
+        {"train": (train, data.train_images), "val": (test, eval_images)},
         cell_dir / "yolo",
         class_ids=class_ids,
     )
     args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
+    eval_every = int(cfg.schedule.get("eval_every", 0))
+
+    def evaluated(model: Any, epoch: int, epochs: int) -> tuple[dict[str, float], float]:
+        eval_start = time.perf_counter()
+        metrics = _evaluate(model, test, eval_images, class_ids, args)
+        seconds = time.perf_counter() - eval_start
+        # as a torchvision cell's: every evaluation one line, also from --jobs N workers
+        print(evaluation_line(epoch, epochs, metrics, seconds, cell.cell_id), file=sys.stderr)
+        return metrics, seconds
+
     warmup = cell.loss.alpha_warmup
     key = _resume_key(args, cell)
     state_path = cell_dir / STATE_FILE
@@ -246,22 +284,68 @@ def train_ultralytics_cell(
             state["history"] = history
             state["loss_state"] = _loss_state(run.model)
             atomic_write_json(state_path, state)
+            if progress and not bars:
+                print(f"{cell.cell_id}: {_epoch_line(entry, int(run.epochs))}", file=sys.stderr)
+            epoch, epochs = entry["epoch"], int(run.epochs)
+            if eval_every > 0 and epoch % eval_every == 0 and epoch < epochs:
+                # the last epoch is the final evaluation's, on the saved weights
+                entry["metrics"], entry["eval_time_s"] = evaluated(_EmaModel(run), epoch, epochs)
+                atomic_write_json(state_path, state)
 
         model.add_callback("on_train_epoch_start", on_epoch_start)
         model.add_callback("on_fit_epoch_end", on_epoch_end)
-        with contextlib.nullcontext() if progress else _ultralytics_quiet():
+        with contextlib.nullcontext() if bars else _ultralytics_quiet():
             model.train(trainer=trainer, **train_args)
         if not weights.is_file():
             raise NoisyboxError(f"Expected Ultralytics to write {weights} but it did not")
         state["trained"] = True
         atomic_write_json(state_path, state)
 
-    eval_start = time.perf_counter()
-    metrics = _evaluate(YOLO(str(weights)), test, data.test_images, class_ids, args)
+    epochs = int(args["epochs"])
+    metrics, eval_s = evaluated(YOLO(str(weights)), len(history) or epochs, epochs)
     if history:
-        history[-1]["eval_time_s"] = time.perf_counter() - eval_start
+        history[-1]["metrics"] = metrics
+        history[-1]["eval_time_s"] = eval_s
     trained = Trained(history, metrics, time.perf_counter() - start)
     return trained, args
+
+
+def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
+    """A history entry as one plain progress line (for a log: no bars, no escapes).
+
+    >>> _epoch_line({"epoch": 3, "loss": 4.5678, "time_s": 12.34}, 60)
+    'epoch 3/60: loss 4.568 (12.3 s)'
+    """
+    return f"epoch {entry['epoch']}/{epochs}: loss {entry['loss']:.3f} ({entry['time_s']:.1f} s)"
+
+
+class _EmaModel:
+    """``YOLO.predict`` on a copy of a trainer's EMA weights, for :func:`_evaluate`.
+
+    The copy is taken when built (prediction fuses the copy's convolutions and batch norms,
+    and training goes on changing the EMA); predictions go through Ultralytics'
+    ``DetectionPredictor`` with ``YOLO.predict``'s own defaults, as the final evaluation's
+    ``YOLO(last.pt).predict`` does.
+    """
+
+    def __init__(self, trainer: Any) -> None:
+        from ultralytics.utils.torch_utils import unwrap_model  # type: ignore[import-untyped]
+
+        ema = getattr(trainer, "ema", None)
+        source = trainer.model if ema is None else ema.ema
+        self.module = copy.deepcopy(unwrap_model(source)).float().eval()
+        self.predictor: Any = None
+
+    def predict(self, source: list[str], **kwargs: Any) -> list[Any]:
+        from ultralytics.models.yolo.detect import (  # type: ignore[import-untyped]
+            DetectionPredictor,
+        )
+
+        if self.predictor is None:
+            overrides = {"conf": 0.25, "batch": 1, "save": False, "mode": "predict", "rect": True}
+            self.predictor = DetectionPredictor(overrides={**overrides, **kwargs})
+            self.predictor.setup_model(model=self.module, verbose=False)
+        return list(self.predictor(source=source, stream=False))
 
 
 def _resume_key(args: dict[str, Any], cell: Cell) -> dict[str, Any]:
