@@ -166,7 +166,8 @@ def run_cell(
         "schema": RECORD_SCHEMA,
         "cell_id": cell_id,
         "cell": cell.to_dict(),
-        "metrics": {k: float(v) for k, v in trained.metrics.items()},
+        # no metrics when training stopped on non-finite weights (a collapsed cell)
+        "metrics": {k: float(v) for k, v in (trained.metrics or {}).items()},
         "noise": noise,
         "history": trained.history,
         "epochs_trained": len(trained.history),

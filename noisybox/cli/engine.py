@@ -11,9 +11,13 @@ import click
 from click.core import ParameterSource
 
 from noisybox._fileio import check_outputs
+from noisybox._limits import MAX_IMAGE_SIZE
 from noisybox.cli._options import (
     ALIAS_GIVEN,
+    SEED,
     USER_ERRORS,
+    BoundedIntRange,
+    FiniteFloatRange,
     common_options,
     deprecated_alias,
     echo_json,
@@ -112,7 +116,7 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--alpha",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Alpha of the loss after warm-up (default: the loss's own).",
 )
 @click.option(
@@ -130,11 +134,11 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Peak learning rate [default: 0.002 AdamW, 0.01 SGD].",
 )
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), **_default("optimizer"))
-@click.option("--weight-decay", type=click.FloatRange(min=0), **_default("weight_decay"))
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), **_default("weight_decay"))
 @click.option(
     "--lr-warmup",
     type=click.FloatRange(0, 1, max_open=True),
@@ -143,18 +147,18 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--grad-clip",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     **_default("grad_clip"),
     help="Max gradient norm (0: off).",
 )
-@click.option("--image-size", type=click.IntRange(min=32), **_default("image_size"))
+@click.option("--image-size", type=BoundedIntRange(32, MAX_IMAGE_SIZE), **_default("image_size"))
 @click.option("--fpn-channels", type=click.IntRange(min=1), **_default("fpn_channels"))
 @click.option(
     "--head-convs",
     type=click.IntRange(min=1),
     help="FCOS: convolutions per head branch [default: torchvision's 4].",
 )
-@click.option("--seed", type=int, **_default("seed"))
+@click.option("--seed", type=SEED, **_default("seed"))
 @click.option("--device", **_default("device"), help="auto, cpu, cuda, cuda:N or mps.")
 @click.option(
     "--amp",
@@ -199,7 +203,7 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--scale-range",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     nargs=2,
     default=None,
     metavar="LOW HIGH",
@@ -283,8 +287,22 @@ def train(**options: Any) -> None:
         return
     if options["as_json"]:  # the collapse reasons are in the JSON ("collapsed")
         echo_json(result.to_dict())
-        return
-    _echo_train_result(result)
+    else:
+        _echo_train_result(result)
+    _fail_if_nonfinite(result)
+
+
+def _fail_if_nonfinite(result: Any) -> None:
+    """Exit 1 when the weights became non-finite: the run is a failure, not a result."""
+    from noisybox.engine.collapse import stopped_nonfinite
+
+    epoch = stopped_nonfinite(result.history)
+    if epoch is not None:
+        raise click.ClickException(
+            f"Expected finite weights but got non-finite ones after epoch {epoch}; training "
+            f"stopped and {Path(result.checkpoint).parent / 'result.json'} records the run "
+            "as collapsed (lower --lr or set --grad-clip)"
+        )
 
 
 def _load_train_config(config: str | None, overrides: dict[str, Any]) -> TrainConfig:

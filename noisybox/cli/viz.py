@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from noisybox._fileio import check_outputs
+from noisybox._limits import MAX_BINS, MAX_TILE_SIZE
 from noisybox.cli._options import (
     SEED,
+    BoundedIntRange,
     boundary_option,
     common_options,
     echo_json,
@@ -108,7 +110,7 @@ def _class_names(value: str | None) -> list[str] | None:
 )
 @click.option(
     "--tile-size",
-    type=click.IntRange(min=32),
+    type=BoundedIntRange(32, MAX_TILE_SIZE),
     default=360,
     show_default=True,
     help="Longest image side in the grid, in pixels.",
@@ -206,7 +208,11 @@ def preview(
     help="Legend text, one per NOISY file then per --eta (default: from provenance).",
 )
 @click.option(
-    "--bins", type=click.IntRange(min=1), default=40, show_default=True, help="Histogram bins."
+    "--bins",
+    type=BoundedIntRange(1, MAX_BINS),
+    default=40,
+    show_default=True,
+    help="Histogram bins.",
 )
 @format_option("Format (detected by default).")
 @common_options

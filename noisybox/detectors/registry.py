@@ -13,6 +13,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.retinanet import RetinaNetHead
 
 from noisybox._registry import Registry
+from noisybox.detectors._weights import read_weights_file
 from noisybox.detectors.backbones import build_fpn_backbone
 from noisybox.detectors.loss_plug import (
     PluggedFCOSHead,
@@ -376,10 +377,7 @@ def load_detector_weights(model: nn.Module, path: str | Path) -> None:
         FileNotFoundError: no such file.
         ValueError: the file holds no state dict or it does not fit the model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Expected a detector weights file but got no file at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights_file(path, "detector weights")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
