@@ -279,6 +279,16 @@ def save_figure(
         raise NoisyboxError(
             f"Expected an image file name with a suffix such as .png but got {path}"
         )
+    dpi = savefig_kwargs.get("dpi")
+    if isinstance(dpi, (int, float)):
+        from noisybox._limits import MAX_FIGURE_PIXELS, check_limit
+
+        width, height = fig.get_size_inches()
+        check_limit(
+            f"the figure's pixels at {dpi:g} dpi",
+            int(width * height * dpi * dpi),
+            MAX_FIGURE_PIXELS,
+        )
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format=fmt, **savefig_kwargs)

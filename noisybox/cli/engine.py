@@ -296,7 +296,7 @@ def _fail_if_nonfinite(result: Any) -> None:
     """Exit 1 when the weights became non-finite: the run is a failure, not a result."""
     from noisybox.engine.collapse import stopped_nonfinite
 
-    epoch = stopped_nonfinite(result.history)
+    epoch = stopped_nonfinite(getattr(result, "history", None) or [])
     if epoch is not None:
         raise click.ClickException(
             f"Expected finite weights but got non-finite ones after epoch {epoch}; training "

@@ -148,6 +148,10 @@ def preview(
     if noisy_path is not None and on_the_fly:
         raise click.UsageError("Give either NOISY or --eta/--eta-w/--eta-h, not both.")
     ids = _split(image_ids) if image_ids else None
+    if image_ids and not ids:
+        raise click.BadParameter(
+            "Expected image ids or file names but got none", param_hint="--image-ids"
+        )
     if ids is not None and num_images is not None:
         raise click.UsageError("Give either --num-images or --image-ids, not both.")
     names = _class_names(class_names)

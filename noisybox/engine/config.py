@@ -266,6 +266,16 @@ class TrainConfig:
             )
         if self.loss not in list_detector_losses():
             raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
+        from noisybox.detectors.registry import check_detector_kwargs
+
+        if not isinstance(self.detector_kwargs, Mapping):
+            raise NoisyboxError(
+                f"Expected detector_kwargs a mapping but got {self.detector_kwargs!r}"
+            )
+        try:
+            check_detector_kwargs(self.detector, self.detector_kwargs)
+        except ValueError as exc:
+            raise NoisyboxError(str(exc)) from None
 
     def _check_finite(self) -> None:
         """Every number of the schedule must be finite: a learning rate of ``inf`` trains

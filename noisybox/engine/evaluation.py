@@ -158,7 +158,7 @@ def _ground_truth_dict(ground_truth: Any) -> dict[str, Any]:
                 raise NoisyboxError(
                     f"Expected a readable COCO file but got {exc.strerror}: {path}"
                 ) from None
-            document, _ = parse_json(raw, path, what="a COCO file of valid JSON")
+            document, _ = parse_json(raw, path, what="valid JSON")
             if not isinstance(document, dict):
                 raise NoisyboxError(
                     f"Expected a JSON object at the top of {path} but got {type(document).__name__}"

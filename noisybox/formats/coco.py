@@ -79,7 +79,7 @@ def _load(path: Path) -> tuple[Any, bool]:
         raise NoisyboxError(
             f"Expected a readable COCO file but got {exc.strerror}: {path}"
         ) from None
-    return parse_json(raw, path, what="a COCO file of valid JSON")
+    return parse_json(raw, path, what="valid JSON")
 
 
 def _number(value: Any) -> bool:
