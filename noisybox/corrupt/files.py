@@ -218,7 +218,18 @@ def corrupt_annotations(
         paths, missing=missing, class_flip=class_flip, extra=extra, relocate=relocate
     )
     if reproduce is not None:
-        check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
+        check_reproduce(
+            reproduce,
+            paths,
+            eta_w,
+            eta_h,
+            ratio,
+            seed,
+            format,
+            noise_model=noise_model,
+            boundary=boundary,
+            rates=list(rates),
+        )
         read_kwargs.setdefault("image_set", "trainval")
         seed = OAMIL_SEED
     several = len(paths) > 1
