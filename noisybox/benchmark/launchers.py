@@ -165,6 +165,10 @@ def _cell_done(
 def _init_cell_process(threads: int) -> None:
     import torch
 
+    from noisybox.benchmark.guard import die_with_parent
+
+    die_with_parent()
+
     torch.set_num_threads(threads)
 
 

@@ -35,6 +35,7 @@ from noisybox.benchmark.datasets import (
     prepare_dataset,
 )
 from noisybox.benchmark.grid import Cell, expand_grid, select_cells, shard_cells
+from noisybox.benchmark.guard import check_launcher, locked_study
 from noisybox.benchmark.launchers import CellFailure
 from noisybox.benchmark.results import (
     RECORD_SCHEMA,
@@ -219,6 +220,7 @@ class RunSummary:
         return [r for r in self.records if r.get("collapsed")]
 
 
+@locked_study
 def run_benchmark(
     cfg: BenchmarkConfig,
     out_dir: str | os.PathLike[str],
@@ -264,6 +266,7 @@ def run_benchmark(
         raise NoisyboxError(
             f"Expected jobs >= 1 (and > 1 only with the local launcher) but got {jobs}"
         )
+    check_launcher(launcher, gpus, slurm_cluster)
     start = time.perf_counter()
     from noisybox.benchmark.preflight import preflight
 
