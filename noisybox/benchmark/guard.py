@@ -46,7 +46,7 @@ __all__ = [
 LOCK_NAME = ".noisybox-run.lock"
 PID_NAME = ".noisybox-run.pid"
 
-# tempfile.mkstemp / mkdtemp names of noisybox._fileio: ".<target>.<8 random chars>.tmp",
+# the temporary names of noisybox._fileio: ".<target>.<8 random chars>.tmp",
 # and ".<target>.<8 random chars>.old" for the folder an atomic_dir swap moves aside.
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp|old)$")
 
