@@ -48,7 +48,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from noisybox._outputs import PathLike, check_outputs, resolve_output
+from noisybox._outputs import (
+    PathLike,
+    check_outputs,
+    check_replaceable_annotations,
+    check_replaceable_plot,
+    check_side_files,
+    resolve_output,
+)
 from noisybox.errors import NoisyboxError
 
 if TYPE_CHECKING:
@@ -61,6 +68,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_outputs",
+    "check_replaceable_annotations",
+    "check_replaceable_plot",
+    "check_side_files",
     "MAX_JSON_DEPTH",
     "make_dirs",
     "parse_json",
@@ -259,6 +269,10 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# suffixes that name one format
+_SAME_FORMAT = {"jpeg": "jpg", "tiff": "tif"}
+
+
 def save_figure(
     fig: Figure, path: PathLike, *, format: str | None = None, **savefig_kwargs: Any
 ) -> Path:
@@ -271,14 +285,22 @@ def save_figure(
         **savefig_kwargs: passed to ``Figure.savefig`` (``dpi``, ``bbox_inches``, ...).
 
     Raises:
-        NoisyboxError: no format (no suffix), a format matplotlib cannot write, or a path
-            refused by :func:`resolve_output`.
+        NoisyboxError: no format (no suffix), a suffix other than ``format``, a format
+            matplotlib cannot write, a figure above the pixel budget, a path refused by
+            :func:`resolve_output`, or an existing file that is not an earlier plot
+            (:func:`check_replaceable_plot`).
     """
-    fmt = (format or Path(path).suffix.lstrip(".")).lower()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = (format or suffix).lower()
     if not fmt:
         raise NoisyboxError(
             f"Expected an image file name with a suffix such as .png but got {path}"
         )
+    if _SAME_FORMAT.get(suffix, suffix) != _SAME_FORMAT.get(fmt, fmt):
+        raise NoisyboxError(
+            f"Expected a .{fmt} file name for the {fmt.upper()} image but got {path}"
+        )
+    check_replaceable_plot(path, fmt)
     dpi = savefig_kwargs.get("dpi")
     if isinstance(dpi, (int, float)):
         from noisybox._limits import MAX_FIGURE_PIXELS, check_limit

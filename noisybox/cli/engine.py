@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +28,7 @@ from noisybox.cli._options import (
 )
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
+from noisybox.errors import NoisyboxError
 from noisybox.losses import list_detector_losses
 from noisybox.noise import list_noise_models
 
@@ -278,6 +280,7 @@ def train(**options: Any) -> None:
                 "--weights-backbone": cfg.weights_backbone,
             },
         )
+        _check_out_is_not_the_data(out, cfg)
         from noisybox.engine import train as run_training
 
         return run_training(cfg, progress=not options["quiet"])
@@ -290,6 +293,28 @@ def train(**options: Any) -> None:
     else:
         _echo_train_result(result)
     _fail_if_nonfinite(result)
+
+
+def _check_out_is_not_the_data(out: Path, cfg: TrainConfig) -> None:
+    """``--out`` must not be a dataset folder: last.pt and result.json would land among the
+    user's images and annotation files."""
+    folders = {
+        "the training images": cfg.train_images,
+        "the test images": cfg.test_images,
+        "the training annotations": Path(cfg.train_annotations).parent,
+        "the test annotations": (
+            Path(cfg.test_annotations).parent if cfg.test_annotations else None
+        ),
+    }
+    for what, folder in folders.items():
+        if folder is None or not out.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(out, folder):
+                raise NoisyboxError(
+                    f"Expected --out to be a folder of its own but got {out}, the folder of "
+                    f"{what}; noisybox never writes into a dataset"
+                )
 
 
 def _fail_if_nonfinite(result: Any) -> None:

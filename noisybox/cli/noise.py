@@ -194,7 +194,8 @@ def corrupt(
         echo_info(f"wrote {plot_path}")
     if as_json:
         plot = {"plot": plot_path} if plot_path is not None else {}
-        echo_json({"output": str(result.output_path), **result.provenance, **plot})
+        sides = {"side_files": [str(p) for p in result.side_files]} if result.side_files else {}
+        echo_json({"output": str(result.output_path), **result.provenance, **plot, **sides})
         return
     _print_result(result)
 
@@ -234,6 +235,8 @@ def _print_result(result: Any) -> None:
         )
     else:
         click.echo(f"wrote {result.output_path} ({p['format']}, {settings})")
+    for side in result.side_files:
+        click.echo(f"wrote {side} (beside {result.output_path})")
     click.echo(
         f"boxes: {c['boxes']}  perturbed: {c['perturbed']}  crowd untouched: {c['crowd_untouched']}  "
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"

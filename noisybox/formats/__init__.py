@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import atomic_write_bytes, check_outputs, staged
+from noisybox._fileio import (
+    atomic_write_bytes,
+    check_outputs,
+    check_replaceable_annotations,
+    check_side_files,
+    staged,
+)
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
@@ -164,6 +170,8 @@ def write_annotations(
             f"Expected extra files with VOC or COCO output only but got {ann.format!r}"
         )
     if ann.format == "coco":
+        check_replaceable_annotations(output_path)
+        check_side_files(output_path, [Path(output_path).parent / n for n in extra_files or {}])
         with staged():
             write_coco(ann, output_path, provenance=provenance, edits=edits)
             for name, content in (extra_files or {}).items():
