@@ -243,6 +243,13 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
         os.chmod(tmp, mode)
+    except OSError as exc:  # a full disk, a quota: name the file, not only the errno
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise NoisyboxError(
+            f"Expected to write {os.fspath(path)} but got: {exc.strerror or exc} "
+            f"({target.parent}); nothing was written"
+        ) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

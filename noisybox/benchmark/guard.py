@@ -82,7 +82,9 @@ def study_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
     """
     from filelock import FileLock, Timeout
 
-    root = Path(out_dir).resolve()
+    from noisybox._outputs import resolve_output
+
+    root = resolve_output(out_dir, option="--out", folder=True)
     created = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)

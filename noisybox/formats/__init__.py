@@ -103,7 +103,8 @@ def read_annotations(
         raise NoisyboxError(f"Expected an existing annotation file or folder but got {path}")
     if fmt == "coco":
         if not Path(path).is_file():
-            raise NoisyboxError(f"Expected a COCO .json file but got the folder {path}")
+            kind = "the folder" if Path(path).is_dir() else "the special file"
+            raise NoisyboxError(f"Expected a COCO .json file but got {kind} {path}")
         return read_coco(path)
     if fmt == "voc":
         return read_voc(path, image_set=image_set, progress=progress)
