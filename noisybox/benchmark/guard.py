@@ -77,21 +77,19 @@ def study_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
         The folder, resolved.
 
     Raises:
-        NoisyboxError: another process holds the lock (its pid named), or the folder
-            cannot be created.
+        NoisyboxError: another process holds the lock (its pid named), or ``out_dir`` is
+            a file or a device.
+        OSError: the folder cannot be created.
     """
     from filelock import FileLock, Timeout
 
     from noisybox._outputs import resolve_output
 
-    root = resolve_output(out_dir, option="--out", folder=True)
+    root = Path(out_dir).resolve()
     created = not root.exists()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NoisyboxError(
-            f"Expected a results folder at {out_dir} but got: {exc.strerror}"
-        ) from None
+    if not created:  # a device or a file is named as such, never made a folder
+        root = resolve_output(out_dir, option="--out", folder=True)
+    root.mkdir(parents=True, exist_ok=True)  # an OSError is the CLI's one line (or --debug's)
     path = root / LOCK_NAME
     for _ in range(10):
         lock = FileLock(path, thread_local=False)
