@@ -92,7 +92,7 @@ class BoundedIntRange(click.IntRange):
     """``click.IntRange`` with an upper bound from :mod:`noisybox._limits`; the message
     says why the bound exists.
 
-    >>> BoundedIntRange(1, MAX_BINS).convert("100000000", None, None)
+    >>> BoundedIntRange(1, 10_000).convert("100000000", None, None)
     Traceback (most recent call last):
     ...
     click.exceptions.BadParameter: 100000000 is not in the range 1<=x<=10000 (IoU is reported to 4 decimals).

@@ -164,6 +164,7 @@ def build_fpn_backbone(
     Raises:
         ValueError: unknown name, stride or ``extra``.
 
+    >>> import torch
     >>> bb = build_fpn_backbone("resnet18", fpn_channels=32)
     >>> [tuple(f.shape) for f in bb(torch.zeros(1, 3, 64, 64)).values()]
     [(1, 32, 8, 8), (1, 32, 4, 4), (1, 32, 2, 2), (1, 32, 1, 1), (1, 32, 1, 1)]
