@@ -175,6 +175,8 @@ def die_with_parent() -> None:
     elsewhere, or if that call fails, a daemon thread checks every second whether the
     parent changed (an orphan is adopted by another process) and kills this process.
     A worker killed this way leaves its cell's checkpoint for the next run to resume.
+    (The kernel sends the signal when the *thread* that started the worker ends; the
+    runner submits from the thread that then waits for the workers, so the two coincide.)
     """
     parent = os.getppid()
     if sys.platform.startswith("linux"):
