@@ -40,6 +40,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -47,7 +48,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from noisybox._outputs import PathLike, check_outputs, resolve_output
+from noisybox._outputs import (
+    PathLike,
+    check_outputs,
+    check_replaceable_annotations,
+    check_replaceable_plot,
+    check_side_files,
+    resolve_output,
+)
 from noisybox.errors import NoisyboxError
 
 if TYPE_CHECKING:
@@ -60,7 +68,12 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_outputs",
+    "check_replaceable_annotations",
+    "check_replaceable_plot",
+    "check_side_files",
+    "MAX_JSON_DEPTH",
     "make_dirs",
+    "parse_json",
     "read_json_object",
     "resolve_output",
     "save_figure",
@@ -230,6 +243,13 @@ def atomic_write(path: PathLike, write: Callable[[IO[bytes]], object]) -> Path:
         except FileNotFoundError:
             mode = 0o666 & ~_umask()
         os.chmod(tmp, mode)
+    except OSError as exc:  # a full disk, a quota: name the file, not only the errno
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise NoisyboxError(
+            f"Expected to write {os.fspath(path)} but got: {exc.strerror or exc} "
+            f"({target.parent}); nothing was written"
+        ) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -256,6 +276,10 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# suffixes that name one format
+_SAME_FORMAT = {"jpeg": "jpg", "tiff": "tif"}
+
+
 def save_figure(
     fig: Figure, path: PathLike, *, format: str | None = None, **savefig_kwargs: Any
 ) -> Path:
@@ -268,13 +292,31 @@ def save_figure(
         **savefig_kwargs: passed to ``Figure.savefig`` (``dpi``, ``bbox_inches``, ...).
 
     Raises:
-        NoisyboxError: no format (no suffix), a format matplotlib cannot write, or a path
-            refused by :func:`resolve_output`.
+        NoisyboxError: no format (no suffix), a suffix other than ``format``, a format
+            matplotlib cannot write, a figure above the pixel budget, a path refused by
+            :func:`resolve_output`, or an existing file that is not an earlier plot
+            (:func:`check_replaceable_plot`).
     """
-    fmt = (format or Path(path).suffix.lstrip(".")).lower()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = (format or suffix).lower()
     if not fmt:
         raise NoisyboxError(
             f"Expected an image file name with a suffix such as .png but got {path}"
+        )
+    if _SAME_FORMAT.get(suffix, suffix) != _SAME_FORMAT.get(fmt, fmt):
+        raise NoisyboxError(
+            f"Expected a .{fmt} file name for the {fmt.upper()} image but got {path}"
+        )
+    check_replaceable_plot(path, fmt)
+    dpi = savefig_kwargs.get("dpi")
+    if isinstance(dpi, (int, float)):
+        from noisybox._limits import MAX_FIGURE_PIXELS, check_limit
+
+        width, height = fig.get_size_inches()
+        check_limit(
+            f"the figure's pixels at {dpi:g} dpi",
+            int(width * height * dpi * dpi),
+            MAX_FIGURE_PIXELS,
         )
     buffer = io.BytesIO()
     try:
@@ -336,6 +378,72 @@ def atomic_dir(path: PathLike, *, manifest: str) -> Iterator[Path]:
 # ------------------------------------------------------------------------- reading
 
 
+#: The deepest nesting of arrays and objects a JSON file noisybox reads may have (orjson's
+#: own limit; the standard library's parser would exhaust Python's recursion limit first).
+MAX_JSON_DEPTH = 1024
+
+# Integers of 19 digits or more may lie beyond 64 bits, where orjson returns a float: such
+# documents are parsed by the standard library, which keeps every integer exactly.
+_LONG_INTEGER = re.compile(rb"\d{19,}")
+
+
+def parse_json(raw: bytes, source: PathLike, *, what: str = "valid JSON") -> tuple[Any, bool]:
+    """Parse a JSON document: the one way in for every JSON file noisybox reads.
+
+    Every decode failure becomes one :class:`NoisyboxError` line naming ``source``: bytes
+    that are not UTF-8, invalid JSON, nesting deeper than :data:`MAX_JSON_DEPTH`, or an
+    integer longer than Python converts (4300 digits). Integers are kept exactly as
+    written, whatever their size (orjson would turn those beyond 64 bits into floats).
+
+    Args:
+        raw: the file's bytes.
+        source: the file, for the message.
+        what: what the file should hold, for the message ("Expected {what} in ...").
+
+    Returns:
+        The value, and whether the standard library parsed it (a document orjson cannot
+        hold: integers beyond 64 bits, ``NaN``/``Infinity``); write such a document back
+        with the ``json`` module to keep its values.
+
+    Raises:
+        NoisyboxError: the bytes are not a JSON document noisybox can hold.
+
+    >>> parse_json(b'{"id": 1180591620717411303424}', "a.json")
+    ({'id': 1180591620717411303424}, True)
+    >>> parse_json(b"[" * 5000 + b"]" * 5000, "deep.json")
+    Traceback (most recent call last):
+    ...
+    noisybox.errors.NoisyboxError: Expected valid JSON in deep.json but got arrays or objects nested deeper than 1024 levels
+    """
+    import orjson
+
+    where = os.fspath(source)
+    if not _LONG_INTEGER.search(raw):
+        try:
+            return orjson.loads(raw), False
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):
+                raise NoisyboxError(
+                    f"Expected {what} in {where} but got arrays or objects nested deeper "
+                    f"than {MAX_JSON_DEPTH} levels"
+                ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NoisyboxError(
+            f"Expected {what} in {where} but got bytes that are not UTF-8 (at byte {exc.start})"
+        ) from None
+    try:
+        return json.loads(text), True
+    except RecursionError:
+        reason = f"arrays or objects nested deeper than {MAX_JSON_DEPTH} levels"
+    except json.JSONDecodeError as exc:
+        reason = f"invalid JSON ({exc})"
+    except ValueError as exc:  # an integer beyond Python's int_max_str_digits
+        reason = f"a number Python cannot read ({str(exc).splitlines()[0]})"
+    raise NoisyboxError(f"Expected {what} in {where} but got {reason}")
+
+
 def read_json_object(path: PathLike, *, what: str = "a JSON object") -> dict[str, Any]:
     """A JSON file that must hold an object (a results folder's ``benchmark.json``, a record).
 
@@ -344,14 +452,10 @@ def read_json_object(path: PathLike, *, what: str = "a JSON object") -> dict[str
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "bytes that are not UTF-8"
-        raise NoisyboxError(f"Expected {what} in {path} but got {reason}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NoisyboxError(f"Expected {what} in {path} but got invalid JSON ({exc})") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NoisyboxError(f"Expected {what} in {path} but got {exc.strerror}") from None
+    data, _ = parse_json(raw, path, what=what)
     if not isinstance(data, dict):
         raise NoisyboxError(f"Expected {what} in {path} but got a JSON {type(data).__name__}")
     return data

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from noisybox.errors import NoisyboxError
 
-__all__ = ["PathLike", "check_outputs", "resolve_output"]
+__all__ = [
+    "PathLike",
+    "check_outputs",
+    "check_replaceable_annotations",
+    "check_replaceable_plot",
+    "check_side_files",
+    "resolve_output",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -185,3 +192,121 @@ def check_outputs(
                 )
         resolved[option] = out
     return resolved
+
+
+# ------------------------------------------------------------------ what an output replaces
+
+#: How a plot format starts; a file is a plot noisybox drew when matplotlib signed it.
+_PLOT_MAGIC = {
+    "png": b"\x89PNG",
+    "pdf": b"%PDF",
+    "svg": b"<",
+    "svgz": b"\x1f\x8b",
+    "eps": b"%!PS",
+    "ps": b"%!PS",
+}
+_HEAD = 65536
+
+
+def _head(path: Path) -> bytes | None:
+    """The first bytes of an existing non-empty regular file (``None``: nothing to lose)."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, "rb") as handle:
+            return handle.read(_HEAD)
+    except OSError:
+        return None
+
+
+def _what(head: bytes) -> str:
+    """What a file holds, in words, from its first bytes."""
+    for fmt, magic in _PLOT_MAGIC.items():
+        if fmt != "svg" and head.startswith(magic):
+            return f"a {fmt.upper()} file noisybox did not draw"
+    if head.startswith(b"\xff\xd8"):
+        return "a JPEG image"
+    stripped = head.lstrip()
+    if stripped.startswith((b"{", b"[")):
+        return "a JSON file"
+    if stripped.startswith(b"<"):
+        return "an XML file"
+    return "a file of another kind"
+
+
+def check_replaceable_plot(path: PathLike, fmt: str, *, option: str | None = None) -> None:
+    """Refuse to write a plot over a file that is not an earlier plot.
+
+    An existing non-empty file is replaced only if it is a plot of the same format that
+    matplotlib drew (its signature is in the file): a PNG writer never replaces a JSON
+    file, a dataset image or a photo. Formats without a signature (JPEG) never replace an
+    existing file.
+
+    Raises:
+        NoisyboxError: the path holds another kind of file (named).
+    """
+    target = resolve_output(path, option=option)
+    head = _head(target)
+    if head is None:
+        return
+    magic = _PLOT_MAGIC.get(fmt)
+    if magic is not None and head.startswith(magic) and b"matplotlib" in head.lower():
+        return
+    raise NoisyboxError(
+        f"Expected {_label(option, path)} to be a new file or a {fmt.upper()} plot noisybox "
+        f"drew but got {_what(head)}; noisybox never replaces files it did not write"
+    )
+
+
+def _noisybox_annotations(path: Path) -> bool:
+    """Whether ``path`` is a COCO file ``noisybox corrupt`` wrote (its ``info.noisybox``)."""
+    from noisybox._fileio import parse_json
+
+    try:
+        data, _ = parse_json(path.read_bytes(), path)
+    except (OSError, NoisyboxError):
+        return False
+    info = data.get("info") if isinstance(data, dict) else None
+    return isinstance(info, dict) and isinstance(info.get("noisybox"), dict)
+
+
+def check_replaceable_annotations(path: PathLike, *, option: str | None = None) -> None:
+    """Refuse to write an annotation file over one noisybox did not write.
+
+    An existing non-empty file is replaced only if it is an earlier output of ``noisybox
+    corrupt`` (it holds ``info.noisybox``): ``corrupt train.json -o instances_val.json``
+    must not replace the dataset's clean validation file.
+
+    Raises:
+        NoisyboxError: the path holds a file noisybox did not write (named).
+    """
+    target = resolve_output(path, option=option)
+    head = _head(target)
+    if head is None or _noisybox_annotations(target):
+        return
+    what = _what(head)
+    what = "an annotation file noisybox did not write" if what == "a JSON file" else what
+    raise NoisyboxError(
+        f"Expected {_label(option, path) if option else 'the output ' + os.fspath(path)} to "
+        f"be a new file or an earlier noisybox output but got {what}; noisybox never "
+        "replaces files it did not write"
+    )
+
+
+def check_side_files(main: PathLike, sides: list[PathLike]) -> None:
+    """Side files written beside an output (a reproduced generator's ``.pkl``) follow the
+    main output's rule: an existing one is replaced only together with the earlier
+    noisybox output it was written with.
+
+    Raises:
+        NoisyboxError: a side file exists while ``main`` is not an earlier noisybox output.
+    """
+    ours = _noisybox_annotations(resolve_output(main))
+    for side in sides:
+        target = resolve_output(side)
+        if not ours and _head(target) is not None:
+            raise NoisyboxError(
+                f"Expected no file at {os.fspath(side)} (written beside {os.fspath(main)}) but "
+                f"got one that no earlier noisybox output at {os.fspath(main)} wrote; "
+                "noisybox never replaces files it did not write"
+            )

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from noisybox.benchmark.collapse import apply_collapse_flags, find_twin
-from noisybox.benchmark.config import CollapseConfig
+from noisybox.benchmark.config import CollapseConfig, load_config
+from noisybox.benchmark.grid import expand_grid
 from noisybox.benchmark.report import (
     TABLE_METRICS,
     build_report,
@@ -295,16 +296,39 @@ def test_runner_twin_and_report_baseline_follow_one_rule() -> None:
 
 
 def make_folder(tmp_path: Path, records: list[dict], losses: list, **extra: object) -> Path:
+    """A results folder whose config is valid and whose grid holds every record's cell
+    (``losses`` first, in their order, then the other losses of the records); each record
+    is stored under its cell's id, as the runner writes it."""
     out = tmp_path / "results"
     (out / "records").mkdir(parents=True)
+    specs = [dict(spec) for spec in losses]
+    for rec in records:
+        c = rec["cell"]
+        spec = {"name": c["loss"], "alpha": c["alpha"], "alpha_warmup": c["alpha_warmup"]}
+        spec = {k: v for k, v in spec.items() if v is not None}
+        known = [{"alpha": 1.0, **s} for s in specs]
+        if {"alpha": 1.0, **spec} not in known:
+            specs.append(spec)
     config = {
         "name": "handmade",
-        "losses": losses,
+        "dataset": {"builtin": "shapes"},
+        "detectors": [{"name": "retinanet", "backbone": "resnet18"}],
+        "losses": specs,
+        "etas": sorted({r["cell"]["eta"] for r in records}),
+        "seeds": sorted({r["cell"]["seed"] for r in records}),
+        "schedule": {"epochs": 1},
+        "device": "cpu",
         "collapse": {"ap50_near_zero": 0.02},
         **extra,
     }
     (out / "benchmark.json").write_text(json.dumps({"config": config}))
+    try:
+        grid = expand_grid(load_config(config, check_paths=False))
+    except NoisyboxError:  # an invalid config on purpose: records keep their ids
+        grid = []
+    ids = {json.dumps(c.to_dict(), sort_keys=True): c.cell_id for c in grid}
     for rec in records:
+        rec = {**rec, "cell_id": ids.get(json.dumps(rec["cell"], sort_keys=True), rec["cell_id"])}
         (out / "records" / f"{rec['cell_id']}.json").write_text(json.dumps(rec))
     return out
 

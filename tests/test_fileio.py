@@ -235,7 +235,8 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask_022: None) -> None
     """make-dataset, plot-loss and report wrote 0600 whatever the umask (item 5)."""
     ds = tmp_path / "ds"
     assert CliRunner().invoke(main, ["make-dataset", "shapes", str(ds), "--num-train", "1",
-                                     "--num-val", "1", "--image-size", "32"]).exit_code == 0  # fmt: skip
+                                     "--num-val", "1", "--num-calib", "0",
+                                     "--image-size", "32"]).exit_code == 0  # fmt: skip
     files = [ds / "instances_train.json", ds / "instances_val.json", *ds.rglob("*.png")]
     plot = tmp_path / "loss.png"
     assert CliRunner().invoke(main, ["plot-loss", "-o", str(plot)]).exit_code == 0

@@ -35,6 +35,7 @@ def test_unrelated_files_with_the_same_ids_are_refused(tmp_path: Path) -> None:
     for ann in other["annotations"]:
         ann["image_id"] += 10
         ann["category_id"] = 7
+    other["categories"].append({"id": 7, "name": "dog"})  # a valid file, just another one
     path = _write(tmp_path / "other.json", other)
     result = CliRunner().invoke(main, ["iou", str(COCO_FILE), str(path)])
     assert result.exit_code == 1

@@ -44,8 +44,8 @@ class Checker:
     ) -> float | int | None:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if integer:
-            ok = ok and float(value).is_integer()
-        if ok and not math.isfinite(float(value)):
+            ok = ok and (isinstance(value, int) or float(value).is_integer())
+        if ok and isinstance(value, float) and not math.isfinite(value):
             ok = False
         if ok and low is not None:
             ok = value > low if low_open else value >= low
@@ -59,6 +59,9 @@ class Checker:
                 hi = ")" if high_open else "]"
                 bounds = f" in {lo}{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}{hi}"
             self.error(key, kind + bounds, value)
+            return None
+        if not integer and isinstance(value, int) and abs(value) > 2**53:
+            self.error(key, "a number a float can hold", value)
             return None
         return int(value) if integer else float(value)
 

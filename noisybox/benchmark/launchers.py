@@ -22,6 +22,7 @@ from noisybox._fileio import atomic_write_text
 from noisybox._progress import progress_bar
 from noisybox.benchmark.grid import Cell
 from noisybox.benchmark.results import ResultsFolder, atomic_write_json
+from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -65,9 +66,9 @@ def train_in_process(train_cfg: Any, progress: bool, label: str | None = None) -
     from noisybox.engine import train
 
     result = train(train_cfg, progress=progress, eval_lines=True, label=label)
-    if result.metrics is None:
+    if result.metrics is None and not stopped_nonfinite(result.history):
         raise NoisyboxError(f"Expected test metrics from training {train_cfg.out_dir} but got none")
-    return Trained(list(result.history), dict(result.metrics), float(result.wall_time_s))
+    return Trained(list(result.history), dict(result.metrics or {}), float(result.wall_time_s))
 
 
 def train_with_torchrun(train_cfg: Any, gpus: int, cell_dir: Path, progress: bool) -> Trained:
@@ -99,9 +100,11 @@ def train_with_torchrun(train_cfg: Any, gpus: int, cell_dir: Path, progress: boo
             f"Expected torchrun to train {cell_dir.name} but got exit code {proc.returncode}: {' '.join(cmd)}"
         )
     result = json.loads(result_path.read_text(encoding="utf-8"))
-    if not result.get("metrics"):
+    if not result.get("metrics") and not stopped_nonfinite(result.get("history") or []):
         raise NoisyboxError(f"Expected test metrics in {result_path} but got none")
-    return Trained(list(result["history"]), dict(result["metrics"]), float(result["wall_time_s"]))
+    return Trained(
+        list(result["history"]), dict(result["metrics"] or {}), float(result["wall_time_s"])
+    )
 
 
 def _grid_bar(total: int, done: int, desc: str, progress: bool, **kwargs: Any) -> Any:
@@ -162,6 +165,10 @@ def _cell_done(
 
 def _init_cell_process(threads: int) -> None:
     import torch
+
+    from noisybox.benchmark.guard import die_with_parent
+
+    die_with_parent()
 
     torch.set_num_threads(threads)
 

@@ -547,7 +547,9 @@ def write_report(
             f"{folder.config_json} but got {type(exc).__name__}: {exc}"
         ) from None
     if records is None:
-        records = folder.load_records()
+        from noisybox.benchmark.validate import load_checked_records
+
+        records = load_checked_records(folder)
     if reference is not None and records:
         labels = sorted(
             {

@@ -35,6 +35,7 @@ from noisybox.benchmark.datasets import (
     prepare_dataset,
 )
 from noisybox.benchmark.grid import Cell, expand_grid, select_cells, shard_cells
+from noisybox.benchmark.guard import check_launcher, locked_study
 from noisybox.benchmark.launchers import CellFailure
 from noisybox.benchmark.protocol import stamp_protocol
 from noisybox.benchmark.provenance import (
@@ -183,7 +184,8 @@ def run_cell(
         "schema": RECORD_SCHEMA,
         "cell_id": cell_id,
         "cell": cell.to_dict(),
-        "metrics": {k: float(v) for k, v in trained.metrics.items()},
+        # no metrics when training stopped on non-finite weights (a collapsed cell)
+        "metrics": {k: float(v) for k, v in (trained.metrics or {}).items()},
         "evaluated_on": data.evaluated_on,
         "noise": noise,
         "history": trained.history,
@@ -288,6 +290,7 @@ class RunSummary:
         return [r for r in self.records if r.get("collapsed")]
 
 
+@locked_study
 def run_benchmark(
     cfg: BenchmarkConfig,
     out_dir: str | os.PathLike[str],
@@ -336,6 +339,7 @@ def run_benchmark(
         raise NoisyboxError(
             f"Expected jobs >= 1 (and > 1 only with the local launcher) but got {jobs}"
         )
+    check_launcher(launcher, gpus, slurm_cluster)
     start = time.perf_counter()
     from noisybox.benchmark.preflight import preflight
 

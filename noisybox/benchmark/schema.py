@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_SEED
 from noisybox.benchmark._checker import Checker
 from noisybox.benchmark.config import (
     BUILTIN_DATASETS,
@@ -81,6 +82,14 @@ _VOC_DEFAULT_SETS = {
     "val": "val",
     "test": "test",
     "calibration_train": "train",
+}
+# upper bounds of the built-in dataset's options (see noisybox._limits)
+_HIGH = {
+    "num_train": MAX_DATASET_IMAGES,
+    "num_val": MAX_DATASET_IMAGES,
+    "num_calib": MAX_DATASET_IMAGES,
+    "image_size": MAX_IMAGE_SIZE,
+    "seed": MAX_SEED,
 }
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -178,13 +187,15 @@ def validate_config(
 
     train_fields = _train_config_fields()
     detectors = (
-        _validate_detectors(c, top.get("detectors"), train_fields) if "detectors" in top else []
+        _validate_detectors(c, top.get("detectors"), train_fields, check_paths)
+        if "detectors" in top
+        else []
     )
 
     losses = _validate_losses(c, top.get("losses")) if "losses" in top else []
 
     etas = [float(v) for v in _axis(c, top, "etas", low=0.0, high=1.0, high_open=True)]
-    seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0)]
+    seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0, high=MAX_SEED)]
 
     conditions = _validate_conditions(c, top["noise"]) if "noise" in top else [NoiseConfig()]
 
@@ -239,7 +250,16 @@ def validate_config(
     )
 
 
-def _validate_detectors(c: Checker, value: Any, train_fields: dict[str, Any]) -> list[DetectorSpec]:
+def _check_weights_file(c: Checker, key: str, weights: str, check_paths: bool) -> None:
+    """A detector's ``weights`` must be a file (as the cell will open it: from the working
+    folder), or the study would write its folder and then fail every cell of the row."""
+    if check_paths and not Path(os.path.expanduser(weights)).is_file():
+        c.error(key, f"an existing weights file (resolved to {Path(weights).resolve()})", weights)
+
+
+def _validate_detectors(
+    c: Checker, value: Any, train_fields: dict[str, Any], check_paths: bool = True
+) -> list[DetectorSpec]:
     detector_names = _detector_names()
     backbone_names = _backbone_names()
     detectors: list[DetectorSpec] = []
@@ -260,8 +280,8 @@ def _validate_detectors(c: Checker, value: Any, train_fields: dict[str, Any]) ->
         if c.choice(f"{key}.backbone", backbone, backbone_names) is None:
             backbone = None
         weights = d.get("weights")
-        if weights is not None:
-            c.string(f"{key}.weights", weights)
+        if weights is not None and c.string(f"{key}.weights", weights) is not None:
+            _check_weights_file(c, f"{key}.weights", weights, check_paths)
         options = d.get("options", {})
         opts = c.mapping(f"{key}.options", options, sorted(set(train_fields) - _CELL_FIELDS))
         if det_name is not None and isinstance(backbone, str) and opts is not None:
@@ -334,7 +354,7 @@ def _validate_noise(c: Checker, key: str, value: Any) -> NoiseConfig | None:
         return None
     model = c.choice(f"{key}.model", n.get("model", "uniform"), [*_noise_models(), NO_BOX_NOISE])
     boundary = c.choice(f"{key}.boundary", n.get("boundary", "shift"), _boundaries())
-    ratio = c.number(f"{key}.ratio", n.get("ratio", 1.0), low=0.0, low_open=True)
+    ratio = c.number(f"{key}.ratio", n.get("ratio", 1.0), low=0.0, low_open=True, high=1.0)
     corruptions = _validate_corruptions(c, f"{key}.corruptions", n.get("corruptions", []))
     name = n.get("name")
     if name is not None and (not isinstance(name, str) or not _LABEL_RE.match(name)):
@@ -497,7 +517,7 @@ def _validate_dataset(
         for k in _SHAPES_OPTIONS:
             if k in d:
                 low = 0 if k == "seed" else 1
-                v = c.number(f"dataset.{k}", d[k], integer=True, low=low)
+                v = c.number(f"dataset.{k}", d[k], integer=True, low=low, high=_HIGH[k])
                 if v is not None:
                     options[k] = int(v)
         return DatasetConfig(builtin=builtin, builtin_options=options) if builtin else None
@@ -604,7 +624,7 @@ def _validate_schedule(c: Checker, value: Any, train_fields: dict[str, Any]) -> 
         "epochs": {"integer": True, "low": 1},
         "batch_size": {"integer": True, "low": 1},
         "workers": {"integer": True, "low": 0},
-        "image_size": {"integer": True, "low": 16},
+        "image_size": {"integer": True, "low": 16, "high": MAX_IMAGE_SIZE},
         "lr": {"low": 0.0, "low_open": True},
     }
     for k, kw in checks.items():

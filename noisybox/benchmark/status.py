@@ -24,6 +24,7 @@ from noisybox.benchmark.grid import expand_grid
 from noisybox.benchmark.provenance import code_versions, describe_code
 from noisybox.benchmark.results import ResultsFolder
 from noisybox.benchmark.ultralytics_cell import STATE_FILE
+from noisybox.benchmark.validate import load_checked_records
 from noisybox.errors import NoisyboxError
 
 __all__ = ["CellProgress", "StudyStatus", "study_status"]
@@ -145,7 +146,7 @@ def study_status(out_dir: str | Path) -> StudyStatus:
     folder = ResultsFolder(Path(out_dir))
     cfg = folder.load_config()
     cells = expand_grid(cfg)
-    records = {r.get("cell_id"): r for r in folder.load_records()}
+    records = {r["cell_id"]: r for r in load_checked_records(folder, cfg)}
     epochs = int(cfg.schedule.get("epochs", 0))
     in_progress: list[CellProgress] = []
     not_started = 0

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from noisybox._limits import MAX_SEED, reason
 from noisybox.errors import NoisyboxError
 from noisybox.formats import FORMATS
 from noisybox.noise import BOUNDARIES, list_noise_models
@@ -42,6 +43,7 @@ __all__ = [
     "ETA",
     "SEED",
     "ALIAS_GIVEN",
+    "BoundedIntRange",
     "FiniteFloatRange",
     "USER_ERRORS",
     "boundary_option",
@@ -86,11 +88,31 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
+class BoundedIntRange(click.IntRange):
+    """``click.IntRange`` with an upper bound from :mod:`noisybox._limits`; the message
+    says why the bound exists.
+
+    >>> BoundedIntRange(1, 10_000).convert("100000000", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: 100000000 is not in the range 1<=x<=10000 (IoU is reported to 4 decimals).
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            because = reason(int(self.max)) if self.max is not None else ""
+            if not because:
+                raise
+            self.fail(f"{exc.message.rstrip('.')} ({because}).", param, ctx)
+
+
 ETA = FiniteFloatRange(0.0, 1.0, max_open=True)
 """A noise rate: ``[0, 1)``."""
 
-SEED = click.IntRange(min=0)
-"""A seed: a non-negative integer (numpy's generators take no negative seeds)."""
+SEED = BoundedIntRange(0, MAX_SEED)
+"""A seed: a non-negative 64-bit integer (numpy's generators take no negative seeds)."""
 
 
 def eta_option(

@@ -8,8 +8,11 @@ from typing import Any
 
 import click
 
+from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS
 from noisybox.cli._options import (
+    SEED,
     USER_ERRORS,
+    BoundedIntRange,
     common_options,
     echo_info,
     echo_json,
@@ -26,38 +29,36 @@ DATASET_KINDS = ("shapes",)
 @click.argument("out", type=click.Path(file_okay=False, writable=True, path_type=Path))
 @click.option(
     "--num-train",
-    type=click.IntRange(min=1),
+    type=BoundedIntRange(1, MAX_DATASET_IMAGES),
     default=800,
     show_default=True,
     help="Training images.",
 )
 @click.option(
     "--num-val",
-    type=click.IntRange(min=1),
+    type=BoundedIntRange(1, MAX_DATASET_IMAGES),
     default=200,
     show_default=True,
     help="Validation images.",
 )
 @click.option(
     "--image-size",
-    type=click.IntRange(min=32),
+    type=BoundedIntRange(32, MAX_IMAGE_SIZE),
     default=128,
     show_default=True,
     help="Side of the square images in pixels.",
 )
 @click.option(
     "--max-objects",
-    type=click.IntRange(min=1),
+    type=BoundedIntRange(1, MAX_OBJECTS),
     default=6,
     show_default=True,
     help="Objects per image are drawn from 1..N.",
 )
-@click.option(
-    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Dataset seed."
-)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Dataset seed.")
 @click.option(
     "--num-calib",
-    type=click.IntRange(min=0),
+    type=BoundedIntRange(0, MAX_DATASET_IMAGES),
     default=200,
     show_default=True,
     help="Images of the validation split 'calib' that `noisybox calibrate` evaluates on.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -11,9 +12,13 @@ import click
 from click.core import ParameterSource
 
 from noisybox._fileio import check_outputs
+from noisybox._limits import MAX_IMAGE_SIZE
 from noisybox.cli._options import (
     ALIAS_GIVEN,
+    SEED,
     USER_ERRORS,
+    BoundedIntRange,
+    FiniteFloatRange,
     common_options,
     deprecated_alias,
     echo_json,
@@ -23,6 +28,7 @@ from noisybox.cli._options import (
 )
 from noisybox.detectors import list_backbones, list_detectors
 from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
+from noisybox.errors import NoisyboxError
 from noisybox.losses import list_detector_losses
 from noisybox.noise import list_noise_models
 
@@ -112,7 +118,7 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--alpha",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Alpha of the loss after warm-up (default: the loss's own).",
 )
 @click.option(
@@ -130,11 +136,11 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Peak learning rate [default: 0.002 AdamW, 0.01 SGD].",
 )
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), **_default("optimizer"))
-@click.option("--weight-decay", type=click.FloatRange(min=0), **_default("weight_decay"))
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), **_default("weight_decay"))
 @click.option(
     "--lr-warmup",
     type=click.FloatRange(0, 1, max_open=True),
@@ -143,18 +149,18 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--grad-clip",
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     **_default("grad_clip"),
     help="Max gradient norm (0: off).",
 )
-@click.option("--image-size", type=click.IntRange(min=32), **_default("image_size"))
+@click.option("--image-size", type=BoundedIntRange(32, MAX_IMAGE_SIZE), **_default("image_size"))
 @click.option("--fpn-channels", type=click.IntRange(min=1), **_default("fpn_channels"))
 @click.option(
     "--head-convs",
     type=click.IntRange(min=1),
     help="FCOS: convolutions per head branch [default: torchvision's 4].",
 )
-@click.option("--seed", type=int, **_default("seed"))
+@click.option("--seed", type=SEED, **_default("seed"))
 @click.option("--device", **_default("device"), help="auto, cpu, cuda, cuda:N or mps.")
 @click.option(
     "--amp",
@@ -199,7 +205,7 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--scale-range",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     nargs=2,
     default=None,
     metavar="LOW HIGH",
@@ -274,6 +280,7 @@ def train(**options: Any) -> None:
                 "--weights-backbone": cfg.weights_backbone,
             },
         )
+        _check_out_is_not_the_data(out, cfg)
         from noisybox.engine import train as run_training
 
         return run_training(cfg, progress=not options["quiet"])
@@ -283,8 +290,44 @@ def train(**options: Any) -> None:
         return
     if options["as_json"]:  # the collapse reasons are in the JSON ("collapsed")
         echo_json(result.to_dict())
-        return
-    _echo_train_result(result)
+    else:
+        _echo_train_result(result)
+    _fail_if_nonfinite(result)
+
+
+def _check_out_is_not_the_data(out: Path, cfg: TrainConfig) -> None:
+    """``--out`` must not be a dataset folder: last.pt and result.json would land among the
+    user's images and annotation files."""
+    folders = {
+        "the training images": cfg.train_images,
+        "the test images": cfg.test_images,
+        "the training annotations": Path(cfg.train_annotations).parent,
+        "the test annotations": (
+            Path(cfg.test_annotations).parent if cfg.test_annotations else None
+        ),
+    }
+    for what, folder in folders.items():
+        if folder is None or not out.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(out, folder):
+                raise NoisyboxError(
+                    f"Expected --out to be a folder of its own but got {out}, the folder of "
+                    f"{what}; noisybox never writes into a dataset"
+                )
+
+
+def _fail_if_nonfinite(result: Any) -> None:
+    """Exit 1 when the weights became non-finite: the run is a failure, not a result."""
+    from noisybox.engine.collapse import stopped_nonfinite
+
+    epoch = stopped_nonfinite(getattr(result, "history", None) or [])
+    if epoch is not None:
+        raise click.ClickException(
+            f"Expected finite weights but got non-finite ones after epoch {epoch}; training "
+            f"stopped and {Path(result.checkpoint).parent / 'result.json'} records the run "
+            "as collapsed (lower --lr or set --grad-clip)"
+        )
 
 
 def _load_train_config(config: str | None, overrides: dict[str, Any]) -> TrainConfig:

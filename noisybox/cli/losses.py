@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from noisybox._fileio import check_outputs, save_figure
-from noisybox.cli._options import USER_ERRORS, common_options, echo_json, run_command
+from noisybox._limits import MAX_DPI
+from noisybox.cli._options import (
+    USER_ERRORS,
+    BoundedIntRange,
+    common_options,
+    echo_json,
+    run_command,
+)
 
 __all__ = ["list_losses_cmd", "plot_loss"]
 
@@ -35,7 +42,7 @@ __all__ = ["list_losses_cmd", "plot_loss"]
     help="A registered loss to draw instead (repeatable; see list-losses), along a 32 px "
     "square shifted against itself; with --alpha, once per alpha.",
 )
-@click.option("--dpi", type=click.IntRange(min=10), default=150, show_default=True)
+@click.option("--dpi", type=BoundedIntRange(10, MAX_DPI), default=150, show_default=True)
 @common_options
 def plot_loss(
     output: Path,

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
+    ALIAS_GIVEN,
     ETA,
     boundary_option,
     common_options,
@@ -144,6 +146,8 @@ def corrupt(
       noisybox corrupt --eta 0.2 instances_train.json -o train_eta0.2.json
       noisybox corrupt VOCdevkit/VOC2007 VOCdevkit/VOC2012 --image-set trainval --eta 0.3 -o trainval0712_eta0.3
     """
+    if reproduce is not None:
+        _refuse_unused_with_reproduce(reproduce)
     read_kwargs: dict[str, Any] = {}
     if image_set is not None:
         read_kwargs["image_set"] = image_set
@@ -190,9 +194,27 @@ def corrupt(
         echo_info(f"wrote {plot_path}")
     if as_json:
         plot = {"plot": plot_path} if plot_path is not None else {}
-        echo_json({"output": str(result.output_path), **result.provenance, **plot})
+        sides = {"side_files": [str(p) for p in result.side_files]} if result.side_files else {}
+        echo_json({"output": str(result.output_path), **result.provenance, **plot, **sides})
         return
     _print_result(result)
+
+
+def _refuse_unused_with_reproduce(reproduce: str) -> None:
+    """A published generator has its own model, boundary and box checks: an option that
+    sets them is refused rather than silently ignored."""
+    ctx = click.get_current_context()
+    aliased = ctx.meta.get(ALIAS_GIVEN, set())
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("noise_model", "boundary", "min_size", "on_invalid")
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE or name in aliased
+    ]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} cannot be used with --reproduce {reproduce}: the source "
+            "generator fixes its own noise model, boundary and box checks."
+        )
 
 
 def _print_result(result: Any) -> None:
@@ -213,6 +235,8 @@ def _print_result(result: Any) -> None:
         )
     else:
         click.echo(f"wrote {result.output_path} ({p['format']}, {settings})")
+    for side in result.side_files:
+        click.echo(f"wrote {side} (beside {result.output_path})")
     click.echo(
         f"boxes: {c['boxes']}  perturbed: {c['perturbed']}  crowd untouched: {c['crowd_untouched']}  "
         f"invalid: {c['invalid']} (skipped {c['skipped']}, clipped {c['clipped']})"

@@ -17,7 +17,10 @@ __all__ = ["noise_sweep"]
 
 def _levels(ctx: click.Context, param: click.Parameter, value: str) -> list[float]:
     try:
-        levels = [float(x) for x in value.split(",") if x.strip()]
+        items = value.split(",")
+        if any(not x.strip() for x in items):
+            raise ValueError("an empty item")
+        levels = [float(x) for x in items]
     except ValueError:
         raise click.BadParameter(
             f"Expected numbers separated by commas but got {value!r}"

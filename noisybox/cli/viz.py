@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from noisybox._fileio import check_outputs
+from noisybox._limits import MAX_BINS, MAX_TILE_SIZE
 from noisybox.cli._options import (
     SEED,
+    BoundedIntRange,
     boundary_option,
     common_options,
     echo_json,
@@ -108,7 +110,7 @@ def _class_names(value: str | None) -> list[str] | None:
 )
 @click.option(
     "--tile-size",
-    type=click.IntRange(min=32),
+    type=BoundedIntRange(32, MAX_TILE_SIZE),
     default=360,
     show_default=True,
     help="Longest image side in the grid, in pixels.",
@@ -146,6 +148,10 @@ def preview(
     if noisy_path is not None and on_the_fly:
         raise click.UsageError("Give either NOISY or --eta/--eta-w/--eta-h, not both.")
     ids = _split(image_ids) if image_ids else None
+    if image_ids and not ids:
+        raise click.BadParameter(
+            "Expected image ids or file names but got none", param_hint="--image-ids"
+        )
     if ids is not None and num_images is not None:
         raise click.UsageError("Give either --num-images or --image-ids, not both.")
     names = _class_names(class_names)
@@ -206,7 +212,11 @@ def preview(
     help="Legend text, one per NOISY file then per --eta (default: from provenance).",
 )
 @click.option(
-    "--bins", type=click.IntRange(min=1), default=40, show_default=True, help="Histogram bins."
+    "--bins",
+    type=BoundedIntRange(1, MAX_BINS),
+    default=40,
+    show_default=True,
+    help="Histogram bins.",
 )
 @format_option("Format (detected by default).")
 @common_options

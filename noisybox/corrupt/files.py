@@ -67,6 +67,7 @@ class CorruptionResult:
         edits: the records dropped, relabelled and added by annotation-level noise
             (``None`` without), as the writer applied them to ``annotations``, and the
             relocated ones (``edits.relocated``).
+        side_files: files written beside the output (a reproduced generator's pickle).
     """
 
     stats: IoUStats
@@ -79,6 +80,7 @@ class CorruptionResult:
     parts: list[CorruptionResult] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     edits: RecordEdits | None = None
+    side_files: list[Path] = dataclasses.field(default_factory=list)
 
 
 def _check_paths(
@@ -218,7 +220,18 @@ def corrupt_annotations(
         paths, missing=missing, class_flip=class_flip, extra=extra, relocate=relocate
     )
     if reproduce is not None:
-        check_reproduce(reproduce, paths, eta_w, eta_h, ratio, seed, format)
+        check_reproduce(
+            reproduce,
+            paths,
+            eta_w,
+            eta_h,
+            ratio,
+            seed,
+            format,
+            noise_model=noise_model,
+            boundary=boundary,
+            rates=list(rates),
+        )
         read_kwargs.setdefault("image_set", "trainval")
         seed = OAMIL_SEED
     several = len(paths) > 1
@@ -271,6 +284,9 @@ def corrupt_annotations(
             edits=noisy[0].edits,
         )
         bar.step(last=True)
+        if pickled is not None:
+            folder = Path(output_path) if clean[0].format == "voc" else Path(output_path).parent
+            results[0].side_files.append(folder / pickled[0])
         return results[0]
 
     whole = _combine(results, names, tool, settings, Path(output_path))

@@ -54,13 +54,19 @@ def check_reproduce(
     ratio: float,
     seed: int,
     format: str | None,
+    *,
+    noise_model: str = "uniform",
+    boundary: str = "shift",
+    rates: Sequence[str] = (),
 ) -> None:
     """Refuse settings a reproduction of a published generator cannot honour.
 
     Raises:
         NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC
-            or COCO, per-side etas or a ratio other than 1, or a seed other than the
-            default or 45.
+            or COCO, per-side etas or a ratio other than 1, a seed other than the default
+            or 45, a noise model or boundary other than the default or the source's
+            (``oamil``, ``truncate``), or annotation-level noise (``rates``: the source's
+            pickle would keep the records the noisy file drops).
     """
     from noisybox.reproduce import REPRODUCIBLE
 
@@ -80,6 +86,23 @@ def check_reproduce(
         raise NoisyboxError(
             f"Expected one --eta (the source's noise level) and ratio 1 with --reproduce "
             f"{reproduce} but got eta_w={eta_w}, eta_h={eta_h}, ratio={ratio}"
+        )
+    source = REPRODUCE_SETTINGS[reproduce]
+    for name, value, default in (
+        ("noise-model", noise_model, "uniform"),
+        ("boundary", boundary, "shift"),
+    ):
+        own = source["model" if name == "noise-model" else name]
+        if value not in (default, own):
+            raise NoisyboxError(
+                f"Expected no --{name} with --reproduce {reproduce} (the source's is {own}) "
+                f"but got {value}"
+            )
+    if rates:
+        raise NoisyboxError(
+            f"Expected no annotation-level noise with --reproduce {reproduce} (the source "
+            f"has none, and its pickle would keep the records the noisy file drops) but got "
+            f"--{', --'.join(r.replace('_', '-') for r in rates)}"
         )
     if seed not in (DEFAULT_SEED, OAMIL_SEED):
         raise NoisyboxError(

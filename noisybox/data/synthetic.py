@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from noisybox._fileio import atomic_write_bytes, atomic_write_text, make_dirs, staged
+from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS, check_limit
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -99,6 +100,15 @@ class ShapesDataset:
         return self.root
 
 
+_HIGH = {
+    "num_train": MAX_DATASET_IMAGES,
+    "num_val": MAX_DATASET_IMAGES,
+    "num_calib": MAX_DATASET_IMAGES,
+    "image_size": MAX_IMAGE_SIZE,
+    "max_objects": MAX_OBJECTS,
+}
+
+
 def make_shapes_dataset(
     out_dir: str | os.PathLike[str],
     *,
@@ -130,7 +140,8 @@ def make_shapes_dataset(
         anything fails, the files and folders this call created are removed.
 
     Raises:
-        ValueError: a size is out of range or the seed is negative.
+        ValueError: a size is out of range (upper bounds: :mod:`noisybox._limits`) or the
+            seed is negative.
         FileExistsError: ``out_dir`` already holds a dataset and ``overwrite`` is false.
 
     Example:
@@ -148,6 +159,7 @@ def make_shapes_dataset(
     ):
         if int(value) != value or value < low:
             raise ValueError(f"Expected {name} to be an integer >= {low} but got {value!r}")
+        check_limit(name, value, _HIGH[name])
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"Expected seed to be an integer >= 0 but got {seed!r}")
     root = Path(out_dir)

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_large, resnet18, resnet34, resnet50
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -24,6 +23,7 @@ from torchvision.ops.feature_pyramid_network import (
 )
 
 from noisybox._registry import Registry
+from noisybox.detectors._weights import read_weights_file
 
 __all__ = ["BACKBONES", "WidthScaledResNet", "build_fpn_backbone", "list_backbones"]
 
@@ -117,10 +117,7 @@ def list_backbones() -> list[str]:
 
 
 def _load_state_dict(module: nn.Module, path: str | Path, what: str) -> None:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Expected a {what} weights file but got no file at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights_file(path, f"{what} weights")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict):
@@ -167,6 +164,7 @@ def build_fpn_backbone(
     Raises:
         ValueError: unknown name, stride or ``extra``.
 
+    >>> import torch
     >>> bb = build_fpn_backbone("resnet18", fpn_channels=32)
     >>> [tuple(f.shape) for f in bb(torch.zeros(1, 3, 64, 64)).values()]
     [(1, 32, 8, 8), (1, 32, 4, 4), (1, 32, 2, 2), (1, 32, 1, 1), (1, 32, 1, 1)]

@@ -13,6 +13,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.retinanet import RetinaNetHead
 
 from noisybox._registry import Registry
+from noisybox.detectors._weights import read_weights_file
 from noisybox.detectors.backbones import build_fpn_backbone
 from noisybox.detectors.loss_plug import (
     PluggedFCOSHead,
@@ -29,6 +30,8 @@ __all__ = [
     "build_detector",
     "list_detectors",
     "load_detector_weights",
+    "check_detector_kwargs",
+    "detector_kwargs_allowed",
     "register_detector",
     "set_box_loss_alpha",
 ]
@@ -335,6 +338,7 @@ def build_detector(
     ('FCOS', 64)
     """
     builder = _DETECTORS.get(name)
+    check_detector_kwargs(name, kw)
     if num_classes < 2:
         raise ValueError(f"Expected num_classes >= 2 (background included) but got {num_classes}")
     box_loss = build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs)
@@ -359,6 +363,57 @@ def build_detector(
     return model
 
 
+# The torchvision class each built-in builder ends in: its keyword arguments are accepted.
+_TORCHVISION_CLASSES: dict[str, type[nn.Module]] = {
+    "fcos": FCOS,
+    "retinanet": RetinaNet,
+    "fasterrcnn": FasterRCNN,
+}
+# Set by build_detector itself, never through **kw.
+_SET_BY_BUILDER = {"self", "num_classes", "backbone", "head", "anchor_generator", "kwargs"}
+
+
+def detector_kwargs_allowed(name: str) -> set[str] | None:
+    """The extra keyword arguments :func:`build_detector` accepts for detector ``name``
+    (``None``: any, for a registered builder that is not a torchvision class of ours).
+
+    >>> "num_convs" in detector_kwargs_allowed("fcos"), "nms_thresh" in detector_kwargs_allowed("fcos")
+    (True, True)
+    """
+    import inspect
+
+    builder = _DETECTORS.get(name)
+    params = inspect.signature(builder).parameters.values()
+    allowed = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    cls = _TORCHVISION_CLASSES.get(name)
+    if cls is None:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return None
+    else:
+        allowed |= set(inspect.signature(cls.__init__).parameters)
+    return allowed - _SET_BY_BUILDER - {"box_loss", "box_loss_weight", "weights_backbone"}
+
+
+def check_detector_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """Refuse keyword arguments detector ``name`` would silently ignore.
+
+    torchvision's detectors take ``**kwargs`` and drop the ones they do not know, so a
+    misspelt ``num_conv`` would train the default head without a word.
+
+    Raises:
+        ValueError: an unknown detector, or a key it does not accept (the valid ones listed).
+    """
+    allowed = detector_kwargs_allowed(name)
+    if allowed is None:
+        return
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Expected detector_kwargs of {name} among {', '.join(sorted(allowed))} but got "
+            f"unknown {', '.join(map(repr, unknown))}"
+        )
+
+
 def _is_box_loss_key(key: str) -> bool:
     """``head.box_loss.running_mean`` and the like: state of a plugged box-loss module."""
     return ".box_loss." in f".{key}"
@@ -376,10 +431,7 @@ def load_detector_weights(model: nn.Module, path: str | Path) -> None:
         FileNotFoundError: no such file.
         ValueError: the file holds no state dict or it does not fit the model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Expected a detector weights file but got no file at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights_file(path, "detector weights")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):

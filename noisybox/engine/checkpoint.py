@@ -48,4 +48,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"Expected a noisybox training checkpoint ({CHECKPOINT_FORMAT}) at {path} but got "
             f"{'a dict without that marker' if isinstance(state, dict) else type(state).__name__}"
         )
+    if not isinstance(state.get("model"), dict):
+        found = "no" if "model" not in state else f"a {type(state['model']).__name__}"
+        raise NoisyboxError(
+            f"Expected a noisybox training checkpoint with its 'model' weights at {path} but "
+            f"got {found} 'model' entry"
+        )
     return state

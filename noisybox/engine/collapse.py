@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["collapse_reasons"]
+__all__ = ["collapse_reasons", "stopped_nonfinite"]
 
 
 def collapse_reasons(
@@ -52,6 +52,12 @@ def collapse_reasons(
     []
     """
     reasons: list[str] = []
+    stopped = stopped_nonfinite(history)
+    if stopped is not None:
+        reasons.append(
+            f"weights became non-finite in epoch {stopped}: training stopped (lower the "
+            "learning rate or set grad_clip)"
+        )
     fg_iou = history[-1].get("fg_iou") if history else None
     rows = [h for h in history if h.get("box_loss") is not None and math.isfinite(h["box_loss"])]
     if fg_iou is not None:
@@ -71,3 +77,16 @@ def collapse_reasons(
     ):
         reasons.append(f"AP50 near zero: {ap50:.3f} while alpha = 1 reaches {reference_ap50:.3f}")
     return reasons
+
+
+def stopped_nonfinite(history: Sequence[Mapping[str, Any]]) -> int | None:
+    """The epoch (1-based) after which the weights were non-finite and training stopped,
+    or ``None``.
+
+    >>> stopped_nonfinite([{"epoch": 1}, {"epoch": 2, "nonfinite_weights": True}])
+    2
+    """
+    for k, entry in enumerate(history, start=1):
+        if entry.get("nonfinite_weights"):
+            return int(entry.get("epoch", k))
+    return None

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -226,8 +228,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every value; raise :class:`~noisybox.errors.NoisyboxError` on the first bad one."""
+        from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED, check_limit
         from noisybox.detectors import list_backbones, list_detectors
 
+        self._check_finite()
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
             (self.backbone in list_backbones(), f"backbone in {list_backbones()}", self.backbone),
@@ -254,8 +258,34 @@ class TrainConfig:
         for ok, expected, got in checks:
             if not ok:
                 raise NoisyboxError(f"Expected {expected} but got {got!r}")
+        check_limit("image_size", self.image_size, MAX_IMAGE_SIZE)
+        if not (isinstance(self.seed, numbers.Integral) and 0 <= self.seed <= MAX_SEED):
+            raise NoisyboxError(
+                f"Expected seed an integer in [0, {MAX_SEED}] (numpy and torch take 64-bit "
+                f"seeds) but got {self.seed!r}"
+            )
         if self.loss not in list_detector_losses():
             raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
+        from noisybox.detectors.registry import check_detector_kwargs
+
+        if not isinstance(self.detector_kwargs, Mapping):
+            raise NoisyboxError(
+                f"Expected detector_kwargs a mapping but got {self.detector_kwargs!r}"
+            )
+        try:
+            check_detector_kwargs(self.detector, self.detector_kwargs)
+        except ValueError as exc:
+            raise NoisyboxError(str(exc)) from None
+
+    def _check_finite(self) -> None:
+        """Every number of the schedule must be finite: a learning rate of ``inf`` trains
+        every weight to NaN, and comparisons such as ``lr > 0`` let it through."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise NoisyboxError(f"Expected a finite {field.name} but got {value!r}")
 
 
 def _deprecated_attribute(old: str, new: str) -> property:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -151,8 +150,19 @@ def _ground_truth_dict(ground_truth: Any) -> dict[str, Any]:
     if isinstance(ground_truth, (str, os.PathLike)):
         path = Path(ground_truth)
         if path.suffix.lower() == ".json":
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
+            from noisybox._fileio import parse_json
+
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise NoisyboxError(
+                    f"Expected a readable COCO file but got {exc.strerror}: {path}"
+                ) from None
+            document, _ = parse_json(raw, path, what="valid JSON")
+            if not isinstance(document, dict):
+                raise NoisyboxError(
+                    f"Expected a JSON object at the top of {path} but got {type(document).__name__}"
+                )
             source = str(path)
         else:
             from noisybox.formats import read_annotations, to_coco_dict

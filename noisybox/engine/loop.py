@@ -32,7 +32,7 @@ from noisybox._fileio import atomic_write_text
 from noisybox._progress import evaluation_line
 from noisybox.detectors import LOSS_KEYS, pop_iou_stats, set_box_loss_alpha
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
-from noisybox.engine.collapse import collapse_reasons
+from noisybox.engine.collapse import collapse_reasons, stopped_nonfinite
 from noisybox.engine.config import TrainConfig
 from noisybox.engine.curves import convergence
 from noisybox.engine.distributed import (
@@ -154,12 +154,27 @@ def train(
             cfg.epochs if cfg.stop_after_epoch is None else min(cfg.epochs, cfg.stop_after_epoch)
         )
         for epoch in range(run.start_epoch, end_epoch):
+            if stopped_nonfinite(run.history):
+                break  # a resumed run whose weights had become non-finite: nothing to train
             run.history.append(_train_epoch(run, epoch, progress=progress))
+            if not _weights_finite(run):
+                run.history[-1]["nonfinite_weights"] = True
+                _save(run, epoch + 1)
+                break
             _evaluate_epoch(run, epoch + 1, progress if eval_lines is None else eval_lines, label)
             _save(run, epoch + 1)
         return _finish(run, start_time)
     finally:
         cleanup_distributed(dist_info)
+
+
+def _weights_finite(run: Run) -> bool:
+    """Whether every floating-point weight and buffer is finite (equal on every rank)."""
+    return all(
+        bool(torch.isfinite(t).all())
+        for t in run.model.state_dict().values()
+        if t.is_floating_point()
+    )
 
 
 def _train_epoch(run: Run, epoch: int, *, progress: bool) -> dict[str, Any]:
@@ -308,7 +323,8 @@ def _finish(run: Run, start_time: float) -> TrainResult:
     """Evaluate a finished run that has no metrics yet, write ``result.json``."""
     cfg, info = run.cfg, run.info
     finished = len(run.history) >= cfg.epochs
-    if run.val_set is not None and run.metrics is None and finished:
+    stopped = stopped_nonfinite(run.history) is not None
+    if run.val_set is not None and run.metrics is None and finished and not stopped:
         # a run finished before its final evaluation was stored (older checkpoints)
         run.metrics = _evaluate(run, store=True)
     result = TrainResult(
@@ -321,7 +337,9 @@ def _finish(run: Run, start_time: float) -> TrainResult:
         device=str(run.device),
         world_size=info.world_size,
         collapsed=(
-            collapse_reasons(run.history) if run.target_alpha is not None and finished else []
+            collapse_reasons(run.history)
+            if (run.target_alpha is not None and finished) or stopped
+            else []
         ),
         weights_digests=all_gather_objects(weights_digest(run.model), info),
         convergence=convergence(run.history) if finished else None,

@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import atomic_write_bytes, check_outputs, staged
+from noisybox._fileio import (
+    atomic_write_bytes,
+    check_outputs,
+    check_replaceable_annotations,
+    check_side_files,
+    staged,
+)
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
@@ -97,7 +103,8 @@ def read_annotations(
         raise NoisyboxError(f"Expected an existing annotation file or folder but got {path}")
     if fmt == "coco":
         if not Path(path).is_file():
-            raise NoisyboxError(f"Expected a COCO .json file but got the folder {path}")
+            kind = "the folder" if Path(path).is_dir() else "the special file"
+            raise NoisyboxError(f"Expected a COCO .json file but got {kind} {path}")
         return read_coco(path)
     if fmt == "voc":
         return read_voc(path, image_set=image_set, progress=progress)
@@ -164,6 +171,8 @@ def write_annotations(
             f"Expected extra files with VOC or COCO output only but got {ann.format!r}"
         )
     if ann.format == "coco":
+        check_replaceable_annotations(output_path)
+        check_side_files(output_path, [Path(output_path).parent / n for n in extra_files or {}])
         with staged():
             write_coco(ann, output_path, provenance=provenance, edits=edits)
             for name, content in (extra_files or {}).items():

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from noisybox._fileio import atomic_write_bytes
+from noisybox._fileio import atomic_write_bytes, parse_json
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import changed_rows
@@ -79,13 +79,7 @@ def _load(path: Path) -> tuple[Any, bool]:
         raise NoisyboxError(
             f"Expected a readable COCO file but got {exc.strerror}: {path}"
         ) from None
-    try:
-        return orjson.loads(raw), False
-    except orjson.JSONDecodeError:
-        try:
-            return json.loads(raw), True
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise NoisyboxError(f"Expected valid JSON but got {exc} in {path}") from None
+    return parse_json(raw, path, what="valid JSON")
 
 
 def _number(value: Any) -> bool:
@@ -129,11 +123,16 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
                 f"Expected an image object with an 'id' but got {str(img)[:80]} in {path} (images[{row}])"
             )
         image_id = img["id"]
+        if not _int64(image_id):
+            raise NoisyboxError(
+                f"Expected an integer image id within 64 bits but got {str(image_id)[:40]} "
+                f"in {path} (images[{row}])"
+            )
         for key in ("width", "height"):
             value: Any = img.get(key)
-            if not _number(value) or not math.isfinite(value) or value <= 0:
+            if not _number(value) or not math.isfinite(value) or not 0 < value < 2**31:
                 raise NoisyboxError(
-                    f"Expected image {key} > 0 but got {value!r} in {path} (image id {image_id})"
+                    f"Expected image {key} > 0 (and below 2**31) but got {value!r} in {path} (image id {image_id})"
                 )
         if image_id in id_to_row:
             raise NoisyboxError(f"Expected unique image ids but got {image_id!r} twice in {path}")
@@ -142,19 +141,25 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
         file_names.append(str(img.get("file_name", "")))
     anns = data["annotations"]
     try:
+        for a in anns:
+            box = a["bbox"]
+            if (
+                type(box) is not list
+                or not all(type(v) is float or type(v) is int for v in box)
+                or type(a.get("category_id", 0)) is not int
+                or type(a["id"]) not in (int, str)
+            ):
+                raise TypeError("annotation")
         bbox = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
         record_ids = [a["id"] for a in anns]
         image_rows = np.array([id_to_row[a["image_id"]] for a in anns], dtype=np.int64)
         categories = np.array([a.get("category_id", 0) for a in anns], dtype=np.int64)
         iscrowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         _diagnose(path, anns, id_to_row)
-        raise
+        raise NoisyboxError(f"Expected COCO annotations but got malformed ones in {path}") from None
     boxes = box_convert(bbox, "xywh", "xyxy")
-    names = {}
-    for cat in data.get("categories", []) or []:
-        if isinstance(cat, dict) and "id" in cat:
-            names[int(cat["id"])] = str(cat.get("name", cat["id"]))
+    names = _category_names(path, data, anns)
     return Annotations(
         image_ids=np.array([img["id"] for img in images], dtype=np.int64),
         image_sizes=sizes,
@@ -171,6 +176,43 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
     )
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _int64(value: Any) -> bool:
+    return type(value) is int and _INT64[0] <= value <= _INT64[1]
+
+
+def _category_names(path: Path, data: dict[str, Any], anns: list[Any]) -> dict[int, str]:
+    """``categories`` as id -> name; every annotation's ``category_id`` must be one of them.
+
+    Raises:
+        NoisyboxError: no ``categories`` list, an entry without an integer ``id``, an id
+            listed twice, or an annotation whose ``category_id`` is not listed.
+    """
+    cats = data.get("categories")
+    if not isinstance(cats, list):
+        raise NoisyboxError(f"Expected a list 'categories' in {path} but got {type(cats).__name__}")
+    names: dict[int, str] = {}
+    for row, cat in enumerate(cats):
+        if not isinstance(cat, dict) or not _int64(cat.get("id")):
+            raise NoisyboxError(
+                f"Expected a category object with an integer 'id' but got {str(cat)[:80]} "
+                f"in {path} (categories[{row}])"
+            )
+        if cat["id"] in names:
+            raise NoisyboxError(f"Expected unique category ids but got {cat['id']} twice in {path}")
+        names[cat["id"]] = str(cat.get("name", cat["id"]))
+    for a in anns:
+        category = a.get("category_id", 0)
+        if category not in names:
+            raise NoisyboxError(
+                f"Expected category_id of a listed category ({sorted(names)[:10]}) but got "
+                f"{category!r} in {path} (annotation id {a['id']})"
+            )
+    return names
+
+
 def _diagnose(path: Path, anns: list[Any], id_to_row: dict[Any, int]) -> None:
     """Raise the one-line error for the first malformed annotation."""
     for k, a in enumerate(anns):
@@ -179,20 +221,29 @@ def _diagnose(path: Path, anns: list[Any], id_to_row: dict[Any, int]) -> None:
                 f"Expected an annotation object with an 'id' but got {str(a)[:80]} in {path} (annotations[{k}])"
             )
         rid = a["id"]
+        if type(rid) not in (int, str):
+            raise NoisyboxError(
+                f"Expected an integer or string annotation id but got {str(rid)[:40]} in {path} "
+                f"(annotations[{k}])"
+            )
         box = a.get("bbox")
         if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box):
             raise NoisyboxError(
                 f"Expected bbox as 4 numbers [x, y, w, h] but got {box!r} in {path} (annotation id {rid})"
             )
-        if "image_id" not in a or a["image_id"] not in id_to_row:
+        if type(a.get("image_id")) is not int or a["image_id"] not in id_to_row:
             raise NoisyboxError(
                 f"Expected image_id of a listed image but got {a.get('image_id')!r} in {path} (annotation id {rid})"
             )
-        for key in ("category_id", "iscrowd"):
-            if key in a and not _number(a[key]):
-                raise NoisyboxError(
-                    f"Expected a number {key} but got {a[key]!r} in {path} (annotation id {rid})"
-                )
+        if "category_id" in a and not _int64(a["category_id"]):
+            raise NoisyboxError(
+                f"Expected an integer category_id within 64 bits but got {a['category_id']!r} "
+                f"in {path} (annotation id {rid})"
+            )
+        if "iscrowd" in a and not _number(a["iscrowd"]):
+            raise NoisyboxError(
+                f"Expected a number iscrowd but got {a['iscrowd']!r} in {path} (annotation id {rid})"
+            )
 
 
 def snap_coco(boxes: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ come from the image headers (Pillow reads only the header). Class names come fro
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +239,7 @@ def _pair_files(labels_dir: Path, images_dir: Path) -> tuple[list[str], dict[int
     label_files = sorted(
         p.relative_to(labels_dir).as_posix()
         for p in labels_dir.rglob("*.txt")
-        if p.name != "classes.txt" and p.is_file()
+        if p.name != "classes.txt" and _regular_label_file(p)
     )
     label_of_row: dict[int, str] = {}
     for rel in label_files:
@@ -248,6 +250,24 @@ def _pair_files(labels_dir: Path, images_dir: Path) -> tuple[list[str], dict[int
             )
         label_of_row[row] = rel
     return images, label_of_row
+
+
+def _regular_label_file(path: Path) -> bool:
+    """``True`` for a label file; a ``*.txt`` that is not one is refused, never skipped
+    (skipping it would drop that image's boxes from the output without a word).
+
+    Raises:
+        NoisyboxError: a folder, a loop of links, a link to nothing or a special file.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        kind = "a loop of links" if exc.errno == errno.ELOOP else "a link to nothing"
+        raise NoisyboxError(f"Expected a regular label file but got {kind}: {path}") from None
+    if stat.S_ISREG(mode):
+        return True
+    kind = "a folder" if stat.S_ISDIR(mode) else "a special file"
+    raise NoisyboxError(f"Expected a regular label file but got {kind}: {path}")
 
 
 def _label_line(line: str, label_path: Path, rid: str) -> tuple[int, list[float]]:
@@ -267,9 +287,10 @@ def _label_line(line: str, label_path: Path, rid: str) -> tuple[int, list[float]
         raise NoisyboxError(
             f"Expected 'class cx cy w h' but got {line.strip()[:80]!r} in {label_path} (record {rid})"
         ) from None
-    if k < 0:
+    if not 0 <= k < 2**31:
         raise NoisyboxError(
-            f"Expected a class id >= 0 but got {tokens[0]!r} in {label_path} (record {rid})"
+            f"Expected a class id >= 0 (and below 2**31) but got {tokens[0][:40]!r} in "
+            f"{label_path} (record {rid})"
         )
     return k, values
 

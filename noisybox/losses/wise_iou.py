@@ -131,8 +131,14 @@ def wise_iou_loss(
         with torch.no_grad():
             iou_loss = 1 - g.iou
             if training and isinstance(running_mean, Tensor):
-                new = iou_loss.mean().to(running_mean.dtype)
-                running_mean.mul_(1 - m).add_(m * new)
+                # non-finite pairs (a degenerate or NaN box) are left out of the mean: one
+                # of them would make every pair of this call, and the mean of every later
+                # call, NaN; a call without a finite pair leaves the mean as it was
+                finite = torch.isfinite(iou_loss)
+                count = finite.sum()
+                new = torch.where(finite, iou_loss, 0).sum() / count.clamp(min=1)
+                weight = m * (count > 0).to(running_mean.dtype)
+                running_mean.mul_(1 - weight).add_(weight * new.to(running_mean.dtype))
             mean = torch.as_tensor(running_mean, dtype=g.iou.dtype, device=g.iou.device)
             beta = iou_loss / mean.clamp(min=eps)
             # r = beta / (delta alpha^(beta - delta)), as a product so that alpha^(...) never

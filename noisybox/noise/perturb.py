@@ -222,9 +222,10 @@ def perturb_boxes(
             that results are always reproducible.
 
     Returns:
-        ``float[N, 4+]`` noisy boxes in ``box_format``, same dtype as the input. Boxes whose
-        offsets are all zero (``eta = 0``, or not chosen by ``ratio``) are returned bit for
-        bit unchanged.
+        ``float[N, 4+]`` noisy boxes in ``box_format``: the dtype of a floating-point
+        input, ``float64`` for integer input (noisy corners are fractional; rounding them
+        back would change the noise). Boxes whose offsets are all zero (``eta = 0``, or
+        not chosen by ``ratio``) are returned bit for bit unchanged (as floats).
 
     Raises:
         NoisyboxError: for a rate outside ``[0, 1)``, ``ratio`` outside ``[0, 1]``, a
@@ -243,6 +244,9 @@ def perturb_boxes(
     True
     >>> perturb_boxes(boxes, (100, 100), eta=0.0)
     array([[10., 10., 50., 30.]])
+    >>> perturb_boxes(boxes.astype(np.float32), (100, 100), eta=0.2).dtype, perturb_boxes(
+    ...     boxes.astype(np.int64), (100, 100), eta=0.2).dtype
+    (dtype('float32'), dtype('float64'))
     """
     eta_w, eta_h = resolve_eta(eta, eta_w, eta_h)
     check_box_format(box_format)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisybox._deprecation import renamed_keywords
+from noisybox._limits import MAX_BINS, check_limit
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
@@ -123,6 +124,7 @@ def plot_iou_histogram(
         raise NoisyboxError("Expected at least one IoU distribution but got none")
     if int(bins) < 1:
         raise NoisyboxError(f"Expected bins >= 1 but got {bins}")
+    check_limit("bins", int(bins), MAX_BINS)
     labels = [
         f"{d.label} ({d.ious.size} boxes): mean/box {d.mean_iou:.3f}, "
         f"mean/image {d.mean_image_iou:.3f}"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisybox._deprecation import renamed_keywords
+from noisybox._limits import MAX_FIGURE_PIXELS, MAX_TILE_SIZE, check_limit
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import load_image, resolve_image_root
@@ -128,6 +129,10 @@ def select_images(
     if ann.num_images == 0:
         raise NoisyboxError(f"Expected at least one image in {ann.source} but got none")
     if image_ids is not None:
+        if not len(image_ids):
+            raise NoisyboxError(
+                f"Expected at least one image id or file name of {ann.source} but got none"
+            )
         by_id = {int(v): k for k, v in enumerate(ann.image_ids.tolist())}
         by_name: dict[str, int] = {}
         for k, name in enumerate(ann.file_names):
@@ -210,6 +215,7 @@ def plot_preview(
     """
     from matplotlib.figure import Figure
 
+    check_limit("tile_size", tile_size, MAX_TILE_SIZE)
     root = resolve_image_root(clean, image_root)
     names = class_name_map(clean, class_names)
     noisy_boxes, matched, extra_rows, noisy_cats, relocated = _match_noisy(clean, noisy)
@@ -218,9 +224,13 @@ def plot_preview(
         if rows is None
         else np.asarray(rows, dtype=np.int64).reshape(-1)
     )
+    n = len(chosen)
+    check_limit(
+        f"the preview's pixels ({n} tiles of {tile_size} px)",
+        n * tile_size**2,
+        MAX_FIGURE_PIXELS,
+    )
     images = [load_image(clean, int(r), root) for r in chosen.tolist()]
-
-    n = len(images)
     ncols = max(1, min(int(columns), n))
     nrows = math.ceil(n / ncols)
     tile_in = tile_size / _DPI
