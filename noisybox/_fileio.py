@@ -1,6 +1,6 @@
 """The one write path: every file noisybox writes goes through this module.
 
-Policy (also in the README, "Files noisybox writes"):
+Policy (also in the documentation, ``docs/guides/files.md``):
 
 * **Atomic.** A file is written to a temporary file in its own folder, flushed to disk
   and renamed over the target, so a reader sees the old file or the new one, never half of

@@ -197,7 +197,7 @@ def test_readme_example_trains_offline(
 ) -> None:
     from ultralytics import YOLO
 
-    # the README's example, with a CPU-sized schedule
+    # the example of docs/guides/ultralytics.md, with a CPU-sized schedule
     trainer = plugged_trainer("alpha-ciou", alpha=3.0, alpha_warmup=0.5)
     model = YOLO("yolov8n.yaml")
     model.train(
@@ -487,8 +487,8 @@ def test_paper_voc_follows_the_authors_command(tmp_path: Path) -> None:
     assert unmapped == {"box", "cls", "cls_pw", "obj", "obj_pw", "iou_t", "anchor_t", "fl_gamma"}
     text = preset_path("paper-voc").read_text()
     assert all(f"{k} {HYP_SCRATCH[k]}" in text for k in unmapped)
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    assert "**paper-voc against the authors' run**" in readme
+    guide = (Path(__file__).parents[1] / "docs" / "guides" / "ultralytics.md").read_text()
+    assert "**paper-voc against the authors' run**" in guide
 
 
 def _configure_in_processes(
