@@ -344,6 +344,9 @@ def curves_table(study: Study, args: dict[str, str]) -> pd.DataFrame:
 
 
 def run_table(study: Study, args: dict[str, str]) -> pd.DataFrame:
+    if not study.records:  # a study that has just started
+        cols = ["cells", "collapsed", "minutes per cell (median)", "range", "cell-hours"]
+        return pd.DataFrame([["0", "0", "-", "-", "0.0", "-"]], columns=cols + ["evaluation share"])
     minutes = [r["wall_time_s"] / 60 for r in study.records]
     timing = [r.get("timing") or {} for r in study.records]
     evals = sum(t.get("eval_s", 0.0) for t in timing)

@@ -597,6 +597,8 @@ def _study_notes(stored: dict[str, Any], records: Sequence[dict[str, Any]]) -> s
     lines += protocol_section(stored)
     lines += ["", "## Code", ""]
     versions = code_versions(records)
+    if not versions:
+        lines.append("No cell has finished yet.")
     for key, entry in versions.items():
         cells = entry["cells"]
         shown = ", ".join(f"`{c}`" for c in cells[:6]) + (" ..." if len(cells) > 6 else "")

@@ -43,7 +43,10 @@ __all__ = [
 RECORD_SCHEMA = 1
 #: Keys of ``benchmark.json`` that a later run keeps as they are (stamped once).
 KEPT_KEYS = ("dataset_digest", "protocol", "code_changes", "mode")
-_GITIGNORE = "# regenerable: dataset, noisy annotations, checkpoints\nwork/\n"
+_GITIGNORE = (
+    "# regenerable: dataset, noisy annotations, checkpoints\nwork/\n"
+    "# the lock of a run in progress\n.noisybox-run.*\n"
+)
 
 
 def now() -> str:
