@@ -10,18 +10,18 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from noisybox.benchmark.config import (
+from noisybox.cli import main
+from noisybox.detectors import list_backbones
+from noisybox.engine import TrainConfig
+from noisybox.errors import NoisyboxError
+from noisybox.study.config import (
     ConfigError,
     config_diff,
     list_presets,
     load_config,
 )
-from noisybox.benchmark.grid import expand_grid, parse_shard, select_cells, shard_cells
-from noisybox.benchmark.results import open_results_folder
-from noisybox.cli import main
-from noisybox.detectors import list_backbones
-from noisybox.engine import TrainConfig
-from noisybox.errors import NoisyboxError
+from noisybox.study.grid import expand_grid, parse_shard, select_cells, shard_cells
+from noisybox.study.results import open_results_folder
 
 VALID = {
     "name": "unit",

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig
-from noisybox.benchmark.results import ResultsFolder, atomic_write_json
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig, NoiseConfig
+from noisybox.study.results import ResultsFolder, atomic_write_json
 
 __all__ = [
     "ResolvedDataset",

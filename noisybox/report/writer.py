@@ -1,16 +1,16 @@
 """Benchmark report: the paper's Table 3 per noise level, relative improvements, robustness.
 
 The report renders (Markdown, LaTeX, CSV, plots) the numbers of
-:mod:`noisybox.benchmark.summary`, computed from result records alone, so that a report
+:mod:`noisybox.report.summary`, computed from result records alone, so that a report
 can be rebuilt from a committed ``records/`` folder and tested on hand-made records.
 
 * **Table 3** (Alpha-IoU paper): per detector and eta, one row per loss with AP50, AP55,
   ..., AP95, mAP and mAP75:95 in percent (2 decimals), mean +- std over seeds, and after
   each alpha variant a ``rela. improv.`` row over its alpha = 1 baseline (the same IoU
   variant: ``alpha-iou@3`` over ``iou``; the rule is
-  :func:`noisybox.benchmark.collapse.baseline_of`), computed on the seeds where neither
+  :func:`noisybox.study.collapse_flags.baseline_of`), computed on the seeds where neither
   collapsed.
-* **Collapsed cells** (see :func:`~noisybox.benchmark.collapse.detect_collapse`) are
+* **Collapsed cells** (see :func:`~noisybox.study.collapse_flags.detect_collapse`) are
   excluded from means and relative improvements; a row whose seeds all collapsed shows ``collapsed`` in every column, a row
   with some collapsed seeds says how many in its label.
 * **Robustness** in the convention of detection-robustness benchmarks (Michaelis et al.,
@@ -18,7 +18,7 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   performance (eta = 0), for mAP and mAP75:95; and, for studies under a noise model with
   published retention (``oamil``), the **retention** of AP50 and AP75 at each level (AP at
   eta / AP at 0) beside the published retention under OA-MIL's noise
-  (:data:`~noisybox.benchmark.summary.PUBLISHED_RETENTION`).
+  (:data:`~noisybox.report.summary.PUBLISHED_RETENTION`).
 * **Paired difference to a reference loss**, for studies whose config sets
   ``report: {reference: <loss>}``: every other loss row against the reference, seed by
   seed, with the statistics of the alpha-variant comparison (95 % t interval, Wilcoxon and
@@ -29,7 +29,7 @@ can be rebuilt from a committed ``records/`` folder and tested on hand-made reco
   baseline (and, with a reference, every loss against it), the paired difference of
   retention (AP at eta over the same seed's clean AP, for mAP and mAP75:95) with its 95 %
   interval and exact p-values, beside the paired difference of noisy mAP, and the reading
-  the intervals support (:func:`~noisybox.benchmark.tables.retention_reading`).
+  the intervals support (:func:`~noisybox.report.tables.retention_reading`).
 """
 
 from __future__ import annotations
@@ -42,19 +42,15 @@ from typing import Any
 import pandas as pd
 
 from noisybox._fileio import atomic_write_text, check_outputs, staged
-from noisybox.benchmark.collapse import apply_collapse_flags
-from noisybox.benchmark.config import NO_BOX_NOISE, CollapseConfig, NoiseConfig, loss_label
-from noisybox.benchmark.curves import (
+from noisybox.errors import NoisyboxError
+from noisybox.report.learning_curves import (
     convergence_status,
     curve_summary,
     curves_frame,
     describe_gaps,
 )
-from noisybox.benchmark.paired import intervals_excluding_zero, min_rank_p
-from noisybox.benchmark.protocol import protocol_section
-from noisybox.benchmark.provenance import UNKNOWN_CODE, code_versions, describe_code
-from noisybox.benchmark.results import ResultsFolder
-from noisybox.benchmark.summary import (
+from noisybox.report.paired import intervals_excluding_zero, min_rank_p
+from noisybox.report.summary import (
     COLUMN_TITLES,
     REL_FLOOR,
     TABLE_METRICS,
@@ -66,7 +62,7 @@ from noisybox.benchmark.summary import (
     robustness_frame,
     summarize,
 )
-from noisybox.benchmark.tables import (
+from noisybox.report.tables import (
     MD,
     TEX,
     condition_overview,
@@ -82,9 +78,13 @@ from noisybox.benchmark.tables import (
     sort_by_loss_order,
     table3_frames,
 )
-from noisybox.errors import NoisyboxError
+from noisybox.study.collapse_flags import apply_collapse_flags
+from noisybox.study.config import NO_BOX_NOISE, CollapseConfig, NoiseConfig, loss_label
+from noisybox.study.protocol import protocol_section
+from noisybox.study.provenance import UNKNOWN_CODE, code_versions, describe_code
+from noisybox.study.results import ResultsFolder
 
-# the numbers are computed in noisybox.benchmark.summary; re-exported as the report's API
+# the numbers are computed in noisybox.report.summary; re-exported as the report's API
 __all__ = [
     "COLUMN_TITLES",
     "REL_FLOOR",
@@ -318,7 +318,7 @@ def _describe_condition(records: Sequence[dict[str, Any]], label: str) -> str:
 
 def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
     """Whether the records' noise model has published retention to compare with."""
-    from noisybox.benchmark.summary import RETENTION_MODELS
+    from noisybox.report.summary import RETENTION_MODELS
 
     return any((r.get("noise") or {}).get("model") in RETENTION_MODELS for r in records)
 
@@ -513,7 +513,7 @@ def write_report(
     comparison), ``paired_differences.csv`` (per seed), ``robustness.csv``,
     ``retention_paired.csv`` (the paired difference of retention, alpha variants against
     their baselines; not written without one under noise with its clean cells), and the PNG
-    plots of ``noisybox.benchmark.plots``; when the stored config sets
+    plots of ``noisybox.report.plots``; when the stored config sets
     ``report.reference``, ``reference_summary.csv`` (the compact per-loss table),
     ``reference_paired.csv`` (the comparison with the reference, as
     ``relative_improvement.csv``), ``reference_differences.csv`` (per seed) and
@@ -547,7 +547,7 @@ def write_report(
             f"{folder.config_json} but got {type(exc).__name__}: {exc}"
         ) from None
     if records is None:
-        from noisybox.benchmark.validate import load_checked_records
+        from noisybox.study.validate import load_checked_records
 
         records = load_checked_records(folder)
     if reference is not None and records:
@@ -645,7 +645,7 @@ def _write_report_files(
         atomic_write_text(path, data["latex"])
         files.append(path)
         if plots:
-            from noisybox.benchmark.plots import plot_all
+            from noisybox.report.plots import plot_all
 
             groups = data.get("by_condition") or {"": data}
             for label, sub in groups.items():

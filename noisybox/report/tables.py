@@ -2,8 +2,8 @@
 paired verdicts, the paired differences to a reference loss and the paired differences of
 retention.
 
-Pure rendering of the frames of :mod:`noisybox.benchmark.summary` into strings, in one
-:class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.benchmark.report` puts
+Pure rendering of the frames of :mod:`noisybox.report.summary` into strings, in one
+:class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.report.writer` puts
 them together and writes them.
 """
 
@@ -16,9 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from noisybox.benchmark.collapse import base_variant
-from noisybox.benchmark.config import parse_label
-from noisybox.benchmark.summary import (
+from noisybox.report.summary import (
     COLUMN_TITLES,
     REL_FLOOR,
     RETENTION_METRICS,
@@ -27,6 +25,8 @@ from noisybox.benchmark.summary import (
     relative_improvements,
     summarize,
 )
+from noisybox.study.collapse_flags import base_variant
+from noisybox.study.config import parse_label
 
 __all__ = [
     "CSV",
@@ -222,7 +222,7 @@ def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS)
     mean paired difference (t over seeds) excludes 0; otherwise the two losses "cannot be
     told apart" by this run. The exact Wilcoxon signed-rank and sign-test p-values and the
     seeds-ahead tally are given beside it (with n seeds neither test can go below
-    ``2 / 2**n``, see :func:`~noisybox.benchmark.paired.min_rank_p`).
+    ``2 / 2**n``, see :func:`~noisybox.report.paired.min_rank_p`).
     """
     lines = []
     for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
@@ -295,7 +295,7 @@ def retention_section(rob: pd.DataFrame) -> list[str]:
     """The retention sub-table: AP50 and AP75 at each eta over eta = 0, per detector and
     loss, and the published rows at the same levels (nothing unless ``rob`` has the
     ``retention_ap50@<eta>`` columns of ``robustness_frame(..., retention=("ap50", "ap75"))``)."""
-    from noisybox.benchmark.summary import PUBLISHED_RETENTION
+    from noisybox.report.summary import PUBLISHED_RETENTION
 
     etas = sorted({float(c.split("@")[1]) for c in rob.columns if c.startswith("retention_ap50@")})
     if not etas:
@@ -335,7 +335,7 @@ def condition_overview(summary: pd.DataFrame, loss_order: Sequence[str]) -> list
     per detector: the layout of UNA's and DN-TOD's tables (one row per kind of noise).
 
     Args:
-        summary: :func:`~noisybox.benchmark.summary.summarize`'s frames of each condition,
+        summary: :func:`~noisybox.report.summary.summarize`'s frames of each condition,
             concatenated with a ``condition`` column.
         loss_order: the config's loss names, for the row order.
     """
@@ -488,7 +488,7 @@ def reference_paired_frames(
 def reference_summary_display(
     table: pd.DataFrame, style: Style, reference: str, loss_order: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """The compact per-loss table of :func:`~noisybox.benchmark.summary.reference_summary`.
+    """The compact per-loss table of :func:`~noisybox.report.summary.reference_summary`.
 
     Columns: detector, loss, ``mAP @<eta>`` (percent, mean ± std over seeds, ``collapsed``
     where every seed collapsed, the count of collapsed seeds where some did),
@@ -544,7 +544,7 @@ def _excludes_zero(low: float, high: float) -> int:
 
 
 def retention_reading(r: pd.Series) -> str:
-    """The wording a row of :func:`~noisybox.benchmark.summary.retention_differences`
+    """The wording a row of :func:`~noisybox.report.summary.retention_differences`
     supports: "higher (lower) mAP under noise" only where the interval of the noisy mAP
     difference excludes 0, "more (less) robust" only where the interval of the mAP
     retention difference excludes 0; otherwise the two "cannot be told apart" (at this
@@ -596,14 +596,14 @@ def retention_paired_frames(
     """Display tables (strings) per detector of the paired differences of retention.
 
     Args:
-        table: :func:`~noisybox.benchmark.summary.retention_differences`' frame.
+        table: :func:`~noisybox.report.summary.retention_differences`' frame.
         style: the output's :class:`Style`.
         loss_order: the config's loss names, for the row order.
 
     Returns:
         ``(title, table)`` per detector: one row per noisy eta and compared loss row with
         its seed pairs, the noisy mAP difference in AP points, and per metric of
-        :data:`~noisybox.benchmark.summary.RETENTION_METRICS` the mean per-seed retention
+        :data:`~noisybox.report.summary.RETENTION_METRICS` the mean per-seed retention
         of the row and of its baseline and their paired difference (a fraction), each
         difference with its 95 % interval, seeds ahead and Wilcoxon / sign-test p-values,
         and the reading of :func:`retention_reading`.

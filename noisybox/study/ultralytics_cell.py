@@ -56,17 +56,17 @@ from typing import Any
 
 from noisybox._fileio import read_json_object
 from noisybox._progress import evaluation_line, is_terminal
-from noisybox.benchmark.config import (
+from noisybox.errors import NoisyboxError
+from noisybox.study.config import (
     RESERVED_OPTIONS,
     ULTRALYTICS_BACKBONE,
     BenchmarkConfig,
     is_ultralytics_detector,
 )
-from noisybox.benchmark.datasets import ResolvedDataset
-from noisybox.benchmark.grid import Cell
-from noisybox.benchmark.launchers import Trained
-from noisybox.benchmark.results import atomic_write_json
-from noisybox.errors import NoisyboxError
+from noisybox.study.datasets import ResolvedDataset
+from noisybox.study.grid import Cell
+from noisybox.study.launchers import Trained
+from noisybox.study.results import atomic_write_json
 
 __all__ = [
     "RESERVED_OPTIONS",

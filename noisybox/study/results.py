@@ -9,7 +9,7 @@ Layout (``OUT``)::
     OUT/report/              tables (Markdown, CSV, LaTeX) and plots
     OUT/work/                regenerable: dataset, noisy annotations, checkpoints (git-ignored)
 
-A record is a plain JSON object (see :func:`noisybox.benchmark.runner.run_cell`); the
+A record is a plain JSON object (see :func:`noisybox.study.runner.run_cell`); the
 records folder alone is enough to rebuild a report or continue a study in another session.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 import yaml
 
 from noisybox._fileio import atomic_write_text, read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
-from noisybox.benchmark.grid import expand_grid
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
+from noisybox.study.grid import expand_grid
 
 __all__ = [
     "KEPT_KEYS",

@@ -46,7 +46,7 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
     Called before the first cell trains (and harmless later: an existing stamp is kept).
 
     Args:
-        folder: a :class:`~noisybox.benchmark.results.ResultsFolder`.
+        folder: a :class:`~noisybox.study.results.ResultsFolder`.
         now: the time to record (ISO 8601).
 
     Returns:
@@ -79,7 +79,7 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
         "records_before": len(records),
         "text": text,
     }
-    from noisybox.benchmark.results import atomic_write_json
+    from noisybox.study.results import atomic_write_json
 
     atomic_write_json(folder.config_json, {**stored, "protocol": stamp})
     return stamp

@@ -5,10 +5,10 @@
 * ``map_vs_eta_<detector>.png``: mAP and mAP75:95 against eta, one line per loss.
 * ``alpha_sweep_<detector>.png`` (when a loss is run at 3 or more alphas): mAP and
   mAP75:95 against alpha, one line per eta.
-* ``learning_curves_<detector>.png`` (from :func:`noisybox.benchmark.curves.curves_frame`,
+* ``learning_curves_<detector>.png`` (from :func:`noisybox.report.learning_curves.curves_frame`,
   when cells were evaluated during training): mAP and mAP75:95 against the epoch, one
   panel per eta, one line per loss (shaded: +- std over seeds).
-* ``paired_diff_<detector>.png`` (from :func:`noisybox.benchmark.report.paired_differences`):
+* ``paired_diff_<detector>.png`` (from :func:`noisybox.report.writer.paired_differences`):
   per eta, each alpha variant minus its baseline at every AP column, one dot per seed and
   the mean +- std over seeds, so a difference can be read against the seed-to-seed spread.
 * ``reference_diff_<detector>.png`` (studies with ``report: {reference: LOSS}``): a forest
@@ -34,10 +34,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from noisybox._fileio import save_figure  # noqa: E402
-from noisybox.benchmark.collapse import base_variant, is_alpha_variant  # noqa: E402
-from noisybox.benchmark.config import parse_label  # noqa: E402
-from noisybox.benchmark.tables import order_labels  # noqa: E402
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
+from noisybox.report.tables import order_labels  # noqa: E402
+from noisybox.study.collapse_flags import base_variant, is_alpha_variant  # noqa: E402
+from noisybox.study.config import parse_label  # noqa: E402
 
 _DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
 
@@ -64,7 +64,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def _styles(labels: list[str]) -> dict[str, dict[str, Any]]:
     """Colour per IoU variant (an alpha variant shares its baseline's colour, see
-    :mod:`noisybox.benchmark.collapse`), solid line for alpha = 1 and dashed for alpha
+    :mod:`noisybox.study.collapse_flags`), solid line for alpha = 1 and dashed for alpha
     variants.
 
     The first ten variants take matplotlib's ``tab10`` colours; the next ten (a loss zoo)
