@@ -61,6 +61,7 @@ from typing import Any
 
 import pandas as pd
 
+from noisybox.report.paired_tables import retention_reading
 from noisybox.report.summary import (
     COLUMN_TITLES,
     PUBLISHED_RETENTION,
@@ -70,7 +71,7 @@ from noisybox.report.summary import (
     retention_differences,
     summarize,
 )
-from noisybox.report.tables import markdown_table, order_labels, retention_reading
+from noisybox.report.tables import markdown_table, order_labels
 from noisybox.study.collapse_flags import apply_collapse_flags
 from noisybox.study.config import CollapseConfig, loss_label
 from noisybox.study.results import ResultsFolder

@@ -15,7 +15,7 @@ from PIL import Image
 from noisybox.cli import main
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.errors import NoisyboxError
-from noisybox.report.tables import retention_reading
+from noisybox.report.paired_tables import retention_reading
 from noisybox.report.writer import (
     TABLE_METRICS,
     build_report,
@@ -696,7 +696,7 @@ def test_one_condition_reads_as_before(records: list[dict]) -> None:
 def test_plot_styles_tell_a_loss_zoo_apart() -> None:
     """Up to twenty IoU variants get twenty looks (tab10 repeated its colours after ten);
     an alpha variant keeps its baseline's colour with its own line."""
-    from noisybox.report.plots import _styles
+    from noisybox.report.plot_style import line_styles as _styles
     from noisybox.study.config import load_config, preset_path
 
     labels = [spec.label for spec in load_config(preset_path("loss-zoo")).losses]

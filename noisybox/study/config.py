@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from noisybox.study.schema import STORED, validate_config
+from noisybox.study.name_checks import STORED
+from noisybox.study.schema import validate_config
 from noisybox.study.spec import (
     BUILTIN_DATASETS,
     MODES,

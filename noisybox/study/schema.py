@@ -3,8 +3,9 @@
 :func:`validate_config` walks the parsed YAML with a collector of errors, so that a typo in
 the schedule and a missing dataset path are reported together before anything runs. Names
 are checked against the registries (detectors, backbones, losses, noise models) and the
-schedule against the engine's own ``TrainConfig.validate`` (:func:`installed_registries`);
-a stored config is read back without them, and without torch (:data:`STORED`).
+schedule against the engine's own ``TrainConfig.validate``
+(:func:`~noisybox.study.name_checks.installed_registries`); a stored config is read back
+without them, and without torch (:data:`~noisybox.study.name_checks.STORED`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED
 from noisybox.errors import NoisyboxError
 from noisybox.study._checker import Checker
+from noisybox.study.name_checks import Registries, installed_registries
 from noisybox.study.schema_dataset import resolve_path, validate_dataset
 from noisybox.study.spec import (
     MODES,
@@ -36,7 +37,7 @@ from noisybox.study.spec import (
     loss_label,
 )
 
-__all__ = ["STORED", "Registries", "installed_registries", "validate_config"]
+__all__ = ["validate_config"]
 
 # TrainConfig fields the runner fills per cell; a schedule may not set them.
 _CELL_FIELDS = frozenset(
@@ -75,69 +76,6 @@ _TOP_KEYS = (
     "mode",
 )
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-def _registry_alpha(name: str) -> float | None:
-    """The loss registry's alpha of ``name`` (``None`` for the stock loss); imports torch."""
-    from noisybox.losses import STOCK_LOSS, get_loss
-
-    if name == STOCK_LOSS:
-        return None
-    alpha = getattr(get_loss(name), "alpha", None)
-    return None if alpha is None else float(alpha)
-
-
-@dataclasses.dataclass(frozen=True)
-class Registries:
-    """What the names and the schedule of a config are checked against.
-
-    :func:`installed_registries` reads the installed registries (losses, detectors,
-    backbones) and the engine's ``TrainConfig``: ``run-benchmark``'s check, which imports
-    torch. :data:`STORED` checks everything else (types, bounds, keys, datasets, noise) and
-    takes names and schedule keys as written: what ``report`` and ``status`` use to read a
-    ``benchmark.json`` that ``run-benchmark`` validated when it wrote it, without torch.
-
-    Attributes:
-        losses, detectors, backbones: the allowed names (``None``: any non-empty string).
-        stock_loss: the detector's stock loss, which takes no alpha (``None``: not checked).
-        train_fields: the ``TrainConfig`` fields a schedule may set (``None``: any key).
-        default_alpha: a loss's alpha when the config gives none: the loss registry's.
-            ``run-benchmark`` stores every alpha but the stock loss's (which has none), so
-            a stored config reaches the registry, and torch, only for the stock loss or a
-            hand-written ``benchmark.json`` that leaves an alpha out.
-        check_train_config: judges one cell's ``TrainConfig`` values (raises on a bad one).
-    """
-
-    losses: tuple[str, ...] | None = None
-    detectors: tuple[str, ...] | None = None
-    backbones: tuple[str, ...] | None = None
-    stock_loss: str | None = None
-    train_fields: frozenset[str] | None = None
-    default_alpha: Callable[[str], float | None] = _registry_alpha
-    check_train_config: Callable[[dict[str, Any]], None] | None = None
-
-
-#: The torch-free checks of a stored config (see :class:`Registries`).
-STORED = Registries()
-
-
-def installed_registries() -> Registries:
-    """The installed registries and ``TrainConfig``: the full check (imports torch)."""
-    from noisybox.detectors import list_backbones, list_detectors
-    from noisybox.engine import TrainConfig
-    from noisybox.losses import STOCK_LOSS, list_detector_losses
-
-    def check_train_config(values: dict[str, Any]) -> None:
-        TrainConfig.from_dict(values).validate()
-
-    return Registries(
-        losses=tuple(list_detector_losses()),
-        detectors=tuple(sorted(list_detectors())),
-        backbones=tuple(sorted(list_backbones())),
-        stock_loss=STOCK_LOSS,
-        train_fields=frozenset(f.name for f in dataclasses.fields(TrainConfig)),
-        check_train_config=check_train_config,
-    )
 
 
 def _settable(fields: frozenset[str] | None, value: Any) -> list[str]:
@@ -185,7 +123,8 @@ def validate_config(
         check_paths: check that dataset paths exist.
         default_name: ``name`` when the config does not set one.
         registries: what names and the schedule are checked against (default:
-            :func:`installed_registries`; :data:`STORED` reads a stored config without
+            :func:`~noisybox.study.name_checks.installed_registries`;
+            :data:`~noisybox.study.name_checks.STORED` reads a stored config without
             torch).
 
     Raises:
