@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from noisybox.study.name_checks import STORED
+from noisybox.study.name_checks import Registries
 from noisybox.study.schema import validate_config
 from noisybox.study.spec import (
     BUILTIN_DATASETS,
@@ -93,7 +93,7 @@ def load_config(
     *,
     base_dir: str | os.PathLike[str] | None = None,
     check_paths: bool = True,
-    check_names: bool = True,
+    registries: Registries | None = None,
 ) -> BenchmarkConfig:
     """Load and validate a benchmark config from a preset name, a YAML file or a dict.
 
@@ -102,9 +102,9 @@ def load_config(
         base_dir: folder relative dataset paths are resolved against. Defaults to the YAML
             file's folder, and to the current folder for presets and dicts.
         check_paths: check that dataset paths exist (turned off to inspect a config).
-        check_names: check loss, detector and backbone names and the schedule against the
-            installed registries and ``TrainConfig`` (imports torch); off to read back a
-            stored config that ``run-benchmark`` checked when it wrote it.
+        registries: what names and the schedule are checked against (default: the
+            installed registries and ``TrainConfig``, which import torch; see
+            :mod:`noisybox.study.name_checks`).
 
     Returns:
         The validated ``BenchmarkConfig``.
@@ -147,5 +147,5 @@ def load_config(
         base_dir=base,
         check_paths=check_paths,
         default_name=name_default,
-        registries=None if check_names else STORED,
+        registries=registries,
     )

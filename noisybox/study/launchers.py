@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noisybox._fileio import atomic_write_text
+from noisybox._fileio import atomic_write_json, atomic_write_text
 from noisybox._progress import progress_bar
 from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
 from noisybox.study.grid import Cell
-from noisybox.study.results import ResultsFolder, atomic_write_json
+from noisybox.study.results import ResultsFolder
 
 __all__ = [
     "CellFailure",

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Registries", "STORED", "installed_registries"]
+__all__ = ["Registries", "STORED", "installed_registries", "stored_registries"]
 
 
 def _registry_alpha(name: str) -> float | None:
@@ -72,3 +72,13 @@ def installed_registries() -> Registries:
         train_fields=frozenset(f.name for f in dataclasses.fields(TrainConfig)),
         check_train_config=check_train_config,
     )
+
+
+def stored_registries() -> Registries:
+    """What a stored config read back is checked against: the installed registries where
+    torch imports (a name that no longer exists is refused, as ``run-benchmark`` would),
+    :data:`STORED` where it does not (names and schedule taken as stored)."""
+    try:
+        return installed_registries()
+    except ImportError:
+        return STORED

@@ -79,7 +79,7 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
         "records_before": len(records),
         "text": text,
     }
-    from noisybox.study.results import atomic_write_json
+    from noisybox._fileio import atomic_write_json
 
     atomic_write_json(folder.config_json, {**stored, "protocol": stamp})
     return stamp

@@ -54,7 +54,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from noisybox._fileio import read_json_object
+from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox._progress import evaluation_line, is_terminal
 from noisybox.errors import NoisyboxError
 from noisybox.study.config import (
@@ -66,7 +66,6 @@ from noisybox.study.config import (
 from noisybox.study.datasets import ResolvedDataset
 from noisybox.study.grid import Cell
 from noisybox.study.launchers import Trained
-from noisybox.study.results import atomic_write_json
 
 if TYPE_CHECKING:
     from noisybox.formats import Annotations

@@ -17,6 +17,7 @@ from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
 from noisybox.study.config import BenchmarkConfig, load_config
 from noisybox.study.grid import expand_grid
+from noisybox.study.name_checks import stored_registries
 from noisybox.study.results import ResultsFolder
 
 __all__ = ["check_record", "load_checked_records", "load_stored_config"]
@@ -25,8 +26,10 @@ __all__ = ["check_record", "load_checked_records", "load_stored_config"]
 def load_stored_config(folder: ResultsFolder) -> BenchmarkConfig:
     """The folder's ``benchmark.json`` config, validated by the schema ``run-benchmark``
     uses (dataset paths are not required to exist: a report reads records only). Names and
-    the schedule are taken as stored (``run-benchmark`` checked them against the
-    registries when it wrote the file), so that reading a study needs no torch.
+    the schedule are checked against the installed registries where torch imports, and
+    taken as stored where it does not (``run-benchmark`` checked them when it wrote the
+    file), so that reading a study needs no torch
+    (:func:`~noisybox.study.name_checks.stored_registries`).
 
     Raises:
         NoisyboxError: no ``benchmark.json``, or a config the schema refuses (every
@@ -38,7 +41,7 @@ def load_stored_config(folder: ResultsFolder) -> BenchmarkConfig:
             stored["config"],
             base_dir=stored.get("base_dir") or ".",
             check_paths=False,
-            check_names=False,
+            registries=stored_registries(),
         )
     except NoisyboxError as exc:
         message = " ".join(str(exc).split())
