@@ -38,10 +38,10 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from noisybox.benchmark.config import load_config
 from noisybox.data import DetectionDataset, build_dataloader, build_transforms, make_shapes_dataset
 from noisybox.detectors import build_detector
 from noisybox.engine import TrainConfig, train
+from noisybox.study.config import load_config
 
 
 def _settings(preset: str) -> dict[str, Any]:

@@ -149,8 +149,8 @@ def _amp_check_without_download(model: torch.nn.Module) -> bool:
 
 def yolo_epoch(data: Data, device: torch.device, args: argparse.Namespace, out: Path) -> Measured:
     """Train YOLOv8n from its YAML with Ultralytics' trainer; the last epoch, timed by callbacks."""
-    from noisybox.benchmark.ultralytics_cell import _ultralytics_quiet
     from noisybox.detectors.ultralytics_offline import configure_offline
+    from noisybox.study.ultralytics_cell import _ultralytics_quiet
 
     configure_offline(out / "ultralytics-config", quiet=True)
     import ultralytics.engine.trainer

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from noisybox.benchmark.config import load_config
-from noisybox.benchmark.report import write_report
-from noisybox.benchmark.runner import run_benchmark
+from noisybox.report.writer import write_report
+from noisybox.study.config import load_config
+from noisybox.study.runner import run_benchmark
 
 
 def main() -> int:

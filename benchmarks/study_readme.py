@@ -9,7 +9,7 @@ between two comments,
     <!-- end generated -->
 
 and is rendered here from the study's records (with the report's own code:
-:mod:`noisybox.benchmark.summary`, :mod:`noisybox.benchmark.paired`). The figures its prose
+:mod:`noisybox.report.summary`, :mod:`noisybox.report.paired`). The figures its prose
 quotes outside those tables must be figures the records give: every decimal number of the
 prose (outside code, links and comments), and every paired difference quoted with its
 interval (``+0.84 [+0.05, +1.63]``, as a whole, sign included), must appear, digit for
@@ -38,7 +38,7 @@ with its alpha = 1 baseline; ``labels=a;b`` keeps those compared rows, ``;``-sep
   each eta, the retention at each noisy eta and its paired difference.
 * ``retention-levels metrics=ap50,ap75``: per loss row and metric, the retention at each
   noisy eta (ratio of seed means) and its range over seeds (per-seed ratios), with the
-  published rows of :data:`~noisybox.benchmark.summary.PUBLISHED_RETENTION`.
+  published rows of :data:`~noisybox.report.summary.PUBLISHED_RETENTION`.
 * ``curves``: per noisy eta and loss row, how many cells peaked before their final
   evaluation and fell over the last evaluation interval, the mean and the largest
   single-cell drop from peak to final (mAP and mAP75:95).
@@ -61,10 +61,8 @@ from typing import Any
 
 import pandas as pd
 
-from noisybox.benchmark.collapse import apply_collapse_flags
-from noisybox.benchmark.config import CollapseConfig, loss_label
-from noisybox.benchmark.results import ResultsFolder
-from noisybox.benchmark.summary import (
+from noisybox.report.paired_tables import retention_reading
+from noisybox.report.summary import (
     COLUMN_TITLES,
     PUBLISHED_RETENTION,
     RETENTION_METRICS,
@@ -73,7 +71,10 @@ from noisybox.benchmark.summary import (
     retention_differences,
     summarize,
 )
-from noisybox.benchmark.tables import markdown_table, order_labels, retention_reading
+from noisybox.report.tables import markdown_table, order_labels
+from noisybox.study.collapse_flags import apply_collapse_flags
+from noisybox.study.config import CollapseConfig, loss_label
+from noisybox.study.results import ResultsFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

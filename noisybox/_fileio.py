@@ -66,6 +66,7 @@ __all__ = [
     "remove_stale_temporaries",
     "atomic_write",
     "atomic_write_bytes",
+    "atomic_write_json",
     "atomic_write_text",
     "check_outputs",
     "check_replaceable_annotations",
@@ -274,6 +275,27 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
 def atomic_write_text(path: PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON (numpy scalars and paths converted), atomically.
+
+    >>> import tempfile, numpy as np
+    >>> path = atomic_write_json(Path(tempfile.mkdtemp()) / "a.json", {"n": np.int64(3)})
+    >>> path.read_text().splitlines()
+    ['{', ' "n": 3', '}']
+    """
+    return atomic_write_text(path, json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Expected JSON-able data but got {type(value).__name__}")
 
 
 # suffixes that name one format

@@ -10,18 +10,18 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from noisybox.benchmark.config import (
+from noisybox.cli import main
+from noisybox.detectors import list_backbones
+from noisybox.engine import TrainConfig
+from noisybox.errors import NoisyboxError
+from noisybox.study.config import (
     ConfigError,
     config_diff,
     list_presets,
     load_config,
 )
-from noisybox.benchmark.grid import expand_grid, parse_shard, select_cells, shard_cells
-from noisybox.benchmark.results import open_results_folder
-from noisybox.cli import main
-from noisybox.detectors import list_backbones
-from noisybox.engine import TrainConfig
-from noisybox.errors import NoisyboxError
+from noisybox.study.grid import expand_grid, parse_shard, select_cells, shard_cells
+from noisybox.study.results import open_results_folder
 
 VALID = {
     "name": "unit",
@@ -203,7 +203,8 @@ def test_results_folder_refuses_other_config_unless_extend(tmp_path: Path) -> No
     cfg = load_config(VALID)
     folder, stored = open_results_folder(cfg, tmp_path / "out")
     assert stored.to_dict() == cfg.to_dict()
-    assert (tmp_path / "out" / ".gitignore").read_text().splitlines()[-1] == "work/"
+    ignored = (tmp_path / "out" / ".gitignore").read_text().splitlines()
+    assert "work/" in ignored and ".noisybox-run.*" in ignored  # regenerable, and the lock
     # same measurement on another device: accepted
     open_results_folder(load_config({**VALID, "device": "cpu"}), tmp_path / "out")
     more_seeds = load_config({**VALID, "seeds": [2]})

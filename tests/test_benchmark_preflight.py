@@ -11,11 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from noisybox.benchmark.config import load_config
-from noisybox.benchmark.preflight import preflight
 from noisybox.cli import main
 from noisybox.data import make_shapes_dataset
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import load_config
+from noisybox.study.preflight import preflight
 
 GRID = {
     "name": "grid",
@@ -88,7 +88,7 @@ def test_a_finished_study_is_not_checked_again(tmp_path: Path, dataset: Path) ->
     shutil.rmtree(dataset / "images")
     with pytest.raises(NoisyboxError, match="are missing"):
         preflight(cfg, tmp_path / "out")
-    from noisybox.benchmark.grid import expand_grid
+    from noisybox.study.grid import expand_grid
 
     records = tmp_path / "out" / "records"
     records.mkdir(parents=True)
@@ -100,7 +100,7 @@ def test_a_finished_study_is_not_checked_again(tmp_path: Path, dataset: Path) ->
 def test_identical_cell_errors_are_printed_once_with_their_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from noisybox.benchmark import runner
+    from noisybox.study import runner
 
     def fails(out_dir: object, cell_id: str, *args: object, **kwargs: object) -> dict:
         reason = "the same cause" if "alpha" in cell_id else "another cause"

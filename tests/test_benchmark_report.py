@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from noisybox.benchmark.collapse import apply_collapse_flags, find_twin
-from noisybox.benchmark.config import CollapseConfig, load_config
-from noisybox.benchmark.grid import expand_grid
-from noisybox.benchmark.report import (
+from noisybox.cli import main
+from noisybox.engine.evaluation import THRESHOLD_METRICS
+from noisybox.errors import NoisyboxError
+from noisybox.report.paired_tables import retention_reading
+from noisybox.report.writer import (
     TABLE_METRICS,
     build_report,
     loss_label,
@@ -28,10 +29,9 @@ from noisybox.benchmark.report import (
     summarize,
     write_report,
 )
-from noisybox.benchmark.tables import retention_reading
-from noisybox.cli import main
-from noisybox.engine.evaluation import THRESHOLD_METRICS
-from noisybox.errors import NoisyboxError
+from noisybox.study.collapse_flags import apply_collapse_flags, find_twin
+from noisybox.study.config import CollapseConfig, load_config
+from noisybox.study.grid import expand_grid
 
 
 def metrics_for(ap50: float) -> dict[str, float]:
@@ -696,8 +696,8 @@ def test_one_condition_reads_as_before(records: list[dict]) -> None:
 def test_plot_styles_tell_a_loss_zoo_apart() -> None:
     """Up to twenty IoU variants get twenty looks (tab10 repeated its colours after ten);
     an alpha variant keeps its baseline's colour with its own line."""
-    from noisybox.benchmark.config import load_config, preset_path
-    from noisybox.benchmark.plots import _styles
+    from noisybox.report.plot_style import line_styles as _styles
+    from noisybox.study.config import load_config, preset_path
 
     labels = [spec.label for spec in load_config(preset_path("loss-zoo")).losses]
     assert len(labels) == 16

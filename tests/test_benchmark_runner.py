@@ -18,17 +18,17 @@ import yaml
 from click.testing import CliRunner
 from torchvision.ops import box_convert, box_iou
 
-from noisybox.benchmark.collapse import detect_collapse, find_twin
-from noisybox.benchmark.config import CollapseConfig, load_config
-from noisybox.benchmark.datasets import noisy_annotations, prepare_dataset
-from noisybox.benchmark.grid import expand_grid
-from noisybox.benchmark.results import ResultsFolder, open_results_folder
-from noisybox.benchmark.runner import run_benchmark
 from noisybox.cli import main
 from noisybox.engine import load_checkpoint
 from noisybox.errors import NoisyboxError
 from noisybox.formats import read_annotations
 from noisybox.stats import compare_annotations
+from noisybox.study.collapse_flags import detect_collapse, find_twin
+from noisybox.study.config import CollapseConfig, load_config
+from noisybox.study.datasets import noisy_annotations, prepare_dataset
+from noisybox.study.grid import expand_grid
+from noisybox.study.results import ResultsFolder, open_results_folder
+from noisybox.study.runner import run_benchmark
 
 EPOCHS = 2
 TINY = {

@@ -241,9 +241,9 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask_022: None) -> None
     plot = tmp_path / "loss.png"
     assert CliRunner().invoke(main, ["plot-loss", "-o", str(plot)]).exit_code == 0
     files.append(plot)
-    from noisybox.benchmark.config import load_config
-    from noisybox.benchmark.report import write_report
-    from noisybox.benchmark.results import open_results_folder
+    from noisybox.report.writer import write_report
+    from noisybox.study.config import load_config
+    from noisybox.study.results import open_results_folder
 
     cfg = load_config(
         {

@@ -239,3 +239,15 @@ def test_write_refuses_input_and_foreign_folders(tmp_path: Path) -> None:
     with pytest.raises(NoisyboxError, match="earlier noisybox output"):
         write_annotations(voc, foreign)
     assert (foreign / "precious.txt").read_text() == "x"
+
+
+def test_coco_image_size_beyond_a_float_is_one_line(tmp_path: Path) -> None:
+    """An int too large for a float (the fuzz test's find) is refused, not an OverflowError."""
+    from noisybox.formats import read_annotations
+
+    path = tmp_path / "big.json"
+    doc = {"images": [{"id": 1, "width": 10, "height": 10**400, "file_name": "a.png"}],
+           "annotations": [], "categories": [{"id": 1, "name": "a"}]}  # fmt: skip
+    path.write_text(json.dumps(doc))
+    with pytest.raises(NoisyboxError, match="Expected image height > 0"):
+        read_annotations(str(path))

@@ -22,8 +22,8 @@ import pytest
 import torch
 import yaml
 
-from noisybox.benchmark.runner import ResultsFolder
 from noisybox.engine import load_checkpoint
+from noisybox.study.runner import ResultsFolder
 
 CLI = [sys.executable, "-c", "from noisybox.cli import main; main()"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -17,7 +17,6 @@ from torchvision.ops import (
     generalized_box_iou_loss,
 )
 
-from noisybox.benchmark.config import load_config
 from noisybox.losses import (
     WiseIoULoss,
     alpha_iou_loss,
@@ -31,6 +30,7 @@ from noisybox.losses import (
     shape_iou_loss,
     wise_iou_loss,
 )
+from noisybox.study.config import load_config
 
 E, SQRT = math.exp, math.sqrt
 ZOO = [

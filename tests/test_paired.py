@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from noisybox.benchmark.config import CollapseConfig
-from noisybox.benchmark.paired import min_rank_p, paired_stats
-from noisybox.benchmark.report import REL_FLOOR, build_report
+from noisybox.report.paired import min_rank_p, paired_stats
+from noisybox.report.writer import REL_FLOOR, build_report
+from noisybox.study.config import CollapseConfig
 
 
 def test_t_interval_by_hand() -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisybox.benchmark.config import load_config
-from noisybox.benchmark.datasets import noisy_annotations, prepare_dataset
-from noisybox.benchmark.grid import expand_grid
-from noisybox.benchmark.report import write_report
-from noisybox.benchmark.results import open_results_folder
-from noisybox.benchmark.runner import build_train_config
+from noisybox.report.writer import write_report
+from noisybox.study.config import load_config
+from noisybox.study.datasets import noisy_annotations, prepare_dataset
+from noisybox.study.grid import expand_grid
+from noisybox.study.results import open_results_folder
+from noisybox.study.runner import build_train_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 STUDIES = sorted(p.parent.name for p in RESULTS.glob("*/benchmark.json"))

@@ -38,10 +38,10 @@ from test_bad_inputs import (
     test_bad_input_is_refused_with_one_line_and_nothing_written as _harness,
 )
 
-from noisybox.benchmark.config import load_config
-from noisybox.benchmark.grid import expand_grid
 from noisybox.cli import main
 from noisybox.engine.collapse import collapse_reasons
+from noisybox.study.config import load_config
+from noisybox.study.grid import expand_grid
 
 BIG = 2**70
 OAMIL_COCO = DATA / "coco_oamil" / "instances_train2017.json"
@@ -282,8 +282,8 @@ def test_weights_that_become_non_finite_stop_training_and_exit_1(tmp_path: Path,
 
 
 def test_a_benchmark_counts_a_non_finite_run_as_collapsed() -> None:
-    from noisybox.benchmark.collapse import detect_collapse
-    from noisybox.benchmark.config import CollapseConfig
+    from noisybox.study.collapse_flags import detect_collapse
+    from noisybox.study.config import CollapseConfig
 
     history = [{"epoch": 1, "box_loss": 1.0}, {"epoch": 2, "nonfinite_weights": True}]
     assert collapse_reasons(history)[0].startswith("weights became non-finite in epoch 2")

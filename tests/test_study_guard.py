@@ -21,9 +21,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from noisybox.benchmark.guard import PID_NAME, remove_leftover_temporaries, study_lock
 from noisybox.cli import main
 from noisybox.errors import NoisyboxError
+from noisybox.study.guard import PID_NAME, remove_leftover_temporaries, study_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from noisybox.cli import main; main()"]

@@ -13,15 +13,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from noisybox.benchmark.config import ConfigError, load_config
-from noisybox.benchmark.protocol import protocol_skeleton
-from noisybox.benchmark.provenance import code_identity, code_versions, source_sha256
-from noisybox.benchmark.report import write_report
-from noisybox.benchmark.results import ResultsFolder
-from noisybox.benchmark.runner import calibration_config, run_benchmark
 from noisybox.cli import main
 from noisybox.data import make_shapes_dataset
 from noisybox.errors import NoisyboxError
+from noisybox.report.writer import write_report
+from noisybox.study.config import ConfigError, load_config
+from noisybox.study.protocol import protocol_skeleton
+from noisybox.study.provenance import code_identity, code_versions, source_sha256
+from noisybox.study.results import ResultsFolder
+from noisybox.study.runner import calibration_config, run_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -206,7 +206,7 @@ def test_protocol_is_stamped_before_the_first_cell_and_edits_are_reported(
     cfg = load_config(str(_study(tmp_path)))
     out = tmp_path / "out"
     seen: list[dict] = []
-    import noisybox.benchmark.runner as runner
+    import noisybox.study.runner as runner
 
     original = runner.launchers.run_local
 
@@ -243,8 +243,8 @@ def _voc_config(dataset: dict) -> dict:
 
 @needs_bccd
 def test_bccd_by_name_gives_its_splits(tmp_path: Path) -> None:
-    from noisybox.benchmark.datasets import prepare_dataset
-    from noisybox.benchmark.results import open_results_folder
+    from noisybox.study.datasets import prepare_dataset
+    from noisybox.study.results import open_results_folder
 
     study = load_config(_voc_config({"bccd": str(BCCD)}))
     assert study.dataset.image_sets["train"] == "trainval"
@@ -360,3 +360,28 @@ def test_voc_image_sets_of_two_year_folders_read_as_one(tmp_path: Path) -> None:
     with pytest.raises(NoisyboxError):
         write_voc_split([a, b], "test", tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_the_report_finds_the_protocol_beside_the_results_on_another_machine(
+    tmp_path: Path,
+) -> None:
+    from noisybox.study.protocol import protocol_section
+
+    text = "# Protocol\n\nPrimary: mAP.\n"
+    stored = {
+        "config": {"protocol": "PROTOCOL.md"},
+        "base_dir": str(tmp_path / "gone"),  # the checkout the study ran from: not here
+        "protocol": {
+            "file": "PROTOCOL.md",
+            "sha256": __import__("hashlib").sha256(text.encode()).hexdigest(),
+            "stamped_at": "t",
+            "records_before": 0,
+            "text": text,
+        },
+    }
+    moved = tmp_path / "results"
+    moved.mkdir()
+    lines = "\n".join(protocol_section(stored, moved))
+    assert "is not found beside the results" in lines and str(tmp_path) not in lines
+    (moved / "PROTOCOL.md").write_text(text)
+    assert "unchanged since" in "\n".join(protocol_section(stored, moved))

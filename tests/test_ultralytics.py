@@ -144,8 +144,8 @@ def test_predictions_are_scored_in_category_ids_and_pixels(tmp_path: Path) -> No
     """Perfect Ultralytics-style results (class index, original-image xyxy) score mAP 1."""
     from types import SimpleNamespace
 
-    from noisybox.benchmark.ultralytics_cell import _evaluate
     from noisybox.formats.yolo_export import yolo_class_ids
+    from noisybox.study.ultralytics_cell import _evaluate
 
     ds = make_shapes_dataset(tmp_path / "coco", num_train=1, num_val=6, image_size=SIZE, seed=5)
     test = read_annotations(ds.val_annotations)
@@ -240,8 +240,8 @@ def test_benchmark_cell_of_an_ultralytics_detector(
     tmp_path: Path, no_network: list[tuple[Any, ...]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from noisybox.benchmark import load_config, run_benchmark
-    from noisybox.benchmark.report import write_report
     from noisybox.engine.evaluation import METRIC_NAMES
+    from noisybox.report.writer import write_report
 
     cfg = load_config(
         {
@@ -283,10 +283,10 @@ def test_an_ultralytics_cell_records_its_learning_curve(
     from ultralytics import YOLO
 
     from noisybox.benchmark import load_config, run_benchmark
-    from noisybox.benchmark.curves import curves_frame
-    from noisybox.benchmark.ultralytics_cell import _EmaModel
     from noisybox.engine.curves import convergence
     from noisybox.engine.evaluation import METRIC_NAMES
+    from noisybox.report.learning_curves import curves_frame
+    from noisybox.study.ultralytics_cell import _EmaModel
 
     cfg = load_config(
         {
@@ -390,10 +390,10 @@ def test_an_ultralytics_cell_reads_only_the_evaluation_set_it_is_given(
 ) -> None:
     # a calibration passes the validation split: neither Ultralytics' own "val" split nor
     # the curve nor the final metrics may read a test image
-    import noisybox.benchmark.ultralytics_cell as cell_module
+    import noisybox.study.ultralytics_cell as cell_module
     from noisybox.benchmark import load_config
-    from noisybox.benchmark.datasets import ResolvedDataset
-    from noisybox.benchmark.grid import expand_grid
+    from noisybox.study.datasets import ResolvedDataset
+    from noisybox.study.grid import expand_grid
 
     ds = make_shapes_dataset(tmp_path / "coco", num_train=8, num_val=6, image_size=SIZE, seed=3)
     val_ds = make_shapes_dataset(tmp_path / "val", num_train=1, num_val=3, image_size=SIZE, seed=9)
@@ -463,9 +463,9 @@ def test_paper_voc_follows_the_authors_command(tmp_path: Path) -> None:
     from ultralytics.cfg import get_cfg
 
     from noisybox.benchmark import load_config
-    from noisybox.benchmark.config import preset_path
-    from noisybox.benchmark.grid import expand_grid
-    from noisybox.benchmark.ultralytics_cell import ultralytics_train_args
+    from noisybox.study.config import preset_path
+    from noisybox.study.grid import expand_grid
+    from noisybox.study.ultralytics_cell import ultralytics_train_args
 
     cfg = load_config("paper-voc", check_paths=False)
     cell = expand_grid(cfg)[0]
@@ -570,8 +570,8 @@ def test_an_interrupted_ultralytics_cell_continues_where_it_stopped(
 ) -> None:
     import json
 
-    import noisybox.benchmark.ultralytics_cell as cell_module
     import noisybox.detectors.ultralytics as plug
+    import noisybox.study.ultralytics_cell as cell_module
     from noisybox.benchmark import load_config, run_benchmark
 
     cfg = load_config(
@@ -644,7 +644,7 @@ def test_an_interrupted_ultralytics_cell_continues_where_it_stopped(
 def test_a_saved_cell_state_resumes_only_the_run_it_describes(tmp_path: Path) -> None:
     import json
 
-    from noisybox.benchmark.ultralytics_cell import _checkpoint_epochs, _resumable_state
+    from noisybox.study.ultralytics_cell import _checkpoint_epochs, _resumable_state
 
     weights, state_path = tmp_path / "last.pt", tmp_path / "state.json"
     key = {"args": {"epochs": 3}, "loss": {"name": "iou"}}

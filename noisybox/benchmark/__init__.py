@@ -1,33 +1,40 @@
-"""The benchmark: config schema and presets, the grid runner and launchers, the report.
+"""The benchmark's former home, kept as an import path.
 
-Rooms: ``config`` (schema, presets), ``grid`` (cells, shards), ``results`` (the results
-folder and its records), ``datasets`` (the data, its digest, the noisy-file cache),
-``collapse`` (collapse flags and the one alpha = 1 baseline rule), ``launchers`` (local,
-parallel, Slurm, torchrun), ``runner`` (one cell, the grid), ``summary`` (the numbers of a
-report), ``report`` and ``plots``.
+A study (config, grid, runner, results folder) lives in :mod:`noisybox.study` and its
+report in :mod:`noisybox.report`; the public names of both are re-exported here, so
+``from noisybox.benchmark import run_benchmark, load_config, write_report`` keeps working.
 """
 
 from __future__ import annotations
 
-from noisybox.benchmark.collapse import detect_collapse
-from noisybox.benchmark.config import (
+from noisybox.report import Report, build_report, write_report
+from noisybox.study import (
     BenchmarkConfig,
+    Cell,
     ConfigError,
+    ResultsFolder,
+    RunSummary,
+    detect_collapse,
+    expand_grid,
     list_presets,
     load_config,
+    run_benchmark,
+    run_cell,
 )
-from noisybox.benchmark.grid import Cell, expand_grid
-from noisybox.benchmark.runner import RunSummary, run_benchmark, run_cell
 
 __all__ = [
     "BenchmarkConfig",
     "Cell",
     "ConfigError",
+    "Report",
+    "ResultsFolder",
     "RunSummary",
+    "build_report",
     "detect_collapse",
     "expand_grid",
     "list_presets",
     "load_config",
     "run_benchmark",
     "run_cell",
+    "write_report",
 ]

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from noisybox.benchmark.config import list_presets as _presets
 from noisybox.cli._options import common_options, echo_info, echo_json, run_command
+from noisybox.study.config import list_presets as _presets
 
 __all__ = ["calibrate", "list_presets", "protocol", "report", "run_benchmark"]
 
@@ -118,10 +118,10 @@ def run_benchmark(
     (folder, cells trained, skipped, failed and collapsed, report files) instead of the
     tables; a failed cell still ends with exit code 1.
     """
-    from noisybox.benchmark.config import load_config
-    from noisybox.benchmark.grid import parse_shard
-    from noisybox.benchmark.report import write_report
-    from noisybox.benchmark.runner import run_benchmark as _run
+    from noisybox.report.writer import write_report
+    from noisybox.study.config import load_config
+    from noisybox.study.grid import parse_shard
+    from noisybox.study.runner import run_benchmark as _run
 
     if config is not None and preset is not None:
         raise click.UsageError("Give either CONFIG or --preset, not both.")
@@ -242,7 +242,7 @@ def report(
 
     --json prints the folder, the files written and the collapsed cells instead of the tables.
     """
-    from noisybox.benchmark.report import write_report
+    from noisybox.report.writer import write_report
 
     rep = run_command(debug, lambda: write_report(out_dir, plots=not no_plots, reference=reference))
     if rep.collapsed:
@@ -273,8 +273,8 @@ def status(out_dir: str, jobs: str, as_json: bool, quiet: bool, debug: bool) -> 
 
     Reads the folder only; safe while run-benchmark trains in it.
     """
-    from noisybox.benchmark.results import ResultsFolder
-    from noisybox.benchmark.status import study_status
+    from noisybox.study.results import ResultsFolder
+    from noisybox.study.status import study_status
 
     def read() -> tuple[Any, int]:
         found = study_status(out_dir)
@@ -401,10 +401,10 @@ def calibrate(
     Example:
         noisybox calibrate study.yaml --out calib/e40 --set epochs=40 --set eval_every=5
     """
-    from noisybox.benchmark.config import load_config
-    from noisybox.benchmark.report import write_report
-    from noisybox.benchmark.runner import calibration_config
-    from noisybox.benchmark.runner import run_benchmark as _run
+    from noisybox.report.writer import write_report
+    from noisybox.study.config import load_config
+    from noisybox.study.runner import calibration_config
+    from noisybox.study.runner import run_benchmark as _run
 
     def run() -> tuple[Any, Any]:
         study = load_config(config)
@@ -457,9 +457,9 @@ def protocol(config: str, output: Path | None, as_json: bool, quiet: bool, debug
     and stamps its sha256 before the first cell.
     """
     from noisybox._fileio import atomic_write_text
-    from noisybox.benchmark.config import load_config
-    from noisybox.benchmark.protocol import protocol_skeleton
     from noisybox.errors import NoisyboxError
+    from noisybox.study.config import load_config
+    from noisybox.study.protocol import protocol_skeleton
 
     def run() -> str:
         text = protocol_skeleton(load_config(config, check_paths=False).to_dict())
@@ -486,8 +486,8 @@ def list_presets(as_json: bool, quiet: bool, debug: bool) -> None:
     """List the shipped benchmark presets with their description (--json: {name: description})."""
     import yaml
 
-    from noisybox.benchmark.config import list_presets as _list
-    from noisybox.benchmark.config import preset_path
+    from noisybox.study.config import list_presets as _list
+    from noisybox.study.config import preset_path
 
     def read() -> dict[str, str]:
         table = {}
@@ -540,6 +540,6 @@ def resolve_jobs(value: str, cfg: Any, *, launcher: str, gpus: int) -> int:
 
         if torch.cuda.is_available():
             return 1
-    from noisybox.benchmark.runner import expand_grid
+    from noisybox.study.runner import expand_grid
 
     return max(1, min(MAX_AUTO_JOBS, os.cpu_count() or 1, len(expand_grid(cfg))))

@@ -12,7 +12,7 @@ else in noisybox imports this module. It uses Ultralytics' public extension poin
 - :class:`PluggedDetectionModel` is a ``DetectionModel`` whose ``init_criterion`` builds it.
 - :func:`plugged_trainer` returns a ``DetectionTrainer`` subclass whose ``get_model``
   builds that model, with callbacks that ramp the loss's alpha from 1 (the warm-up of
-  :func:`noisybox.engine.schedules.alpha_at_step`, per training batch) and record the
+  :func:`noisybox.losses.alpha_schedule.alpha_at_step`, per training batch) and record the
   matched boxes' mean IoU per epoch.
 
 Paste into an Ultralytics script (``trainer=`` is ``YOLO.train``'s own argument)::
@@ -47,9 +47,8 @@ from ultralytics.utils.torch_utils import unwrap_model  # type: ignore[import-un
 
 from noisybox.detectors.loss_plug import matched_iou_sum
 from noisybox.detectors.registry import build_box_loss
-from noisybox.engine.config import DEFAULT_ALPHA_WARMUP
-from noisybox.engine.schedules import alpha_at_step
 from noisybox.errors import NoisyboxError
+from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP, alpha_at_step
 
 __all__ = [
     "PluggedBboxLoss",

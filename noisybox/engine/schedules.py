@@ -1,8 +1,14 @@
-"""Step schedules: learning-rate warm-up + cosine decay, and the alpha warm-up ramp."""
+"""Step schedules: learning-rate warm-up + cosine decay.
+
+The alpha warm-up ramp lives beside the losses (:mod:`noisybox.losses.alpha_schedule`) and
+is re-exported here.
+"""
 
 from __future__ import annotations
 
 import math
+
+from noisybox.losses.alpha_schedule import alpha_at_step
 
 __all__ = ["alpha_at_step", "warmup_cosine_factor"]
 
@@ -23,31 +29,3 @@ def warmup_cosine_factor(
     span = max(1, total_steps - warmup_steps)
     progress = min(1.0, max(0.0, (step - warmup_steps) / span))
     return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def alpha_at_step(step: int, total_steps: int, target: float, warmup: float) -> float:
-    """Alpha of the box loss at ``step``: linear from 1 to ``target`` over the warm-up.
-
-    Args:
-        step: optimiser steps taken so far (0-based).
-        total_steps: steps of the whole run.
-        target: the loss's alpha after warm-up.
-        warmup: share of ``total_steps`` spent ramping (``0`` uses ``target`` from the
-            first step).
-
-    Returns:
-        ``1 + (target - 1) * min(1, step / (warmup * total_steps))``.
-
-    Reference:
-        The warm-up avoids the vanishing gradient of ``1 - IoU^alpha`` near ``IoU = 0``
-        (its gradient is ``alpha * IoU^(alpha - 1)`` times that of IoU, eq. 3).
-
-    >>> [alpha_at_step(s, 100, 3.0, 0.2) for s in (0, 10, 20, 50)]
-    [1.0, 2.0, 3.0, 3.0]
-    >>> alpha_at_step(0, 100, 3.0, 0.0)
-    3.0
-    """
-    ramp_steps = warmup * total_steps
-    if ramp_steps <= 0:
-        return float(target)
-    return float(1.0 + (target - 1.0) * min(1.0, step / ramp_steps))

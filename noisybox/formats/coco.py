@@ -130,7 +130,8 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
             )
         for key in ("width", "height"):
             value: Any = img.get(key)
-            if not _number(value) or not math.isfinite(value) or not 0 < value < 2**31:
+            # the range first: math.isfinite of an int beyond a float raises OverflowError
+            if not _number(value) or not 0 < value < 2**31 or not math.isfinite(value):
                 raise NoisyboxError(
                     f"Expected image {key} > 0 (and below 2**31) but got {value!r} in {path} (image id {image_id})"
                 )

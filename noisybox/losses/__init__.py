@@ -14,6 +14,7 @@ tensor(0.)
 from __future__ import annotations
 
 from noisybox.losses.alpha_iou import AlphaIoULoss, alpha_iou_loss, alpha_iou_term, list_variants
+from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP, alpha_at_step
 from noisybox.losses.focal_eiou import FocalEIoULoss, focal_eiou_loss
 from noisybox.losses.mpdiou import MPDIoULoss, mpdiou_loss
 from noisybox.losses.nwd import NWDLoss, nwd_loss
@@ -31,6 +32,7 @@ from noisybox.losses.shape_iou import ShapeIoULoss, shape_iou_loss
 from noisybox.losses.wise_iou import WiseIoULoss, wise_iou_loss
 
 __all__ = [
+    "DEFAULT_ALPHA_WARMUP",
     "STOCK_LOSS",
     "AlphaIoULoss",
     "FocalEIoULoss",
@@ -39,6 +41,7 @@ __all__ = [
     "PowerfulIoULoss",
     "ShapeIoULoss",
     "WiseIoULoss",
+    "alpha_at_step",
     "alpha_iou_loss",
     "alpha_iou_term",
     "describe_loss",

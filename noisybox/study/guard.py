@@ -1,7 +1,7 @@
 """One run per study folder, no orphans, no leftovers.
 
 * :func:`locked_study` holds a lock (``filelock``) on the ``--out`` folder for a whole
-  :func:`~noisybox.benchmark.runner.run_benchmark` call: a second run on the same folder is
+  :func:`~noisybox.study.runner.run_benchmark` call: a second run on the same folder is
   refused with one line naming the holder's process id instead of training the same
   cells and tripping over the other's temporary files. The lock is the kernel's (``flock``):
   a run killed with ``SIGKILL`` releases it with its last file descriptor.

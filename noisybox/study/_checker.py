@@ -1,4 +1,4 @@
-"""The error collector of :mod:`noisybox.benchmark.schema`: every problem of a config at
+"""The error collector of :mod:`noisybox.study.schema`: every problem of a config at
 once, each naming its key."""
 
 from __future__ import annotations

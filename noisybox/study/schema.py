@@ -3,7 +3,9 @@
 :func:`validate_config` walks the parsed YAML with a collector of errors, so that a typo in
 the schedule and a missing dataset path are reported together before anything runs. Names
 are checked against the registries (detectors, backbones, losses, noise models) and the
-schedule against the engine's own ``TrainConfig.validate``.
+schedule against the engine's own ``TrainConfig.validate``
+(:func:`~noisybox.study.name_checks.installed_registries`); a stored config is read back
+without them, and without torch (:data:`~noisybox.study.name_checks.STORED`).
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_SEED
-from noisybox.benchmark._checker import Checker
-from noisybox.benchmark.config import (
-    BUILTIN_DATASETS,
-    DATASET_FORMATS,
+from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED
+from noisybox.errors import NoisyboxError
+from noisybox.study._checker import Checker
+from noisybox.study.name_checks import Registries, installed_registries
+from noisybox.study.schema_dataset import resolve_path, validate_dataset
+from noisybox.study.spec import (
     MODES,
     NO_BOX_NOISE,
     RESERVED_OPTIONS,
@@ -27,7 +29,6 @@ from noisybox.benchmark.config import (
     BenchmarkConfig,
     CollapseConfig,
     ConfigError,
-    DatasetConfig,
     DetectorSpec,
     LossSpec,
     NoiseConfig,
@@ -35,7 +36,6 @@ from noisybox.benchmark.config import (
     is_ultralytics_detector,
     loss_label,
 )
-from noisybox.errors import NoisyboxError
 
 __all__ = ["validate_config"]
 
@@ -75,72 +75,31 @@ _TOP_KEYS = (
     "protocol",
     "mode",
 )
-_SHAPES_OPTIONS = ("num_train", "num_val", "num_calib", "image_size", "seed")
-_SPLIT_ROLES = ("train", "val", "test", "calibration_train")
-_VOC_DEFAULT_SETS = {
-    "train": "trainval",
-    "val": "val",
-    "test": "test",
-    "calibration_train": "train",
-}
-# upper bounds of the built-in dataset's options (see noisybox._limits)
-_HIGH = {
-    "num_train": MAX_DATASET_IMAGES,
-    "num_val": MAX_DATASET_IMAGES,
-    "num_calib": MAX_DATASET_IMAGES,
-    "image_size": MAX_IMAGE_SIZE,
-    "seed": MAX_SEED,
-}
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-def _registry(loader: Callable[[], list[str]]) -> list[str]:
-    return sorted(loader())
+def _settable(fields: frozenset[str] | None, value: Any) -> list[str]:
+    """The keys a schedule or a detector's options may set: ``TrainConfig``'s fields but
+    those the runner sets per cell (with ``fields`` unknown, every key given but those)."""
+    given = set(value) if isinstance(value, dict) else set()
+    return sorted((given if fields is None else set(fields)) - _CELL_FIELDS)
 
 
-def _loss_names() -> list[str]:
-    from noisybox.losses import list_detector_losses
-
-    return list_detector_losses()
-
-
-def _detector_names() -> list[str]:
-    from noisybox.detectors import list_detectors
-
-    return _registry(list_detectors)
-
-
-def _backbone_names() -> list[str]:
-    from noisybox.detectors import list_backbones
-
-    return _registry(list_backbones)
+def _name(c: Checker, key: str, value: Any, names: tuple[str, ...] | None) -> str | None:
+    """A registered name (any non-empty string when ``names`` is ``None``)."""
+    return c.string(key, value) if names is None else c.choice(key, value, names)
 
 
 def _noise_models() -> list[str]:
     from noisybox.noise import list_noise_models
 
-    return _registry(list_noise_models)
+    return sorted(list_noise_models())
 
 
 def _boundaries() -> list[str]:
     from noisybox.noise import BOUNDARIES
 
     return list(BOUNDARIES)
-
-
-def _train_config_fields() -> dict[str, Any]:
-    from noisybox.engine import TrainConfig
-
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def _default_alpha(name: str) -> float | None:
-    from noisybox.losses import STOCK_LOSS, get_loss
-
-    if name == STOCK_LOSS:
-        return None
-    alpha = getattr(get_loss(name), "alpha", None)
-    return None if alpha is None else float(alpha)
 
 
 def validate_config(
@@ -150,6 +109,7 @@ def validate_config(
     base_dir: str | os.PathLike[str] = ".",
     check_paths: bool = True,
     default_name: str = "benchmark",
+    registries: Registries | None = None,
 ) -> BenchmarkConfig:
     """Validate parsed config data into a ``BenchmarkConfig``, reporting all problems at once.
 
@@ -162,6 +122,10 @@ def validate_config(
         base_dir: folder relative dataset paths are resolved against.
         check_paths: check that dataset paths exist.
         default_name: ``name`` when the config does not set one.
+        registries: what names and the schedule are checked against (default:
+            :func:`~noisybox.study.name_checks.installed_registries`;
+            :data:`~noisybox.study.name_checks.STORED` reads a stored config without
+            torch).
 
     Raises:
         ConfigError: one line per problem, each naming its key.
@@ -174,6 +138,7 @@ def validate_config(
         if required not in top:
             c.errors.append(f"{required}: Expected this key but it is missing")
     base = Path(base_dir)
+    names = installed_registries() if registries is None else registries
 
     name = top.get("name", default_name)
     c.string("name", name)
@@ -182,31 +147,32 @@ def validate_config(
         c.error("description", "a string", description)
 
     dataset = (
-        _validate_dataset(c, top.get("dataset"), base, check_paths) if "dataset" in top else None
+        validate_dataset(c, top.get("dataset"), base, check_paths) if "dataset" in top else None
     )
 
-    train_fields = _train_config_fields()
     detectors = (
-        _validate_detectors(c, top.get("detectors"), train_fields, check_paths)
+        _validate_detectors(c, top.get("detectors"), names, check_paths)
         if "detectors" in top
         else []
     )
 
-    losses = _validate_losses(c, top.get("losses")) if "losses" in top else []
+    losses = _validate_losses(c, top.get("losses"), names) if "losses" in top else []
 
     etas = [float(v) for v in _axis(c, top, "etas", low=0.0, high=1.0, high_open=True)]
     seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0, high=MAX_SEED)]
 
     conditions = _validate_conditions(c, top["noise"]) if "noise" in top else [NoiseConfig()]
 
-    schedule = _validate_schedule(c, top.get("schedule"), train_fields) if "schedule" in top else {}
+    schedule = (
+        _validate_schedule(c, top.get("schedule"), names.train_fields) if "schedule" in top else {}
+    )
 
     if (
         schedule
         and detectors
         and not any(e.startswith(("schedule", "detectors")) for e in c.errors)
     ):
-        _check_train_configs(c, schedule, detectors)
+        _check_train_configs(c, schedule, detectors, names)
 
     device = top.get("device", "auto")
     if not isinstance(device, str) or not _DEVICE_RE.match(device):
@@ -217,10 +183,10 @@ def validate_config(
     protocol = top.get("protocol")
     if protocol is not None:
         protocol = c.string("protocol", protocol)
-        if protocol is not None and check_paths and not _resolve(base, protocol).is_file():
+        if protocol is not None and check_paths and not resolve_path(base, protocol).is_file():
             c.error(
                 "protocol",
-                f"an existing protocol file (resolved to {_resolve(base, protocol)}; write one "
+                f"an existing protocol file (resolved to {resolve_path(base, protocol)}; write one "
                 "with `noisybox protocol CONFIG`)",
                 protocol,
             )
@@ -258,10 +224,8 @@ def _check_weights_file(c: Checker, key: str, weights: str, check_paths: bool) -
 
 
 def _validate_detectors(
-    c: Checker, value: Any, train_fields: dict[str, Any], check_paths: bool = True
+    c: Checker, value: Any, names: Registries, check_paths: bool = True
 ) -> list[DetectorSpec]:
-    detector_names = _detector_names()
-    backbone_names = _backbone_names()
     detectors: list[DetectorSpec] = []
     for i, item in enumerate(c.items("detectors", value)):
         key = f"detectors[{i}]"
@@ -275,15 +239,15 @@ def _validate_detectors(
             if spec is not None:
                 detectors.append(spec)
             continue
-        det_name = c.choice(f"{key}.name", d.get("name"), detector_names)
+        det_name = _name(c, f"{key}.name", d.get("name"), names.detectors)
         backbone = d.get("backbone", "resnet18")
-        if c.choice(f"{key}.backbone", backbone, backbone_names) is None:
+        if _name(c, f"{key}.backbone", backbone, names.backbones) is None:
             backbone = None
         weights = d.get("weights")
         if weights is not None and c.string(f"{key}.weights", weights) is not None:
             _check_weights_file(c, f"{key}.weights", weights, check_paths)
         options = d.get("options", {})
-        opts = c.mapping(f"{key}.options", options, sorted(set(train_fields) - _CELL_FIELDS))
+        opts = c.mapping(f"{key}.options", options, _settable(names.train_fields, options))
         if det_name is not None and isinstance(backbone, str) and opts is not None:
             detectors.append(DetectorSpec(det_name, backbone, weights, dict(opts)))
     labels = [d.label for d in detectors]
@@ -424,149 +388,7 @@ def _validate_report(c: Checker, value: Any, losses: list[LossSpec]) -> ReportCo
     return ReportConfig(reference=matches[0])
 
 
-def _named_key(value: dict[str, Any]) -> bool:
-    from noisybox.data.voc_splits import NAMED_DATASETS
-
-    return any(k in value for k in NAMED_DATASETS)
-
-
-def _resolve(base: Path, value: str) -> Path:
-    path = Path(os.path.expandvars(os.path.expanduser(value)))
-    return path if path.is_absolute() else base / path
-
-
-def _validate_voc_sets(
-    c: Checker, value: dict[str, Any], base: Path, check_paths: bool
-) -> DatasetConfig | None:
-    """``{voc: PATH, train: SET, ...}``, ``{bccd: PATH}`` or ``{name: bccd, root: PATH}``."""
-    from noisybox.data.voc_splits import NAMED_DATASETS
-
-    named = next((k for k in NAMED_DATASETS if k in value), None)
-    if named is not None:  # the shorthand {bccd: PATH}; PATH null: the environment variable
-        rest = {k: v for k, v in value.items() if k != named}
-        value = {"name": named, "root": value[named], **rest}
-    d = c.mapping("dataset", value, ("voc", "name", "root", *_SPLIT_ROLES))
-    if d is None:
-        return None
-    name = d.get("name")
-    sets = dict(_VOC_DEFAULT_SETS)
-    if name is not None:
-        if c.choice("dataset.name", name, NAMED_DATASETS) is None:
-            return None
-        sets = dict(NAMED_DATASETS[name].splits)
-        if "voc" in d:
-            c.errors.append("dataset.voc: Expected root (or the dataset's name as key) with name")
-        raw_root = d.get("root")
-        if raw_root is None:
-            raw_root = os.environ.get(NAMED_DATASETS[name].env)
-            if not raw_root:
-                c.errors.append(
-                    f"dataset.root: Expected the folder of {name} (or ${NAMED_DATASETS[name].env}) "
-                    f"but got none; get it with {NAMED_DATASETS[name].source}"
-                )
-                return None
-    else:
-        raw_root = d.get("voc")
-        if "root" in d:
-            c.errors.append("dataset.root: Expected voc: PATH (root goes with a dataset name)")
-    key = "dataset.root" if name else "dataset.voc"
-    several = bool(isinstance(raw_root, list) and not name and raw_root)
-    items: list[Any] = list(raw_root) if isinstance(raw_root, list) and several else [raw_root]
-    given = [c.string(f"{key}[{k}]" if several else key, v) for k, v in enumerate(items)]
-    for role in _SPLIT_ROLES:
-        if role in d:
-            v = c.string(f"dataset.{role}", d[role])
-            if v is not None:
-                sets[role] = v
-    paths = [g for g in given if g is not None]
-    if len(paths) < len(given):
-        return None
-    roots = [_resolve(base, r) for r in paths]
-    if check_paths:
-        from noisybox.data.voc_splits import check_disjoint, check_named_dataset
-        from noisybox.errors import NoisyboxError
-
-        try:
-            if name is not None:
-                roots = [check_named_dataset(name, roots[0])]
-            for root in roots:
-                if not (root / "Annotations").is_dir():
-                    raise NoisyboxError(
-                        f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
-                    )
-            check_disjoint([str(r) for r in roots], sets)
-        except NoisyboxError as exc:
-            c.errors.append(f"dataset: {exc}")
-            return None
-    voc: str | tuple[str, ...] = tuple(map(str, roots)) if several else str(roots[0])
-    return DatasetConfig(format="voc", voc=voc, name=name, image_sets=sets)
-
-
-def _validate_dataset(
-    c: Checker, value: Any, base: Path, check_paths: bool
-) -> DatasetConfig | None:
-    path_keys = ("train_annotations", "train_images", "test_annotations", "test_images")
-    if isinstance(value, dict) and ("voc" in value or "name" in value or _named_key(value)):
-        return _validate_voc_sets(c, value, base, check_paths)
-    if isinstance(value, dict) and "builtin" in value:
-        d = c.mapping("dataset", value, ("builtin", *_SHAPES_OPTIONS))
-        if d is None:
-            return None
-        builtin = c.choice("dataset.builtin", d["builtin"], BUILTIN_DATASETS)
-        options: dict[str, Any] = {}
-        for k in _SHAPES_OPTIONS:
-            if k in d:
-                low = 0 if k == "seed" else 1
-                v = c.number(f"dataset.{k}", d[k], integer=True, low=low, high=_HIGH[k])
-                if v is not None:
-                    options[k] = int(v)
-        return DatasetConfig(builtin=builtin, builtin_options=options) if builtin else None
-    val_keys = ("val_annotations", "val_images")
-    d = c.mapping("dataset", value, ("builtin", *path_keys, *val_keys, "format", *_SHAPES_OPTIONS))
-    if d is None:
-        return None
-    fields: dict[str, Any] = {}
-    for k in path_keys:
-        if k not in d:
-            c.errors.append(
-                f"dataset.{k}: Expected this key (or dataset.builtin) but it is missing"
-            )
-            continue
-        s = c.string(f"dataset.{k}", d[k])
-        if s is None:
-            continue
-        path = _resolve(base, s)
-        if check_paths and not path.exists():
-            c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
-        fields[k] = str(path)
-    for k in ("val_annotations", "val_images"):
-        if k in d:
-            s = c.string(f"dataset.{k}", d[k])
-            if s is None:
-                continue
-            path = _resolve(base, s)
-            if check_paths and not path.exists():
-                c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
-            fields[k] = str(path)
-    if ("val_annotations" in fields) != ("val_images" in fields):
-        c.errors.append("dataset: Expected val_annotations and val_images together")
-    fmt = d.get("format")
-    if fmt is not None:
-        c.choice("dataset.format", fmt, DATASET_FORMATS)
-    for k in _SHAPES_OPTIONS:
-        if k in d:
-            c.errors.append(
-                f"dataset.{k}: Expected this key only with dataset.builtin but got {d[k]!r}"
-            )
-    if any(k not in fields for k in path_keys):
-        return None
-    return DatasetConfig(format=fmt, **fields)
-
-
-def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
-    from noisybox.losses import STOCK_LOSS
-
-    names = _loss_names()
+def _validate_losses(c: Checker, value: Any, names: Registries) -> list[LossSpec]:
     out: list[LossSpec] = []
     for i, item in enumerate(c.items("losses", value)):
         key = f"losses[{i}]"
@@ -575,7 +397,7 @@ def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
         d = c.mapping(key, item, ("name", "alpha", "alpha_warmup"))
         if d is None:
             continue
-        name = c.choice(f"{key}.name", d.get("name"), names)
+        name = _name(c, f"{key}.name", d.get("name"), names.losses)
         warmup = d.get("alpha_warmup")
         if warmup is not None:
             warmup = c.number(f"{key}.alpha_warmup", warmup, low=0.0, high=1.0, high_open=True)
@@ -596,11 +418,11 @@ def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
                     alphas.append(float(v))
         if name is None:
             continue
-        if name == STOCK_LOSS and (raw_alpha is not None or warmup is not None):
-            c.error(f"{key}.alpha", f"no alpha for the stock {STOCK_LOSS!r} loss", raw_alpha)
+        if name == names.stock_loss and (raw_alpha is not None or warmup is not None):
+            c.error(f"{key}.alpha", f"no alpha for the stock {name!r} loss", raw_alpha)
             continue
         for a in alphas:
-            alpha = _default_alpha(name) if a is None else a
+            alpha = names.default_alpha(name) if a is None else a
             out.append(LossSpec(name, alpha, None if warmup is None else float(warmup)))
     seen: set[tuple[str, float | None, float | None]] = set()
     for spec in out:
@@ -613,9 +435,12 @@ def _validate_losses(c: Checker, value: Any) -> list[LossSpec]:
     return out
 
 
-def _validate_schedule(c: Checker, value: Any, train_fields: dict[str, Any]) -> dict[str, Any]:
+def _validate_schedule(
+    c: Checker, value: Any, train_fields: frozenset[str] | None
+) -> dict[str, Any]:
     # val_format: the deprecated name of test_format, accepted (and overridden) as before
-    allowed = sorted((set(train_fields) | {"val_format"}) - _CELL_FIELDS)
+    fields = None if train_fields is None else train_fields | {"val_format"}
+    allowed = _settable(fields, value)
     d = c.mapping("schedule", value, allowed)
     if d is None:
         return {}
@@ -638,11 +463,11 @@ def _validate_schedule(c: Checker, value: Any, train_fields: dict[str, Any]) -> 
 
 
 def _check_train_configs(
-    c: Checker, schedule: dict[str, Any], detectors: list[DetectorSpec]
+    c: Checker, schedule: dict[str, Any], detectors: list[DetectorSpec], names: Registries
 ) -> None:
     """Let the engine's ``TrainConfig.validate`` judge the values only it knows about."""
-    from noisybox.engine import TrainConfig
-
+    if names.check_train_config is None:
+        return
     for i, det in enumerate(detectors):
         if det.backbone == ULTRALYTICS_BACKBONE:
             continue  # Ultralytics checks its own arguments when the cell trains
@@ -654,7 +479,7 @@ def _check_train_configs(
             "backbone": det.backbone,
         }
         try:
-            TrainConfig.from_dict(values).validate()
+            names.check_train_config(values)
         except (NoisyboxError, TypeError) as exc:
             where = f"detectors[{i}].options" if det.options else "schedule"
             c.errors.append(f"{where}: {exc}")

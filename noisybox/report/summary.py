@@ -1,14 +1,14 @@
 """The numbers of a benchmark report, computed from result records.
 
-Everything here works on plain records (see :func:`noisybox.benchmark.runner.run_cell`)
+Everything here works on plain records (see :func:`noisybox.study.runner.run_cell`)
 and returns DataFrames of fractions, so that a report can be rebuilt from a committed
-``records/`` folder alone and tested on hand-made records; :mod:`noisybox.benchmark.report`
+``records/`` folder alone and tested on hand-made records; :mod:`noisybox.report.writer`
 renders them.
 
 * :func:`records_frame`: one row per record; :func:`summarize`: mean and std over seeds per
   loss row, collapsed cells left out.
 * :func:`relative_improvements` and :func:`paired_differences`: each alpha variant against
-  its alpha = 1 baseline (:func:`noisybox.benchmark.collapse.baseline_of`), or every loss
+  its alpha = 1 baseline (:func:`noisybox.study.collapse_flags.baseline_of`), or every loss
   row against one ``reference`` row (the config's ``report.reference``), on the seeds
   where both cells exist and neither collapsed.
 * :func:`reference_summary`: per loss row, clean mAP, mAP and its retention at each noisy
@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noisybox.benchmark.collapse import baseline_of
-from noisybox.benchmark.config import loss_label
-from noisybox.benchmark.paired import paired_stats
 from noisybox.engine.evaluation import THRESHOLD_METRICS
+from noisybox.report.paired import paired_stats
+from noisybox.study.collapse_flags import baseline_of
+from noisybox.study.config import loss_label
 
 __all__ = [
     "COLUMN_TITLES",
@@ -162,7 +162,7 @@ def none_if_nan(value: Any) -> float | None:
 
 
 def _loss_row(row: pd.Series) -> dict[str, Any]:
-    """A summary row as :func:`~noisybox.benchmark.collapse.baseline_of` reads it."""
+    """A summary row as :func:`~noisybox.study.collapse_flags.baseline_of` reads it."""
     return {
         "detector": row["detector"],
         "backbone": row["backbone"],
@@ -195,7 +195,7 @@ def relative_improvements(frame: pd.DataFrame, reference: str | None = None) -> 
     ``<metric>_diff_std`` (its std over seeds), ``n_pairs``, ``baseline_label``, and
     ``<metric>_beyond_spread`` (``|diff| > diff_std``, the seed-to-seed spread; NaN with
     fewer than 2 pairs), ``<metric>_ahead`` (seeds on which the variant is higher), and
-    from :func:`~noisybox.benchmark.paired.paired_stats`: ``<metric>_ci_low`` /
+    from :func:`~noisybox.report.paired.paired_stats`: ``<metric>_ci_low`` /
     ``<metric>_ci_high`` (95 % t interval of the mean difference), ``<metric>_wilcoxon_p``
     and ``<metric>_sign_p`` (exact two-sided p-values). ``<metric>_rel`` is NaN when the
     baseline is below one AP point (:data:`REL_FLOOR`): a percentage of a near-zero value
@@ -295,7 +295,7 @@ def retention_differences(frame: pd.DataFrame, reference: str | None = None) -> 
         per-seed retention of each row) and ``retention_<m>_diff`` with the same
         statistics (fractions; the intervals are 95 % t intervals over seeds, the
         p-values exact two-sided Wilcoxon signed-rank and sign tests of
-        :func:`~noisybox.benchmark.paired.paired_stats`). Empty (with these columns)
+        :func:`~noisybox.report.paired.paired_stats`). Empty (with these columns)
         without clean cells or noisy etas.
     """
     stats_keys = ("diff", "ci_low", "ci_high", "wilcoxon_p", "sign_p", "ahead")

@@ -9,7 +9,7 @@ Layout (``OUT``)::
     OUT/report/              tables (Markdown, CSV, LaTeX) and plots
     OUT/work/                regenerable: dataset, noisy annotations, checkpoints (git-ignored)
 
-A record is a plain JSON object (see :func:`noisybox.benchmark.runner.run_cell`); the
+A record is a plain JSON object (see :func:`noisybox.study.runner.run_cell`); the
 records folder alone is enough to rebuild a report or continue a study in another session.
 """
 
@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from noisybox._fileio import atomic_write_text, read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
-from noisybox.benchmark.grid import expand_grid
+from noisybox._fileio import atomic_write_json, atomic_write_text, read_json_object
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
+from noisybox.study.grid import expand_grid
 
 __all__ = [
     "KEPT_KEYS",
     "RECORD_SCHEMA",
     "ResultsFolder",
-    "atomic_write_json",
     "label_noisy_cells",
     "now",
     "open_results_folder",
@@ -52,23 +50,6 @@ _GITIGNORE = (
 def now() -> str:
     """The current UTC time, ISO 8601 to the second (``finished_at``, ``updated_at``)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON (numpy scalars and paths converted), atomically."""
-    atomic_write_text(
-        path, json.dumps(data, indent=1, sort_keys=False, default=_json_default) + "\n"
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"Expected JSON-able data but got {type(value).__name__}")
 
 
 def relative_paths(data: dict[str, Any], root: Path) -> dict[str, Any]:

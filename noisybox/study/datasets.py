@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from noisybox._fileio import read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, NoiseConfig
-from noisybox.benchmark.results import ResultsFolder, atomic_write_json
+from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig, NoiseConfig
+from noisybox.study.results import ResultsFolder
 
 __all__ = [
     "ResolvedDataset",

@@ -4,10 +4,10 @@
 :func:`run_benchmark` checks the data once, opens the folder, corrupts the training boxes
 once per (eta, seed, and noise condition if several) and launches the cells without a
 record. The rooms it calls:
-:mod:`~noisybox.benchmark.grid` (the cells), :mod:`~noisybox.benchmark.results` (the
-folder and its records), :mod:`~noisybox.benchmark.datasets` (the data and the noisy-file
-cache), :mod:`~noisybox.benchmark.collapse` (collapse flags and the alpha = 1 baseline)
-and :mod:`~noisybox.benchmark.launchers` (local, parallel, Slurm, torchrun).
+:mod:`~noisybox.study.grid` (the cells), :mod:`~noisybox.study.results` (the
+folder and its records), :mod:`~noisybox.study.datasets` (the data and the noisy-file
+cache), :mod:`~noisybox.study.collapse_flags` (collapse flags and the alpha = 1 baseline)
+and :mod:`~noisybox.study.launchers` (local, parallel, Slurm, torchrun).
 
 A record holds the metrics on the clean test set, the per-epoch history, the measured noise
 IoU of its training boxes, the full config, versions and timings, and the ``collapsed``
@@ -25,27 +25,29 @@ import time
 from pathlib import Path
 from typing import Any
 
-from noisybox.benchmark import launchers
-from noisybox.benchmark.collapse import detect_collapse, find_twin, refresh_collapse_flags
-from noisybox.benchmark.config import BenchmarkConfig
-from noisybox.benchmark.datasets import (
+from noisybox.engine.curves import convergence
+from noisybox.errors import NoisyboxError
+from noisybox.study import launchers
+from noisybox.study.collapse_flags import detect_collapse, find_twin, refresh_collapse_flags
+from noisybox.study.config import BenchmarkConfig
+from noisybox.study.datasets import (
     ResolvedDataset,
     check_dataset,
     noisy_annotations,
     prepare_dataset,
 )
-from noisybox.benchmark.grid import Cell, expand_grid, select_cells, shard_cells
-from noisybox.benchmark.guard import check_launcher, locked_study
-from noisybox.benchmark.launchers import CellFailure
-from noisybox.benchmark.protocol import stamp_protocol
-from noisybox.benchmark.provenance import (
+from noisybox.study.grid import Cell, expand_grid, select_cells, shard_cells
+from noisybox.study.guard import check_launcher, locked_study
+from noisybox.study.launchers import CellFailure
+from noisybox.study.protocol import stamp_protocol
+from noisybox.study.provenance import (
     code_id,
     code_identity,
     code_versions,
     describe_code,
     provenance,
 )
-from noisybox.benchmark.results import (
+from noisybox.study.results import (
     RECORD_SCHEMA,
     ResultsFolder,
     atomic_write_json,
@@ -53,9 +55,7 @@ from noisybox.benchmark.results import (
     open_results_folder,
     relative_paths,
 )
-from noisybox.benchmark.ultralytics_cell import is_ultralytics_detector
-from noisybox.engine.curves import convergence
-from noisybox.errors import NoisyboxError
+from noisybox.study.ultralytics_cell import is_ultralytics_detector
 
 __all__ = [
     "RunSummary",
@@ -128,7 +128,7 @@ def run_cell(
 
     Args:
         out_dir: a results folder prepared by
-            :func:`~noisybox.benchmark.results.open_results_folder`.
+            :func:`~noisybox.study.results.open_results_folder`.
         cell_id: the id of a cell of the stored grid.
         gpus: ``0`` trains in this process; ``N >= 1`` under torchrun with N processes.
         progress: show the engine's progress bar (stderr).
@@ -157,7 +157,7 @@ def run_cell(
     _note_cell_code(cell_dir)
     start = time.perf_counter()
     if is_ultralytics_detector(cell.detector.name):
-        from noisybox.benchmark.ultralytics_cell import train_ultralytics_cell
+        from noisybox.study.ultralytics_cell import train_ultralytics_cell
 
         trained, train_config = train_ultralytics_cell(
             cfg,
@@ -248,7 +248,7 @@ def calibration_config(
     Raises:
         ConfigError: the result is not a valid config (a bad schedule value, an unknown loss).
     """
-    from noisybox.benchmark.config import ConfigError, load_config
+    from noisybox.study.config import ConfigError, load_config
 
     data = cfg.to_dict()
     if losses:
@@ -314,7 +314,7 @@ def run_benchmark(
         cfg: a validated config.
         out_dir: the results folder (created, or checked against ``cfg``).
         extend: add the grid of ``cfg`` to a folder made from another grid (see
-            :func:`~noisybox.benchmark.results.open_results_folder`).
+            :func:`~noisybox.study.results.open_results_folder`).
         shard: ``(i, n)``: run only cells ``i, i + n, ...`` of the grid.
         gpus: ``0`` trains in-process; ``N >= 1`` trains each cell with torchrun DDP.
         launcher: ``"local"`` (cells one after the other) or ``"slurm"`` (a submitit job
@@ -341,7 +341,7 @@ def run_benchmark(
         )
     check_launcher(launcher, gpus, slurm_cluster)
     start = time.perf_counter()
-    from noisybox.benchmark.preflight import preflight
+    from noisybox.study.preflight import preflight
 
     preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
     existing = ResultsFolder(Path(out_dir).resolve())

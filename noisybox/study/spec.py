@@ -1,4 +1,7 @@
-"""Benchmark configuration: the YAML schema, its validation and the shipped presets.
+"""The study config as dataclasses: what a validated YAML file holds.
+
+Validated by :func:`noisybox.study.schema.validate_config`; loaded from a preset, a file or
+a dict by :func:`noisybox.study.config.load_config`.
 
 A benchmark file states *what* to measure (dataset, detectors, losses with their alpha,
 noise levels, seeds) and *how* to train every cell (one schedule for all). It is validated
@@ -58,13 +61,8 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from noisybox.errors import NoisyboxError
 
@@ -85,11 +83,8 @@ __all__ = [
     "ULTRALYTICS_BACKBONE",
     "config_diff",
     "is_ultralytics_detector",
-    "list_presets",
     "loss_label",
-    "load_config",
     "parse_label",
-    "preset_path",
 ]
 
 BUILTIN_DATASETS = ("shapes",)
@@ -295,7 +290,7 @@ class NoiseConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CollapseConfig:
-    """Thresholds of the collapse detector (see ``noisybox.benchmark.collapse.detect_collapse``).
+    """Thresholds of the collapse detector (see ``noisybox.study.collapse_flags.detect_collapse``).
 
     Attributes:
         min_box_loss_drop: a cell whose matched boxes' IoU is not recorded (the stock
@@ -432,88 +427,3 @@ def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             sb = "(unset)" if vb is missing else json.dumps(vb, default=str)
             lines.append(f"{key}: {sa} -> {sb}")
     return lines
-
-
-# --------------------------------------------------------------------------- presets
-
-
-def list_presets() -> list[str]:
-    """Names of the presets shipped in ``noisybox/benchmark/presets/``.
-
-    >>> "quick" in list_presets()
-    True
-    """
-    folder = resources.files("noisybox.benchmark") / "presets"
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
-
-
-def preset_path(name: str) -> Path:
-    """The YAML file of a shipped preset.
-
-    Raises:
-        ConfigError: ``name`` is not a shipped preset (the message lists them).
-    """
-    if name not in list_presets():
-        raise ConfigError(
-            [f"preset: Expected one of {', '.join(list_presets())} but got {name!r}"], "<preset>"
-        )
-    return Path(str(resources.files("noisybox.benchmark") / "presets" / f"{name}.yaml"))
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_config(
-    source: str | os.PathLike[str] | dict[str, Any],
-    *,
-    base_dir: str | os.PathLike[str] | None = None,
-    check_paths: bool = True,
-) -> BenchmarkConfig:
-    """Load and validate a benchmark config from a preset name, a YAML file or a dict.
-
-    Args:
-        source: a preset name (``"quick"``), a path to a YAML file, or already-parsed data.
-        base_dir: folder relative dataset paths are resolved against. Defaults to the YAML
-            file's folder, and to the current folder for presets and dicts.
-        check_paths: check that dataset paths exist (turned off to inspect a config).
-
-    Returns:
-        The validated ``BenchmarkConfig``.
-
-    Raises:
-        ConfigError: listing every problem found, each naming its key.
-    """
-    name_default = "benchmark"
-    if isinstance(source, dict):
-        raw: Any = source
-        label = "<dict>"
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
-    else:
-        text = str(source)
-        is_preset = (
-            not text.endswith((".yaml", ".yml", ".json"))
-            and os.sep not in text
-            and not Path(text).exists()
-        )
-        path = preset_path(text) if is_preset else Path(text)
-        label = str(path)
-        name_default = path.stem
-        if not path.is_file():
-            raise ConfigError([f"config: Expected an existing YAML file but got {text!r}"], text)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(
-                [f"config: Expected valid YAML{where} but got: {exc}"], label
-            ) from None
-        if base_dir is not None:
-            base = Path(base_dir)
-        else:
-            base = Path.cwd() if is_preset else path.resolve().parent
-    from noisybox.benchmark.schema import validate_config
-
-    return validate_config(
-        raw, source=label, base_dir=base, check_paths=check_paths, default_name=name_default
-    )

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noisybox._fileio import atomic_write_text
+from noisybox._fileio import atomic_write_json, atomic_write_text
 from noisybox._progress import progress_bar
-from noisybox.benchmark.grid import Cell
-from noisybox.benchmark.results import ResultsFolder, atomic_write_json
 from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
+from noisybox.study.grid import Cell
+from noisybox.study.results import ResultsFolder
 
 __all__ = [
     "CellFailure",
@@ -166,7 +166,7 @@ def _cell_done(
 def _init_cell_process(threads: int) -> None:
     import torch
 
-    from noisybox.benchmark.guard import die_with_parent
+    from noisybox.study.guard import die_with_parent
 
     die_with_parent()
 

@@ -23,9 +23,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from noisybox.benchmark.config import CollapseConfig
-from noisybox.benchmark.results import ResultsFolder
 from noisybox.engine.collapse import collapse_reasons
+from noisybox.study.config import CollapseConfig
+from noisybox.study.results import ResultsFolder
 
 __all__ = [
     "apply_collapse_flags",

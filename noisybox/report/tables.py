@@ -2,8 +2,8 @@
 paired verdicts, the paired differences to a reference loss and the paired differences of
 retention.
 
-Pure rendering of the frames of :mod:`noisybox.benchmark.summary` into strings, in one
-:class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.benchmark.report` puts
+Pure rendering of the frames of :mod:`noisybox.report.summary` into strings, in one
+:class:`Style` per output (Markdown, LaTeX, CSV); :mod:`noisybox.report.writer` puts
 them together and writes them.
 """
 
@@ -16,35 +16,31 @@ from typing import Any
 
 import pandas as pd
 
-from noisybox.benchmark.collapse import base_variant
-from noisybox.benchmark.config import parse_label
-from noisybox.benchmark.summary import (
+from noisybox.report.summary import (
     COLUMN_TITLES,
     REL_FLOOR,
-    RETENTION_METRICS,
     TABLE_METRICS,
     none_if_nan,
     relative_improvements,
     summarize,
 )
+from noisybox.study.collapse_flags import base_variant
+from noisybox.study.config import parse_label
 
 __all__ = [
     "CSV",
     "MD",
-    "REFERENCE_METRICS",
     "TEX",
     "VERDICT_METRICS",
     "Style",
     "condition_overview",
     "curve_section",
+    "fmt_ci",
+    "fmt_p",
     "fmt_value",
     "markdown_table",
     "min_pairs",
     "paired_verdicts",
-    "reference_paired_frames",
-    "reference_summary_display",
-    "retention_paired_frames",
-    "retention_reading",
     "retention_section",
     "robustness_display",
     "sort_by_loss_order",
@@ -94,11 +90,11 @@ def _fmt_rel(value: float, style: Style, baseline: float = math.inf) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}{style.pct}"
 
 
-def _fmt_p(value: float) -> str:
+def fmt_p(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3f}"
 
 
-def _fmt_ci(low: float, high: float) -> str:
+def fmt_ci(low: float, high: float) -> str:
     """A 95 % interval of a paired difference (fractions) in AP points."""
     return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
 
@@ -190,10 +186,10 @@ def table3_frames(
                     lines.append(["paired diff. (points)", str(r["n_pairs"]), *pcells])
                     acells = [f"{r[f'{m}_ahead']}/{r['n_pairs']}" for m in TABLE_METRICS]
                     lines.append(["seeds ahead", str(r["n_pairs"]), *acells])
-                    ccells = [_fmt_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in TABLE_METRICS]
+                    ccells = [fmt_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"]) for m in TABLE_METRICS]
                     lines.append([style.escape("95% CI (points)"), str(r["n_pairs"]), *ccells])
                     tcells = [
-                        f"{_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
+                        f"{fmt_p(r[f'{m}_wilcoxon_p'])} / {fmt_p(r[f'{m}_sign_p'])}"
                         for m in TABLE_METRICS
                     ]
                     lines.append(["p (Wilcoxon / sign)", str(r["n_pairs"]), *tcells])
@@ -222,7 +218,7 @@ def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS)
     mean paired difference (t over seeds) excludes 0; otherwise the two losses "cannot be
     told apart" by this run. The exact Wilcoxon signed-rank and sign-test p-values and the
     seeds-ahead tally are given beside it (with n seeds neither test can go below
-    ``2 / 2**n``, see :func:`~noisybox.benchmark.paired.min_rank_p`).
+    ``2 / 2**n``, see :func:`~noisybox.report.paired.min_rank_p`).
     """
     lines = []
     for _, r in rel.sort_values(["detector", "backbone", "eta"], kind="stable").iterrows():
@@ -241,7 +237,7 @@ def paired_verdicts(rel: pd.DataFrame, metrics: Sequence[str] = VERDICT_METRICS)
                 verdict = "the 95% CI includes 0: cannot be told apart"
             parts.append(
                 f"{COLUMN_TITLES[m]} {diff:+.2f} points (95% CI {low:+.2f} to {high:+.2f}; "
-                f"Wilcoxon p {_fmt_p(r[f'{m}_wilcoxon_p'])}, sign p {_fmt_p(r[f'{m}_sign_p'])}; "
+                f"Wilcoxon p {fmt_p(r[f'{m}_wilcoxon_p'])}, sign p {fmt_p(r[f'{m}_sign_p'])}; "
                 f"{r[f'{m}_ahead']}/{n} seeds ahead; {verdict})"
             )
         lines.append(f"{head}: " + "; ".join(parts))
@@ -295,7 +291,7 @@ def retention_section(rob: pd.DataFrame) -> list[str]:
     """The retention sub-table: AP50 and AP75 at each eta over eta = 0, per detector and
     loss, and the published rows at the same levels (nothing unless ``rob`` has the
     ``retention_ap50@<eta>`` columns of ``robustness_frame(..., retention=("ap50", "ap75"))``)."""
-    from noisybox.benchmark.summary import PUBLISHED_RETENTION
+    from noisybox.report.summary import PUBLISHED_RETENTION
 
     etas = sorted({float(c.split("@")[1]) for c in rob.columns if c.startswith("retention_ap50@")})
     if not etas:
@@ -335,7 +331,7 @@ def condition_overview(summary: pd.DataFrame, loss_order: Sequence[str]) -> list
     per detector: the layout of UNA's and DN-TOD's tables (one row per kind of noise).
 
     Args:
-        summary: :func:`~noisybox.benchmark.summary.summarize`'s frames of each condition,
+        summary: :func:`~noisybox.report.summary.summarize`'s frames of each condition,
             concatenated with a ``condition`` column.
         loss_order: the config's loss names, for the row order.
     """
@@ -431,203 +427,3 @@ def curve_section(
             "to check (set `eval_every` in the schedule)."
         )
     return parts
-
-
-#: Metrics of the paired tables against a reference loss (``report.reference``).
-REFERENCE_METRICS = ("map", "ap50", "ap75", "map_75_95")
-
-
-def _fmt_paired(r: pd.Series, m: str) -> str:
-    """``+1.50 [+0.21, +2.79]; 3/3 ahead; p 0.250 / 0.250``: mean paired difference in AP
-    points, its 95 % interval (from 2 pairs), seeds ahead and Wilcoxon / sign p-values."""
-    n = int(r["n_pairs"])
-    if n == 0:
-        return "-"
-    text = f"{100 * r[f'{m}_diff']:+.2f}"
-    if n >= 2:
-        text += " " + _fmt_ci(r[f"{m}_ci_low"], r[f"{m}_ci_high"])
-    return (
-        f"{text}; {r[f'{m}_ahead']}/{n} ahead; "
-        f"p {_fmt_p(r[f'{m}_wilcoxon_p'])} / {_fmt_p(r[f'{m}_sign_p'])}"
-    )
-
-
-def reference_paired_frames(
-    paired: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
-) -> list[tuple[str, pd.DataFrame]]:
-    """Display tables (strings) per detector and eta of a comparison with a reference loss.
-
-    Args:
-        paired: ``relative_improvements(frame, reference)``.
-        style: the output's :class:`Style`.
-        loss_order: the config's loss names, for the row order.
-
-    Returns:
-        ``(title, table)`` per detector and eta: one row per loss with its seed pairs and,
-        per :data:`REFERENCE_METRICS`, the cell of :func:`_fmt_paired` (``-`` without pairs).
-    """
-    out = []
-    for (det, bb, eta), rows in paired.groupby(["detector", "backbone", "eta"], sort=True):
-        rows = sort_by_loss_order(rows, loss_order, by=())
-        lines = [
-            [
-                style.escape(r["label"]),
-                str(r["n_pairs"]),
-                *(_fmt_paired(r, m) for m in REFERENCE_METRICS),
-            ]
-            for _, r in rows.iterrows()
-        ]
-        table = pd.DataFrame(
-            lines, columns=["Loss", "pairs", *(COLUMN_TITLES[m] for m in REFERENCE_METRICS)]
-        )
-        reference = rows["baseline_label"].iloc[0]
-        out.append((f"{det} ({bb}), eta = {eta:g}: difference to {reference}", table))
-    return out
-
-
-def reference_summary_display(
-    table: pd.DataFrame, style: Style, reference: str, loss_order: Sequence[str] = ()
-) -> pd.DataFrame:
-    """The compact per-loss table of :func:`~noisybox.benchmark.summary.reference_summary`.
-
-    Columns: detector, loss, ``mAP @<eta>`` (percent, mean ± std over seeds, ``collapsed``
-    where every seed collapsed, the count of collapsed seeds where some did),
-    ``retention @<eta>`` for eta > 0 (mAP at eta over mAP at eta = 0), and ``diff @<eta>``:
-    the mean paired mAP difference to ``reference`` in points with its 95 % interval
-    (``reference`` on the reference's own row, ``-`` without seed pairs).
-    """
-    etas = sorted(float(c.split("@")[1]) for c in table.columns if c.startswith("map@"))
-    lines = []
-    for _, r in sort_by_loss_order(table, loss_order).iterrows():
-        maps, retention, diffs = [], [], []
-        for eta in etas:
-            at = f"@{eta:g}"
-            n, k = int(r[f"n{at}"]), int(r[f"n_collapsed{at}"])
-            text = fmt_value(r[f"map{at}"], r[f"map_std{at}"], style)
-            maps.append(
-                "collapsed" if n and k == n else text + (f" ({k}/{n} collapsed)" if k else "")
-            )
-            if eta > 0:
-                v = r[f"retention_map{at}"]
-                retention.append("-" if math.isnan(v) else f"{v:.2f}")
-            pairs = int(r[f"n_pairs{at}"])
-            if r["label"] == reference:
-                diffs.append("reference")
-            elif pairs == 0:
-                diffs.append("-")
-            else:
-                diff = f"{100 * r[f'map_diff{at}']:+.2f}"
-                ci = _fmt_ci(r[f"map_ci_low{at}"], r[f"map_ci_high{at}"]) if pairs >= 2 else ""
-                diffs.append(f"{diff} {ci}".strip())
-        lines.append(
-            [
-                f"{r['detector']} ({r['backbone']})",
-                style.escape(r["label"]),
-                *maps,
-                *retention,
-                *diffs,
-            ]
-        )
-    cols = [
-        "Detector",
-        "Loss",
-        *(f"mAP @{e:g}" for e in etas),
-        *(f"retention @{e:g}" for e in etas if e > 0),
-        *(f"diff @{e:g} (95% CI)" for e in etas),
-    ]
-    return pd.DataFrame(lines, columns=[style.escape(c) for c in cols])
-
-
-def _excludes_zero(low: float, high: float) -> int:
-    """+1 when the interval lies wholly above 0, -1 wholly below, 0 otherwise (or NaN)."""
-    return 1 if low > 0 else -1 if high < 0 else 0
-
-
-def retention_reading(r: pd.Series) -> str:
-    """The wording a row of :func:`~noisybox.benchmark.summary.retention_differences`
-    supports: "higher (lower) mAP under noise" only where the interval of the noisy mAP
-    difference excludes 0, "more (less) robust" only where the interval of the mAP
-    retention difference excludes 0; otherwise the two "cannot be told apart" (at this
-    scale: this number of seeds).
-
-    >>> row = {"n_pairs": 3, "map_ci_low": 0.001, "map_ci_high": 0.02,
-    ...        "retention_map_ci_low": -0.03, "retention_map_ci_high": 0.08}
-    >>> retention_reading(pd.Series(row))
-    'higher mAP under noise; robustness cannot be told apart'
-    """
-    if int(r["n_pairs"]) < 2:
-        return "fewer than 2 seed pairs: no interval"
-    level = _excludes_zero(r["map_ci_low"], r["map_ci_high"])
-    robust = _excludes_zero(r["retention_map_ci_low"], r["retention_map_ci_high"])
-    words = [
-        {1: "higher mAP under noise", -1: "lower mAP under noise"}.get(
-            level, "mAP cannot be told apart"
-        ),
-        {1: "more robust", -1: "less robust"}.get(robust, "robustness cannot be told apart"),
-    ]
-    return "; ".join(words)
-
-
-def _fmt_stat(r: pd.Series, prefix: str, scale: float, digits: int) -> str:
-    """``+0.026 [-0.036, +0.087]; 2/3 ahead; p 0.250 / 0.250`` for the paired statistics
-    ``<prefix>_diff``, ``_ci_low``, ``_ci_high``, ``_ahead``, ``_wilcoxon_p`` and ``_sign_p``
-    of a row, the values multiplied by ``scale`` (100 for AP points)."""
-    n = int(r["n_pairs"])
-    diff = r[f"{prefix}_diff"]
-    if n == 0 or math.isnan(diff):
-        return "-"
-    text = f"{scale * diff:+.{digits}f}"
-    low, high = r[f"{prefix}_ci_low"], r[f"{prefix}_ci_high"]
-    if not math.isnan(low):
-        text += f" [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
-    return (
-        f"{text}; {r[f'{prefix}_ahead']}/{n} ahead; "
-        f"p {_fmt_p(r[f'{prefix}_wilcoxon_p'])} / {_fmt_p(r[f'{prefix}_sign_p'])}"
-    )
-
-
-def _fmt_fraction(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.3f}"
-
-
-def retention_paired_frames(
-    table: pd.DataFrame, style: Style, loss_order: Sequence[str] = ()
-) -> list[tuple[str, pd.DataFrame]]:
-    """Display tables (strings) per detector of the paired differences of retention.
-
-    Args:
-        table: :func:`~noisybox.benchmark.summary.retention_differences`' frame.
-        style: the output's :class:`Style`.
-        loss_order: the config's loss names, for the row order.
-
-    Returns:
-        ``(title, table)`` per detector: one row per noisy eta and compared loss row with
-        its seed pairs, the noisy mAP difference in AP points, and per metric of
-        :data:`~noisybox.benchmark.summary.RETENTION_METRICS` the mean per-seed retention
-        of the row and of its baseline and their paired difference (a fraction), each
-        difference with its 95 % interval, seeds ahead and Wilcoxon / sign-test p-values,
-        and the reading of :func:`retention_reading`.
-    """
-    out = []
-    for (det, bb), rows in table.groupby(["detector", "backbone"], sort=True):
-        rows = sort_by_loss_order(rows, loss_order, by=("eta",))
-        lines = []
-        for _, r in rows.iterrows():
-            line = [f"{r['eta']:g}", style.escape(r["label"]), style.escape(r["baseline_label"])]
-            line += [str(r["n_pairs"]), _fmt_stat(r, "map", 100, 2)]
-            for m in RETENTION_METRICS:
-                line.append(
-                    f"{_fmt_fraction(r[f'retention_{m}'])} / "
-                    f"{_fmt_fraction(r[f'retention_{m}_baseline'])}"
-                )
-                line.append(_fmt_stat(r, f"retention_{m}", 1, 3))
-            line.append(retention_reading(r))
-            lines.append(line)
-        cols = ["eta", "Loss", "vs", "pairs", "mAP diff. (points)"]
-        for m in RETENTION_METRICS:
-            title = COLUMN_TITLES[m]
-            cols += [f"{title} retention (loss / vs)", f"{title} retention diff."]
-        cols.append("reading")
-        frame = pd.DataFrame(lines, columns=[style.escape(c) for c in cols])
-        out.append((f"{det} ({bb}): paired difference of retention", frame))
-    return out

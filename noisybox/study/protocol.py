@@ -46,7 +46,7 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
     Called before the first cell trains (and harmless later: an existing stamp is kept).
 
     Args:
-        folder: a :class:`~noisybox.benchmark.results.ResultsFolder`.
+        folder: a :class:`~noisybox.study.results.ResultsFolder`.
         now: the time to record (ISO 8601).
 
     Returns:
@@ -79,18 +79,21 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
         "records_before": len(records),
         "text": text,
     }
-    from noisybox.benchmark.results import atomic_write_json
+    from noisybox._fileio import atomic_write_json
 
     atomic_write_json(folder.config_json, {**stored, "protocol": stamp})
     return stamp
 
 
-def protocol_section(stored: Mapping[str, Any]) -> list[str]:
+def protocol_section(stored: Mapping[str, Any], root: str | Path | None = None) -> list[str]:
     """The report's lines about the protocol of a stored study (empty if it has none).
 
     Reports the stamp (file, hash, time, and how many records came before it), then
     compares the file as it is now: unchanged, missing, or changed with both hashes and a
-    unified diff of the stamped text against the current one.
+    unified diff of the stamped text against the current one. The file is looked for in
+    the results folder ``root`` first (where a study keeps it beside its records, whatever
+    machine or checkout reads it), then beside the config it was stamped from; the lines
+    name no absolute path, so a report reads the same on every machine.
     """
     stamp = stored.get("protocol")
     if not isinstance(stamp, Mapping):
@@ -106,9 +109,15 @@ def protocol_section(stored: Mapping[str, Any]) -> list[str]:
         f"`{stamp.get('file')}` was stamped at {stamp.get('stamped_at')} (sha256 "
         f"`{str(stamp.get('sha256'))[:16]}`), {when}."
     )
-    path = protocol_path(stored.get("config", {}), stored.get("base_dir", "."))
-    if path is None or not path.is_file():
-        lines.append(f"The file is not at {path} now; the stamped text is in benchmark.json.")
+    candidates = [protocol_path(stored.get("config", {}), stored.get("base_dir", "."))]
+    if root is not None:
+        candidates.insert(0, protocol_path(stored.get("config", {}), root))
+    path = next((p for p in candidates if p is not None and p.is_file()), None)
+    if path is None:
+        lines.append(
+            f"`{stamp.get('file')}` is not found beside the results or their config now; the "
+            "stamped text is in benchmark.json."
+        )
         return lines
     text = path.read_text(encoding="utf-8")
     now_sha = _sha256(text)

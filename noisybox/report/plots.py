@@ -5,10 +5,10 @@
 * ``map_vs_eta_<detector>.png``: mAP and mAP75:95 against eta, one line per loss.
 * ``alpha_sweep_<detector>.png`` (when a loss is run at 3 or more alphas): mAP and
   mAP75:95 against alpha, one line per eta.
-* ``learning_curves_<detector>.png`` (from :func:`noisybox.benchmark.curves.curves_frame`,
+* ``learning_curves_<detector>.png`` (from :func:`noisybox.report.learning_curves.curves_frame`,
   when cells were evaluated during training): mAP and mAP75:95 against the epoch, one
   panel per eta, one line per loss (shaded: +- std over seeds).
-* ``paired_diff_<detector>.png`` (from :func:`noisybox.benchmark.report.paired_differences`):
+* ``paired_diff_<detector>.png`` (from :func:`noisybox.report.writer.paired_differences`):
   per eta, each alpha variant minus its baseline at every AP column, one dot per seed and
   the mean +- std over seeds, so a difference can be read against the seed-to-seed spread.
 * ``reference_diff_<detector>.png`` (studies with ``report: {reference: LOSS}``): a forest
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -33,11 +32,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from noisybox._fileio import save_figure  # noqa: E402
-from noisybox.benchmark.collapse import base_variant, is_alpha_variant  # noqa: E402
-from noisybox.benchmark.config import parse_label  # noqa: E402
-from noisybox.benchmark.tables import order_labels  # noqa: E402
 from noisybox.engine.evaluation import IOU_THRESHOLDS, THRESHOLD_METRICS  # noqa: E402
+from noisybox.report.plot_style import (  # noqa: E402
+    METRIC_TITLES,
+    detector_rows,
+    figure_legend,
+    is_collapsed,
+    save,
+    spread,
+)
+from noisybox.report.tables import order_labels  # noqa: E402
 
 _DIFF_METRICS = (*THRESHOLD_METRICS, "map", "map_75_95")
 
@@ -51,99 +55,6 @@ __all__ = [
     "plot_reference_diffs",
 ]
 
-_METRIC_TITLES = {"map": "mAP (AP50:95)", "map_75_95": "mAP75:95"}
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    try:
-        save_figure(fig, path, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return path
-
-
-def _styles(labels: list[str]) -> dict[str, dict[str, Any]]:
-    """Colour per IoU variant (an alpha variant shares its baseline's colour, see
-    :mod:`noisybox.benchmark.collapse`), solid line for alpha = 1 and dashed for alpha
-    variants.
-
-    The first ten variants take matplotlib's ``tab10`` colours; the next ten (a loss zoo)
-    the light shade of the same hues (``tab20``), with dash-dot and dotted lines and
-    triangle markers, so that no two variants of up to twenty look alike.
-
-    >>> styles = _styles(["iou", "alpha-iou@3", *(f"l{i}" for i in range(10))])
-    >>> styles["iou"]["color"] == styles["alpha-iou@3"]["color"]
-    True
-    >>> styles["l0"]["color"] == styles["l9"]["color"], styles["l9"]["linestyle"]
-    (False, '-.')
-    """
-    bases: dict[str, int] = {}
-    out: dict[str, dict[str, Any]] = {}
-    for label in labels:
-        loss, alpha = parse_label(label)
-        out[label] = _style(bases.setdefault(base_variant(loss), len(bases)), alpha)
-    if len(set(bases)) == 1:  # one variant: tell the lines apart by colour instead
-        for i, label in enumerate(labels):
-            out[label]["color"] = plt.get_cmap("tab10")(i % 10)
-    return out
-
-
-def _style(index: int, alpha: float | None) -> dict[str, Any]:
-    """The colour, line and marker of the ``index``-th IoU variant (see :func:`_styles`)."""
-    alpha_variant = is_alpha_variant(alpha)
-    if index % 20 < 10:
-        return {
-            "color": plt.get_cmap("tab10")(index % 10),
-            "linestyle": "--" if alpha_variant else "-",
-            "marker": "s" if alpha_variant else "o",
-        }
-    return {
-        "color": plt.get_cmap("tab20")(2 * (index % 10) + 1),
-        "linestyle": ":" if alpha_variant else "-.",
-        "marker": "v" if alpha_variant else "^",
-    }
-
-
-def _figure_legend(fig: plt.Figure, axes: object, title: str) -> None:
-    """One legend for all panels, right of them (a loss missing from a panel still shows)."""
-    seen: dict[str, Any] = {}
-    flat = list(np.ravel(axes))  # type: ignore[call-overload]
-    right = max(ax.get_position().x1 for ax in flat)
-    for ax in flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            seen.setdefault(label, handle)
-    fig.legend(
-        list(seen.values()),
-        list(seen),
-        loc="center left",
-        bbox_to_anchor=(right + 0.01, 0.5),
-        fontsize=9,
-        title=title,
-        title_fontsize=9,
-        frameon=False,
-    )
-
-
-def _spread(rows: pd.DataFrame, kind: str) -> str:
-    seeds = int((rows["n"] - rows["n_collapsed"]).max()) if len(rows) else 0
-    if seeds <= 1:
-        return "one seed: no spread shown"
-    return f"mean over up to {seeds} seeds, {kind} = ± std"
-
-
-def _detector_rows(
-    frame: pd.DataFrame, detector: str, backbone: str, loss_order: Sequence[str]
-) -> tuple[pd.DataFrame, list[str], dict[str, dict[str, Any]]]:
-    """The rows of one detector, their loss labels in the report's row order and their
-    styles (see :func:`_styles`)."""
-    rows = frame[(frame["detector"] == detector) & (frame["backbone"] == backbone)]
-    labels = order_labels(list(rows["label"]), loss_order)
-    return rows, labels, _styles(labels)
-
-
-def _is_collapsed(row: pd.Series) -> bool:
-    return bool(row["n"] == row["n_collapsed"])
-
 
 def plot_ap_vs_iou(
     summary: pd.DataFrame,
@@ -154,7 +65,7 @@ def plot_ap_vs_iou(
 ) -> Path:
     """AP at each IoU threshold, one panel per eta, one line per loss (in the report's
     row order for the config's ``loss_order``)."""
-    rows, labels, styles = _detector_rows(summary, detector, backbone, loss_order)
+    rows, labels, styles = detector_rows(summary, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
     fig, axes = plt.subplots(
         1, len(etas), figsize=(4.2 * len(etas) + 0.6, 3.8), sharey=True, squeeze=False
@@ -166,7 +77,7 @@ def plot_ap_vs_iou(
             if sel.empty:
                 continue
             row = sel.iloc[0]
-            if _is_collapsed(row):
+            if is_collapsed(row):
                 ax.plot(
                     [],
                     [],
@@ -190,11 +101,11 @@ def plot_ap_vs_iou(
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("AP on clean test set (%)")
     axes[0][0].set_ylim(bottom=0)
-    _figure_legend(fig, axes[0], "box loss")
+    figure_legend(fig, axes[0], "box loss")
     fig.suptitle(
-        f"{detector} ({backbone}): AP vs IoU threshold ({_spread(rows, 'band')})", fontsize=11
+        f"{detector} ({backbone}): AP vs IoU threshold ({spread(rows, 'band')})", fontsize=11
     )
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_map_vs_eta(
@@ -206,7 +117,7 @@ def plot_map_vs_eta(
 ) -> Path:
     """mAP and mAP75:95 against the noise rate eta, one line per loss (in the report's
     row order for the config's ``loss_order``)."""
-    rows, labels, styles = _detector_rows(summary, detector, backbone, loss_order)
+    rows, labels, styles = detector_rows(summary, detector, backbone, loss_order)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9))
     for ax, metric in zip(axes, ("map", "map_75_95"), strict=True):
         for label in labels:
@@ -233,18 +144,18 @@ def plot_map_vs_eta(
                 markersize=5,
                 **styles[label],  # type: ignore[arg-type]
             )
-        ax.set_title(_METRIC_TITLES[metric], fontsize=10)
+        ax.set_title(METRIC_TITLES[metric], fontsize=10)
         ax.set_xlabel("noise rate η of the training boxes (0 = clean)")
         ax.set_ylabel("AP on clean test set (%)")
         ax.set_xticks(sorted(rows["eta"].unique()))
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-    _figure_legend(fig, axes, "box loss")
+    figure_legend(fig, axes, "box loss")
     fig.suptitle(
-        f"{detector} ({backbone}): accuracy vs box noise ({_spread(rows, 'bars')})",
+        f"{detector} ({backbone}): accuracy vs box noise ({spread(rows, 'bars')})",
         fontsize=11,
     )
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_alpha_sweep(
@@ -289,14 +200,14 @@ def plot_alpha_sweep(
                     zorder=3,
                 )
         ax.axvline(1.0, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_title(_METRIC_TITLES[metric], fontsize=10)
+        ax.set_title(METRIC_TITLES[metric], fontsize=10)
         ax.set_xlabel(f"α of {loss} (1 = plain IoU loss)")
         ax.set_ylabel("AP on clean test set (%)")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-    _figure_legend(fig, axes, "training boxes")
-    fig.suptitle(f"{detector} ({backbone}): effect of α ({_spread(rows, 'bars')})", fontsize=11)
-    return _save(fig, path)
+    figure_legend(fig, axes, "training boxes")
+    fig.suptitle(f"{detector} ({backbone}): effect of α ({spread(rows, 'bars')})", fontsize=11)
+    return save(fig, path)
 
 
 def plot_paired_diffs(
@@ -309,7 +220,7 @@ def plot_paired_diffs(
     """Per eta, each alpha variant minus its baseline at every AP column: a dot per seed,
     the mean with a +- std bar, and the zero line (variants in the report's row order for
     the config's ``loss_order``)."""
-    rows, labels, styles = _detector_rows(diffs, detector, backbone, loss_order)
+    rows, labels, styles = detector_rows(diffs, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
     bases = dict(zip(rows["label"], rows["baseline_label"], strict=True))
     pairs = [(label, bases[label]) for label in labels]
@@ -356,12 +267,12 @@ def plot_paired_diffs(
         ax.set_xlabel("AP column (IoU threshold, mAP, mAP75:95)")
         ax.grid(alpha=0.3, axis="y")
     axes[0][0].set_ylabel("paired difference (AP points)")
-    _figure_legend(fig, axes[0], "alpha variant − baseline")
+    figure_legend(fig, axes[0], "alpha variant − baseline")
     fig.suptitle(
         f"{detector} ({backbone}): per-seed paired differences (dots), mean ± std (bars)",
         fontsize=11,
     )
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_reference_diffs(
@@ -435,7 +346,7 @@ def plot_reference_diffs(
                     markerfacecolor="tab:blue" if excludes else "white",
                 )
             title = "clean boxes" if eta == 0 else f"η = {eta:g}"
-            ax.set_title(f"{_METRIC_TITLES[metric]}, {title}", fontsize=9)
+            ax.set_title(f"{METRIC_TITLES[metric]}, {title}", fontsize=9)
             ax.grid(alpha=0.3, axis="x")
             if row == len(metrics) - 1:
                 ax.set_xlabel(f"paired difference to {reference} (AP points)")
@@ -447,7 +358,7 @@ def plot_reference_diffs(
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_learning_curves(
@@ -460,7 +371,7 @@ def plot_learning_curves(
     """mAP and mAP75:95 (rows) against the epoch, one panel per eta (columns), one line per
     loss (in the report's row order for the config's ``loss_order``): the mean over seeds
     with a band of +- std."""
-    rows, labels, styles = _detector_rows(curves, detector, backbone, loss_order)
+    rows, labels, styles = detector_rows(curves, detector, backbone, loss_order)
     etas = sorted(rows["eta"].unique())
     metrics = ("map", "map_75_95")
     fig, axes = plt.subplots(
@@ -492,11 +403,11 @@ def plot_learning_curves(
             if i == len(metrics) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
-                ax.set_ylabel(f"{_METRIC_TITLES[metric]} (%)")
+                ax.set_ylabel(f"{METRIC_TITLES[metric]} (%)")
     spread = "one seed: no band" if seeds <= 1 else f"mean over {seeds} seeds, band = ± std"
     fig.suptitle(f"{detector} ({backbone}): clean-test AP during training ({spread})", fontsize=11)
-    _figure_legend(fig, axes, "loss")
-    return _save(fig, path)
+    figure_legend(fig, axes, "loss")
+    return save(fig, path)
 
 
 def plot_all(

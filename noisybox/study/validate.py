@@ -14,17 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
-from noisybox.benchmark.config import BenchmarkConfig, load_config
-from noisybox.benchmark.grid import expand_grid
-from noisybox.benchmark.results import ResultsFolder
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig, load_config
+from noisybox.study.grid import expand_grid
+from noisybox.study.name_checks import stored_registries
+from noisybox.study.results import ResultsFolder
 
 __all__ = ["check_record", "load_checked_records", "load_stored_config"]
 
 
 def load_stored_config(folder: ResultsFolder) -> BenchmarkConfig:
     """The folder's ``benchmark.json`` config, validated by the schema ``run-benchmark``
-    uses (dataset paths are not required to exist: a report reads records only).
+    uses (dataset paths are not required to exist: a report reads records only). Names and
+    the schedule are checked against the installed registries where torch imports, and
+    taken as stored where it does not (``run-benchmark`` checked them when it wrote the
+    file), so that reading a study needs no torch
+    (:func:`~noisybox.study.name_checks.stored_registries`).
 
     Raises:
         NoisyboxError: no ``benchmark.json``, or a config the schema refuses (every
@@ -33,7 +38,10 @@ def load_stored_config(folder: ResultsFolder) -> BenchmarkConfig:
     stored = folder.read_stored()
     try:
         return load_config(
-            stored["config"], base_dir=stored.get("base_dir") or ".", check_paths=False
+            stored["config"],
+            base_dir=stored.get("base_dir") or ".",
+            check_paths=False,
+            registries=stored_registries(),
         )
     except NoisyboxError as exc:
         message = " ".join(str(exc).split())

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import read_json_object
-from noisybox.benchmark.grid import expand_grid
-from noisybox.benchmark.provenance import code_versions, describe_code
-from noisybox.benchmark.results import ResultsFolder
-from noisybox.benchmark.ultralytics_cell import STATE_FILE
-from noisybox.benchmark.validate import load_checked_records
 from noisybox.errors import NoisyboxError
+from noisybox.study.grid import expand_grid
+from noisybox.study.provenance import code_versions, describe_code
+from noisybox.study.results import ResultsFolder
+from noisybox.study.ultralytics_cell import STATE_FILE
+from noisybox.study.validate import load_checked_records
 
 __all__ = ["CellProgress", "StudyStatus", "study_status"]
 
@@ -53,7 +53,7 @@ class StudyStatus:
         not_started: cells with neither.
         cell_times: seconds each finished cell took (epochs and evaluations).
         codes: the code versions that trained the finished cells (see
-            :func:`noisybox.benchmark.provenance.code_versions`): one line describing each
+            :func:`noisybox.study.provenance.code_versions`): one line describing each
             -> the number of cells it trained.
     """
 

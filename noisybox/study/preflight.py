@@ -15,16 +15,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from noisybox.benchmark.config import BenchmarkConfig
 from noisybox.errors import NoisyboxError
+from noisybox.study.config import BenchmarkConfig
 
 __all__ = ["preflight"]
 
 
 def _pending(cfg: BenchmarkConfig, out_dir: str | os.PathLike[str], shard: Any) -> bool:
     """Whether some cell of the (sharded) grid has no record in ``out_dir`` yet."""
-    from noisybox.benchmark.grid import expand_grid, shard_cells
-    from noisybox.benchmark.results import ResultsFolder
+    from noisybox.study.grid import expand_grid, shard_cells
+    from noisybox.study.results import ResultsFolder
 
     cells = expand_grid(cfg)
     if shard is not None:
@@ -69,7 +69,7 @@ def preflight(
     Args:
         cfg: a validated config.
         out_dir: the results folder (read only: whether records exist).
-        shard: ``(i, n)`` as given to :func:`noisybox.benchmark.runner.run_benchmark`.
+        shard: ``(i, n)`` as given to :func:`noisybox.study.runner.run_benchmark`.
 
     Raises:
         NoisyboxError: unreadable annotations, a missing image (with the number missing

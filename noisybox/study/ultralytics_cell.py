@@ -52,21 +52,23 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from noisybox._fileio import read_json_object
+from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox._progress import evaluation_line, is_terminal
-from noisybox.benchmark.config import (
+from noisybox.errors import NoisyboxError
+from noisybox.study.config import (
     RESERVED_OPTIONS,
     ULTRALYTICS_BACKBONE,
     BenchmarkConfig,
     is_ultralytics_detector,
 )
-from noisybox.benchmark.datasets import ResolvedDataset
-from noisybox.benchmark.grid import Cell
-from noisybox.benchmark.launchers import Trained
-from noisybox.benchmark.results import atomic_write_json
-from noisybox.errors import NoisyboxError
+from noisybox.study.datasets import ResolvedDataset
+from noisybox.study.grid import Cell
+from noisybox.study.launchers import Trained
+
+if TYPE_CHECKING:
+    from noisybox.formats import Annotations
 
 __all__ = [
     "RESERVED_OPTIONS",
@@ -186,32 +188,11 @@ def train_ultralytics_cell(
     # Ultralytics writes its log and its bars, which redraw with terminal escapes, to stdout:
     # only where stdout and stderr are both a terminal (not a log, nor the results' stream)
     bars = progress and is_terminal(sys.stdout) and is_terminal(sys.stderr)
-    try:
-        from noisybox.detectors.ultralytics_offline import configure_offline
-
-        configure_offline(config_dir, quiet=not bars)
-        from ultralytics import YOLO
-
-        from noisybox.detectors.ultralytics import plugged_trainer
-    except ImportError as exc:
-        raise NoisyboxError(
-            f"Expected the ultralytics extra for {cell.detector.name} but got: {exc}; "
-            'install it with pip install "noisybox[ultralytics]"'
-        ) from None
-    from noisybox.formats import read_annotations
-    from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
-
+    YOLO, plugged_trainer = _import_ultralytics(cell, config_dir, quiet=not bars)
     start = time.perf_counter()
     eval_images = Path(data.test_images if eval_images is None else eval_images)
-    train = read_annotations(train_annotations, data.format)
-    test = read_annotations(
-        data.test_annotations if eval_annotations is None else eval_annotations, data.format
-    )
-    class_ids = yolo_class_ids({"train": train, "test": test})
-    data_yaml = export_yolo_dataset(
-        {"train": (train, data.train_images), "val": (test, eval_images)},
-        cell_dir / "yolo",
-        class_ids=class_ids,
+    test, class_ids, data_yaml = _export(
+        data, train_annotations, eval_annotations, eval_images, cell_dir / "yolo"
     )
     args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
     eval_every = int(cfg.schedule.get("eval_every", 0))
@@ -263,20 +244,7 @@ def train_ultralytics_cell(
         def on_epoch_end(run: Any) -> None:
             if int(run.epoch) >= int(run.epochs):
                 return  # the final evaluation calls on_fit_epoch_end once more, at epochs + 1
-            losses = {k: float(v) for k, v in (run.tloss or {}).items()}
-            entry: dict[str, Any] = {
-                "epoch": int(run.epoch) + 1,
-                "loss": sum(losses.values()),
-                **losses,
-                "lr": float(run.optimizer.param_groups[0]["lr"]),
-                "time_s": time.perf_counter() - epoch_start[0],
-            }
-            alpha = getattr(run, "box_alpha", None)
-            if alpha is not None:
-                entry["alpha"] = float(alpha)
-            fg = getattr(run, "fg_iou_history", None)
-            if fg:
-                entry["fg_iou"] = float(fg[-1])
+            entry = _history_entry(run, time.perf_counter() - epoch_start[0])
             if resumed_from and len(history) == resumed_from:
                 entry["resumed_from"] = resumed_from
             history.append(entry)
@@ -308,6 +276,75 @@ def train_ultralytics_cell(
         history[-1]["eval_time_s"] = eval_s
     trained = Trained(history, metrics, time.perf_counter() - start)
     return trained, args
+
+
+def _import_ultralytics(cell: Cell, config_dir: Path, *, quiet: bool) -> tuple[Any, Any]:
+    """``(YOLO, plugged_trainer)``, Ultralytics configured offline in ``config_dir``.
+
+    Raises:
+        NoisyboxError: the ``ultralytics`` extra is not installed.
+    """
+    try:
+        from noisybox.detectors.ultralytics_offline import configure_offline
+
+        configure_offline(config_dir, quiet=quiet)
+        from ultralytics import YOLO
+
+        from noisybox.detectors.ultralytics import plugged_trainer
+    except ImportError as exc:
+        raise NoisyboxError(
+            f"Expected the ultralytics extra for {cell.detector.name} but got: {exc}; "
+            'install it with pip install "noisybox[ultralytics]"'
+        ) from None
+    return YOLO, plugged_trainer
+
+
+def _export(
+    data: ResolvedDataset,
+    train_annotations: Path,
+    eval_annotations: Path | None,
+    eval_images: Path,
+    out: Path,
+) -> tuple[Annotations, list[int], Path]:
+    """The cell's training set and its clean evaluation set as a YOLO dataset in ``out``.
+
+    Returns:
+        ``(test, class_ids, data_yaml)``: the evaluation ``Annotations``, the category ids
+        in YOLO class-index order, and the dataset's YAML file.
+    """
+    from noisybox.formats import read_annotations
+    from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
+
+    train = read_annotations(train_annotations, data.format)
+    test = read_annotations(
+        data.test_annotations if eval_annotations is None else eval_annotations, data.format
+    )
+    class_ids = yolo_class_ids({"train": train, "test": test})
+    data_yaml = export_yolo_dataset(
+        {"train": (train, data.train_images), "val": (test, eval_images)},
+        out,
+        class_ids=class_ids,
+    )
+    return test, class_ids, data_yaml
+
+
+def _history_entry(run: Any, seconds: float) -> dict[str, Any]:
+    """The history entry of the epoch an Ultralytics trainer has just finished."""
+    losses = {k: float(v) for k, v in (run.tloss or {}).items()}
+    entry: dict[str, Any] = {
+        "epoch": int(run.epoch) + 1,
+        "loss": sum(losses.values()),
+        **losses,
+        "lr": float(run.optimizer.param_groups[0]["lr"]),
+        "time_s": seconds,
+    }
+    alpha = getattr(run, "box_alpha", None)
+    if alpha is not None:
+        entry["alpha"] = float(alpha)
+    fg = getattr(run, "fg_iou_history", None)
+    if fg:
+        entry["fg_iou"] = float(fg[-1])
+    return entry
 
 
 def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
