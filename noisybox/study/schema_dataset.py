@@ -134,11 +134,12 @@ def validate_dataset(c: Checker, value: Any, base: Path, check_paths: bool) -> D
     if d is None:
         return None
     fields: dict[str, Any] = {}
-    for k in path_keys:
+    for k in (*path_keys, *val_keys):  # the validation split's two are optional
         if k not in d:
-            c.errors.append(
-                f"dataset.{k}: Expected this key (or dataset.builtin) but it is missing"
-            )
+            if k in path_keys:
+                c.errors.append(
+                    f"dataset.{k}: Expected this key (or dataset.builtin) but it is missing"
+                )
             continue
         s = c.string(f"dataset.{k}", d[k])
         if s is None:
@@ -147,15 +148,6 @@ def validate_dataset(c: Checker, value: Any, base: Path, check_paths: bool) -> D
         if check_paths and not path.exists():
             c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
         fields[k] = str(path)
-    for k in ("val_annotations", "val_images"):
-        if k in d:
-            s = c.string(f"dataset.{k}", d[k])
-            if s is None:
-                continue
-            path = resolve_path(base, s)
-            if check_paths and not path.exists():
-                c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
-            fields[k] = str(path)
     if ("val_annotations" in fields) != ("val_images" in fields):
         c.errors.append("dataset: Expected val_annotations and val_images together")
     fmt = d.get("format")
