@@ -19,7 +19,12 @@ from noisybox.errors import NoisyboxError
 from noisybox.report.writer import write_report
 from noisybox.study.config import ConfigError, load_config
 from noisybox.study.protocol import protocol_skeleton
-from noisybox.study.provenance import code_identity, code_versions, source_sha256
+from noisybox.study.provenance import (
+    code_identity,
+    code_versions,
+    describe_code,
+    source_sha256,
+)
 from noisybox.study.results import ResultsFolder
 from noisybox.study.runner import calibration_config, run_benchmark
 
@@ -80,10 +85,12 @@ def test_records_carry_provenance_and_other_code_cannot_resume(tmp_path: Path) -
     # the cli needs a config: give the stored one
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    result = CliRunner().invoke(
-        main, ["run-benchmark", str(config), "--out", str(out), "-q", "-j", "1"]
-    )
+    result = CliRunner().invoke(main, ["run-benchmark", str(config), "--out", str(out), "-j", "1"])
     assert result.exit_code == 1 and "other code trained" in result.output
+    # which checkout runs is said first: python -m imports the current folder's package
+    from noisybox.study.provenance import package_root
+
+    assert f"code: {describe_code(code_identity())} in {package_root()}" in result.output
 
     summary = run_benchmark(cfg, out, progress=False, allow_code_change=True)
     assert len(summary.trained) == 1

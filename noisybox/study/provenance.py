@@ -30,6 +30,7 @@ __all__ = [
     "code_versions",
     "config_hash",
     "describe_code",
+    "package_root",
     "provenance",
     "source_sha256",
 ]
@@ -38,6 +39,16 @@ __all__ = [
 UNKNOWN_CODE = "unknown"
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def package_root() -> Path:
+    """The folder of the ``noisybox`` package this process imported.
+
+    ``python -m`` puts the current folder first on ``sys.path``: run from a checkout, it
+    imports that checkout's package whatever ``PYTHONPATH`` says, so a study meant to run
+    from a worktree at its own commit must be started from that worktree.
+    """
+    return _PACKAGE_ROOT
 
 
 def source_sha256(root: Path = _PACKAGE_ROOT) -> str:
