@@ -12,6 +12,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from noisybox._json import parse_json
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -260,8 +261,6 @@ def check_replaceable_plot(path: PathLike, fmt: str, *, option: str | None = Non
 
 def _noisybox_annotations(path: Path) -> bool:
     """Whether ``path`` is a COCO file ``noisybox corrupt`` wrote (its ``info.noisybox``)."""
-    from noisybox._fileio import parse_json
-
     try:
         data, _ = parse_json(path.read_bytes(), path)
     except (OSError, NoisyboxError):

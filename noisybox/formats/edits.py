@@ -26,12 +26,12 @@ def dropped_records(noisy: Any) -> list[Any] | None:
     import json
 
     from noisybox.formats._io import MANIFEST_NAME
-    from noisybox.formats.voc import VocDocument
 
-    doc = getattr(noisy, "document", None)
-    if not isinstance(doc, VocDocument):
+    # a VOC document by its format, not its class: voc.py imports this module
+    root = getattr(getattr(noisy, "document", None), "root", None)
+    if getattr(noisy, "format", None) != "voc" or root is None:
         return None
-    manifest = doc.root / MANIFEST_NAME
+    manifest = root / MANIFEST_NAME
     try:
         record = json.loads(manifest.read_text()).get("annotation_noise") or {}
     except (OSError, ValueError, AttributeError):
