@@ -71,7 +71,7 @@ from noisybox.report.summary import (
     retention_differences,
     summarize,
 )
-from noisybox.report.tables import markdown_table, order_labels
+from noisybox.report.tables import LossOrder, markdown_table, order_labels
 from noisybox.study.collapse_flags import apply_collapse_flags
 from noisybox.study.config import CollapseConfig, loss_label
 from noisybox.study.results import ResultsFolder
@@ -104,7 +104,8 @@ class Study:
         self.records = apply_collapse_flags(
             folder.load_records(), CollapseConfig(**stored.get("collapse", {}))
         )
-        self.loss_order = [spec["name"] for spec in stored.get("losses", [])]
+        names = [spec["name"] for spec in stored.get("losses", [])]
+        self.loss_order = LossOrder.of(names, self.records)
         self.frame = records_frame(self.records)
         self.summary = summarize(self.frame)
         self.labels = {r["cell_id"]: _label_of(r) for r in self.records}

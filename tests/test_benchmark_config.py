@@ -97,9 +97,7 @@ def test_all_problems_reported_at_once(tmp_path: Path) -> None:
     # the CLI: one error listing everything, exit code 1, no traceback
     result = CliRunner().invoke(main, ["run-benchmark", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert (
-        "13 problems" in result.output and "etas[1]: Expected a number in [0, 1)" in result.output
-    )
+    assert "13 problems" in result.output and "etas[1]: Expected eta in [0, 1)" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
 

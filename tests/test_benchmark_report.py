@@ -697,17 +697,22 @@ def test_plot_styles_tell_a_loss_zoo_apart() -> None:
     """Up to twenty IoU variants get twenty looks (tab10 repeated its colours after ten);
     an alpha variant keeps its baseline's colour with its own line."""
     from noisybox.report.plot_style import line_styles as _styles
+    from noisybox.report.tables import LossOrder
     from noisybox.study.config import load_config, preset_path
+    from noisybox.study.spec import LossSpec
 
-    labels = [spec.label for spec in load_config(preset_path("loss-zoo")).losses]
+    specs = list(load_config(preset_path("loss-zoo")).losses)
+    labels = [spec.row_label for spec in specs]
     assert len(labels) == 16
-    styles = _styles(labels)
+    specs += [LossSpec(f"loss{i}", 1.0) for i in range(5)]
+    order = LossOrder.of_specs([], specs)
+    styles = _styles(labels, order)
     looks = {(styles[label]["color"], styles[label]["linestyle"]) for label in labels}
     assert len(looks) == 16
     alpha = next(label for label in labels if label.startswith("alpha-iou"))
     assert styles[alpha]["color"] == styles["iou"]["color"]
     assert styles[alpha]["linestyle"] != styles["iou"]["linestyle"]
-    extra = _styles([*labels, *(f"loss{i}" for i in range(5))])  # 20 variants
+    extra = _styles([*labels, *(f"loss{i}" for i in range(5))], order)  # 20 variants
     assert len({(s["color"], s["linestyle"]) for s in extra.values()}) == 21
 
 

@@ -38,8 +38,15 @@ from noisybox._limits import MAX_SEED, reason
 from noisybox.errors import NoisyboxError
 from noisybox.formats import FORMATS
 from noisybox.noise import BOUNDARIES, list_noise_models
+from noisybox.settings import ALPHA as _ALPHA
+from noisybox.settings import ALPHA_WARMUP as _ALPHA_WARMUP
+from noisybox.settings import ETA as _ETA
+from noisybox.settings import Bound, SettingError
 
 __all__ = [
+    "ALPHA",
+    "ALPHA_WARMUP",
+    "BoundType",
     "ETA",
     "SEED",
     "ALIAS_GIVEN",
@@ -108,8 +115,39 @@ class BoundedIntRange(click.IntRange):
             self.fail(f"{exc.message.rstrip('.')} ({because}).", param, ctx)
 
 
-ETA = FiniteFloatRange(0.0, 1.0, max_open=True)
-"""A noise rate: ``[0, 1)``."""
+class BoundType(click.ParamType):
+    """A number checked by a :class:`noisybox.settings.Bound`: the library's own check and
+    message, named after the option (``--eta-w`` -> ``eta_w``).
+
+    >>> ETA.convert("1", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: Expected eta in [0, 1) but got 1.0
+    """
+
+    name = "float"
+
+    def __init__(self, bound: Bound) -> None:
+        self.bound = bound
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        name = self.bound.name
+        if isinstance(param, click.Option) and param.opts:
+            name = param.opts[0].lstrip("-").replace("-", "_")
+        try:
+            return self.bound.check(value, name)
+        except SettingError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ETA = BoundType(_ETA)
+"""A noise rate: :data:`noisybox.settings.ETA`, ``[0, 1)``."""
+
+ALPHA = BoundType(_ALPHA)
+"""The power of an IoU loss: :data:`noisybox.settings.ALPHA`, ``>= 0``."""
+
+ALPHA_WARMUP = BoundType(_ALPHA_WARMUP)
+"""The alpha warm-up share: :data:`noisybox.settings.ALPHA_WARMUP`, ``[0, 1]``."""
 
 SEED = BoundedIntRange(0, MAX_SEED)
 """A seed: a non-negative 64-bit integer (numpy's generators take no negative seeds)."""

@@ -15,6 +15,8 @@ from noisybox._fileio import check_outputs
 from noisybox._limits import MAX_IMAGE_SIZE
 from noisybox.cli._options import (
     ALIAS_GIVEN,
+    ALPHA,
+    ALPHA_WARMUP,
     SEED,
     USER_ERRORS,
     BoundedIntRange,
@@ -118,12 +120,12 @@ def _is_main_process() -> bool:
 )
 @click.option(
     "--alpha",
-    type=FiniteFloatRange(min=0),
+    type=ALPHA,
     help="Alpha of the loss after warm-up (default: the loss's own).",
 )
 @click.option(
     "--alpha-warmup",
-    type=click.FloatRange(0, 1),
+    type=ALPHA_WARMUP,
     **_default("alpha_warmup"),
     help="Share of the steps over which alpha ramps from 1 to its target.",
 )

@@ -9,6 +9,7 @@ import click
 from noisybox._fileio import check_outputs, save_figure
 from noisybox._limits import MAX_DPI
 from noisybox.cli._options import (
+    ALPHA,
     USER_ERRORS,
     BoundedIntRange,
     common_options,
@@ -30,7 +31,7 @@ __all__ = ["list_losses_cmd", "plot_loss"]
 @click.option(
     "--alpha",
     "alphas",
-    type=click.FloatRange(min=0),
+    type=ALPHA,
     multiple=True,
     help="A power to draw (repeatable; 0 draws -log(IoU)). Default: 0.5 1 2 3.",
 )

@@ -49,6 +49,7 @@ from noisybox.detectors.loss_plug import matched_iou_sum
 from noisybox.detectors.registry import build_box_loss
 from noisybox.errors import NoisyboxError
 from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP, alpha_at_step
+from noisybox.settings import ALPHA_WARMUP
 
 __all__ = [
     "PluggedBboxLoss",
@@ -340,8 +341,7 @@ def plugged_trainer(
     >>> trainer.__name__, trainer.loss_alpha
     ('PluggedTrainer', 3.0)
     """
-    if not 0 <= alpha_warmup <= 1:
-        raise ValueError(f"Expected alpha_warmup in [0, 1] but got {alpha_warmup}")
+    ALPHA_WARMUP.check(alpha_warmup)
     if build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs) is None:
         return DetectionTrainer  # type: ignore[no-any-return]
     return type(

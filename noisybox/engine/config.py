@@ -22,6 +22,7 @@ from noisybox._deprecation import rename_keys, renamed_keywords, warn_renamed
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, list_detector_losses
 from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP
+from noisybox.settings import ALPHA, ALPHA_WARMUP
 
 __all__ = [
     "AMP_MODES",
@@ -226,6 +227,9 @@ class TrainConfig:
         from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED, check_limit
         from noisybox.detectors import list_backbones, list_detectors
 
+        if self.alpha is not None:
+            ALPHA.check(self.alpha)
+        ALPHA_WARMUP.check(self.alpha_warmup)
         self._check_finite()
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
@@ -234,13 +238,11 @@ class TrainConfig:
             (self.amp in AMP_MODES, f"amp in {list(AMP_MODES)}", self.amp),
             (int(self.epochs) == self.epochs and self.epochs >= 1, "epochs >= 1", self.epochs),
             (self.batch_size >= 1, "batch_size >= 1", self.batch_size),
-            (0 <= self.alpha_warmup <= 1, "alpha_warmup in [0, 1]", self.alpha_warmup),
             (0 <= self.lr_warmup < 1, "lr_warmup in [0, 1)", self.lr_warmup),
             (self.lr is None or self.lr > 0, "lr > 0", self.lr),
             (self.grad_clip >= 0, "grad_clip >= 0", self.grad_clip),
             (self.image_size >= 32, "image_size >= 32", self.image_size),
             (self.workers >= 0, "workers >= 0", self.workers),
-            (self.alpha is None or self.alpha >= 0, "alpha >= 0", self.alpha),
             (self.eval_every >= 0, "eval_every >= 0", self.eval_every),
             (0 <= self.ema_decay < 1, "ema_decay in [0, 1)", self.ema_decay),
             (

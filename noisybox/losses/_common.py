@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from noisybox.boxes import BOX_FORMATS, box_convert
 from noisybox.losses._geometry import Geometry, box_geometry, inner_iou, upcast
+from noisybox.settings import ALPHA
 
 __all__: list[str] = []
 
@@ -48,7 +49,7 @@ def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
 
 def check_powers(alpha: float, alpha_penalty: float | None) -> tuple[float, float]:
     """``(alpha, alpha_penalty)`` checked; a ``None`` penalty power follows ``alpha`` (1 at 0)."""
-    a = check_number("alpha", alpha, allow_low=True)
+    a = ALPHA.check(alpha)
     if alpha_penalty is None:
         return a, a if a > 0 else 1.0
     return a, check_number("alpha_penalty", alpha_penalty)

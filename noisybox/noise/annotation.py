@@ -27,12 +27,12 @@ so changing one rate never changes what another draws, nor the box noise.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from noisybox.errors import NoisyboxError
+from noisybox.settings import RATE
 
 __all__ = [
     "ANNOTATION_CORRUPTIONS",
@@ -115,12 +115,7 @@ def check_corruption_rates(rates: Mapping[str, float | None]) -> dict[str, float
             )
         if value is None:
             continue
-        try:
-            rate = float(value)
-        except (TypeError, ValueError):
-            raise NoisyboxError(f"Expected {name} a number in [0, 1) but got {value!r}") from None
-        if not (math.isfinite(rate) and 0.0 <= rate < 1.0):
-            raise NoisyboxError(f"Expected {name} in [0, 1) but got {value}")
+        rate = RATE.check(value, name)
         if rate > 0:
             out[name] = rate
     return out

@@ -8,6 +8,7 @@ from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import _as_boxes, box_convert, check_box_format
 from noisybox.errors import NoisyboxError
 from noisybox.noise.registry import get_noise_model
+from noisybox.settings import ETA
 
 __all__ = [
     "BOUNDARIES",
@@ -28,26 +29,14 @@ def resolve_eta(eta: float, eta_w: float | None, eta_h: float | None) -> tuple[f
     """``(eta_w, eta_h)`` with ``eta`` filling the ones not given.
 
     Raises:
-        NoisyboxError: if a rate lies outside ``[0, 1)``.
+        SettingError: if a rate lies outside :data:`noisybox.settings.ETA` (``[0, 1)``).
 
     >>> resolve_eta(0.2, None, 0.1)
     (0.2, 0.1)
     """
-    out = []
-    for name, value in (
-        ("eta_w", eta if eta_w is None else eta_w),
-        ("eta_h", eta if eta_h is None else eta_h),
-    ):
-        value = float(value)
-        if not (0.0 <= value < 1.0):
-            label = (
-                "eta"
-                if (name == "eta_w" and eta_w is None) or (name == "eta_h" and eta_h is None)
-                else name
-            )
-            raise NoisyboxError(f"Expected {label} in [0, 1) but got {value}")
-        out.append(value)
-    return out[0], out[1]
+    w = ETA.check(eta) if eta_w is None else ETA.check(eta_w, "eta_w")
+    h = ETA.check(eta) if eta_h is None else ETA.check(eta_h, "eta_h")
+    return w, h
 
 
 def apply_box_noise(

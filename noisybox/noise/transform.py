@@ -7,11 +7,12 @@ from typing import Any, Literal
 import albumentations as A
 import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from noisybox._deprecation import warn_renamed
 from noisybox.noise.perturb import apply_box_noise, draw_box_noise, resolve_eta
 from noisybox.noise.registry import get_noise_model
+from noisybox.settings import ETA
 
 __all__ = ["BoxNoise"]
 
@@ -44,14 +45,19 @@ class BoxNoise(A.DualTransform):
     """
 
     class InitSchema(BaseTransformInitSchema):
-        eta: float = Field(ge=0, lt=1)
-        eta_w: float | None = Field(default=None, ge=0, lt=1)
-        eta_h: float | None = Field(default=None, ge=0, lt=1)
+        eta: float
+        eta_w: float | None = None
+        eta_h: float | None = None
         noise_model: str
         model: str | None = None
         boundary: Literal["shift", "truncate"]
         ratio: float = Field(ge=0, le=1)
         min_size: float = Field(gt=0)
+
+        @field_validator("eta", "eta_w", "eta_h", mode="before")
+        @classmethod
+        def _rate(cls, value: Any, info: ValidationInfo) -> float | None:
+            return None if value is None else ETA.check(value, info.field_name)
 
     def __init__(
         self,

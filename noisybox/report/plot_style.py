@@ -15,9 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from noisybox._fileio import save_figure  # noqa: E402
-from noisybox.report.tables import order_labels  # noqa: E402
+from noisybox.report.tables import loss_rows, order_labels  # noqa: E402
 from noisybox.study.collapse_flags import base_variant, is_alpha_variant  # noqa: E402
-from noisybox.study.config import parse_label  # noqa: E402
 
 __all__ = [
     "METRIC_TITLES",
@@ -42,7 +41,7 @@ def save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def line_styles(labels: list[str]) -> dict[str, dict[str, Any]]:
+def line_styles(labels: list[str], loss_order: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Colour per IoU variant (an alpha variant shares its baseline's colour, see
     :mod:`noisybox.study.collapse_flags`), solid line for alpha = 1 and dashed for alpha
     variants.
@@ -51,7 +50,10 @@ def line_styles(labels: list[str]) -> dict[str, dict[str, Any]]:
     the light shade of the same hues (``tab20``), with dash-dot and dotted lines and
     triangle markers, so that no two variants of up to twenty look alike.
 
-    >>> styles = line_styles(["iou", "alpha-iou@3", *(f"l{i}" for i in range(10))])
+    >>> from noisybox.report.tables import LossOrder, LossSpec
+    >>> specs = [LossSpec("iou", 1.0), LossSpec("alpha-iou", 3.0)]
+    >>> specs += [LossSpec(f"l{i}", 1.0) for i in range(10)]
+    >>> styles = line_styles([s.label for s in specs], LossOrder.of_specs([], specs))
     >>> styles["iou"]["color"] == styles["alpha-iou@3"]["color"]
     True
     >>> styles["l0"]["color"] == styles["l9"]["color"], styles["l9"]["linestyle"]
@@ -59,9 +61,10 @@ def line_styles(labels: list[str]) -> dict[str, dict[str, Any]]:
     """
     bases: dict[str, int] = {}
     out: dict[str, dict[str, Any]] = {}
+    rows = loss_rows(loss_order)
     for label in labels:
-        loss, alpha = parse_label(label)
-        out[label] = line_style(bases.setdefault(base_variant(loss), len(bases)), alpha)
+        spec = rows.spec(label)
+        out[label] = line_style(bases.setdefault(base_variant(spec.name), len(bases)), spec.alpha)
     if len(set(bases)) == 1:  # one variant: tell the lines apart by colour instead
         for i, label in enumerate(labels):
             out[label]["color"] = plt.get_cmap("tab10")(i % 10)
@@ -118,7 +121,7 @@ def detector_rows(
     styles (see :func:`line_styles`)."""
     rows = frame[(frame["detector"] == detector) & (frame["backbone"] == backbone)]
     labels = order_labels(list(rows["label"]), loss_order)
-    return rows, labels, line_styles(labels)
+    return rows, labels, line_styles(labels, loss_order)
 
 
 def is_collapsed(row: pd.Series) -> bool:

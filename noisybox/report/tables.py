@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from noisybox.errors import NoisyboxError
 from noisybox.report.summary import (
     COLUMN_TITLES,
     REL_FLOOR,
@@ -25,10 +26,11 @@ from noisybox.report.summary import (
     summarize,
 )
 from noisybox.study.collapse_flags import base_variant
-from noisybox.study.config import parse_label
+from noisybox.study.spec import LossSpec
 
 __all__ = [
     "CSV",
+    "LossOrder",
     "MD",
     "TEX",
     "VERDICT_METRICS",
@@ -99,10 +101,70 @@ def fmt_ci(low: float, high: float) -> str:
     return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
+class LossOrder(list[str]):
+    """The config's loss names (the report's row order), with the :class:`LossSpec` of each
+    loss row label the records hold: rows are sorted and styled by the loss their records
+    name, never by parsing their label.
+
+    Args:
+        names: the config's loss names, in order.
+        specs: the loss rows, keyed by their :attr:`LossSpec.row_label`.
+    """
+
+    def __init__(self, names: Iterable[str] = (), specs: Mapping[str, LossSpec] | None = None):
+        super().__init__(names)
+        self.specs: dict[str, LossSpec] = dict(specs or {})
+
+    @classmethod
+    def of(cls, names: Iterable[str], records: Iterable[Mapping[str, Any]]) -> LossOrder:
+        """The order of ``names`` with the loss rows of ``records`` (their ``cell``).
+
+        >>> order = LossOrder.of(["iou"], [{"cell": {"loss": "alpha-iou", "alpha": 3.0}}])
+        >>> list(order), order.spec("alpha-iou@3").alpha
+        (['iou'], 3.0)
+        """
+        specs = (LossSpec.from_cell(r["cell"]) for r in records)
+        known = names.specs if isinstance(names, LossOrder) else {}
+        return cls(names, {**known, **{s.row_label: s for s in specs}})
+
+    @classmethod
+    def of_specs(cls, names: Iterable[str], specs: Iterable[LossSpec]) -> LossOrder:
+        """The order of ``names`` with the loss rows ``specs``."""
+        return cls(names, {s.row_label: s for s in specs})
+
+    def spec(self, label: str) -> LossSpec:
+        """The loss of the row ``label``.
+
+        Raises:
+            NoisyboxError: ``label`` is no loss row of the records.
+        """
+        try:
+            return self.specs[label]
+        except KeyError:
+            raise NoisyboxError(
+                f"Expected a loss row of the records ({', '.join(self.specs)}) but got {label!r}"
+            ) from None
+
+
+def loss_rows(loss_order: Sequence[str]) -> LossOrder:
+    """``loss_order`` as the :class:`LossOrder` it must be where rows are sorted or styled.
+
+    Raises:
+        TypeError: a plain sequence of names (it knows no loss row's spec).
+    """
+    if not isinstance(loss_order, LossOrder):
+        raise TypeError(
+            f"Expected a LossOrder (LossOrder.of(names, records)) but got {loss_order!r}"
+        )
+    return loss_order
+
+
 def order_labels(labels: Sequence[str], loss_order: Sequence[str]) -> list[str]:
     """Loss row labels in the report's row order (see :func:`_label_order`).
 
-    >>> order_labels(["alpha-iou@3", "giou", "iou"], ["iou", "giou", "alpha-iou"])
+    >>> rows = [LossSpec("alpha-iou", 3.0), LossSpec("giou", 1.0), LossSpec("iou", 1.0)]
+    >>> order = LossOrder.of_specs(["iou", "giou", "alpha-iou"], rows)
+    >>> order_labels(["alpha-iou@3", "giou", "iou"], order)
     ['iou', 'alpha-iou@3', 'giou']
     """
     return sorted(dict.fromkeys(labels), key=_label_order(loss_order))
@@ -112,10 +174,12 @@ def _label_order(loss_order: Sequence[str]) -> Callable[[str], tuple[int, str, i
     """A sort key on loss labels: the config's order of IoU variants, each plain name
     before its alpha variants (as Table 3 orders its rows)."""
     order = {b: i for i, b in enumerate(dict.fromkeys(base_variant(n) for n in loss_order))}
+    rows = loss_rows(loss_order)
 
     def key(label: str) -> tuple[int, str, int, str]:
-        base = base_variant(parse_label(label)[0])
-        return (order.get(base, len(order)), base, int("@" in label), label)
+        spec = rows.spec(label)
+        base = base_variant(spec.name)
+        return (order.get(base, len(order)), base, int(spec.shows_alpha), label)
 
     return key
 
@@ -127,7 +191,9 @@ def sort_by_loss_order(
     (stable: rows of one label keep their order).
 
     >>> t = pd.DataFrame({"detector": "fcos", "label": ["giou", "iou", "alpha-iou@3"]})
-    >>> sort_by_loss_order(t, ["iou", "giou"], by=["detector"])["label"].tolist()
+    >>> rows = [LossSpec("giou", 1.0), LossSpec("iou", 1.0), LossSpec("alpha-iou", 3.0)]
+    >>> order = LossOrder.of_specs(["iou", "giou"], rows)
+    >>> sort_by_loss_order(t, order, by=["detector"])["label"].tolist()
     ['iou', 'alpha-iou@3', 'giou']
     """
     key = _label_order(loss_order)

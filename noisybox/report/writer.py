@@ -57,6 +57,7 @@ from noisybox.report.summary import (
     summarize,
 )
 from noisybox.report.tables import (
+    LossOrder,
     paired_verdicts,
 )
 from noisybox.study.collapse_flags import apply_collapse_flags
@@ -132,6 +133,7 @@ def build_report(
     """
     if thresholds is not None:
         records = apply_collapse_flags(list(records), thresholds)
+    loss_order = LossOrder.of(loss_order, records)
     frame = records_frame(records)
     parts = [f"# {title}", ""]
     if frame.empty:
@@ -216,6 +218,7 @@ def write_report(
         from noisybox.study.validate import load_checked_records
 
         records = load_checked_records(folder)
+    loss_order = LossOrder.of(loss_order, records)
     if reference is not None and records:
         labels = sorted(
             {

@@ -7,6 +7,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from noisybox.settings import Bound, SettingError
+
 __all__ = ["Checker"]
 
 
@@ -30,6 +32,18 @@ class Checker:
                     f"{key}.{k}: Expected one of the keys {', '.join(allowed)} but got unknown key {k!r}"
                 )
         return value
+
+    def bounded(self, key: str, value: Any, bound: Bound) -> float | None:
+        """``value`` checked by a :class:`~noisybox.settings.Bound` (the message the CLI and
+        the Python API give, after the key); ``None`` and an error if it fails."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            self.errors.append(f"{key}: {bound.message(value)}")
+            return None
+        try:
+            return bound.check(value)
+        except SettingError as exc:
+            self.errors.append(f"{key}: {exc}")
+            return None
 
     def number(
         self,

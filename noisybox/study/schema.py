@@ -18,6 +18,7 @@ from typing import Any
 
 from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED
 from noisybox.errors import NoisyboxError
+from noisybox.settings import ALPHA, ALPHA_WARMUP, ETA, Bound
 from noisybox.study._checker import Checker
 from noisybox.study.name_checks import Registries, installed_registries
 from noisybox.study.schema_dataset import resolve_path, validate_dataset
@@ -158,7 +159,7 @@ def validate_config(
 
     losses = _validate_losses(c, top.get("losses"), names) if "losses" in top else []
 
-    etas = [float(v) for v in _axis(c, top, "etas", low=0.0, high=1.0, high_open=True)]
+    etas = [float(v) for v in _axis(c, top, "etas", bound=ETA)]
     seeds = [int(v) for v in _axis(c, top, "seeds", integer=True, low=0, high=MAX_SEED)]
 
     conditions = _validate_conditions(c, top["noise"]) if "noise" in top else [NoiseConfig()]
@@ -276,11 +277,14 @@ def _validate_ultralytics_detector(c: Checker, key: str, d: dict[str, Any]) -> D
     return DetectorSpec(d["name"], ULTRALYTICS_BACKBONE, weights, dict(options))
 
 
-def _axis(c: Checker, top: dict[str, Any], key: str, **bounds: Any) -> list[float | int]:
-    """The distinct numbers of a grid axis (``etas``, ``seeds``)."""
+def _axis(
+    c: Checker, top: dict[str, Any], key: str, bound: Bound | None = None, **bounds: Any
+) -> list[float | int]:
+    """The distinct numbers of a grid axis (``etas`` checked by ``bound``, ``seeds``)."""
     values: list[float | int] = []
     for i, item in enumerate(c.items(key, top.get(key)) if key in top else []):
-        value = c.number(f"{key}[{i}]", item, **bounds)
+        sub = f"{key}[{i}]"
+        value = c.bounded(sub, item, bound) if bound else c.number(sub, item, **bounds)
         if value is not None:
             values.append(value)
     if len(set(values)) != len(values):
@@ -400,7 +404,7 @@ def _validate_losses(c: Checker, value: Any, names: Registries) -> list[LossSpec
         name = _name(c, f"{key}.name", d.get("name"), names.losses)
         warmup = d.get("alpha_warmup")
         if warmup is not None:
-            warmup = c.number(f"{key}.alpha_warmup", warmup, low=0.0, high=1.0, high_open=True)
+            warmup = c.bounded(f"{key}.alpha_warmup", warmup, ALPHA_WARMUP)
             if warmup is None:
                 continue
         raw_alpha = d.get("alpha")
@@ -413,7 +417,7 @@ def _validate_losses(c: Checker, value: Any, names: Registries) -> list[LossSpec
                 c.error(f"{key}.alpha", "a number or a non-empty list of numbers", raw_alpha)
             for j, a in enumerate(items):
                 sub = f"{key}.alpha" if not isinstance(raw_alpha, list) else f"{key}.alpha[{j}]"
-                v = c.number(sub, a, low=0.0, low_open=True)
+                v = c.bounded(sub, a, ALPHA)
                 if v is not None:
                     alphas.append(float(v))
         if name is None:

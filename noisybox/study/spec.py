@@ -62,6 +62,7 @@ import dataclasses
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from noisybox.errors import NoisyboxError
@@ -85,6 +86,7 @@ __all__ = [
     "is_ultralytics_detector",
     "loss_label",
     "parse_label",
+    "shows_alpha",
 ]
 
 BUILTIN_DATASETS = ("shapes",)
@@ -207,6 +209,34 @@ class LossSpec:
         """``alpha-iou@3``, ``iou`` (alpha 1 is implied by plain names), ``iou@2``."""
         return loss_label(self.name, self.alpha)
 
+    @property
+    def row_label(self) -> str:
+        """The label of the report's row: :attr:`label` and the warm-up, when set.
+
+        >>> LossSpec("alpha-iou", 3.0, 0.3).row_label
+        'alpha-iou@3 (warm-up 0.3)'
+        """
+        return loss_label(self.name, self.alpha, self.alpha_warmup)
+
+    @property
+    def shows_alpha(self) -> bool:
+        """Whether the label shows alpha (``alpha-*`` losses and non-default alphas)."""
+        return shows_alpha(self.name, self.alpha)
+
+    @classmethod
+    def from_cell(cls, cell: Mapping[str, Any]) -> LossSpec:
+        """The loss of a record's ``cell`` (``loss``, ``alpha``, ``alpha_warmup``).
+
+        >>> LossSpec.from_cell({"loss": "alpha-iou", "alpha": 3.0, "alpha_warmup": 0.3}).label
+        'alpha-iou@3'
+        """
+        alpha, warmup = cell.get("alpha"), cell.get("alpha_warmup")
+        return cls(
+            str(cell["loss"]),
+            None if alpha is None else float(alpha),
+            None if warmup is None else float(warmup),
+        )
+
 
 def is_ultralytics_detector(name: str) -> bool:
     """Whether ``name`` names an Ultralytics YOLO model of the package's YAMLs.
@@ -224,15 +254,27 @@ def loss_label(loss: str, alpha: float | None, alpha_warmup: float | None = None
     ('alpha-iou@3 (warm-up 0.3)', 'iou', 'ciou')
     """
     text = loss
-    if alpha is not None and (alpha != 1.0 or loss.startswith("alpha-")):
+    if alpha is not None and shows_alpha(loss, alpha):
         text = f"{loss}@{alpha:g}"
     if alpha_warmup is not None:
         text += f" (warm-up {alpha_warmup:g})"
     return text
 
 
+def shows_alpha(loss: str, alpha: float | None) -> bool:
+    """Whether :func:`loss_label` shows alpha: set, and not the plain names' implied 1.
+
+    >>> shows_alpha("alpha-iou", 1.0), shows_alpha("iou", 1.0), shows_alpha("iou", 2.0)
+    (True, False, True)
+    """
+    return alpha is not None and (alpha != 1.0 or loss.startswith("alpha-"))
+
+
 def parse_label(label: str) -> tuple[str, float | None]:
     """The loss name and alpha of a :func:`loss_label` (``None`` where the label shows none).
+
+    Kept for callers outside noisybox; the report reads each row's loss from its records
+    (:class:`LossSpec`, ``noisybox.report.tables.LossOrder``), never from its label.
 
     >>> parse_label("alpha-iou@3 (warm-up 0.3)"), parse_label("iou")
     (('alpha-iou', 3.0), ('iou', None))
