@@ -126,8 +126,6 @@ def run_benchmark(
     if config is not None and preset is not None:
         raise click.UsageError("Give either CONFIG or --preset, not both.")
 
-    from noisybox.study.provenance import code_identity, describe_code, package_root
-
     def run() -> tuple[Any, Any, Path]:
         cfg = load_config(config if config is not None else (preset or "quick"))
         shard_spec = parse_shard(shard)
@@ -135,8 +133,6 @@ def run_benchmark(
         params: dict[str, object] = {"timeout_min": slurm_timeout}
         if slurm_partition:
             params["slurm_partition"] = slurm_partition
-        if not quiet:  # which checkout runs: the one `python -m` found first on sys.path
-            echo_info(f"code: {describe_code(code_identity())} in {package_root()}")
         summary = _run(
             cfg,
             out,

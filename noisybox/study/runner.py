@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from noisybox.study.provenance import (
     code_identity,
     code_versions,
     describe_code,
+    package_root,
     provenance,
 )
 from noisybox.study.results import (
@@ -364,6 +366,8 @@ def run_benchmark(
 
     if todo:
         stamp_protocol(folder, now())  # before the first cell: refused if the file is missing
+        if progress:  # which checkout trains: `python -m` imports the current folder's first
+            print(f"code: {describe_code(code_identity())} in {package_root()}", file=sys.stderr)
         data = prepare_dataset(stored, folder)
         check_dataset(stored, folder, data)
         if launcher == "slurm" or jobs > 1:
