@@ -150,15 +150,9 @@ def _ground_truth_dict(ground_truth: Any) -> dict[str, Any]:
     if isinstance(ground_truth, (str, os.PathLike)):
         path = Path(ground_truth)
         if path.suffix.lower() == ".json":
-            from noisybox._fileio import parse_json
+            from noisybox.formats.coco import read_coco_json
 
-            try:
-                raw = path.read_bytes()
-            except OSError as exc:
-                raise NoisyboxError(
-                    f"Expected a readable COCO file but got {exc.strerror}: {path}"
-                ) from None
-            document, _ = parse_json(raw, path, what="valid JSON")
+            document, _ = read_coco_json(path)
             if not isinstance(document, dict):
                 raise NoisyboxError(
                     f"Expected a JSON object at the top of {path} but got {type(document).__name__}"

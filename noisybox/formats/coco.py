@@ -41,6 +41,7 @@ __all__ = [
     "COCO_DECIMALS",
     "CocoDocument",
     "read_coco",
+    "read_coco_json",
     "snap_coco",
     "write_coco",
 ]
@@ -72,7 +73,13 @@ class CocoDocument:
     stdlib_json: bool = False
 
 
-def _load(path: Path) -> tuple[Any, bool]:
+def read_coco_json(path: Path) -> tuple[Any, bool]:
+    """The parsed JSON document of a COCO file and whether the standard library parsed it
+    (see :func:`noisybox._fileio.parse_json`); an unreadable file is one error line.
+
+    Raises:
+        NoisyboxError: the file cannot be read or is not JSON noisybox can hold.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -103,7 +110,7 @@ def read_coco(path: str | os.PathLike[str]) -> Annotations:
             negative, out of image, non-finite) are reported later by the caller's policy.
     """
     path = Path(path)
-    data, stdlib_json = _load(path)
+    data, stdlib_json = read_coco_json(path)
     if not isinstance(data, dict):
         raise NoisyboxError(
             f"Expected a JSON object at the top of {path} but got {type(data).__name__}"

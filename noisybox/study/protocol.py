@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from noisybox._fileio import atomic_write_json
 from noisybox.errors import NoisyboxError
 
 __all__ = ["protocol_path", "protocol_section", "protocol_skeleton", "stamp_protocol"]
@@ -79,8 +80,6 @@ def stamp_protocol(folder: Any, now: str) -> dict[str, Any] | None:
         "records_before": len(records),
         "text": text,
     }
-    from noisybox._fileio import atomic_write_json
-
     atomic_write_json(folder.config_json, {**stored, "protocol": stamp})
     return stamp
 

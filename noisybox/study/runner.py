@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from noisybox._fileio import read_json_object
 from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 from noisybox.study import launchers
@@ -441,8 +442,6 @@ def _cell_codes(cell_dir: Path) -> list[str]:
     path = cell_dir / _CELL_CODE_FILE
     if not path.is_file():
         return []
-    from noisybox._fileio import read_json_object
-
     codes = read_json_object(path).get("codes", [])
     return [str(c) for c in codes] if isinstance(codes, list) else []
 
