@@ -44,6 +44,10 @@ with its alpha = 1 baseline; ``labels=a;b`` keeps those compared rows, ``;``-sep
   single-cell drop from peak to final (mAP and mAP75:95).
 * ``run``: cells, collapsed cells, wall time per cell (median, range), cell-hours, and the
   share of evaluation in the time of the epochs and evaluations.
+* ``pointwise vs=LABEL pairs=N tests=ID:METRIC:LOSS:ETAS:SIGN/...``: findings of other
+  studies tested on this one as a protocol pre-registered them: per test and eta the paired
+  difference and "holds" (interval excludes 0 in the claimed direction), "holds in sign
+  only" or "does not hold" (opposite sign); "pending" until all N pairs are in.
 * ``rerun other=STUDY``: cells of this study whose cell id is also in ``STUDY``, how far
   their mAP moved, and the paired differences on those seeds in both studies.
 """
@@ -424,6 +428,56 @@ def rerun_table(study: Study, args: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def _test_reading(diff: float, low: float, high: float, expected: str) -> str:
+    """How a pre-registered finding reads on this study: the protocol's three classes.
+
+    >>> _test_reading(-0.02, -0.03, -0.01, "-"), _test_reading(-0.02, -0.05, 0.01, "-")
+    ('holds', 'holds in sign only')
+    >>> _test_reading(0.01, -0.02, 0.04, "-")
+    'does not hold'
+    """
+    sign = 1 if expected == "+" else -1
+    if sign * diff <= 0:
+        return "does not hold"
+    return "holds" if sign * low > 0 and sign * high > 0 else "holds in sign only"
+
+
+def pointwise_table(study: Study, args: dict[str, str]) -> pd.DataFrame:
+    """Findings of other studies tested on this one, each read only once its pairs are in.
+
+    ``tests=ID:METRIC:LOSS:ETAS:SIGN/...`` (``ETAS`` ``,``-separated; ``SIGN`` ``+`` or ``-``
+    the direction the finding claims for ``LOSS`` against ``vs``; ``METRIC`` a paired metric
+    such as ``map``, ``ap50``, ``map_75_95`` or ``retention_map``); ``pairs=N`` the pairs the
+    protocol plans: a test with fewer reads "pending", its figures not shown.
+    """
+    vs, planned = args["vs"], int(args["pairs"])
+    frames = {
+        "diff": relative_improvements(study.frame, vs),
+        "retention": retention_differences(study.frame, vs),
+    }
+    names = {r["cell"]["loss"]: _label_of(r) for r in study.records}
+    rows = []
+    for test in args["tests"].replace(" ", "_").split("/"):
+        finding, metric, loss, etas, expected = test.split(":")
+        frame = frames["retention" if metric.startswith("retention_") else "diff"]
+        for eta in (float(e) for e in etas.split(",")):
+            hit = frame[(frame["label"] == names.get(loss)) & (frame["eta"] == eta)]
+            n = int(hit["n_pairs"].iloc[0]) if len(hit) else 0
+            base = metric.removeprefix("retention_")
+            title = COLUMN_TITLES[base] + (" retention" if base != metric else "")
+            row = [finding, loss, title, f"{eta:g}", {"+": "higher", "-": "lower"}[expected]]
+            if n < planned:
+                rows.append([*row, "-", f"pending ({n} of {planned} pairs)"])
+                continue
+            r = hit.iloc[0]
+            scale = 1 if metric.startswith("retention_") else 100
+            d, lo, hi = r[f"{metric}_diff"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]
+            shown = _diff(d, lo, hi, r[f"{metric}_ahead"], n, scale)
+            rows.append([*row, shown, _test_reading(d, lo, hi, expected)])
+    cols = ["Finding", "Loss", "Metric", "eta", "claimed", f"paired diff. vs {vs}", "reading"]
+    return pd.DataFrame(rows, columns=cols)
+
+
 KINDS: dict[str, Callable[[Study, dict[str, str]], pd.DataFrame]] = {
     "pairs": pairs_table,
     "retention": retention_table,
@@ -432,6 +486,7 @@ KINDS: dict[str, Callable[[Study, dict[str, str]], pd.DataFrame]] = {
     "curves": curves_table,
     "run": run_table,
     "rerun": rerun_table,
+    "pointwise": pointwise_table,
 }
 
 

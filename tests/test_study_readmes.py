@@ -104,3 +104,18 @@ def test_figures_skip_code_links_and_section_numbers() -> None:
     assert doctest.testmod(study_readme).failed == 0
     text = "§4.3 `eta0.3 1.5` [plot](a_0.5.png) <!-- 9.9 --> 2.25 %, v8.4.190, 0.5-0.7"
     assert study_readme.figures(text) == ["2.25", "0.5", "0.7"]
+
+
+def test_pointwise_reads_a_finding_by_the_protocol_classes_and_waits_for_all_pairs() -> None:
+    study = study_readme.Study(RESULTS / "paper-cpu")
+    spec = (
+        "pointwise vs=iou pairs=6 tests=1:map:alpha-iou:0.1,0.2:-/2:retention_map:alpha-iou:0.1:+"
+        "/3:map_75_95:alpha-iou:0:-"
+    )
+    rows = [line for line in study_readme.render(study, spec).splitlines()[2:]]
+    assert rows[0].endswith("| **-1.66 [-2.19, -1.13] 0/6** | holds |")
+    assert rows[1].endswith("| -1.21 [-2.49, +0.08] 1/6 | holds in sign only |")
+    assert rows[2].endswith("| **-0.031 [-0.048, -0.014] 0/6** | does not hold |")
+    assert rows[3].endswith("| **+1.86 [+1.00, +2.72] 6/6** | does not hold |")
+    waiting = study_readme.render(study, spec.replace("pairs=6", "pairs=7"))
+    assert "pending (6 of 7 pairs)" in waiting and "-1.66" not in waiting
