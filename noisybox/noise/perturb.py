@@ -121,9 +121,10 @@ def draw_box_noise(
     Returns:
         ``float64[N, 4]`` offsets ``(d_cx, d_cy, d_w, d_h)``; zero rows mean "unchanged".
 
-    >>> draw_box_noise(np.random.default_rng(0), np.array([[10.0, 10.0]]),
-    ...                NoiseSpec(eta=0.0)).tolist()
-    [[0.0, 0.0, 0.0, 0.0]]
+    >>> deltas = draw_box_noise(np.random.default_rng(0), np.array([[10.0, 20.0]]),
+    ...                         NoiseSpec(eta=0.1, eta_h=0.0))
+    >>> bool(abs(deltas[0, 0]) <= 1.0 and abs(deltas[0, 2]) <= 1.0), bool(deltas[0, 1] == 0)
+    (True, True)
     """
     if not isinstance(spec, NoiseSpec):
         spec = _legacy_spec(spec, *legacy, **legacy_keywords)
