@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ __all__ = [
     "corrupt_boxes",
     "corrupt_sets",
     "find_invalid_boxes",
+    "noise_spec_of",
     "perturb_annotations",
 ]
 
@@ -121,7 +123,7 @@ def check_seed_and_policy(seed: int, on_invalid: str) -> None:
         )
 
 
-def noise_spec_of(spec: NoiseSpec | None, where: str, **keywords: float | str | None) -> NoiseSpec:
+def noise_spec_of(spec: NoiseSpec | None, where: str, **keywords: Any) -> NoiseSpec:
     """``spec``, or the spec of a public function's loose noise keywords.
 
     Raises:
@@ -132,7 +134,7 @@ def noise_spec_of(spec: NoiseSpec | None, where: str, **keywords: float | str | 
         return spec
     if keywords.get("eta") is None:
         raise TypeError(f"{where}() missing required keyword argument: 'eta' (or 'spec')")
-    return NoiseSpec(**keywords)  # type: ignore[arg-type]
+    return NoiseSpec(**keywords)
 
 
 def _usable_boxes(
