@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "perturb_boxes": "noisybox.noise",
     "list_noise_models": "noisybox.noise",
     "BoxNoise": "noisybox.noise",
+    "NoiseSpec": "noisybox.noise",
     "corrupt_annotations": "noisybox.corrupt",
     "compare_annotations": "noisybox.stats",
     "NoisyboxError": "noisybox.errors",

@@ -14,7 +14,7 @@ from noisybox.boxes import elementwise_box_iou
 from noisybox.corrupt import corrupt_annotations
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, concat_annotations, read_annotations
-from noisybox.noise import draw_box_noise
+from noisybox.noise import NoiseSpec, draw_box_noise
 from noisybox.stats import compare_annotations
 
 DATA = Path(__file__).parent / "data"
@@ -162,7 +162,9 @@ def test_ratio_and_eta_per_axis(tmp_path: Path) -> None:
     noisy = read_annotations(tmp_path / "o")
     # round(0.6 * 5) = 3 boxes drawn (replayed from the seed), and exactly those changed
     sizes = clean.boxes[:, 2:] - clean.boxes[:, :2]
-    drawn = draw_box_noise(np.random.default_rng(0), sizes, 0.2, 0.0, ratio=0.6)
+    drawn = draw_box_noise(
+        np.random.default_rng(0), sizes, NoiseSpec(eta=0.2, eta_h=0.0, ratio=0.6)
+    )
     chosen = np.flatnonzero(np.any(drawn != 0, axis=1))
     changed = np.flatnonzero(np.any(noisy.boxes != clean.boxes, axis=1))
     assert chosen.size == 3 and changed.tolist() == chosen.tolist()

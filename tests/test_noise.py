@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.noise import (
+    NoiseSpec,
     apply_box_noise,
     draw_box_noise,
     get_noise_model,
@@ -76,7 +77,7 @@ def test_before_clamp_each_coordinate_moves_at_most_eta_size(
 ) -> None:
     boxes, _ = data
     wh = boxes[:, 2:] - boxes[:, :2]
-    deltas = draw_box_noise(np.random.default_rng(seed), wh, eta, eta)
+    deltas = draw_box_noise(np.random.default_rng(seed), wh, NoiseSpec(eta=eta))
     bound = eta * np.concatenate([wh, wh], axis=1)
     assert np.all(np.abs(deltas) <= bound)
     # with a huge image the clamp never acts: centre and size moved by at most eta * size

@@ -38,6 +38,7 @@ from noisybox._limits import MAX_SEED, reason
 from noisybox.errors import NoisyboxError
 from noisybox.formats import FORMATS
 from noisybox.noise import BOUNDARIES, list_noise_models
+from noisybox.noise.spec import RATIO as _RATIO
 from noisybox.settings import ALPHA as _ALPHA
 from noisybox.settings import ALPHA_WARMUP as _ALPHA_WARMUP
 from noisybox.settings import ETA as _ETA
@@ -48,6 +49,7 @@ __all__ = [
     "ALPHA_WARMUP",
     "BoundType",
     "ETA",
+    "RATIO",
     "SEED",
     "ALIAS_GIVEN",
     "BoundedIntRange",
@@ -143,6 +145,9 @@ class BoundType(click.ParamType):
 ETA = BoundType(_ETA)
 """A noise rate: :data:`noisybox.settings.ETA`, ``[0, 1)``."""
 
+RATIO = BoundType(_RATIO)
+"""The share of boxes perturbed: :data:`noisybox.noise.spec.RATIO`, ``[0, 1]``."""
+
 ALPHA = BoundType(_ALPHA)
 """The power of an IoU loss: :data:`noisybox.settings.ALPHA`, ``>= 0``."""
 
@@ -208,10 +213,9 @@ def boundary_option(help: str) -> Callable[[_F], _F]:
 
 
 def ratio_option(help: str) -> Callable[[_F], _F]:
-    """``--ratio``: the share of boxes perturbed, in ``[0, 1]`` (default 1)."""
-    return click.option(
-        "--ratio", type=FiniteFloatRange(0.0, 1.0), default=1.0, show_default=True, help=help
-    )
+    """``--ratio``: the share of boxes perturbed, in ``[0, 1]`` (default 1), refused with
+    the message of :data:`noisybox.noise.spec.RATIO`."""
+    return click.option("--ratio", type=RATIO, default=1.0, show_default=True, help=help)
 
 
 def min_size_option(help: str) -> Callable[[_F], _F]:

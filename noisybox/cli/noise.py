@@ -33,6 +33,7 @@ from noisybox.cli._options import (
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
 from noisybox.formats import read_annotations
 from noisybox.formats.edits import dropped_records, relocated_records
+from noisybox.noise import NoiseSpec
 from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -120,20 +121,17 @@ __all__ = ["corrupt", "iou"]
 def corrupt(
     input_paths: tuple[str, ...],
     output_path: str,
+    seed: int,
     fmt: str | None,
     on_invalid: str,
     image_set: str | None,
     image_root: str | None,
     plot_path: str | None,
-    missing: float,
-    class_flip: float,
-    extra: float,
-    relocate: float,
     reproduce: str | None,
     as_json: bool,
     quiet: bool,
     debug: bool,
-    **noise: Any,  # the noise options, named as corrupt_annotations' parameters
+    **noise: Any,  # the noise options, named as NoiseSpec's fields
 ) -> None:
     """Write a copy of INPUT with the Alpha-IoU paper's box noise and print how noisy it is.
 
@@ -155,6 +153,7 @@ def corrupt(
         read_kwargs["image_root"] = image_root
 
     def run() -> Any:
+        spec = NoiseSpec(**noise)
         several = len(input_paths) > 1
         check_outputs(
             {"-o/--output": output_path, "--plot": plot_path},
@@ -172,15 +171,12 @@ def corrupt(
             result = corrupt_annotations(
                 input_paths if several else input_paths[0],
                 output_path,
-                **noise,
+                spec=spec,
+                seed=seed,
                 format=fmt,
                 on_invalid=on_invalid,
                 progress=not quiet and sys.stderr.isatty(),
                 reproduce=reproduce,
-                missing=missing,
-                class_flip=class_flip,
-                extra=extra,
-                relocate=relocate,
                 **read_kwargs,
             )
             if plot_path is not None:

@@ -26,6 +26,7 @@ from noisybox.cli._options import (
     run_command,
     seed_option,
 )
+from noisybox.noise import NoiseSpec
 
 __all__ = ["iou_hist", "preview"]
 
@@ -130,10 +131,11 @@ def preview(
     columns: int,
     tile_size: int,
     no_labels: bool,
+    seed: int,
     as_json: bool,
     quiet: bool,
     debug: bool,
-    **noise: Any,  # the on-the-fly noise options, named as preview_annotations' parameters
+    **noise: Any,  # the on-the-fly noise options, named as NoiseSpec's fields
 ) -> None:
     """Draw a grid of dataset images with the clean boxes (solid green) and the noisy ones
     (dashed magenta, tagged with their IoU to the clean box).
@@ -161,6 +163,8 @@ def preview(
     def run() -> Any:
         from noisybox.viz import preview_annotations
 
+        spec = NoiseSpec(**noise) if on_the_fly else None
+
         check_outputs(
             {"-o/--output": output},
             {
@@ -178,7 +182,8 @@ def preview(
             noisy_path,
             image_root=images,
             output=output,
-            **noise,
+            spec=spec,
+            seed=seed,
             num_images=num_images if num_images is not None else 6,
             image_ids=ids,
             sample_seed=sample_seed,

@@ -8,8 +8,8 @@ the annotation-level noise (records dropped, relabelled, added: :func:`annotatio
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +18,10 @@ from noisybox.errors import NoisyboxError
 from noisybox.formats import RecordEdits, snap_boxes
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
-from noisybox.noise import perturb_boxes, resolve_eta
-from noisybox.noise.annotation import check_corruption_rates, draw_annotation_noise
-from noisybox.noise.perturb import BOUNDARIES
+from noisybox.noise import perturb_boxes
+from noisybox.noise.annotation import draw_annotation_noise
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
-from noisybox.noise.registry import get_noise_model
+from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 
 __all__ = [
     "BOX_TOLERANCE",
@@ -30,10 +29,11 @@ __all__ = [
     "INVALID_POLICIES",
     "CorruptedBoxes",
     "annotation_noise",
-    "check_noise_params",
+    "check_seed_and_policy",
     "corrupt_boxes",
     "corrupt_sets",
     "find_invalid_boxes",
+    "noise_spec_of",
     "perturb_annotations",
 ]
 
@@ -108,34 +108,33 @@ def find_invalid_boxes(
     return invalid, reasons
 
 
-def check_noise_params(
-    eta: float,
-    eta_w: float | None,
-    eta_h: float | None,
-    noise_model: str,
-    boundary: str,
-    on_invalid: str,
-    seed: int = DEFAULT_SEED,
-    min_size: float = 1.0,
-) -> tuple[float, float]:
-    """Check the noise parameters and ``on_invalid`` up front, as :class:`NoisyboxError`
-    (:func:`perturb_boxes` raises ``ValueError`` for some); return ``(eta_w, eta_h)``."""
-    resolved = resolve_eta(eta, eta_w, eta_h)
+def check_seed_and_policy(seed: int, on_invalid: str) -> None:
+    """Check what a corruption takes beside its :class:`~noisybox.noise.NoiseSpec`: the
+    seed and the ``on_invalid`` policy.
+
+    Raises:
+        NoisyboxError: a seed that is not a non-negative integer, or an unknown policy.
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NoisyboxError(f"Expected seed a non-negative integer but got {seed!r}")
-    if not (math.isfinite(float(min_size)) and float(min_size) > 0):
-        raise NoisyboxError(f"Expected min_size a finite number > 0 but got {min_size!r}")
     if on_invalid not in INVALID_POLICIES:
         raise NoisyboxError(
             f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
         )
-    if boundary not in BOUNDARIES:
-        raise NoisyboxError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
-    try:
-        get_noise_model(noise_model)
-    except ValueError as exc:
-        raise NoisyboxError(str(exc)) from None
-    return resolved
+
+
+def noise_spec_of(spec: NoiseSpec | None, where: str, **keywords: Any) -> NoiseSpec:
+    """``spec``, or the spec of a public function's loose noise keywords.
+
+    Raises:
+        TypeError: neither ``spec`` nor ``eta`` (``keywords["eta"]`` is ``None``).
+        NoisyboxError: a keyword out of bounds (:class:`~noisybox.noise.NoiseSpec`).
+    """
+    if spec is not None:
+        return spec
+    if keywords.get("eta") is None:
+        raise TypeError(f"{where}() missing required keyword argument: 'eta' (or 'spec')")
+    return NoiseSpec(**keywords)
 
 
 def _usable_boxes(
@@ -191,37 +190,21 @@ def _usable_boxes(
 
 def corrupt_sets(
     anns: Sequence[Annotations],
+    spec: NoiseSpec,
     *,
-    eta: float,
-    eta_w: float | None,
-    eta_h: float | None,
-    noise_model: str,
-    boundary: str,
-    ratio: float,
     seed: int,
     on_invalid: str,
-    min_size: float,
 ) -> list[CorruptedBoxes]:
     """:func:`corrupt_boxes` of several sets with one generator: their eligible boxes, in
-    order, get one draw, exactly as the boxes of one set holding them all would."""
-    check_noise_params(eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size)
-    usable = [_usable_boxes(ann, on_invalid, min_size) for ann in anns]
+    order, get one draw, exactly as the boxes of one set holding them all would. The box
+    noise of ``spec`` only (its annotation-level rates are :func:`annotation_noise`'s);
+    ``seed`` and ``on_invalid`` are taken as checked (:func:`check_seed_and_policy`)."""
+    usable = [_usable_boxes(ann, on_invalid, spec.min_size) for ann in anns]
     base = np.concatenate([b[e] for b, e, _ in usable]).reshape(-1, 4)
     sizes = np.concatenate(
         [ann.box_image_sizes()[e] for ann, (_, e, _) in zip(anns, usable, strict=True)]
     ).reshape(-1, 2)
-    drawn = perturb_boxes(
-        base,
-        sizes,
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        noise_model=noise_model,
-        boundary=boundary,
-        ratio=ratio,
-        min_size=min_size,
-        rng=np.random.default_rng(seed),
-    )
+    drawn = perturb_boxes(base, sizes, spec=spec, rng=np.random.default_rng(seed))
     out, start = [], 0
     for ann, (_, eligible, counts) in zip(anns, usable, strict=True):
         stop = start + int(eligible.sum())
@@ -241,12 +224,13 @@ def corrupt_sets(
 
 
 def annotation_noise(
-    part: CorruptedBoxes, clean: Annotations, rates: dict[str, float], seed: int
+    part: CorruptedBoxes, clean: Annotations, spec: NoiseSpec, seed: int
 ) -> CorruptedBoxes:
-    """``part`` with the annotation-level noise of ``rates`` drawn (see
+    """``part`` with the annotation-level noise of ``spec.rates`` drawn (see
     :mod:`noisybox.noise.annotation`); crowd boxes are never dropped, relabelled or
     relocated, nor are invalid boxes the box noise skipped relocated. A relocated box is
     drawn from its clean box and replaces its box noise."""
+    rates = spec.rates
     if not rates:
         return part
     crowd = np.asarray(clean.iscrowd, dtype=bool)
@@ -296,10 +280,11 @@ def _as_written(clean: Annotations, boxes: np.ndarray, image_index: np.ndarray) 
 
 
 @renamed_keywords(model="noise_model")
+@takes_noise_spec
 def corrupt_boxes(
     ann: Annotations,
     *,
-    eta: float,
+    eta: float | None = None,
     eta_w: float | None = None,
     eta_h: float | None = None,
     noise_model: str = "uniform",
@@ -312,6 +297,7 @@ def corrupt_boxes(
     class_flip: float = 0.0,
     extra: float = 0.0,
     relocate: float = 0.0,
+    spec: NoiseSpec | None = None,
 ) -> CorruptedBoxes:
     """Noisy annotations in memory, exactly as :func:`corrupt_annotations` writes them.
 
@@ -332,6 +318,8 @@ def corrupt_boxes(
             boxes given a new box around their own (UNA's localization noise; it replaces
             their box noise) (see :mod:`noisybox.noise.annotation`; each draws from
             ``default_rng([seed, k])``, so the box noise is the same with or without them).
+        spec: all of the noise above as one :class:`~noisybox.noise.NoiseSpec`, instead of
+            the keywords ``eta`` ... ``relocate`` (required unless ``eta`` is given).
 
     Returns:
         :class:`CorruptedBoxes`.
@@ -340,6 +328,7 @@ def corrupt_boxes(
         NoisyboxError: for bad parameters (among them a negative seed, a rate outside
             ``[0, 1)``, or a ``min_size`` that is not finite or exceeds the side of an image
             with a box to perturb) or an invalid box under ``on_invalid="error"``.
+        TypeError: for both ``spec`` and a noise keyword, or neither ``spec`` nor ``eta``.
 
     >>> ann = Annotations(np.array([1]), np.array([[100.0, 80.0]]), ["a.png"],
     ...     np.array([0, 0]), np.array([[10.0, 10, 50, 40], [0, 0, 30, 30]]), np.array([1, 1]),
@@ -347,26 +336,32 @@ def corrupt_boxes(
     >>> out = corrupt_boxes(ann, eta=0.2, seed=0)
     >>> out.eligible.tolist(), out.counts["perturbed"], out.annotations.boxes[1].tolist()
     ([True, False], 1, [0.0, 0.0, 30.0, 30.0])
+    >>> corrupt_boxes(ann, spec=NoiseSpec(eta=0.2), seed=0).annotations.boxes.tolist() == (
+    ...     out.annotations.boxes.tolist())
+    True
     """
-    rates = check_corruption_rates(
-        {"missing": missing, "class_flip": class_flip, "extra": extra, "relocate": relocate}
-    )
-    part = corrupt_sets(
-        [ann],
+    spec = noise_spec_of(
+        spec,
+        "corrupt_boxes",
         eta=eta,
         eta_w=eta_w,
         eta_h=eta_h,
         noise_model=noise_model,
         boundary=boundary,
         ratio=ratio,
-        seed=seed,
-        on_invalid=on_invalid,
         min_size=min_size,
-    )[0]
-    return annotation_noise(part, ann, rates, seed)
+        missing=missing,
+        class_flip=class_flip,
+        extra=extra,
+        relocate=relocate,
+    )
+    check_seed_and_policy(seed, on_invalid)
+    part = corrupt_sets([ann], spec, seed=seed, on_invalid=on_invalid)[0]
+    return annotation_noise(part, ann, spec, seed)
 
 
 @renamed_keywords(model="noise_model")
+@takes_noise_spec
 def perturb_annotations(
     ann: Annotations,
     *,
@@ -378,6 +373,7 @@ def perturb_annotations(
     ratio: float = 1.0,
     min_size: float = 1.0,
     seed: int = 0,
+    spec: NoiseSpec | None = None,
 ) -> Annotations:
     """Noisy annotations in memory, as ``noisybox corrupt --seed SEED`` would write them.
 
@@ -392,26 +388,36 @@ def perturb_annotations(
         eta, eta_w, eta_h, noise_model, boundary, ratio, min_size: see
             :func:`noisybox.noise.perturb_boxes`.
         seed: seed of the ``numpy.random.Generator`` drawing all the noise.
+        spec: the noise as one :class:`~noisybox.noise.NoiseSpec`, instead of the keywords
+            ``eta`` ... ``min_size``; box noise only (records are never dropped or added
+            here: :func:`corrupt_boxes` draws the annotation-level noise).
 
     Returns:
         A copy of ``ann`` with noisy boxes.
 
     Raises:
-        NoisyboxError: for a rate outside ``[0, 1)`` or another bad parameter.
+        NoisyboxError: for a rate outside ``[0, 1)`` or another bad parameter, or a
+            ``spec`` with annotation-level rates.
+        TypeError: for both ``spec`` and a noise keyword.
     """
-    try:
-        noisy = corrupt_boxes(
-            ann,
-            eta=eta,
-            eta_w=eta_w,
-            eta_h=eta_h,
-            noise_model=noise_model,
-            boundary=boundary,
-            ratio=ratio,
-            min_size=min_size,
-            seed=seed,
-            on_invalid="skip",
+    spec = noise_spec_of(
+        spec,
+        "perturb_annotations",
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        noise_model=noise_model,
+        boundary=boundary,
+        ratio=ratio,
+        min_size=min_size,
+    )
+    if spec.rates:
+        raise NoisyboxError(
+            "Expected a spec without annotation-level noise for perturb_annotations (use "
+            f"corrupt_boxes) but got {spec.rates}"
         )
+    try:
+        noisy = corrupt_boxes(ann, spec=spec, seed=seed, on_invalid="skip")
     except ValueError as exc:  # a noise model returning a wrong shape
         raise NoisyboxError(str(exc)) from None
     return noisy.annotations

@@ -22,8 +22,9 @@ from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
     CorruptedBoxes,
     annotation_noise,
-    check_noise_params,
+    check_seed_and_policy,
     corrupt_sets,
+    noise_spec_of,
 )
 from noisybox.corrupt.reproduce import (
     COCO_CONVENTIONS,
@@ -34,8 +35,8 @@ from noisybox.corrupt.reproduce import (
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
-from noisybox.noise.annotation import check_corruption_rates
 from noisybox.noise.oamil_legacy import OAMIL_SEED
+from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["CorruptionResult", "corrupt_annotations"]
@@ -126,11 +127,12 @@ def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
 
 
 @renamed_keywords(model="noise_model")
+@takes_noise_spec
 def corrupt_annotations(
     input_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     output_path: str | os.PathLike[str],
     *,
-    eta: float,
+    eta: float | None = None,
     eta_w: float | None = None,
     eta_h: float | None = None,
     noise_model: str = "uniform",
@@ -146,6 +148,7 @@ def corrupt_annotations(
     class_flip: float = 0.0,
     extra: float = 0.0,
     relocate: float = 0.0,
+    spec: NoiseSpec | None = None,
     **read_kwargs: Any,
 ) -> CorruptionResult:
     """Write a noisy copy of one or several annotation sets and measure how noisy it is.
@@ -197,6 +200,9 @@ def corrupt_annotations(
             ``stats.relocated``), and ``counts`` and the manifest give the numbers dropped,
             relabelled, added and relocated, each rate's seed and the ids of the dropped
             and relocated records.
+        spec: all of the noise above as one :class:`~noisybox.noise.NoiseSpec`, instead of
+            the keywords ``eta`` ... ``relocate`` (required unless ``eta`` is given); the
+            provenance records the same settings either way.
         **read_kwargs: ``image_set`` (every VOC input) or ``image_root`` (a single YOLO
             input).
 
@@ -209,29 +215,30 @@ def corrupt_annotations(
             :func:`noisybox._fileio.check_outputs` (an input itself, a path inside an input,
             a folder holding one, a special file), or, with several inputs, two inputs of
             the same name or an ``image_root``. Nothing is written then.
+        TypeError: both ``spec`` and a noise keyword, or neither ``spec`` nor ``eta``.
     """
     paths = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
     if not paths:
         raise NoisyboxError("Expected at least one annotation file or folder but got none")
-    eta_w_, eta_h_ = check_noise_params(
-        eta, eta_w, eta_h, noise_model, boundary, on_invalid, seed, min_size
+    spec = noise_spec_of(
+        spec,
+        "corrupt_annotations",
+        eta=eta,
+        eta_w=eta_w,
+        eta_h=eta_h,
+        noise_model=noise_model,
+        boundary=boundary,
+        ratio=ratio,
+        min_size=min_size,
+        missing=missing,
+        class_flip=class_flip,
+        extra=extra,
+        relocate=relocate,
     )
-    rates = _check_rates(
-        paths, missing=missing, class_flip=class_flip, extra=extra, relocate=relocate
-    )
+    check_seed_and_policy(seed, on_invalid)
+    _check_rates(paths, spec)
     if reproduce is not None:
-        check_reproduce(
-            reproduce,
-            paths,
-            eta_w,
-            eta_h,
-            ratio,
-            seed,
-            format,
-            noise_model=noise_model,
-            boundary=boundary,
-            rates=list(rates),
-        )
+        check_reproduce(reproduce, paths, spec, seed, format)
         read_kwargs.setdefault("image_set", "trainval")
         seed = OAMIL_SEED
     several = len(paths) > 1
@@ -242,35 +249,21 @@ def corrupt_annotations(
     bar.step()
     noisy, pickled = _noisy_sets(
         clean,
+        spec,
         reproduce=reproduce,
         image_set=read_kwargs.get("image_set"),
-        rates=rates,
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        noise_model=noise_model,
-        boundary=boundary,
-        ratio=ratio,
         seed=seed,
         on_invalid=on_invalid,
-        min_size=min_size,
     )
     bar.step()
-    settings = {
-        "model": noise_model,  # the provenance key written in every output: kept
-        "eta": float(eta),
-        "eta_w": eta_w_,
-        "eta_h": eta_h_,
-        "boundary": boundary,
-        **{"ratio": float(ratio), "min_size": float(min_size), "seed": int(seed)},
-        "on_invalid": on_invalid,
-    }
+    settings = {**spec.to_dict(), "seed": int(seed), "on_invalid": on_invalid}
+    settings.pop("annotation_noise", None)  # recorded last, with its seeds and records
     if reproduce is not None:
         settings.update(REPRODUCE_SETTINGS[reproduce])
         if clean[0].format == "coco":
             settings["conventions"] = COCO_CONVENTIONS
-    if rates:
-        settings.update(_annotation_settings(rates, seed, clean[0], noisy[0].edits))
+    if spec.rates:
+        settings.update(_annotation_settings(spec.rates, seed, clean[0], noisy[0].edits))
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     results = _measure(clean, noisy, names, tool, settings, Path(output_path), several=several)
     if not several:
@@ -301,40 +294,39 @@ def corrupt_annotations(
     return whole
 
 
-def _check_rates(paths: Sequence[object], **rates: float) -> dict[str, float]:
-    """The annotation-level noise rates that are not 0, checked (one input only).
+def _check_rates(paths: Sequence[object], spec: NoiseSpec) -> None:
+    """Refuse annotation-level noise with several inputs.
 
     Raises:
-        NoisyboxError: a rate outside ``[0, 1)``, or a rate with several inputs.
+        NoisyboxError: a rate that is not 0 with several inputs.
     """
-    checked = check_corruption_rates(rates)
-    if checked and len(paths) > 1:
+    if spec.rates and len(paths) > 1:
         raise NoisyboxError(
-            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in checked)} "
+            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in spec.rates)} "
             f"but got {len(paths)} inputs"
         )
-    return checked
 
 
 def _noisy_sets(
     clean: list[Annotations],
+    spec: NoiseSpec,
     *,
     reproduce: str | None,
     image_set: str | None,
-    rates: dict[str, float],
-    **noise: Any,
+    seed: int,
+    on_invalid: str,
 ) -> tuple[list[CorruptedBoxes], tuple[str, bytes] | None]:
     """The noisy sets, and the file a reproduced source writes beside them (its name and
     bytes; ``None`` without ``reproduce``): the published generator's boxes or
-    :func:`~noisybox.corrupt.annotations.corrupt_sets` with the ``noise`` settings, then
-    the annotation-level noise of ``rates`` (one input)."""
+    :func:`~noisybox.corrupt.annotations.corrupt_sets` with the box noise of ``spec``,
+    then its annotation-level noise (one input)."""
     pickled: tuple[str, bytes] | None = None
     if reproduce is not None:
-        noisy, pickled = reproduce_oamil(clean[0], noise["eta"], str(image_set))
+        noisy, pickled = reproduce_oamil(clean[0], spec.eta, str(image_set))
     else:
-        noisy = corrupt_sets(clean, **noise)
-    if rates:
-        noisy = [annotation_noise(noisy[0], clean[0], rates, noise["seed"])]
+        noisy = corrupt_sets(clean, spec, seed=seed, on_invalid=on_invalid)
+    if spec.rates:
+        noisy = [annotation_noise(noisy[0], clean[0], spec, seed)]
     return noisy, pickled
 
 

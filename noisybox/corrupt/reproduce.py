@@ -15,6 +15,7 @@ from noisybox.formats import snap_boxes
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise.oamil_legacy import OAMIL_SEED
+from noisybox.noise.spec import NoiseSpec
 
 __all__ = ["COCO_CONVENTIONS", "REPRODUCE_SETTINGS", "check_reproduce", "reproduce_oamil"]
 
@@ -49,24 +50,18 @@ COCO_CONVENTIONS = (
 def check_reproduce(
     reproduce: str,
     paths: Sequence[str | os.PathLike[str]],
-    eta_w: float | None,
-    eta_h: float | None,
-    ratio: float,
+    spec: NoiseSpec,
     seed: int,
     format: str | None,
-    *,
-    noise_model: str = "uniform",
-    boundary: str = "shift",
-    rates: Sequence[str] = (),
 ) -> None:
     """Refuse settings a reproduction of a published generator cannot honour.
 
     Raises:
         NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC
-            or COCO, per-side etas or a ratio other than 1, a seed other than the default
-            or 45, a noise model or boundary other than the default or the source's
-            (``oamil``, ``truncate``), or annotation-level noise (``rates``: the source's
-            pickle would keep the records the noisy file drops).
+            or COCO, per-side etas other than ``eta`` or a ratio other than 1, a seed
+            other than the default or 45, a noise model or boundary other than the
+            default or the source's (``oamil``, ``truncate``), or annotation-level noise
+            (the source's pickle would keep the records the noisy file drops).
     """
     from noisybox.reproduce import REPRODUCIBLE
 
@@ -82,15 +77,15 @@ def check_reproduce(
             f"Expected a VOC folder or COCO file with --reproduce {reproduce} but got format "
             f"{format!r}"
         )
-    if eta_w is not None or eta_h is not None or float(ratio) != 1.0:
+    if spec.anisotropic or spec.ratio != 1.0:
         raise NoisyboxError(
             f"Expected one --eta (the source's noise level) and ratio 1 with --reproduce "
-            f"{reproduce} but got eta_w={eta_w}, eta_h={eta_h}, ratio={ratio}"
+            f"{reproduce} but got eta_w={spec.eta_w}, eta_h={spec.eta_h}, ratio={spec.ratio}"
         )
     source = REPRODUCE_SETTINGS[reproduce]
     for name, value, default in (
-        ("noise-model", noise_model, "uniform"),
-        ("boundary", boundary, "shift"),
+        ("noise-model", spec.noise_model, "uniform"),
+        ("boundary", spec.boundary, "shift"),
     ):
         own = source["model" if name == "noise-model" else name]
         if value not in (default, own):
@@ -98,11 +93,11 @@ def check_reproduce(
                 f"Expected no --{name} with --reproduce {reproduce} (the source's is {own}) "
                 f"but got {value}"
             )
-    if rates:
+    if spec.rates:
         raise NoisyboxError(
             f"Expected no annotation-level noise with --reproduce {reproduce} (the source "
             f"has none, and its pickle would keep the records the noisy file drops) but got "
-            f"--{', --'.join(r.replace('_', '-') for r in rates)}"
+            f"--{', --'.join(r.replace('_', '-') for r in spec.rates)}"
         )
     if seed not in (DEFAULT_SEED, OAMIL_SEED):
         raise NoisyboxError(

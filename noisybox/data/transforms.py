@@ -26,6 +26,8 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from noisybox.noise.spec import NoiseSpec
+
 __all__ = ["LETTERBOX_FILL", "build_transforms", "reseed_transforms"]
 
 #: Grey used for letterbox padding (the YOLO convention; neutral for a colour jitter).
@@ -35,7 +37,7 @@ LETTERBOX_FILL = 114
 def build_transforms(
     train: bool,
     image_size: int,
-    noise: Mapping[str, Any] | None = None,
+    noise: Mapping[str, Any] | NoiseSpec | None = None,
     *,
     flip: float = 0.5,
     color_jitter: float = 0.2,
@@ -48,9 +50,10 @@ def build_transforms(
         train: training pipeline (noise, letterbox, flip, jitter) or evaluation
             pipeline (identity geometry, see the module docstring).
         image_size: side of the square training letterbox in pixels.
-        noise: keyword arguments of :class:`noisybox.noise.BoxNoise` (e.g.
-            ``{"eta": 0.3, "noise_model": "uniform"}``) to perturb training boxes online, a new
-            draw every time an image is loaded. Ignored for evaluation.
+        noise: a :class:`~noisybox.noise.NoiseSpec` or the keyword arguments of
+            :class:`noisybox.noise.BoxNoise` (e.g. ``{"eta": 0.3, "noise_model": "uniform"}``)
+            to perturb training boxes online, a new draw every time an image is loaded.
+            Ignored for evaluation.
         flip: probability of a horizontal flip (training).
         color_jitter: strength of brightness, contrast and saturation jitter (``0`` turns
             it off); hue moves by a tenth of it (training).
@@ -102,7 +105,7 @@ def build_transforms(
 
 def _training_transforms(
     image_size: int,
-    noise: Mapping[str, Any] | None,
+    noise: Mapping[str, Any] | NoiseSpec | None,
     flip: float,
     color_jitter: float,
     scale_range: tuple[float, float] | None,
@@ -110,11 +113,15 @@ def _training_transforms(
     """The training pipeline's transforms, in order (see :func:`build_transforms`)."""
     transforms: list[Any] = []
     if noise is not None:
-        if not isinstance(noise, Mapping):
-            raise ValueError(f"Expected noise to be a dict of BoxNoise options but got {noise!r}")
+        if not isinstance(noise, (Mapping, NoiseSpec)):
+            raise ValueError(
+                f"Expected noise to be a NoiseSpec or a dict of BoxNoise options but got {noise!r}"
+            )
         from noisybox.noise import BoxNoise
 
-        transforms.append(BoxNoise(**dict(noise)))
+        transforms.append(
+            BoxNoise(spec=noise) if isinstance(noise, NoiseSpec) else BoxNoise(**dict(noise))
+        )
     transforms += [
         A.HorizontalFlip(p=flip),
         A.LongestMaxSize(max_size=image_size, interpolation=cv2.INTER_LINEAR),

@@ -1,7 +1,8 @@
 """Box noise: the paper's model and those of other published studies
 (:mod:`noisybox.noise.published`) in a registry, the pure :func:`perturb_boxes`, and the
 albumentations transform :class:`BoxNoise` (imported lazily, so that using the noise maths
-does not import albumentations)."""
+does not import albumentations); the settings travel as one :class:`NoiseSpec`, checked
+once where it is built."""
 
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from noisybox.noise.registry import (
     list_noise_models,
     register_noise_model,
 )
+from noisybox.noise.spec import NoiseSpec
 
 __all__ = [
     "BOUNDARIES",
     "BoxNoise",
     "NoiseModel",
+    "NoiseSpec",
     "apply_box_noise",
     "draw_box_noise",
     "get_noise_model",

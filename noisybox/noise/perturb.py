@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 
 from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import _as_boxes, box_convert, check_box_format
 from noisybox.errors import NoisyboxError
 from noisybox.noise.registry import get_noise_model
+from noisybox.noise.spec import BOUNDARIES, NoiseSpec, takes_noise_spec
 from noisybox.settings import ETA
 
 __all__ = [
@@ -19,7 +23,6 @@ __all__ = [
     "resolve_eta",
 ]
 
-BOUNDARIES: tuple[str, ...] = ("shift", "truncate")
 BOX_TOLERANCE = 1.0
 """Pixels a clean box may stick out of its image (rounding in real annotation files, e.g.
 VOC's ``xmin = 0``); boxes further out are refused, as ``noisybox corrupt`` does."""
@@ -100,37 +103,58 @@ def apply_box_noise(
 def draw_box_noise(
     rng: np.random.Generator,
     sizes: np.ndarray,
-    eta_w: float,
-    eta_h: float,
-    *,
-    noise_model: str = "uniform",
-    ratio: float = 1.0,
+    spec: NoiseSpec | float,
+    *legacy: float,
+    **legacy_keywords: Any,
 ) -> np.ndarray:
     """Draw the offsets of every box: the one place noise is drawn.
 
     Args:
         rng: the only source of randomness (the model's draw first, then the choice of
-            boxes when ``ratio < 1``).
+            boxes when ``spec.ratio < 1``).
         sizes: ``float64[N, 2]`` clean ``(w, h)``.
-        eta_w: horizontal rate.
-        eta_h: vertical rate.
-        noise_model: a registered noise model.
-        ratio: share of boxes perturbed; the others get zero offsets.
+        spec: the noise (its model, ``eta_w``, ``eta_h`` and ``ratio`` are used).
+        *legacy: the deprecated call ``draw_box_noise(rng, sizes, eta_w, eta_h,
+            noise_model=..., ratio=...)``, still taken with a ``FutureWarning``.
+        **legacy_keywords: ``noise_model`` and ``ratio`` of that call.
 
     Returns:
         ``float64[N, 4]`` offsets ``(d_cx, d_cy, d_w, d_h)``; zero rows mean "unchanged".
+
+    >>> deltas = draw_box_noise(np.random.default_rng(0), np.array([[10.0, 20.0]]),
+    ...                         NoiseSpec(eta=0.1, eta_h=0.0))
+    >>> bool(abs(deltas[0, 0]) <= 1.0 and abs(deltas[0, 2]) <= 1.0), bool(deltas[0, 1] == 0)
+    (True, True)
     """
+    if not isinstance(spec, NoiseSpec):
+        spec = _legacy_spec(spec, *legacy, **legacy_keywords)
     n = sizes.shape[0]
-    deltas = np.asarray(get_noise_model(noise_model)(rng, sizes, eta_w, eta_h), dtype=np.float64)
+    eta_w, eta_h = spec.axis_etas
+    model = get_noise_model(spec.noise_model)
+    deltas = np.asarray(model(rng, sizes, eta_w, eta_h), dtype=np.float64)
     if deltas.shape != (n, 4):
         raise ValueError(
-            f"Expected noise model {noise_model!r} to return shape ({n}, 4) but got {deltas.shape}"
+            f"Expected noise model {spec.noise_model!r} to return shape ({n}, 4) but got "
+            f"{deltas.shape}"
         )
-    if ratio < 1.0:
+    if spec.ratio < 1.0:
         chosen = np.zeros(n, dtype=bool)
-        chosen[rng.choice(n, size=int(round(float(ratio) * n)), replace=False)] = True
+        chosen[rng.choice(n, size=int(round(spec.ratio * n)), replace=False)] = True
         deltas[~chosen] = 0.0
     return deltas
+
+
+def _legacy_spec(
+    eta_w: float, eta_h: float, *, noise_model: str = "uniform", ratio: float = 1.0
+) -> NoiseSpec:
+    """The spec of the old call ``draw_box_noise(rng, sizes, eta_w, eta_h, ...)``."""
+    warnings.warn(
+        "draw_box_noise(rng, sizes, eta_w, eta_h, ...) is deprecated and will be removed in "
+        "the next release; use draw_box_noise(rng, sizes, NoiseSpec(...))",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return NoiseSpec(noise_model=noise_model, eta=eta_w, eta_w=eta_w, eta_h=eta_h, ratio=ratio)
 
 
 def _check_boxes_fit(
@@ -168,6 +192,7 @@ def _check_boxes_fit(
 
 
 @renamed_keywords(model="noise_model")
+@takes_noise_spec
 def perturb_boxes(
     boxes: np.ndarray,
     image_sizes: np.ndarray,
@@ -181,6 +206,7 @@ def perturb_boxes(
     ratio: float = 1.0,
     min_size: float = 1.0,
     rng: np.random.Generator | int | None = None,
+    spec: NoiseSpec | None = None,
 ) -> np.ndarray:
     """Perturb boxes with the noise of the Alpha-IoU paper.
 
@@ -209,6 +235,10 @@ def perturb_boxes(
         min_size: minimum noisy width and height in pixels.
         rng: a ``numpy.random.Generator`` or an integer seed; ``None`` means seed ``0`` so
             that results are always reproducible.
+        spec: the noise as one :class:`~noisybox.noise.NoiseSpec`, instead of ``eta``,
+            ``eta_w``, ``eta_h``, ``noise_model``, ``boundary``, ``ratio`` and
+            ``min_size`` (giving both is a ``TypeError``; its annotation-level rates do
+            not apply to boxes alone).
 
     Returns:
         ``float[N, 4+]`` noisy boxes in ``box_format``: the dtype of a floating-point
@@ -223,6 +253,7 @@ def perturb_boxes(
             (``x2 <= x1`` or ``y2 <= y1``) or lie outside their image by more than
             :data:`BOX_TOLERANCE` pixels, or bad shapes.
         ValueError: for an unknown ``noise_model``, ``box_format`` or ``boundary``.
+        TypeError: for ``spec`` together with a noise keyword.
 
     Reference:
         Alpha-IoU (He et al., NeurIPS 2021), §4.3 and eq. 5.
@@ -236,16 +267,56 @@ def perturb_boxes(
     >>> perturb_boxes(boxes.astype(np.float32), (100, 100), eta=0.2).dtype, perturb_boxes(
     ...     boxes.astype(np.int64), (100, 100), eta=0.2).dtype
     (dtype('float32'), dtype('float64'))
+    >>> bool(np.array_equal(perturb_boxes(boxes, (100, 100), spec=NoiseSpec(eta=0.2), rng=3),
+    ...                     perturb_boxes(boxes, (100, 100), eta=0.2, rng=3)))
+    True
     """
-    eta_w, eta_h = resolve_eta(eta, eta_w, eta_h)
+    if spec is None:
+        spec = NoiseSpec(
+            noise_model=noise_model,
+            eta=eta,
+            eta_w=eta_w,
+            eta_h=eta_h,
+            boundary=boundary,
+            ratio=ratio,
+            min_size=min_size,
+        )
     check_box_format(box_format)
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"Expected boundary in {list(BOUNDARIES)} but got {boundary!r}")
-    get_noise_model(noise_model)
-    if not (0.0 <= float(ratio) <= 1.0):
-        raise NoisyboxError(f"Expected ratio in [0, 1] but got {ratio}")
-    if not (np.isfinite(float(min_size)) and float(min_size) > 0.0):
-        raise NoisyboxError(f"Expected min_size > 0 and finite but got {min_size}")
+    arr, sizes, xyxy = _checked_boxes(boxes, image_sizes, box_format, spec.min_size)
+    generator = (
+        rng
+        if isinstance(rng, np.random.Generator)
+        else np.random.default_rng(0 if rng is None else rng)
+    )
+    deltas = draw_box_noise(generator, xyxy[:, 2:4] - xyxy[:, 0:2], spec)
+    moved = np.any(deltas != 0.0, axis=1)
+
+    out = arr.copy()
+    if moved.all():
+        noisy = apply_box_noise(xyxy, sizes, deltas, boundary=spec.boundary, min_size=spec.min_size)
+        out[:, :4] = box_convert(noisy, "xyxy", box_format)
+    elif moved.any():
+        noisy = apply_box_noise(
+            xyxy[moved],
+            sizes[moved],
+            deltas[moved],
+            boundary=spec.boundary,
+            min_size=spec.min_size,
+        )
+        out[moved, :4] = box_convert(noisy, "xyxy", box_format)
+    return out
+
+
+def _checked_boxes(
+    boxes: np.ndarray, image_sizes: np.ndarray, box_format: str, min_size: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(boxes, float64[N, 2] image sizes, float64[N, 4] xyxy)`` of :func:`perturb_boxes`'s
+    input, checked.
+
+    Raises:
+        NoisyboxError: bad shapes, non-finite values, or boxes refused by
+            :func:`_check_boxes_fit`.
+    """
     try:
         arr = _as_boxes(boxes)
     except ValueError as exc:
@@ -258,29 +329,9 @@ def perturb_boxes(
         raise NoisyboxError(f"Expected image_sizes of shape ({n}, 2) or (2,) but got {sizes.shape}")
     if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
         raise NoisyboxError("Expected finite positive image sizes but got other values")
-    generator = (
-        rng
-        if isinstance(rng, np.random.Generator)
-        else np.random.default_rng(0 if rng is None else rng)
-    )
-
     xyxy = box_convert(arr[:, :4].astype(np.float64, copy=False), box_format, "xyxy")
     if not np.all(np.isfinite(xyxy)):
         bad = int(np.flatnonzero(~np.all(np.isfinite(xyxy), axis=1))[0])
         raise NoisyboxError(f"Expected finite boxes but got {arr[bad, :4].tolist()} at row {bad}")
-    _check_boxes_fit(arr, xyxy, sizes, float(min_size), box_format)
-    deltas = draw_box_noise(
-        generator, xyxy[:, 2:4] - xyxy[:, 0:2], eta_w, eta_h, noise_model=noise_model, ratio=ratio
-    )
-    moved = np.any(deltas != 0.0, axis=1)
-
-    out = arr.copy()
-    if moved.all():
-        noisy = apply_box_noise(xyxy, sizes, deltas, boundary=boundary, min_size=float(min_size))
-        out[:, :4] = box_convert(noisy, "xyxy", box_format)
-    elif moved.any():
-        noisy = apply_box_noise(
-            xyxy[moved], sizes[moved], deltas[moved], boundary=boundary, min_size=float(min_size)
-        )
-        out[moved, :4] = box_convert(noisy, "xyxy", box_format)
-    return out
+    _check_boxes_fit(arr, xyxy, sizes, min_size, box_format)
+    return arr, sizes, xyxy

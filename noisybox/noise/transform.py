@@ -7,12 +7,10 @@ from typing import Any, Literal
 import albumentations as A
 import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema
-from pydantic import Field, ValidationInfo, field_validator
 
 from noisybox._deprecation import warn_renamed
-from noisybox.noise.perturb import apply_box_noise, draw_box_noise, resolve_eta
-from noisybox.noise.registry import get_noise_model
-from noisybox.settings import ETA
+from noisybox.noise.perturb import apply_box_noise, draw_box_noise
+from noisybox.noise.spec import NOISE_KEYWORDS, NoiseSpec
 
 __all__ = ["BoxNoise"]
 
@@ -36,28 +34,45 @@ class BoxNoise(A.DualTransform):
         ratio: share of boxes perturbed per call.
         min_size: minimum box side in pixels.
         p: probability of applying the transform.
+        spec: the noise as one :class:`~noisybox.noise.NoiseSpec`, instead of the keywords
+            above (giving both is a ``TypeError``; its annotation-level rates do not apply
+            to a transform).
+
+    Attributes:
+        spec: the :class:`~noisybox.noise.NoiseSpec` drawn with; ``eta``, ``eta_w``,
+            ``eta_h``, ``noise_model``, ``boundary``, ``ratio`` and ``min_size`` are its
+            values (``eta_w`` and ``eta_h`` resolved).
+
+    Raises:
+        SettingError: a rate or ratio out of bounds, with the one-line message of
+            :mod:`noisybox.settings`.
+        NoisyboxError: an unknown noise model or boundary, or a bad ``min_size``.
 
     Targets:
         image, mask, bboxes, keypoints (only bboxes change)
 
     Reference:
         Alpha-IoU (He et al., NeurIPS 2021), §4.3, eq. 5.
+
+    >>> BoxNoise(spec=NoiseSpec(eta=0.1)).spec == BoxNoise(eta=0.1).spec
+    True
     """
 
     class InitSchema(BaseTransformInitSchema):
-        eta: float
-        eta_w: float | None = None
-        eta_h: float | None = None
-        noise_model: str
-        model: str | None = None
-        boundary: Literal["shift", "truncate"]
-        ratio: float = Field(ge=0, le=1)
-        min_size: float = Field(gt=0)
+        # Checked by NoiseSpec (one-line messages), not by pydantic's report.
+        eta: Any = None
+        eta_w: Any = None
+        eta_h: Any = None
+        noise_model: Any = None
+        model: Any = None
+        boundary: Any = None
+        ratio: Any = None
+        min_size: Any = None
+        spec: Any = None
 
-        @field_validator("eta", "eta_w", "eta_h", mode="before")
-        @classmethod
-        def _rate(cls, value: Any, info: ValidationInfo) -> float | None:
-            return None if value is None else ETA.check(value, info.field_name)
+        def model_dump(self, **kwargs: Any) -> dict[str, Any]:
+            # pydantic would hand the spec (a dataclass) over as a dict
+            return {**super().model_dump(**kwargs), "spec": self.spec}
 
     def __init__(
         self,
@@ -70,19 +85,36 @@ class BoxNoise(A.DualTransform):
         min_size: float = 1.0,
         p: float = 1.0,
         model: str | None = None,
+        spec: NoiseSpec | None = None,
     ) -> None:
         super().__init__(p=p)
         if model is not None:  # the deprecated name of noise_model
             warn_renamed("model", "noise_model", "BoxNoise()")
             noise_model = model
-        get_noise_model(noise_model)
-        self.eta = eta
-        self.eta_w = eta_w
-        self.eta_h = eta_h
-        self.noise_model = noise_model
-        self.boundary = boundary
-        self.ratio = ratio
-        self.min_size = min_size
+        if spec is None:
+            spec = NoiseSpec(
+                noise_model=noise_model,
+                eta=eta,
+                eta_w=eta_w,
+                eta_h=eta_h,
+                boundary=boundary,
+                ratio=ratio,
+                min_size=min_size,
+            )
+        else:
+            _refuse_keywords_with_spec(
+                spec,
+                {"eta": eta, "eta_w": eta_w, "eta_h": eta_h, "noise_model": noise_model},
+                {"boundary": boundary, "ratio": ratio, "min_size": min_size, "model": model},
+            )
+        self.spec = spec
+        self.eta = spec.eta
+        self.eta_w = spec.eta_w
+        self.eta_h = spec.eta_h
+        self.noise_model = spec.noise_model
+        self.boundary = spec.boundary
+        self.ratio = spec.ratio
+        self.min_size = spec.min_size
 
     def get_params_dependent_on_data(
         self, params: dict[str, Any], data: dict[str, Any]
@@ -96,15 +128,7 @@ class BoxNoise(A.DualTransform):
             else np.asarray(raw, dtype=np.float64)
         )
         sizes = (bboxes[:, 2:4] - bboxes[:, 0:2]) * np.array([width, height], dtype=np.float64)
-        eta_w, eta_h = resolve_eta(self.eta, self.eta_w, self.eta_h)
-        deltas = draw_box_noise(
-            self.random_generator,
-            sizes,
-            eta_w,
-            eta_h,
-            noise_model=self.noise_model,
-            ratio=self.ratio,
-        )
+        deltas = draw_box_noise(self.random_generator, sizes, self.spec)
         return {"box_deltas": deltas}
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
@@ -130,7 +154,11 @@ class BoxNoise(A.DualTransform):
         pixels = bboxes[moved, :4].astype(np.float64) * scale
         sizes = np.broadcast_to(np.array([width, height], dtype=np.float64), (pixels.shape[0], 2))
         noisy = apply_box_noise(
-            pixels, sizes, box_deltas[moved], boundary=self.boundary, min_size=self.min_size
+            pixels,
+            sizes,
+            box_deltas[moved],
+            boundary=self.spec.boundary,
+            min_size=self.spec.min_size,
         )
         out = bboxes.copy()
         out[moved, :4] = noisy / scale
@@ -138,3 +166,40 @@ class BoxNoise(A.DualTransform):
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         return ("eta", "eta_w", "eta_h", "noise_model", "boundary", "ratio", "min_size")
+
+
+_DEFAULTS: dict[str, Any] = {
+    "eta": 0.2,
+    "eta_w": None,
+    "eta_h": None,
+    "noise_model": "uniform",
+    "boundary": "shift",
+    "ratio": 1.0,
+    "min_size": 1.0,
+    "model": None,
+}
+
+
+def _refuse_keywords_with_spec(spec: NoiseSpec, *given: dict[str, Any]) -> None:
+    """Refuse ``spec`` beside a noise keyword other than its default.
+
+    albumentations fills every argument with its default before ``__init__`` sees it, so
+    a keyword is told given by its value (giving the default beside ``spec`` passes).
+
+    Raises:
+        TypeError: ``spec`` and a noise keyword.
+        NoisyboxError: ``spec`` is not a :class:`NoiseSpec`.
+    """
+    if not isinstance(spec, NoiseSpec):
+        raise TypeError(f"BoxNoise(): expected spec a NoiseSpec but got {type(spec).__name__}")
+    loose = [
+        name
+        for values in given
+        for name, value in values.items()
+        if value != _DEFAULTS[name] and (name in NOISE_KEYWORDS or name == "model")
+    ]
+    if loose:
+        raise TypeError(
+            "BoxNoise(): expected either spec or the noise keywords but got both "
+            f"(spec and {', '.join(loose)})"
+        )

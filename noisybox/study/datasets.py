@@ -17,6 +17,8 @@ from typing import Any
 
 from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
+from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+from noisybox.noise.spec import NoiseSpec
 from noisybox.study.config import BenchmarkConfig, NoiseConfig
 from noisybox.study.results import ResultsFolder
 
@@ -199,20 +201,16 @@ def noisy_annotations(
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     kinds = noise_cfg.corruptions
-    result = corrupt_annotations(
-        data.train_annotations,
-        target,
+    spec = NoiseSpec(
         # without box noise: eta 0 of the default model, which leaves every box as it is
         eta=eta if noise_cfg.box_noise else 0.0,
         noise_model=noise_cfg.model if noise_cfg.box_noise else "uniform",
         boundary=noise_cfg.boundary,
         ratio=noise_cfg.ratio,
-        seed=seed,
-        format=data.format,
-        missing=eta if "missing" in kinds else 0.0,
-        class_flip=eta if "class_flip" in kinds else 0.0,
-        extra=eta if "extra" in kinds else 0.0,
-        relocate=eta if "relocate" in kinds else 0.0,
+        **{kind: eta for kind in ANNOTATION_CORRUPTIONS if kind in kinds},
+    )
+    result = corrupt_annotations(
+        data.train_annotations, target, spec=spec, seed=seed, format=data.format
     )
     stats = result.stats.to_dict()
     noise = {**base, **stats, "file": str(target.relative_to(folder.root))}

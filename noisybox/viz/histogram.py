@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from noisybox._limits import MAX_BINS, check_limit
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
+from noisybox.noise.spec import NoiseSpec
 from noisybox.stats import align_boxes, compare_annotations
 from noisybox.viz.preview import noise_label, save_figure
 
@@ -220,22 +221,17 @@ def iou_histogram(
         raise NoisyboxError(
             f"Expected {n} labels (one per NOISY file and eta) but got {len(labels)}"
         )
+    specs = [NoiseSpec(eta=eta, noise_model=noise_model, boundary=boundary) for eta in etas]
     clean = read_annotations(clean_path, format)
     dists: list[IoUDistribution] = []
     for k, path in enumerate(noisy_paths):
         noisy = read_annotations(path, format or clean.format)
         dists.append(iou_distribution(clean, noisy, label=labels[k] if labels else None))
-    for j, eta in enumerate(etas):
-        params: dict[str, Any] = {
-            "eta": eta,
-            "noise_model": noise_model,
-            "boundary": boundary,
-            "seed": seed,
-        }
+    for j, spec in enumerate(specs):
         from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
 
-        noisy = perturb_annotations(clean, **params)
-        label = labels[len(noisy_paths) + j] if labels else f"eta={eta:g} (on the fly)"
+        noisy = perturb_annotations(clean, spec=spec, seed=seed)
+        label = labels[len(noisy_paths) + j] if labels else f"eta={spec.eta:g} (on the fly)"
         dists.append(iou_distribution(clean, noisy, label=label))
     title = f"Noisy-to-clean IoU, {Path(clean_path).name}"
     if etas:

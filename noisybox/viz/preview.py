@@ -20,6 +20,7 @@ from noisybox._limits import MAX_FIGURE_PIXELS, MAX_TILE_SIZE, check_limit
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import load_image, resolve_image_root
+from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import align_boxes
 from noisybox.viz.tiles import add_legend, class_name_map, draw_tile
 
@@ -317,6 +318,7 @@ def describe_noise(params: dict[str, Any]) -> str:
 
 
 @renamed_keywords(model="noise_model", images="image_root")
+@takes_noise_spec
 def preview_annotations(
     clean_path: str | os.PathLike[str],
     noisy_path: str | os.PathLike[str] | None = None,
@@ -338,11 +340,12 @@ def preview_annotations(
     columns: int = 3,
     tile_size: int = 360,
     show_labels: bool = True,
+    spec: NoiseSpec | None = None,
 ) -> Figure:
     """Read annotation files and draw a preview grid (what ``noisybox preview`` does).
 
     With ``noisy_path`` the noisy boxes come from that file; without it and with ``eta``
-    (or ``eta_w``/``eta_h``) they are drawn on the fly with :func:`~noisybox.corrupt.perturb_annotations`
+    (or ``eta_w``/``eta_h``, or a ``spec``) they are drawn on the fly with :func:`~noisybox.corrupt.perturb_annotations`
     and the noise parameters, seed included, go into the title; with neither only the
     clean boxes are drawn.
 
@@ -360,6 +363,8 @@ def preview_annotations(
         class_names: names overriding the annotations' (see :func:`~noisybox.viz.tiles.class_name_map`).
         format: format of both files (detected by default).
         columns, tile_size, show_labels: layout (see :func:`plot_preview`).
+        spec: the on-the-fly noise as one :class:`~noisybox.noise.NoiseSpec`, instead of
+            ``eta`` ... ``ratio`` (box noise only).
 
     Returns:
         The matplotlib ``Figure``.
@@ -367,6 +372,7 @@ def preview_annotations(
     Raises:
         NoisyboxError: for bad input files, images or parameters, or both ``noisy_path``
             and a noise rate.
+        TypeError: for both ``spec`` and a noise keyword.
 
     Example:
         >>> import tempfile
@@ -376,10 +382,19 @@ def preview_annotations(
         >>> len(fig.axes), fig.get_suptitle().splitlines()[1]
         (2, 'on-the-fly noise: model=uniform eta=0.2 boundary=shift seed=0')
     """
-    on_the_fly = eta is not None or eta_w is not None or eta_h is not None
+    on_the_fly = spec is not None or any(v is not None for v in (eta, eta_w, eta_h))
     if noisy_path is not None and on_the_fly:
         raise NoisyboxError(
             f"Expected either a NOISY file or --eta but got both ({noisy_path} and a noise rate)"
+        )
+    if on_the_fly and spec is None:
+        spec = NoiseSpec(
+            noise_model=noise_model,
+            eta=0.2 if eta is None else eta,
+            eta_w=eta_w,
+            eta_h=eta_h,
+            boundary=boundary,
+            ratio=ratio,
         )
     clean, noisy = _read_pair(clean_path, noisy_path, image_root, format)
     title = Path(clean_path).name
@@ -388,20 +403,11 @@ def preview_annotations(
         label = noise_label(noisy)
         if label:
             title += f"\n{label}"
-    elif on_the_fly:
-        params: dict[str, Any] = {
-            "eta": 0.2 if eta is None else eta,
-            "eta_w": eta_w,
-            "eta_h": eta_h,
-            "noise_model": noise_model,
-            "boundary": boundary,
-            "ratio": ratio,
-            "seed": seed,
-        }
+    elif spec is not None:
         from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
 
-        noisy = perturb_annotations(clean, **params)
-        title += f"\non-the-fly noise: {describe_noise(params)}"
+        noisy = perturb_annotations(clean, spec=spec, seed=seed)
+        title += f"\non-the-fly noise: {describe_noise({**spec.to_dict(), 'seed': seed})}"
     rows = (
         select_images(clean, image_ids=image_ids)
         if image_ids is not None
