@@ -17,8 +17,8 @@ from typing import Any
 
 from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import BenchmarkConfig, NoiseConfig
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import BenchmarkConfig, NoiseConfig
 
 __all__ = [
     "ResolvedDataset",
