@@ -109,8 +109,8 @@ def test_refusals_name_their_key_in_yaml_order(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("changes", "line"),
     [
-        ({"dataset": {"train_annotations": "study.yaml"}}, "dataset.train_images: Expected this key "
-         "(or dataset.builtin) but it is missing"),
+        ({"dataset": {"train_annotations": "study.yaml"}},
+         "dataset.train_images: Expected this key (or dataset.builtin) but it is missing"),
         ({"dataset": {"voc": "VOC", "root": "VOC"}}, "dataset.root: Expected voc: PATH (root "
          "goes with a dataset name)"),
         ({"losses": [{"name": "torchvision", "alpha": 2}]}, "losses[0].alpha: Expected no alpha "

@@ -182,7 +182,10 @@ def _protocol(value: Any, info: ValidationInfo) -> str | None:
     context = context_of(info)
     path = resolve_path(context.base_dir, protocol)
     if context.check_paths and not path.is_file():
-        what = f"an existing protocol file (resolved to {path}; write one with `noisybox protocol CONFIG`)"
+        what = (
+            f"an existing protocol file (resolved to {path}; "
+            "write one with `noisybox protocol CONFIG`)"
+        )
         raise problem(expected(what, protocol))
     return protocol
 

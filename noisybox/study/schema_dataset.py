@@ -27,6 +27,7 @@ from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_SEED
 from noisybox.errors import NoisyboxError
 from noisybox.study.schema_types import (
     StudyModel,
+    check_choice,
     choice,
     context_of,
     expected,
@@ -160,6 +161,11 @@ def _voc_roots(value: Any) -> str | tuple[str, ...]:
     return tuple(value)
 
 
+def _dataset_name(value: Any) -> str:
+    """A named real dataset (``bccd``)."""
+    return check_choice(value, _named_datasets())
+
+
 OptionalName = Annotated[str | None, PlainValidator(optional(non_empty_str))]
 ImageSet = Annotated[str | None, PlainValidator(non_empty_str)]
 
@@ -168,9 +174,7 @@ class VocDataset(StudyModel):
     """A Pascal VOC folder (or a named dataset's) and the image set of each role."""
 
     voc: Annotated[str | tuple[str, ...] | None, PlainValidator(_voc_roots)] = None
-    name: Annotated[
-        str | None, PlainValidator(optional(lambda v: choice(_named_datasets())(v)))
-    ] = None
+    name: Annotated[str | None, PlainValidator(optional(_dataset_name))] = None
     root: OptionalName = None
     train: ImageSet = None
     val: ImageSet = None

@@ -32,11 +32,13 @@ __all__ = [
     "TAGS",
     "bounded",
     "check_choice",
+    "choice",
     "context_of",
     "error_lines",
     "expected",
     "non_empty_str",
     "number",
+    "optional",
     "problem",
     "problems",
 ]
