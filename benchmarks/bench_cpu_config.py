@@ -41,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from noisybox.data import DetectionDataset, build_dataloader, build_transforms, make_shapes_dataset
 from noisybox.detectors import build_detector
 from noisybox.engine import TrainConfig, train
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 
 
 def _settings(preset: str) -> dict[str, Any]:

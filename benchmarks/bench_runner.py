@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from noisybox.report.writer import write_report
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 from noisybox.study.runner import run_benchmark
 
 

@@ -77,8 +77,8 @@ from noisybox.report.summary import (
 )
 from noisybox.report.tables import LossOrder, markdown_table, order_labels
 from noisybox.study.collapse_flags import apply_collapse_flags
-from noisybox.study.config import CollapseConfig, loss_label
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import CollapseConfig, loss_label
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

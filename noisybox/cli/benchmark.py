@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from noisybox.cli._options import common_options, echo_info, echo_json, run_command
-from noisybox.study.config import list_presets as _presets
+from noisybox.study.loading import list_presets as _presets
 
 __all__ = ["list_presets", "report", "run_benchmark", "status"]
 
@@ -119,8 +119,8 @@ def run_benchmark(
     tables; a failed cell still ends with exit code 1.
     """
     from noisybox.report.writer import write_report
-    from noisybox.study.config import load_config
     from noisybox.study.grid import parse_shard
+    from noisybox.study.loading import load_config
     from noisybox.study.runner import run_benchmark as _run
 
     if config is not None and preset is not None:
@@ -336,8 +336,8 @@ def list_presets(as_json: bool, quiet: bool, debug: bool) -> None:
     """List the shipped benchmark presets with their description (--json: {name: description})."""
     import yaml
 
-    from noisybox.study.config import list_presets as _list
-    from noisybox.study.config import preset_path
+    from noisybox.study.loading import list_presets as _list
+    from noisybox.study.loading import preset_path
 
     def read() -> dict[str, str]:
         table = {}

@@ -90,7 +90,7 @@ def calibrate(
         noisybox calibrate study.yaml --out calib/e40 --set epochs=40 --set eval_every=5
     """
     from noisybox.report.writer import write_report
-    from noisybox.study.config import load_config
+    from noisybox.study.loading import load_config
     from noisybox.study.runner import calibration_config
     from noisybox.study.runner import run_benchmark as _run
 
@@ -146,7 +146,7 @@ def protocol(config: str, output: Path | None, as_json: bool, quiet: bool, debug
     """
     from noisybox._fileio import atomic_write_text
     from noisybox.errors import NoisyboxError
-    from noisybox.study.config import load_config
+    from noisybox.study.loading import load_config
     from noisybox.study.protocol import protocol_skeleton
 
     def run() -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noisybox.study.config import loss_label
+from noisybox.study.spec import loss_label
 
 __all__ = [
     "CURVE_METRICS",

@@ -47,7 +47,7 @@ from noisybox.report.tables import (
     sort_by_loss_order,
     table3_frames,
 )
-from noisybox.study.config import NO_BOX_NOISE
+from noisybox.study.spec import NO_BOX_NOISE
 
 __all__ = ["condition_sections", "introduction", "study_sections"]
 

@@ -35,7 +35,7 @@ import pandas as pd
 from noisybox.engine.evaluation import THRESHOLD_METRICS
 from noisybox.report.paired import paired_stats
 from noisybox.study.collapse_flags import baseline_of
-from noisybox.study.config import loss_label
+from noisybox.study.spec import loss_label
 
 __all__ = [
     "COLUMN_TITLES",

@@ -61,10 +61,10 @@ from noisybox.report.tables import (
     paired_verdicts,
 )
 from noisybox.study.collapse_flags import apply_collapse_flags
-from noisybox.study.config import CollapseConfig, NoiseConfig, loss_label
 from noisybox.study.protocol import protocol_section
 from noisybox.study.provenance import UNKNOWN_CODE, code_versions, describe_code
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import CollapseConfig, NoiseConfig, loss_label
 
 # the numbers are computed in noisybox.report.summary; re-exported as the report's API
 __all__ = [

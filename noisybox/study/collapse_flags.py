@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from noisybox.engine.collapse import collapse_reasons
-from noisybox.study.config import CollapseConfig
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import CollapseConfig
 
 __all__ = [
     "apply_collapse_flags",

@@ -19,8 +19,8 @@ from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
 from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
 from noisybox.noise.spec import NoiseSpec
-from noisybox.study.config import BenchmarkConfig, NoiseConfig
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import BenchmarkConfig, NoiseConfig
 
 __all__ = [
     "ResolvedDataset",

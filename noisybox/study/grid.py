@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import BenchmarkConfig, DetectorSpec, LossSpec, NoiseConfig
+from noisybox.study.spec import BenchmarkConfig, DetectorSpec, LossSpec, NoiseConfig
 
 __all__ = ["Cell", "expand_grid", "parse_shard", "select_cells", "shard_cells"]
 
@@ -37,13 +37,13 @@ class Cell:
     def cell_id(self) -> str:
         """A file-name-safe id, e.g. ``retinanet-resnet18__alpha-iou@3__eta0.3__s0``.
 
-        >>> from noisybox.study.config import DetectorSpec, LossSpec
+        >>> from noisybox.study.spec import DetectorSpec, LossSpec
         >>> Cell(DetectorSpec("fcos"), LossSpec("alpha-iou", 3.0, 0.3), 0.1, 2).cell_id
         'fcos-resnet18__alpha-iou@3~w0.3__eta0.1__s2'
 
         A cell of one of several noise conditions has the condition's label before eta:
 
-        >>> from noisybox.study.config import NoiseConfig
+        >>> from noisybox.study.spec import NoiseConfig
         >>> missing = NoiseConfig("none", corruptions=("missing",))
         >>> Cell(DetectorSpec("fcos"), LossSpec("iou", 1.0), 0.2, 0, missing).cell_id
         'fcos-resnet18__iou__missing__eta0.2__s0'

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import BenchmarkConfig
+from noisybox.study.spec import BenchmarkConfig
 
 __all__ = ["preflight"]
 

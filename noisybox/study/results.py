@@ -25,8 +25,9 @@ import yaml
 
 from noisybox._fileio import atomic_write_json, atomic_write_text, read_json_object
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import BenchmarkConfig, NoiseConfig, config_diff, load_config
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import load_config
+from noisybox.study.spec import BenchmarkConfig, NoiseConfig, config_diff
 
 __all__ = [
     "KEPT_KEYS",

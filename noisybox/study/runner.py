@@ -31,7 +31,6 @@ from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
 from noisybox.study import launchers
 from noisybox.study.collapse_flags import detect_collapse, find_twin, refresh_collapse_flags
-from noisybox.study.config import BenchmarkConfig
 from noisybox.study.datasets import (
     ResolvedDataset,
     check_dataset,
@@ -58,6 +57,7 @@ from noisybox.study.results import (
     open_results_folder,
     relative_paths,
 )
+from noisybox.study.spec import BenchmarkConfig
 from noisybox.study.ultralytics_cell import is_ultralytics_detector
 
 __all__ = [
@@ -251,7 +251,8 @@ def calibration_config(
     Raises:
         ConfigError: the result is not a valid config (a bad schedule value, an unknown loss).
     """
-    from noisybox.study.config import ConfigError, load_config
+    from noisybox.study.loading import load_config
+    from noisybox.study.spec import ConfigError
 
     data = cfg.to_dict()
     if losses:

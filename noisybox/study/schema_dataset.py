@@ -1,20 +1,51 @@
-"""Validation of a study config's ``dataset``: the builtin shapes, files, VOC sets, named sets.
+"""The ``dataset`` of a study config as pydantic models: the builtin shapes, files, VOC sets,
+named sets.
 
-Part of :func:`noisybox.study.schema.validate_config`; every problem is collected on its
-:class:`~noisybox.study._checker.Checker`, each naming its key.
+A ``dataset`` mapping is one of three models (:data:`DatasetField` picks it by its keys):
+:class:`BuiltinDataset` (``builtin: shapes``), :class:`VocDataset` (``voc: PATH``,
+``{bccd: PATH}`` or ``{name: bccd, root: PATH}``, with the image set of each role) and
+:class:`FileDataset` (the four annotation and image paths). Relative paths are resolved
+against the context's ``base_dir``; each model gives its :class:`DatasetConfig`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    Discriminator,
+    PlainValidator,
+    PrivateAttr,
+    Tag,
+    ValidationInfo,
+    model_validator,
+)
 
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_SEED
-from noisybox.study._checker import Checker
+from noisybox.errors import NoisyboxError
+from noisybox.study.schema_types import (
+    StudyModel,
+    check_choice,
+    choice,
+    context_of,
+    expected,
+    non_empty_str,
+    number,
+    optional,
+    problem,
+    problems,
+)
 from noisybox.study.spec import BUILTIN_DATASETS, DATASET_FORMATS, DatasetConfig
 
-__all__ = ["resolve_path", "validate_dataset"]
+__all__ = [
+    "BuiltinDataset",
+    "DatasetField",
+    "FileDataset",
+    "VocDataset",
+    "resolve_path",
+]
 
 _SHAPES_OPTIONS = ("num_train", "num_val", "num_calib", "image_size", "seed")
 _SPLIT_ROLES = ("train", "val", "test", "calibration_train")
@@ -24,140 +55,232 @@ _VOC_DEFAULT_SETS = {
     "test": "test",
     "calibration_train": "train",
 }
-# upper bounds of the built-in dataset's options (see noisybox._limits)
-_HIGH = {
-    "num_train": MAX_DATASET_IMAGES,
-    "num_val": MAX_DATASET_IMAGES,
-    "num_calib": MAX_DATASET_IMAGES,
-    "image_size": MAX_IMAGE_SIZE,
-    "seed": MAX_SEED,
-}
-
-
-def _named_key(value: dict[str, Any]) -> bool:
-    from noisybox.data.voc_splits import NAMED_DATASETS
-
-    return any(k in value for k in NAMED_DATASETS)
 
 
 def resolve_path(base: Path, value: str) -> Path:
+    """``value`` with ``~`` and ``$VARS`` expanded, relative to ``base`` unless absolute."""
     path = Path(os.path.expandvars(os.path.expanduser(value)))
     return path if path.is_absolute() else base / path
 
 
-def _validate_voc_sets(
-    c: Checker, value: dict[str, Any], base: Path, check_paths: bool
-) -> DatasetConfig | None:
-    """``{voc: PATH, train: SET, ...}``, ``{bccd: PATH}`` or ``{name: bccd, root: PATH}``."""
+def _named_datasets() -> dict[str, Any]:
     from noisybox.data.voc_splits import NAMED_DATASETS
 
-    named = next((k for k in NAMED_DATASETS if k in value), None)
-    if named is not None:  # the shorthand {bccd: PATH}; PATH null: the environment variable
-        rest = {k: v for k, v in value.items() if k != named}
-        value = {"name": named, "root": value[named], **rest}
-    d = c.mapping("dataset", value, ("voc", "name", "root", *_SPLIT_ROLES))
-    if d is None:
-        return None
-    name = d.get("name")
-    sets = dict(_VOC_DEFAULT_SETS)
-    if name is not None:
-        if c.choice("dataset.name", name, NAMED_DATASETS) is None:
-            return None
-        sets = dict(NAMED_DATASETS[name].splits)
-        if "voc" in d:
-            c.errors.append("dataset.voc: Expected root (or the dataset's name as key) with name")
-        raw_root = d.get("root")
-        if raw_root is None:
-            raw_root = os.environ.get(NAMED_DATASETS[name].env)
-            if not raw_root:
-                c.errors.append(
-                    f"dataset.root: Expected the folder of {name} (or ${NAMED_DATASETS[name].env}) "
-                    f"but got none; get it with {NAMED_DATASETS[name].source}"
-                )
+    return dict(NAMED_DATASETS)
+
+
+# --------------------------------------------------------------------------- builtin
+
+Images = Annotated[int | None, PlainValidator(number(integer=True, low=1, high=MAX_DATASET_IMAGES))]
+
+
+class BuiltinDataset(StudyModel):
+    """``builtin: shapes`` and the options of its generator (``make_shapes_dataset``)."""
+
+    builtin: Annotated[str, PlainValidator(choice(BUILTIN_DATASETS))]
+    num_train: Images = None
+    num_val: Images = None
+    num_calib: Images = None
+    image_size: Annotated[
+        int | None, PlainValidator(number(integer=True, low=1, high=MAX_IMAGE_SIZE))
+    ] = None
+    seed: Annotated[int | None, PlainValidator(number(integer=True, low=0, high=MAX_SEED))] = None
+
+    def to_spec(self) -> DatasetConfig:
+        options = {k: getattr(self, k) for k in _SHAPES_OPTIONS if getattr(self, k) is not None}
+        return DatasetConfig(builtin=self.builtin, builtin_options=options)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _existing_path(value: Any, info: ValidationInfo) -> str:
+    """A dataset path, resolved (and checked to exist with ``check_paths``)."""
+    context = context_of(info)
+    path = resolve_path(context.base_dir, non_empty_str(value))
+    if context.check_paths and not path.exists():
+        raise problem(expected(f"an existing path (resolved to {path})", value))
+    return str(path)
+
+
+def _only_with_builtin(value: Any) -> None:
+    raise problem(f"Expected this key only with dataset.builtin but got {value!r}")
+
+
+DatasetPath = Annotated[str, PlainValidator(_existing_path)]
+OptionalPath = Annotated[str | None, PlainValidator(_existing_path)]
+ShapesOnly = Annotated[None, PlainValidator(_only_with_builtin)]
+
+
+class FileDataset(StudyModel):
+    """The four paths of a real dataset (its validation split's two optional)."""
+
+    missing_hint: ClassVar[str] = " (or dataset.builtin)"
+
+    train_annotations: DatasetPath
+    train_images: DatasetPath
+    test_annotations: DatasetPath
+    test_images: DatasetPath
+    val_annotations: OptionalPath = None
+    val_images: OptionalPath = None
+    format: Annotated[str | None, PlainValidator(optional(choice(DATASET_FORMATS)))] = None
+    num_train: ShapesOnly = None
+    num_val: ShapesOnly = None
+    num_calib: ShapesOnly = None
+    image_size: ShapesOnly = None
+    seed: ShapesOnly = None
+
+    @model_validator(mode="after")
+    def _validation_split_whole(self) -> FileDataset:
+        if (self.val_annotations is None) != (self.val_images is None):
+            raise problem("Expected val_annotations and val_images together")
+        return self
+
+    def to_spec(self) -> DatasetConfig:
+        return DatasetConfig(
+            format=self.format,
+            train_annotations=self.train_annotations,
+            train_images=self.train_images,
+            test_annotations=self.test_annotations,
+            test_images=self.test_images,
+            val_annotations=self.val_annotations,
+            val_images=self.val_images,
+        )
+
+
+# --------------------------------------------------------------------------- VOC sets
+
+
+def _voc_roots(value: Any) -> str | tuple[str, ...]:
+    """``voc``: a folder, or a non-empty list of year folders read as one."""
+    if not isinstance(value, list) or not value:
+        return non_empty_str(value)
+    bad = [(k,) for k, v in enumerate(value) if not isinstance(v, str) or not v]
+    if bad:
+        raise problems([(k, expected("a non-empty string", value[k[0]])) for k in bad])
+    return tuple(value)
+
+
+def _dataset_name(value: Any) -> str:
+    """A named real dataset (``bccd``)."""
+    return check_choice(value, _named_datasets())
+
+
+OptionalName = Annotated[str | None, PlainValidator(optional(non_empty_str))]
+ImageSet = Annotated[str | None, PlainValidator(non_empty_str)]
+
+
+class VocDataset(StudyModel):
+    """A Pascal VOC folder (or a named dataset's) and the image set of each role."""
+
+    voc: Annotated[str | tuple[str, ...] | None, PlainValidator(_voc_roots)] = None
+    name: Annotated[str | None, PlainValidator(optional(_dataset_name))] = None
+    root: OptionalName = None
+    train: ImageSet = None
+    val: ImageSet = None
+    test: ImageSet = None
+    calibration_train: ImageSet = None
+    _spec: DatasetConfig = PrivateAttr(default_factory=DatasetConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        """``{bccd: PATH}`` is ``{name: bccd, root: PATH}``."""
+        if isinstance(data, dict):
+            named = next((k for k in _named_datasets() if k in data), None)
+            if named is not None:
+                rest = {k: v for k, v in data.items() if k != named}
+                return {"name": named, "root": data[named], **rest}
+        return data
+
+    @model_validator(mode="after")
+    def _check_folders(self, info: ValidationInfo) -> VocDataset:
+        """The roots (a named dataset's from its environment variable when unset), checked
+        to be VOC folders whose test set shares no image with the others."""
+        context = context_of(info)
+        issues: list[tuple[tuple[str | int, ...], str]] = []
+        roots = self._given_roots(issues)
+        if roots is None:
+            raise problems(issues)
+        sets = dict(_VOC_DEFAULT_SETS)
+        if self.name is not None:
+            sets = dict(_named_datasets()[self.name].splits)
+        sets.update({r: getattr(self, r) for r in _SPLIT_ROLES if getattr(self, r) is not None})
+        paths = [resolve_path(context.base_dir, r) for r in roots]
+        if context.check_paths:
+            try:
+                paths = _checked_roots(self.name, paths, sets)
+            except NoisyboxError as exc:
+                issues.append(((), str(exc)))
+        if issues:
+            raise problems(issues)
+        several = isinstance(self.voc, tuple) and self.name is None
+        voc: str | tuple[str, ...] = tuple(map(str, paths)) if several else str(paths[0])
+        self._spec = DatasetConfig(format="voc", voc=voc, name=self.name, image_sets=sets)
+        return self
+
+    def _given_roots(self, issues: list[tuple[tuple[str | int, ...], str]]) -> list[str] | None:
+        if self.name is None:
+            if "root" in self.model_fields_set:
+                issues.append((("root",), "Expected voc: PATH (root goes with a dataset name)"))
+            if self.voc is None:
+                issues.append((("voc",), expected("a non-empty string", None)))
                 return None
-    else:
-        raw_root = d.get("voc")
-        if "root" in d:
-            c.errors.append("dataset.root: Expected voc: PATH (root goes with a dataset name)")
-    key = "dataset.root" if name else "dataset.voc"
-    several = bool(isinstance(raw_root, list) and not name and raw_root)
-    items: list[Any] = list(raw_root) if isinstance(raw_root, list) and several else [raw_root]
-    given = [c.string(f"{key}[{k}]" if several else key, v) for k, v in enumerate(items)]
-    for role in _SPLIT_ROLES:
-        if role in d:
-            v = c.string(f"dataset.{role}", d[role])
-            if v is not None:
-                sets[role] = v
-    paths = [g for g in given if g is not None]
-    if len(paths) < len(given):
-        return None
-    roots = [resolve_path(base, r) for r in paths]
-    if check_paths:
-        from noisybox.data.voc_splits import check_disjoint, check_named_dataset
-        from noisybox.errors import NoisyboxError
-
-        try:
-            if name is not None:
-                roots = [check_named_dataset(name, roots[0])]
-            for root in roots:
-                if not (root / "Annotations").is_dir():
-                    raise NoisyboxError(
-                        f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
-                    )
-            check_disjoint([str(r) for r in roots], sets)
-        except NoisyboxError as exc:
-            c.errors.append(f"dataset: {exc}")
-            return None
-    voc: str | tuple[str, ...] = tuple(map(str, roots)) if several else str(roots[0])
-    return DatasetConfig(format="voc", voc=voc, name=name, image_sets=sets)
-
-
-def validate_dataset(c: Checker, value: Any, base: Path, check_paths: bool) -> DatasetConfig | None:
-    path_keys = ("train_annotations", "train_images", "test_annotations", "test_images")
-    if isinstance(value, dict) and ("voc" in value or "name" in value or _named_key(value)):
-        return _validate_voc_sets(c, value, base, check_paths)
-    if isinstance(value, dict) and "builtin" in value:
-        d = c.mapping("dataset", value, ("builtin", *_SHAPES_OPTIONS))
-        if d is None:
-            return None
-        builtin = c.choice("dataset.builtin", d["builtin"], BUILTIN_DATASETS)
-        options: dict[str, Any] = {}
-        for k in _SHAPES_OPTIONS:
-            if k in d:
-                low = 0 if k == "seed" else 1
-                v = c.number(f"dataset.{k}", d[k], integer=True, low=low, high=_HIGH[k])
-                if v is not None:
-                    options[k] = int(v)
-        return DatasetConfig(builtin=builtin, builtin_options=options) if builtin else None
-    val_keys = ("val_annotations", "val_images")
-    d = c.mapping("dataset", value, ("builtin", *path_keys, *val_keys, "format", *_SHAPES_OPTIONS))
-    if d is None:
-        return None
-    fields: dict[str, Any] = {}
-    for k in (*path_keys, *val_keys):  # the validation split's two are optional
-        if k not in d:
-            if k in path_keys:
-                c.errors.append(
-                    f"dataset.{k}: Expected this key (or dataset.builtin) but it is missing"
+            return list(self.voc) if isinstance(self.voc, tuple) else [self.voc]
+        if self.voc is not None:
+            issues.append((("voc",), "Expected root (or the dataset's name as key) with name"))
+        named = _named_datasets()[self.name]
+        root = self.root if self.root is not None else os.environ.get(named.env)
+        if not root:
+            issues.append(
+                (
+                    ("root",),
+                    f"Expected the folder of {self.name} (or ${named.env}) but got none; "
+                    f"get it with {named.source}",
                 )
-            continue
-        s = c.string(f"dataset.{k}", d[k])
-        if s is None:
-            continue
-        path = resolve_path(base, s)
-        if check_paths and not path.exists():
-            c.error(f"dataset.{k}", f"an existing path (resolved to {path})", s)
-        fields[k] = str(path)
-    if ("val_annotations" in fields) != ("val_images" in fields):
-        c.errors.append("dataset: Expected val_annotations and val_images together")
-    fmt = d.get("format")
-    if fmt is not None:
-        c.choice("dataset.format", fmt, DATASET_FORMATS)
-    for k in _SHAPES_OPTIONS:
-        if k in d:
-            c.errors.append(
-                f"dataset.{k}: Expected this key only with dataset.builtin but got {d[k]!r}"
             )
-    if any(k not in fields for k in path_keys):
-        return None
-    return DatasetConfig(format=fmt, **fields)
+            return None
+        return [root]
+
+    def to_spec(self) -> DatasetConfig:
+        return self._spec
+
+
+def _checked_roots(name: str | None, roots: list[Path], sets: dict[str, str]) -> list[Path]:
+    """``roots`` checked (a named dataset against its published copy).
+
+    Raises:
+        NoisyboxError: not a VOC folder, a changed named dataset, or sets sharing images.
+    """
+    from noisybox.data.voc_splits import check_disjoint, check_named_dataset
+
+    if name is not None:
+        roots = [check_named_dataset(name, roots[0])]
+    for root in roots:
+        if not (root / "Annotations").is_dir():
+            raise NoisyboxError(
+                f"Expected a VOC folder with Annotations/ (resolved to {root}) but got none"
+            )
+    check_disjoint([str(r) for r in roots], sets)
+    return roots
+
+
+# --------------------------------------------------------------------------- the union
+
+
+def _dataset_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        if "voc" in value or "name" in value or any(k in value for k in _named_datasets()):
+            return "<voc>"
+        if "builtin" in value:
+            return "<builtin>"
+    return "<files>"
+
+
+#: ``dataset``: the model its keys name (a VOC or named set, the builtin shapes, or files).
+DatasetField = Annotated[
+    Annotated[VocDataset, Tag("<voc>")]
+    | Annotated[BuiltinDataset, Tag("<builtin>")]
+    | Annotated[FileDataset, Tag("<files>")],
+    Discriminator(_dataset_kind),
+]

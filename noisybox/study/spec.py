@@ -1,7 +1,7 @@
 """The study config as dataclasses: what a validated YAML file holds.
 
 Validated by :func:`noisybox.study.schema.validate_config`; loaded from a preset, a file or
-a dict by :func:`noisybox.study.config.load_config`.
+a dict by :func:`noisybox.study.loading.load_config`.
 
 A benchmark file states *what* to measure (dataset, detectors, losses with their alpha,
 noise levels, seeds) and *how* to train every cell (one schedule for all). It is validated

@@ -57,15 +57,15 @@ from typing import TYPE_CHECKING, Any
 from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox._progress import evaluation_line, is_terminal
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import (
+from noisybox.study.datasets import ResolvedDataset
+from noisybox.study.grid import Cell
+from noisybox.study.launchers import Trained
+from noisybox.study.spec import (
     RESERVED_OPTIONS,
     ULTRALYTICS_BACKBONE,
     BenchmarkConfig,
     is_ultralytics_detector,
 )
-from noisybox.study.datasets import ResolvedDataset
-from noisybox.study.grid import Cell
-from noisybox.study.launchers import Trained
 
 if TYPE_CHECKING:
     from noisybox.formats import Annotations

@@ -15,10 +15,11 @@ from typing import Any
 
 from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import BenchmarkConfig, load_config
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import load_config
 from noisybox.study.name_checks import stored_registries
 from noisybox.study.results import ResultsFolder
+from noisybox.study.spec import BenchmarkConfig
 
 __all__ = ["check_record", "load_checked_records", "load_stored_config"]
 
