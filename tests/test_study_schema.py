@@ -47,11 +47,12 @@ def _pin(cfg: BenchmarkConfig) -> dict[str, Any]:
     }
 
 
-def test_every_committed_study_file_is_pinned() -> None:
-    files = [*REPO.glob("benchmarks/results/*/*.yaml"), *REPO.glob("noisybox/study/presets/*")]
-    files += list(REPO.glob("benchmarks/results/*/benchmark.json"))
+def test_every_pinned_study_file_is_still_committed() -> None:
+    # The pins hold every study file that existed when the models replaced the checker; a
+    # study added later has no "before" to be pinned to, so it is not required here.
     assert len(PINS) >= 30
-    assert {str(f.relative_to(REPO)) for f in files} <= {k.split("#")[0] for k in PINS}
+    missing = [k for k in PINS if not (REPO / k.split("#")[0]).is_file()]
+    assert not missing
 
 
 @pytest.mark.parametrize("key", sorted(PINS))
@@ -65,7 +66,12 @@ def test_committed_study_files_load_as_before(key: str, monkeypatch: pytest.Monk
         cfg = load_config(stored["config"], base_dir=base, check_paths=False, registries=registries)
     else:
         cfg = load_config(path, check_paths=False)
-    assert _pin(cfg) == PINS[key]
+    pin, expected = _pin(cfg), dict(PINS[key])
+    if str(REPO) in json.dumps(cfg.to_dict(), default=str):
+        # Paths resolved against the checkout: the fingerprint hashes them as they are, so it
+        # differs from one checkout to another; the config digest (paths relative) holds it.
+        pin.pop("fingerprint"), expected.pop("fingerprint")
+    assert pin == expected
 
 
 def _errors(tmp_path: Path, **changes: Any) -> list[str]:
