@@ -73,7 +73,7 @@ from noisybox.report.summary import (
 )
 from noisybox.report.tables import LossOrder, markdown_table, order_labels
 from noisybox.study.collapse_flags import apply_collapse_flags
-from noisybox.study.config import CollapseConfig, loss_label
+from noisybox.study.config import CollapseConfig, LossSpec
 from noisybox.study.results import ResultsFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,8 +119,7 @@ class Study:
 
 
 def _label_of(rec: dict[str, Any]) -> str:
-    cell = rec["cell"]
-    return loss_label(cell["loss"], cell.get("alpha"), cell.get("alpha_warmup"))
+    return LossSpec.from_cell(rec["cell"]).row_label
 
 
 def _mean_std(mean: float, std: float) -> str:
