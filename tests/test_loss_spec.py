@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 
 from noisybox.engine import TrainConfig
 from noisybox.errors import NoisyboxError
-from noisybox.losses import STOCK_LOSS, get_loss, list_losses
+from noisybox.losses import STOCK_LOSS, get_loss, list_losses, registry
 from noisybox.losses.registry import default_alpha, register_loss
 from noisybox.settings import (
     ALPHA,
     ALPHA_WARMUP,
     DEFAULT_ALPHA_WARMUP,
+    Bound,
     LossSpec,
     SettingError,
     alpha_at_step,
@@ -103,14 +104,20 @@ def test_parse_refuses_bad_text_in_one_line(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "bound"), [("iou@-1", ALPHA), ("iou@nan", ALPHA), ("iou~w2", ALPHA_WARMUP)]
+    ("text", "bound", "value"),
+    [("iou@-1", ALPHA, -1.0), ("iou@nan", ALPHA, float("nan")), ("iou~w2", ALPHA_WARMUP, 2.0)],
 )
-def test_parse_refuses_numbers_outside_their_bound(text: str, bound: object) -> None:
-    with pytest.raises(SettingError, match=r"^Expected alpha(_warmup)? "):
+def test_parse_refuses_numbers_outside_their_bound(text: str, bound: Bound, value: float) -> None:
+    with pytest.raises(SettingError) as info:
         LossSpec.parse(text)
+    assert str(info.value) == bound.message(value)
 
 
-def test_default_alpha_is_read_from_the_registry_without_building() -> None:
+def test_default_alpha_is_read_from_the_registry_without_building(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the losses registered below stay in this test (others iterate over every loss)
+    monkeypatch.setattr(registry._LOSSES, "_entries", dict(registry._LOSSES._entries))
     for name in list_losses():
         alpha = get_loss(name).alpha
         assert default_alpha(name) == float(alpha), name
@@ -130,6 +137,9 @@ def test_default_alpha_is_read_from_the_registry_without_building() -> None:
     assert default_alpha("test-signature-alpha") == 0.5
     with pytest.raises(NoisyboxError, match="loss name"):
         default_alpha("no-such-loss")
+    # a factory that declares nothing is built once, with no arguments
+    register_loss("test-undeclared-alpha", override=True)(lambda **kw: get_loss("alpha-iou"))
+    assert default_alpha("test-undeclared-alpha") == 3.0
 
 
 def test_resolved_alpha_and_warmup() -> None:
