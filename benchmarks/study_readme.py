@@ -78,7 +78,7 @@ from noisybox.report.summary import (
 from noisybox.report.tables import LossOrder, markdown_table, order_labels
 from noisybox.study.collapse_flags import apply_collapse_flags
 from noisybox.study.results import ResultsFolder
-from noisybox.study.spec import CollapseConfig, loss_label
+from noisybox.study.spec import CollapseConfig, LossSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -123,8 +123,7 @@ class Study:
 
 
 def _label_of(rec: dict[str, Any]) -> str:
-    cell = rec["cell"]
-    return loss_label(cell["loss"], cell.get("alpha"), cell.get("alpha_warmup"))
+    return LossSpec.from_cell(rec["cell"]).row_label
 
 
 def _mean_std(mean: float, std: float) -> str:

@@ -17,7 +17,7 @@ from noisybox.corrupt import corrupt_annotations
 from noisybox.engine import TrainConfig
 from noisybox.losses import get_loss
 from noisybox.noise import BoxNoise, perturb_boxes
-from noisybox.settings import ALPHA, ALPHA_WARMUP, ETA, SettingError
+from noisybox.settings import ALPHA, ALPHA_WARMUP, ETA, LossSpec, SettingError
 from noisybox.study.config import ConfigError, load_config
 
 COCO = Path(__file__).parent / "data" / "coco" / "instances_tiny.json"
@@ -85,6 +85,9 @@ def test_alpha_and_warmup_refused_alike_everywhere(
         with pytest.raises(ValueError) as info:
             get_loss("alpha-iou", alpha=value)
         assert message in str(info.value)
+    with pytest.raises(ValueError) as info:
+        LossSpec("alpha-iou", **{key: value})
+    assert str(info.value) == message
     loss = {"name": "alpha-iou", key: value}
     assert f"losses[0].{key}: {message}" in _study_error(tmp_path, losses=[loss])
 

@@ -35,6 +35,7 @@ from noisybox.detectors.ultralytics import (
 from noisybox.formats import read_annotations
 from noisybox.formats.yolo_export import export_yolo_dataset
 from noisybox.losses import alpha_iou_loss, get_loss
+from noisybox.settings import LossSpec, alpha_at_step
 
 SIZE = 64
 
@@ -138,6 +139,48 @@ def test_plugged_model_builds_its_criterion_and_rejects_bad_losses() -> None:
         PluggedDetectionModel("yolov8n.yaml", loss="no-such-iou", nc=5, verbose=False)
     with pytest.raises(ValueError, match="alpha_warmup"):
         plugged_trainer("ciou", alpha_warmup=1.5)
+
+
+def test_the_plug_takes_a_loss_spec() -> None:
+    from types import SimpleNamespace
+
+    from noisybox.detectors.ultralytics import _batch_start
+
+    spec = LossSpec("alpha-giou", None, 0.5, {"eps": 1e-6})
+    trainer = plugged_trainer(spec)
+    assert (
+        trainer.loss_spec
+        == spec
+        == plugged_trainer("alpha-giou", alpha_warmup=0.5, eps=1e-6).loss_spec
+    )
+    assert (trainer.loss_name, trainer.loss_alpha, trainer.loss_alpha_warmup) == (
+        "alpha-giou",
+        None,
+        0.5,
+    )
+    assert trainer.loss_kwargs == {"eps": 1e-6}
+    with pytest.raises(ValueError, match="^Expected alpha inside the loss spec alpha-giou@"):
+        plugged_trainer(LossSpec("alpha-giou", 2.0), alpha=3.0)
+    model = PluggedDetectionModel("yolov8n.yaml", loss=LossSpec("giou", 2.0), nc=5, verbose=False)
+    assert (model.box_loss_name, model.box_loss_alpha, model.box_loss_kwargs) == ("giou", 2.0, {})
+    # the per-batch alpha is the spec's schedule, towards the registry's default alpha (3)
+    fake = SimpleNamespace(
+        target_alpha=3.0,
+        resolved_loss=spec.resolve(),
+        train_loader=range(5),
+        epochs=2,
+        epoch=0,
+        _batch_in_epoch=0,
+        model=None,
+        ema=None,
+        box_alpha=None,
+    )
+    alphas = []
+    for step in range(10):
+        fake.epoch, fake._batch_in_epoch = divmod(step, 5)
+        _batch_start(fake)  # type: ignore[arg-type]
+        alphas.append(fake.box_alpha)
+    assert alphas == [alpha_at_step(step, 10, 3.0, 0.5) for step in range(10)]
 
 
 def test_predictions_are_scored_in_category_ids_and_pixels(tmp_path: Path) -> None:

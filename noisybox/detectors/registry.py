@@ -21,6 +21,7 @@ from noisybox.detectors.loss_plug import (
     PluggedRoIHeads,
 )
 from noisybox.losses import STOCK_LOSS, get_loss
+from noisybox.settings import LossSpec
 
 __all__ = [
     "LOSS_KEYS",
@@ -66,7 +67,7 @@ def list_detectors() -> list[str]:
 
 
 def build_box_loss(
-    loss: str | nn.Module,
+    loss: str | nn.Module | LossSpec,
     *,
     alpha: float | None = None,
     loss_kwargs: Mapping[str, Any] | None = None,
@@ -74,14 +75,25 @@ def build_box_loss(
     """The box-loss module for ``loss``; ``None`` for torchvision's stock loss.
 
     Args:
-        loss: a name from ``noisybox.losses.list_losses()``, ``STOCK_LOSS`` (stock), or
-            a module mapping ``(pred Tensor[N, 4], target Tensor[N, 4])`` to ``Tensor[N]``.
-        alpha: overrides the loss's default alpha.
-        loss_kwargs: further keyword arguments for ``noisybox.losses.get_loss``.
+        loss: a name from ``noisybox.losses.list_losses()``, ``STOCK_LOSS`` (stock), a
+            :class:`~noisybox.settings.LossSpec` (its name, alpha and parameters), or a
+            module mapping ``(pred Tensor[N, 4], target Tensor[N, 4])`` to ``Tensor[N]``.
+        alpha: overrides the loss's default alpha (not with a spec, which holds its own).
+        loss_kwargs: further keyword arguments for ``noisybox.losses.get_loss`` (not with
+            a spec, which holds its own).
 
     Raises:
-        ValueError: ``alpha``/``loss_kwargs`` with the stock loss, or an unknown name.
+        ValueError: ``alpha``/``loss_kwargs`` with the stock loss or beside a spec, or an
+            unknown name.
     """
+    if isinstance(loss, LossSpec):
+        if alpha is not None or loss_kwargs:
+            raise ValueError(
+                f"Expected alpha and loss_kwargs inside the loss spec {loss.id_label} but "
+                f"got alpha={alpha!r}, loss_kwargs={loss_kwargs!r} beside it"
+            )
+        spec = loss
+        loss, alpha, loss_kwargs = spec.name, spec.alpha, spec.kwargs
     if isinstance(loss, nn.Module):
         if alpha is not None and hasattr(loss, "alpha"):
             setattr(loss, "alpha", alpha)  # noqa: B010 (a plain attribute, not a submodule)
@@ -287,7 +299,7 @@ def build_detector(
     num_classes: int,
     *,
     backbone: str = "resnet18",
-    loss: str | nn.Module = STOCK_LOSS,
+    loss: str | nn.Module | LossSpec = STOCK_LOSS,
     alpha: float | None = None,
     loss_kwargs: Mapping[str, Any] | None = None,
     box_loss_weight: float | None = None,
@@ -308,7 +320,8 @@ def build_detector(
         backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
         loss: a ``noisybox.losses`` name (``alpha-iou``, ``alpha-giou``, ...),
             ``STOCK_LOSS`` (torchvision's) for the detector's stock loss (FCOS GIoU, RetinaNet L1,
-            Faster R-CNN smooth L1), or a per-box loss module.
+            Faster R-CNN smooth L1), a :class:`~noisybox.settings.LossSpec` (then no
+            ``alpha`` or ``loss_kwargs`` beside it), or a per-box loss module.
         alpha: overrides the loss's alpha (the target when warming up).
         loss_kwargs: more keyword arguments for ``noisybox.losses.get_loss``. A loss with
             an ``image_size`` left at ``None`` (MPDIoU) gets ``image_size`` (the square

@@ -11,16 +11,17 @@ else in noisybox imports this module. It uses Ultralytics' public extension poin
   (TAL), classification (BCE), gains and normalisation are untouched.
 - :class:`PluggedDetectionModel` is a ``DetectionModel`` whose ``init_criterion`` builds it.
 - :func:`plugged_trainer` returns a ``DetectionTrainer`` subclass whose ``get_model``
-  builds that model, with callbacks that ramp the loss's alpha from 1 (the warm-up of
-  :func:`noisybox.losses.alpha_schedule.alpha_at_step`, per training batch) and record the
-  matched boxes' mean IoU per epoch.
+  builds that model, with callbacks that ramp the loss's alpha from 1 (the warm-up of its
+  :class:`~noisybox.settings.LossSpec`, :meth:`~noisybox.settings.LossSpec.alpha_at`, per
+  training batch) and record the matched boxes' mean IoU per epoch.
 
 Paste into an Ultralytics script (``trainer=`` is ``YOLO.train``'s own argument)::
 
     from ultralytics import YOLO
     from noisybox.detectors.ultralytics import plugged_trainer
+    from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
 
-    trainer = plugged_trainer("alpha-ciou", alpha=3.0, alpha_warmup=0.3)
+    trainer = plugged_trainer(LossSpec("alpha-ciou", alpha=3.0, alpha_warmup=0.3))
     YOLO("yolov8n.yaml").train(data="data.yaml", trainer=trainer, epochs=100)
 
 Checkpoints of such a run hold a :class:`PluggedDetectionModel` (Ultralytics strips the
@@ -48,8 +49,7 @@ from ultralytics.utils.torch_utils import unwrap_model  # type: ignore[import-un
 from noisybox.detectors.loss_plug import matched_iou_sum
 from noisybox.detectors.registry import build_box_loss
 from noisybox.errors import NoisyboxError
-from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP, alpha_at_step
-from noisybox.settings import ALPHA_WARMUP
+from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
 
 __all__ = [
     "PluggedBboxLoss",
@@ -198,7 +198,8 @@ class PluggedDetectionModel(DetectionModel):  # type: ignore[misc]
 
     Args:
         cfg: model YAML path or dict, as ``DetectionModel``.
-        loss: a name of ``noisybox.losses.list_losses()``.
+        loss: a name of ``noisybox.losses.list_losses()``, or a
+            :class:`~noisybox.settings.LossSpec` (then no ``alpha`` or ``loss_kwargs``).
         alpha: the loss's alpha (``None``: its registered default).
         loss_kwargs: further ``get_loss`` arguments.
         **kwargs: ``DetectionModel``'s (``ch``, ``nc``, ``verbose``).
@@ -212,7 +213,7 @@ class PluggedDetectionModel(DetectionModel):  # type: ignore[misc]
         self,
         cfg: str | dict[str, Any] = "yolov8n.yaml",
         *,
-        loss: str = "ciou",
+        loss: str | LossSpec = "ciou",
         alpha: float | None = None,
         loss_kwargs: Mapping[str, Any] | None = None,
         **kwargs: Any,
@@ -224,10 +225,14 @@ class PluggedDetectionModel(DetectionModel):  # type: ignore[misc]
                 f"Expected a YOLO model with a one-to-many Detect head (v5u, v8, 11) but got "
                 f"an end-to-end head in {cfg!r}"
             )
+        build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs)  # fail early
+        if isinstance(loss, LossSpec):
+            spec = loss
+            loss, alpha, loss_kwargs = spec.name, spec.alpha, spec.kwargs
+        # plain attributes, so that a checkpoint unpickles without the spec's class
         self.box_loss_name = loss
         self.box_loss_alpha = alpha
         self.box_loss_kwargs = dict(loss_kwargs or {})
-        build_box_loss(loss, alpha=alpha, loss_kwargs=self.box_loss_kwargs)  # fail early
 
     def init_criterion(self) -> v8DetectionLoss:
         box_loss = build_box_loss(
@@ -241,6 +246,7 @@ class PluggedDetectionModel(DetectionModel):  # type: ignore[misc]
 class _PluggedTrainer(DetectionTrainer):  # type: ignore[misc]
     """``DetectionTrainer`` building a :class:`PluggedDetectionModel`; see :func:`plugged_trainer`."""
 
+    loss_spec: LossSpec = LossSpec("ciou")
     loss_name: str = "ciou"
     loss_alpha: float | None = None
     loss_alpha_warmup: float = DEFAULT_ALPHA_WARMUP
@@ -250,6 +256,8 @@ class _PluggedTrainer(DetectionTrainer):  # type: ignore[misc]
         self, cfg: Any = DEFAULT_CFG, overrides: Any = None, _callbacks: Any = None
     ) -> None:
         super().__init__(cfg, overrides, _callbacks)
+        # alpha read from the loss registry once, not at every batch
+        self.resolved_loss = self.loss_spec.resolve()
         self.target_alpha: float | None = None
         self.box_alpha: float | None = None
         self.fg_iou_history: list[float] = []
@@ -263,9 +271,7 @@ class _PluggedTrainer(DetectionTrainer):  # type: ignore[misc]
     ) -> PluggedDetectionModel:
         model = PluggedDetectionModel(
             cfg,
-            loss=self.loss_name,
-            alpha=self.loss_alpha,
-            loss_kwargs=self.loss_kwargs,
+            loss=self.loss_spec,
             nc=self.data["nc"],
             ch=self.data["channels"],
             verbose=verbose and int(os.environ.get("RANK", "-1")) in (-1, 0),
@@ -282,19 +288,15 @@ def _epoch_start(trainer: _PluggedTrainer) -> None:
     if box is not None:
         box.track_iou = True
         box.pop_iou_stats()
-        if trainer.target_alpha is None:
-            alpha = getattr(box.box_loss, "alpha", None)
-            trainer.target_alpha = None if alpha is None else float(alpha)
+        if trainer.target_alpha is None and hasattr(box.box_loss, "alpha"):
+            trainer.target_alpha = trainer.resolved_loss.alpha
 
 
 def _batch_start(trainer: _PluggedTrainer) -> None:
-    target = trainer.target_alpha
-    if target is not None:
+    if trainer.target_alpha is not None:
         steps_per_epoch = len(trainer.train_loader)
         step = trainer.epoch * steps_per_epoch + trainer._batch_in_epoch
-        alpha = alpha_at_step(
-            step, trainer.epochs * steps_per_epoch, target, trainer.loss_alpha_warmup
-        )
+        alpha = trainer.resolved_loss.alpha_at(step, trainer.epochs * steps_per_epoch)
         for model in (trainer.model, getattr(trainer.ema, "ema", None)):
             box = None if model is None else plugged_box_loss(model)
             if box is not None and hasattr(box.box_loss, "alpha"):
@@ -313,45 +315,71 @@ def _epoch_end(trainer: _PluggedTrainer) -> None:
 
 
 def plugged_trainer(
-    loss: str,
+    loss: str | LossSpec,
     *,
     alpha: float | None = None,
-    alpha_warmup: float = DEFAULT_ALPHA_WARMUP,
+    alpha_warmup: float | None = None,
     **loss_kwargs: Any,
 ) -> type[DetectionTrainer]:
     """A ``DetectionTrainer`` class training with ``loss`` in the box term; for ``YOLO.train``.
 
-    Each training batch sets the loss's alpha to
-    ``alpha_at_step(batch, epochs * batches_per_epoch, alpha, alpha_warmup)`` (linear from 1
-    over the first ``alpha_warmup`` share of the batches; Ultralytics' own learning-rate
-    warm-up is unchanged). The trainer's ``fg_iou_history`` holds each epoch's mean IoU of
-    the matched boxes and ``box_alpha`` the last alpha used.
+    Each training batch sets the loss's alpha to the spec's
+    ``alpha_at(batch, epochs * batches_per_epoch)`` (linear from 1 over the first
+    ``alpha_warmup`` share of the batches; Ultralytics' own learning-rate warm-up is
+    unchanged). The trainer's ``fg_iou_history`` holds each epoch's mean IoU of the matched
+    boxes and ``box_alpha`` the last alpha used.
 
     Args:
-        loss: a name of ``noisybox.losses.list_losses()``; ``"torchvision"`` (noisybox's
-            name for a detector's stock loss) gives Ultralytics' own trainer and loss.
+        loss: a :class:`~noisybox.settings.LossSpec` (then nothing else), or a name of
+            ``noisybox.losses.list_losses()`` with the settings below; ``"torchvision"``
+            (noisybox's name for a detector's stock loss) gives Ultralytics' own trainer
+            and loss.
         alpha: the loss's alpha after warm-up (``None``: its registered default).
-        alpha_warmup: share of the training batches over which alpha ramps from 1.
+        alpha_warmup: share of the training batches over which alpha ramps from 1
+            (``None``: :data:`~noisybox.settings.DEFAULT_ALPHA_WARMUP`).
         **loss_kwargs: further ``noisybox.losses.get_loss`` arguments.
 
     Raises:
         ValueError: unknown loss name or bad arguments (raised here, not in training).
 
-    >>> trainer = plugged_trainer("alpha-ciou", alpha=3.0)
-    >>> trainer.__name__, trainer.loss_alpha
-    ('PluggedTrainer', 3.0)
+    >>> trainer = plugged_trainer(LossSpec("alpha-ciou", alpha=3.0))
+    >>> trainer.__name__, trainer.loss_alpha, trainer.loss_spec.id_label
+    ('PluggedTrainer', 3.0, 'alpha-ciou@3')
+    >>> plugged_trainer("alpha-ciou", alpha=3.0).loss_spec == trainer.loss_spec
+    True
     """
-    ALPHA_WARMUP.check(alpha_warmup)
-    if build_box_loss(loss, alpha=alpha, loss_kwargs=loss_kwargs) is None:
+    spec = _loss_spec(loss, alpha, alpha_warmup, loss_kwargs)
+    if build_box_loss(spec) is None:
         return DetectionTrainer  # type: ignore[no-any-return]
     return type(
         "PluggedTrainer",
         (_PluggedTrainer,),
         {
-            "loss_name": loss,
-            "loss_alpha": None if alpha is None else float(alpha),
-            "loss_alpha_warmup": float(alpha_warmup),
-            "loss_kwargs": dict(loss_kwargs),
+            "loss_spec": spec,
+            "loss_name": spec.name,
+            "loss_alpha": spec.alpha,
+            "loss_alpha_warmup": spec.resolved_warmup,
+            "loss_kwargs": spec.kwargs,
             "__module__": __name__,
         },
     )
+
+
+def _loss_spec(
+    loss: str | LossSpec,
+    alpha: float | None,
+    alpha_warmup: float | None,
+    loss_kwargs: Mapping[str, Any],
+) -> LossSpec:
+    """The spec of :func:`plugged_trainer`'s arguments (bounds checked by the spec)."""
+    if not isinstance(loss, LossSpec):
+        return LossSpec(loss, alpha, alpha_warmup, loss_kwargs)
+    beside = {"alpha": alpha, "alpha_warmup": alpha_warmup, **loss_kwargs}
+    given = {k: v for k, v in beside.items() if v is not None}
+    if given:
+        key = next(iter(given))
+        raise NoisyboxError(
+            f"Expected {key} inside the loss spec {loss.id_label} but got {key}="
+            f"{given[key]!r} beside it"
+        )
+    return loss

@@ -21,8 +21,7 @@ from typing import Any
 from noisybox._deprecation import rename_keys, renamed_keywords, warn_renamed
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, list_detector_losses
-from noisybox.losses.alpha_schedule import DEFAULT_ALPHA_WARMUP
-from noisybox.settings import ALPHA, ALPHA_WARMUP
+from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
 
 __all__ = [
     "AMP_MODES",
@@ -70,7 +69,10 @@ class TrainConfig:
         out_dir: where ``last.pt`` and ``result.json`` go.
         detector: ``fcos``, ``retinanet`` or ``fasterrcnn``.
         backbone: ``resnet18``, ``resnet34``, ``resnet50`` or ``mobilenet_v3_large``.
-        loss: a ``noisybox.losses`` name or ``STOCK_LOSS`` (the detector's stock loss).
+        loss: a ``noisybox.losses`` name or ``STOCK_LOSS`` (the detector's stock loss); or a
+            :class:`~noisybox.settings.LossSpec`, whose name, alpha, warm-up and parameters
+            fill this field and the three below (then left unset). :attr:`loss_spec` reads
+            the four back as one spec; they are stored flat, under these keys.
         alpha: the loss's alpha after warm-up (``None``: the loss's default).
         alpha_warmup: share of the steps over which alpha ramps linearly from 1.
         loss_kwargs: more arguments for ``noisybox.losses.get_loss``.
@@ -117,7 +119,7 @@ class TrainConfig:
     out_dir: str = "runs/train"
     detector: str = "fcos"
     backbone: str = "resnet18"
-    loss: str = STOCK_LOSS
+    loss: str | LossSpec = STOCK_LOSS
     alpha: float | None = None
     alpha_warmup: float = DEFAULT_ALPHA_WARMUP
     loss_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -150,6 +152,51 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.amp, bool):  # accept amp=True/False
             self.amp = "auto" if self.amp else "off"
+        if isinstance(self.loss, LossSpec):
+            self._unpack_loss_spec(self.loss)
+
+    def _unpack_loss_spec(self, spec: LossSpec) -> None:
+        """``loss=LossSpec(...)``: the spec's settings into the flat fields, which it may
+        not contradict (an alpha beside the spec's is a mistake, not an override)."""
+        given = {
+            "alpha": self.alpha is not None,
+            "loss_kwargs": bool(self.loss_kwargs),
+            "alpha_warmup": spec.alpha_warmup is not None
+            and self.alpha_warmup not in (DEFAULT_ALPHA_WARMUP, spec.alpha_warmup),
+        }
+        for key, clash in given.items():
+            if clash:
+                raise NoisyboxError(
+                    f"Expected {key} inside loss=LossSpec(...) but got {key}="
+                    f"{getattr(self, key)!r} beside it"
+                )
+        self.loss = spec.name
+        self.alpha = spec.alpha
+        if spec.alpha_warmup is not None:
+            self.alpha_warmup = spec.alpha_warmup
+        self.loss_kwargs = spec.kwargs
+
+    @property
+    def loss_spec(self) -> LossSpec:
+        """The loss as one value: ``loss``, ``alpha``, ``alpha_warmup`` and ``loss_kwargs``.
+
+        Raises:
+            SettingError: ``alpha`` or ``alpha_warmup`` outside its bound (the message of
+                :data:`~noisybox.settings.ALPHA` or :data:`~noisybox.settings.ALPHA_WARMUP`).
+
+        >>> TrainConfig("t.json", loss="alpha-iou", alpha=3).loss_spec
+        LossSpec(name='alpha-iou', alpha=3.0, alpha_warmup=0.3, params=())
+        >>> TrainConfig("t.json", loss=LossSpec("alpha-iou", 3.0, 0.5)).alpha_warmup
+        0.5
+        """
+        return LossSpec.from_fields(
+            {
+                "loss": self.loss,
+                "alpha": self.alpha,
+                "alpha_warmup": self.alpha_warmup,
+                "loss_kwargs": self.loss_kwargs,
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (paths as strings).
@@ -227,9 +274,9 @@ class TrainConfig:
         from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED, check_limit
         from noisybox.detectors import list_backbones, list_detectors
 
-        if self.alpha is not None:
-            ALPHA.check(self.alpha)
-        ALPHA_WARMUP.check(self.alpha_warmup)
+        if self.loss not in list_detector_losses():
+            raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
+        self.loss_spec  # noqa: B018 (the spec checks alpha and alpha_warmup)
         self._check_finite()
         checks: list[tuple[bool, str, Any]] = [
             (self.detector in list_detectors(), f"detector in {list_detectors()}", self.detector),
@@ -261,8 +308,6 @@ class TrainConfig:
                 f"Expected seed an integer in [0, {MAX_SEED}] (numpy and torch take 64-bit "
                 f"seeds) but got {self.seed!r}"
             )
-        if self.loss not in list_detector_losses():
-            raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
         from noisybox.detectors.registry import check_detector_kwargs
 
         if not isinstance(self.detector_kwargs, Mapping):

@@ -44,7 +44,6 @@ from noisybox.engine.distributed import (
     select_device,
 )
 from noisybox.engine.evaluation import evaluate_model
-from noisybox.engine.schedules import alpha_at_step
 from noisybox.engine.setup import Run, drops_single_image_batch, setup_run
 from noisybox.engine.steps import (
     autocast,
@@ -190,10 +189,9 @@ def _train_epoch(run: Run, epoch: int, *, progress: bool) -> dict[str, Any]:
     desc = f"epoch {epoch + 1}/{cfg.epochs}"
     with progress_bar(run.steps_per_epoch, desc, progress and info.is_main) as bar:
         for step_in_epoch, (images, targets) in enumerate(run.loader):
-            if run.target_alpha is not None:
-                alpha = alpha_at_step(
-                    run.global_step, run.total_steps, run.target_alpha, cfg.alpha_warmup
-                )
+            if run.target_alpha is not None:  # the loss spec's warm-up, step by step
+                alpha = run.loss_spec.alpha_at(run.global_step, run.total_steps)
+            if alpha is not None:
                 set_box_loss_alpha(run.model, alpha)
             images, targets = to_device(images, targets, device)
             loss_dict, loss, skipped = _train_step(run, images, targets)

@@ -1,14 +1,14 @@
 """Step schedules: learning-rate warm-up + cosine decay.
 
-The alpha warm-up ramp lives beside the losses (:mod:`noisybox.losses.alpha_schedule`) and
-is re-exported here.
+The alpha warm-up ramp lives beside the loss spec (:func:`noisybox.settings.alpha_at_step`,
+also :mod:`noisybox.losses.alpha_schedule`) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 
-from noisybox.losses.alpha_schedule import alpha_at_step
+from noisybox.settings import alpha_at_step
 
 __all__ = ["alpha_at_step", "warmup_cosine_factor"]
 

@@ -24,6 +24,7 @@ from noisybox.engine.model import build_model
 from noisybox.engine.schedules import warmup_cosine_factor
 from noisybox.engine.steps import autocast_dtype, make_optimizer, set_rng_state
 from noisybox.errors import NoisyboxError
+from noisybox.settings import LossSpec
 
 __all__ = ["Run", "drops_single_image_batch", "setup_run"]
 
@@ -41,7 +42,7 @@ class Run:
     model: nn.Module
     train_model: nn.Module
     ema: Any
-    target_alpha: float | None
+    loss_spec: LossSpec
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: torch.amp.GradScaler
@@ -57,6 +58,11 @@ class Run:
     @property
     def ckpt_path(self) -> Path:
         return Path(self.cfg.out_dir) / "last.pt"
+
+    @property
+    def target_alpha(self) -> float | None:
+        """The box loss's alpha after warm-up (``None``: the stock loss, no alpha)."""
+        return self.loss_spec.alpha
 
     @property
     def eval_model(self) -> nn.Module:
@@ -77,7 +83,6 @@ def setup_run(cfg: TrainConfig, device: torch.device, info: DistInfo) -> Run:
 
     torch.manual_seed(cfg.seed)  # torchvision initialises with the global generator
     model = build_model(cfg, train_set.num_classes, load_weights=True).to(device)
-    target_alpha = _target_alpha(model)
     optimizer = make_optimizer(cfg, model)
     ema = build_ema(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
 
@@ -120,7 +125,7 @@ def setup_run(cfg: TrainConfig, device: torch.device, info: DistInfo) -> Run:
         model=model,
         train_model=model,
         ema=ema,
-        target_alpha=target_alpha,
+        loss_spec=_loss_spec(cfg, model),
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
@@ -174,12 +179,17 @@ def drops_single_image_batch(num_images: int, batch_size: int, world_size: int =
     return batch_size > 1 and per_process > 1 and per_process % batch_size == 1
 
 
-def _target_alpha(model: nn.Module) -> float | None:
-    for loss in box_loss_modules(model):
-        alpha = getattr(loss, "alpha", None)
-        if alpha is not None:
-            return float(alpha)
-    return None
+def _loss_spec(cfg: TrainConfig, model: nn.Module) -> LossSpec:
+    """The run's loss spec, resolved (alpha read from the loss registry where unset), so
+    that the loop's per-step :meth:`~noisybox.settings.LossSpec.alpha_at` looks nothing up.
+
+    Its alpha is ``None`` where nothing can ramp: the stock loss, or a plugged loss without
+    an ``alpha`` attribute.
+    """
+    spec = cfg.loss_spec.resolve()
+    if not any(hasattr(loss, "alpha") for loss in box_loss_modules(model)):
+        spec = dataclasses.replace(spec, alpha=None)
+    return spec
 
 
 def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) -> None:

@@ -1,5 +1,7 @@
 """Box-regression losses: the alpha-IoU family (He et al., NeurIPS 2021), the later IoU-family
-losses (Focal-EIoU, Wise-IoU, MPDIoU, Inner-IoU, Shape-IoU, PIoU, NWD) and their registry.
+losses (Focal-EIoU, Wise-IoU, MPDIoU, Inner-IoU, Shape-IoU, PIoU, NWD) and their registry;
+the loss spec (:class:`LossSpec`) and its alpha schedule (:func:`alpha_at_step`), defined in
+:mod:`noisybox.settings` so that torch-free code can hold them.
 
 Every loss takes matched ``(pred, target)`` boxes ``Tensor[..., 4]`` and returns one value per
 pair (``reduction="none"``), or their mean or sum; the modules from :func:`get_loss` are
@@ -22,6 +24,7 @@ from noisybox.losses.plot import plot_alpha_iou_curves, plot_loss_curves
 from noisybox.losses.powerful_iou import PowerfulIoULoss, powerful_iou_loss
 from noisybox.losses.registry import (
     STOCK_LOSS,
+    default_alpha,
     describe_loss,
     get_loss,
     list_detector_losses,
@@ -30,12 +33,14 @@ from noisybox.losses.registry import (
 )
 from noisybox.losses.shape_iou import ShapeIoULoss, shape_iou_loss
 from noisybox.losses.wise_iou import WiseIoULoss, wise_iou_loss
+from noisybox.settings import LossSpec
 
 __all__ = [
     "DEFAULT_ALPHA_WARMUP",
     "STOCK_LOSS",
     "AlphaIoULoss",
     "FocalEIoULoss",
+    "LossSpec",
     "MPDIoULoss",
     "NWDLoss",
     "PowerfulIoULoss",
@@ -44,6 +49,7 @@ __all__ = [
     "alpha_at_step",
     "alpha_iou_loss",
     "alpha_iou_term",
+    "default_alpha",
     "describe_loss",
     "focal_eiou_loss",
     "get_loss",

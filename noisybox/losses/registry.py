@@ -12,6 +12,7 @@ recommendation) and ``inner-v`` (Inner-IoU, auxiliary-box ratio 0.7); ``log-iou`
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,6 +38,7 @@ __all__ = [
     "INNER_IOU_REFERENCE",
     "STOCK_LOSS",
     "LossInfo",
+    "default_alpha",
     "describe_loss",
     "get_loss",
     "list_detector_losses",
@@ -71,15 +73,27 @@ class LossInfo:
 
 @dataclass(frozen=True)
 class _Entry:
+    """A registered factory, its description, and the alpha it builds with when given none
+    (``_UNDECLARED``: neither declared nor in the factory's signature)."""
+
     factory: LossFactory
     info: LossInfo
+    alpha: float | None | object
+
+
+_UNDECLARED = object()
 
 
 _LOSSES: Registry[_Entry] = Registry("loss name")
 
 
 def register_loss(
-    name: str, *, family: str = "custom", reference: str = "", override: bool = False
+    name: str,
+    *,
+    family: str = "custom",
+    reference: str = "",
+    alpha: float | None | object = _UNDECLARED,
+    override: bool = False,
 ) -> Callable[[F], F]:
     """Register a factory ``(**kwargs) -> nn.Module`` under ``name``.
 
@@ -87,6 +101,9 @@ def register_loss(
         name: registry key, e.g. ``"alpha-ciou"``.
         family: the loss family shown by ``noisybox list-losses`` (e.g. ``"wise-iou"``).
         reference: the paper(s) the loss comes from.
+        alpha: the alpha the factory builds with when given none (``None``: the loss has
+            no alpha), what :func:`default_alpha` answers; left out, the default of an
+            ``alpha`` parameter of the factory's signature.
         override: replace an existing entry instead of raising.
 
     Raises:
@@ -100,7 +117,9 @@ def register_loss(
     """
 
     def decorator(factory: F) -> F:
-        _LOSSES.add(name, _Entry(factory, LossInfo(family, reference)), override=override)
+        declared = _signature_alpha(factory) if alpha is _UNDECLARED else alpha
+        entry = _Entry(factory, LossInfo(family, reference), declared)
+        _LOSSES.add(name, entry, override=override)
         return factory
 
     return decorator
@@ -144,6 +163,41 @@ def get_loss(name: str, **kwargs: Any) -> nn.Module:
     return factory(**kwargs)
 
 
+def default_alpha(name: str) -> float | None:
+    """The alpha the loss ``name`` is built with when given none, from the registry: no
+    module is built (``None`` for :data:`STOCK_LOSS` and for a loss without alpha).
+
+    A factory registered without ``alpha=`` and without an ``alpha`` parameter in its
+    signature is built once, with no arguments, and its module's ``alpha`` read.
+
+    Raises:
+        NoisyboxError: unknown name (the message lists the valid ones).
+
+    >>> default_alpha("alpha-ciou"), default_alpha("giou"), default_alpha("wiou-v3")
+    (3.0, 1.0, 1.0)
+    >>> default_alpha(STOCK_LOSS) is None
+    True
+    """
+    if name == STOCK_LOSS:
+        return None
+    entry = _LOSSES.get(name)
+    alpha = entry.alpha
+    if alpha is _UNDECLARED:
+        alpha = getattr(entry.factory(), "alpha", None)
+    return None if alpha is None else float(alpha)  # type: ignore[arg-type]
+
+
+def _signature_alpha(factory: Callable[..., Any]) -> float | None | object:
+    """The default of ``factory``'s ``alpha`` parameter, or ``_UNDECLARED``."""
+    try:
+        parameter = inspect.signature(factory).parameters.get("alpha")
+    except (TypeError, ValueError):  # a callable without a readable signature
+        return _UNDECLARED
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return _UNDECLARED
+    return parameter.default
+
+
 def describe_loss(name: str) -> dict[str, Any]:
     """Family, parameters (the registered defaults) and reference of the loss ``name``.
 
@@ -167,7 +221,8 @@ def _build(cls: Callable[..., nn.Module], defaults: dict[str, Any], **kwargs: An
 def _register(
     name: str, cls: Callable[..., nn.Module], family: str, reference: str, **defaults: Any
 ) -> None:
-    register_loss(name, family=family, reference=reference)(
+    alpha = defaults["alpha"] if "alpha" in defaults else _signature_alpha(cls)
+    register_loss(name, family=family, reference=reference, alpha=alpha)(
         functools.partial(_build, cls, defaults)
     )
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from noisybox.study.spec import loss_label
+from noisybox.study.spec import LossSpec
 
 __all__ = [
     "CURVE_METRICS",
@@ -38,7 +38,7 @@ _KEYS = ["detector", "backbone", "eta", "label"]
 
 
 def _label(cell: dict[str, Any]) -> str:
-    return loss_label(cell["loss"], cell.get("alpha"), cell.get("alpha_warmup"))
+    return LossSpec.from_cell(cell).row_label
 
 
 def curves_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:

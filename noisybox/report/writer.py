@@ -64,7 +64,7 @@ from noisybox.study.collapse_flags import apply_collapse_flags
 from noisybox.study.protocol import protocol_section
 from noisybox.study.provenance import UNKNOWN_CODE, code_versions, describe_code
 from noisybox.study.results import ResultsFolder
-from noisybox.study.spec import CollapseConfig, NoiseConfig, loss_label
+from noisybox.study.spec import CollapseConfig, LossSpec, NoiseConfig, loss_label
 
 # the numbers are computed in noisybox.report.summary; re-exported as the report's API
 __all__ = [
@@ -220,12 +220,7 @@ def write_report(
         records = load_checked_records(folder)
     loss_order = LossOrder.of(loss_order, records)
     if reference is not None and records:
-        labels = sorted(
-            {
-                loss_label(r["cell"]["loss"], r["cell"].get("alpha"), r["cell"].get("alpha_warmup"))
-                for r in records
-            }
-        )
+        labels = sorted({LossSpec.from_cell(r["cell"]).row_label for r in records})
         if reference not in labels:
             raise NoisyboxError(
                 f"Expected a reference among the loss rows of {folder.root} "

@@ -48,10 +48,8 @@ class Cell:
         >>> Cell(DetectorSpec("fcos"), LossSpec("iou", 1.0), 0.2, 0, missing).cell_id
         'fcos-resnet18__iou__missing__eta0.2__s0'
         """
-        loss = self.loss.label
-        if self.loss.alpha_warmup is not None:
-            loss += f"~w{self.loss.alpha_warmup:g}"
         condition = "" if self.condition is None else f"__{self.condition.label}"
+        loss = self.loss.id_label
         return f"{self.detector.label}__{loss}{condition}__eta{self.eta:g}__s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +58,7 @@ class Cell:
         data: dict[str, Any] = {
             "detector": self.detector.name,
             "backbone": self.detector.backbone,
+            # the loss spec's flat keys (as LossSpec.from_cell reads them back)
             "loss": self.loss.name,
             "alpha": self.loss.alpha,
             "alpha_warmup": self.loss.alpha_warmup,

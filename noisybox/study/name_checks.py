@@ -12,13 +12,11 @@ __all__ = ["Registries", "STORED", "installed_registries", "stored_registries"]
 
 
 def _registry_alpha(name: str) -> float | None:
-    """The loss registry's alpha of ``name`` (``None`` for the stock loss); imports torch."""
-    from noisybox.losses import STOCK_LOSS, get_loss
+    """The loss registry's alpha of ``name`` (``None`` for the stock loss), read without
+    building the loss (:func:`noisybox.losses.registry.default_alpha`); imports torch."""
+    from noisybox.losses.registry import default_alpha
 
-    if name == STOCK_LOSS:
-        return None
-    alpha = getattr(get_loss(name), "alpha", None)
-    return None if alpha is None else float(alpha)
+    return default_alpha(name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,13 +108,10 @@ def build_train_config(
         "detector": cell.detector.name,
         "backbone": cell.detector.backbone,
         "weights": cell.detector.weights,
-        "loss": cell.loss.name,
-        "alpha": cell.loss.alpha,
+        **cell.loss.to_fields(),  # loss, alpha, and alpha_warmup where the cell sets it
         "seed": cell.seed,
         "device": cfg.device,
     }
-    if cell.loss.alpha_warmup is not None:
-        values["alpha_warmup"] = cell.loss.alpha_warmup
     return TrainConfig.from_dict(values)
 
 

@@ -3,6 +3,9 @@
 Validated by :func:`noisybox.study.schema.validate_config`; loaded from a preset, a file or
 a dict by :func:`noisybox.study.loading.load_config`.
 
+A loss row is a :class:`~noisybox.settings.LossSpec` (defined in :mod:`noisybox.settings`,
+re-exported here with :func:`loss_label` and :func:`shows_alpha`).
+
 A benchmark file states *what* to measure (dataset, detectors, losses with their alpha,
 noise levels, seeds) and *how* to train every cell (one schedule for all). It is validated
 as a whole before anything runs: every unknown key, bad value and missing dataset path is
@@ -62,10 +65,10 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from noisybox.errors import NoisyboxError
+from noisybox.settings import LossSpec, loss_label, shows_alpha
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -196,48 +199,6 @@ class DetectorSpec:
         return f"{self.name}-{self.backbone}"
 
 
-@dataclasses.dataclass(frozen=True)
-class LossSpec:
-    """One loss row of the grid: a registered loss name, its alpha and alpha warm-up."""
-
-    name: str
-    alpha: float | None = None
-    alpha_warmup: float | None = None
-
-    @property
-    def label(self) -> str:
-        """``alpha-iou@3``, ``iou`` (alpha 1 is implied by plain names), ``iou@2``."""
-        return loss_label(self.name, self.alpha)
-
-    @property
-    def row_label(self) -> str:
-        """The label of the report's row: :attr:`label` and the warm-up, when set.
-
-        >>> LossSpec("alpha-iou", 3.0, 0.3).row_label
-        'alpha-iou@3 (warm-up 0.3)'
-        """
-        return loss_label(self.name, self.alpha, self.alpha_warmup)
-
-    @property
-    def shows_alpha(self) -> bool:
-        """Whether the label shows alpha (``alpha-*`` losses and non-default alphas)."""
-        return shows_alpha(self.name, self.alpha)
-
-    @classmethod
-    def from_cell(cls, cell: Mapping[str, Any]) -> LossSpec:
-        """The loss of a record's ``cell`` (``loss``, ``alpha``, ``alpha_warmup``).
-
-        >>> LossSpec.from_cell({"loss": "alpha-iou", "alpha": 3.0, "alpha_warmup": 0.3}).label
-        'alpha-iou@3'
-        """
-        alpha, warmup = cell.get("alpha"), cell.get("alpha_warmup")
-        return cls(
-            str(cell["loss"]),
-            None if alpha is None else float(alpha),
-            None if warmup is None else float(warmup),
-        )
-
-
 def is_ultralytics_detector(name: str) -> bool:
     """Whether ``name`` names an Ultralytics YOLO model of the package's YAMLs.
 
@@ -245,29 +206,6 @@ def is_ultralytics_detector(name: str) -> bool:
     [True, True, True, False]
     """
     return bool(_MODEL_RE.match(name))
-
-
-def loss_label(loss: str, alpha: float | None, alpha_warmup: float | None = None) -> str:
-    """A loss row's display name: alpha shown for ``alpha-*`` losses and non-default alphas.
-
-    >>> loss_label("alpha-iou", 3.0, 0.3), loss_label("iou", 1.0), loss_label("ciou", None)
-    ('alpha-iou@3 (warm-up 0.3)', 'iou', 'ciou')
-    """
-    text = loss
-    if alpha is not None and shows_alpha(loss, alpha):
-        text = f"{loss}@{alpha:g}"
-    if alpha_warmup is not None:
-        text += f" (warm-up {alpha_warmup:g})"
-    return text
-
-
-def shows_alpha(loss: str, alpha: float | None) -> bool:
-    """Whether :func:`loss_label` shows alpha: set, and not the plain names' implied 1.
-
-    >>> shows_alpha("alpha-iou", 1.0), shows_alpha("iou", 1.0), shows_alpha("iou", 2.0)
-    (True, False, True)
-    """
-    return alpha is not None and (alpha != 1.0 or loss.startswith("alpha-"))
 
 
 def parse_label(label: str) -> tuple[str, float | None]:
@@ -403,7 +341,11 @@ class BenchmarkConfig:
         data["detectors"] = [
             {k: v for k, v in d.items() if v is not None and v != {}} for d in data["detectors"]
         ]
-        data["losses"] = [{k: v for k, v in lo.items() if v is not None} for lo in data["losses"]]
+        # params (the loss's further arguments) only when set, so that configs written
+        # before LossSpec had them keep their fingerprint
+        data["losses"] = [
+            {k: v for k, v in lo.items() if v is not None and v != ()} for lo in data["losses"]
+        ]
         # corruptions and name absent when unset, so that configs written before them keep
         # their fingerprint; a list only for several noise conditions
         data.pop("noise_conditions")

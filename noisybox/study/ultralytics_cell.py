@@ -205,7 +205,6 @@ def train_ultralytics_cell(
         print(evaluation_line(epoch, epochs, metrics, seconds, cell.cell_id), file=sys.stderr)
         return metrics, seconds
 
-    warmup = cell.loss.alpha_warmup
     key = _resume_key(args, cell)
     state_path = cell_dir / STATE_FILE
     weights = cell_dir / "train" / "weights" / "last.pt"
@@ -218,11 +217,7 @@ def train_ultralytics_cell(
 
     if not state["trained"]:
         resumed_from = len(history)
-        trainer = plugged_trainer(
-            cell.loss.name,
-            alpha=cell.loss.alpha,
-            **({} if warmup is None else {"alpha_warmup": warmup}),
-        )
+        trainer = plugged_trainer(cell.loss)
         if resumed_from:
             model = YOLO(str(weights))
             train_args: dict[str, Any] = {
