@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 
 from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
-from noisybox._fileio import atomic_dir, check_outputs
+from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
 from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
     CorruptedBoxes,
@@ -296,7 +295,7 @@ def corrupt_annotations(
             write_annotations(
                 result.annotations, tmp / name, provenance=result.provenance, progress=progress
             )
-        (tmp / MANIFEST_NAME).write_text(json.dumps(whole.provenance, indent=2) + "\n")
+        atomic_write_json(tmp / MANIFEST_NAME, whole.provenance, indent=2)
     bar.step(last=True)
     return whole
 

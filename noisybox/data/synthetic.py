@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -47,7 +46,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from noisybox._fileio import atomic_write_bytes, atomic_write_text, make_dirs, staged
+from noisybox._fileio import atomic_write_bytes, atomic_write_json, make_dirs, staged
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS, check_limit
 
 __all__ = [
@@ -181,7 +180,9 @@ def make_shapes_dataset(
             document = _write_split(
                 root, split, int(count), int(image_size), int(max_objects), seed
             )
-            atomic_write_text(json_path, json.dumps(document, separators=(",", ":")))
+            atomic_write_json(
+                json_path, document, indent=None, separators=(",", ":"), newline=False
+            )
     return ShapesDataset(
         root=root,
         train_annotations=train_json,

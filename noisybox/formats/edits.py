@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
+from noisybox.formats._io import MANIFEST_NAME
 
 __all__ = ["RecordEdits", "dropped_records", "relocated_records"]
 
@@ -23,18 +25,14 @@ def dropped_records(noisy: Any) -> list[Any] | None:
     VOC numbers objects by position (``file.xml#k``), so matching a noisy VOC folder to its
     clean one needs them (:func:`noisybox.stats.match_records`).
     """
-    import json
-
-    from noisybox.formats._io import MANIFEST_NAME
-
     # a VOC document by its format, not its class: voc.py imports this module
     root = getattr(getattr(noisy, "document", None), "root", None)
     if getattr(noisy, "format", None) != "voc" or root is None:
         return None
     manifest = root / MANIFEST_NAME
     try:
-        record = json.loads(manifest.read_text()).get("annotation_noise") or {}
-    except (OSError, ValueError, AttributeError):
+        record = read_json_object(manifest).get("annotation_noise") or {}
+    except NoisyboxError:
         return None
     dropped = record.get("dropped_records") if isinstance(record, dict) else None
     return list(dropped) if isinstance(dropped, list) else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import shutil
 import stat
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import atomic_dir
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
@@ -458,4 +457,4 @@ def write_yolo(
             for cfg in sorted(doc.dataset_dir.glob("*.yaml")):
                 shutil.copyfile(cfg, tmp / cfg.name)
         if provenance is not None:
-            (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+            atomic_write_json(tmp / MANIFEST_NAME, provenance, indent=2)

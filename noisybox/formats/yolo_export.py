@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noisybox._fileio import atomic_dir
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME
 from noisybox.formats.annotations import Annotations
@@ -96,10 +96,7 @@ def export_yolo_dataset(
         lines.append("names:")
         lines += [f"  {k}: {json.dumps(names.get(cid, str(cid)))}" for k, cid in enumerate(ids)]
         (tmp / "data.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (tmp / MANIFEST_NAME).write_text(
-            json.dumps({"class_ids": ids, "splits": list(splits)}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+        atomic_write_json(tmp / MANIFEST_NAME, {"class_ids": ids, "splits": list(splits)}, indent=2)
     return target / "data.yaml"
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import shutil
 import sys
@@ -54,7 +53,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from noisybox._fileio import atomic_write_json, read_json_object
+from noisybox._fileio import atomic_write_json, read_json_object, to_jsonable
 from noisybox._progress import evaluation_line, is_terminal
 from noisybox.errors import NoisyboxError
 from noisybox.study.config import (
@@ -389,7 +388,7 @@ def _resume_key(args: dict[str, Any], cell: Cell) -> dict[str, Any]:
     """What must equal for a saved run to continue: the train arguments and the loss."""
     kept = {k: v for k, v in args.items() if k not in _PATH_ARGS}
     loss = {"name": cell.loss.name, "alpha": cell.loss.alpha, "warmup": cell.loss.alpha_warmup}
-    return json.loads(json.dumps({"args": kept, "loss": loss}, default=str))
+    return to_jsonable({"args": kept, "loss": loss})
 
 
 def _resumable_state(state_path: Path, weights: Path, key: dict[str, Any]) -> dict[str, Any] | None:
