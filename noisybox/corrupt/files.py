@@ -17,6 +17,7 @@ import numpy as np
 from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
 from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
+from noisybox._progress import progress_bar
 from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
     CorruptedBoxes,
@@ -178,7 +179,7 @@ def corrupt_annotations(
             image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` writes it
             back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
             image and perturbs it (skipping it if nothing is left).
-        progress: tqdm progress on stderr.
+        progress: a progress bar on stderr (:mod:`noisybox._progress`).
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
             (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
             COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
@@ -369,11 +370,7 @@ class _Steps:
     """The four-step progress bar of :func:`corrupt_annotations` (nothing without ``progress``)."""
 
     def __init__(self, progress: bool) -> None:
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=4, desc="corrupt", unit="step", leave=False)
+        self.bar = progress_bar(4, "corrupt", unit="step", leave=False) if progress else None
 
     def step(self, *, last: bool = False) -> None:
         if self.bar is not None:

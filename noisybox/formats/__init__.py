@@ -94,7 +94,7 @@ def read_annotations(
         format: ``"coco"``, ``"voc"`` or ``"yolo"``; detected from ``path`` when ``None``.
         image_set: VOC only, the ``ImageSets/Main`` list to read.
         image_root: YOLO only, the images folder if not the sibling ``images``.
-        progress: tqdm bar on stderr for the per-file formats.
+        progress: a progress bar on stderr for the per-file formats.
 
     Raises:
         NoisyboxError: for a missing path, an unknown format or malformed content.

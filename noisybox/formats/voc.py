@@ -102,7 +102,7 @@ def read_voc(
     Args:
         path: the year folder (holding ``Annotations/``) or the ``Annotations`` folder.
         image_set: read only the ids listed in ``ImageSets/Main/<image_set>.txt``.
-        progress: show a tqdm bar on stderr.
+        progress: show a progress bar on stderr.
 
     Returns:
         :class:`Annotations`; image ids are the running index in sorted file order,

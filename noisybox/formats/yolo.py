@@ -144,7 +144,7 @@ def read_yolo(
     Args:
         path: dataset folder (with ``labels/`` and ``images/``) or a ``labels`` folder.
         image_root: the images folder, if not the sibling ``images``.
-        progress: show a tqdm bar on stderr.
+        progress: show a progress bar on stderr.
 
     Returns:
         :class:`Annotations`; images in sorted relative-path order (image id = that index),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import atomic_write_json, atomic_write_text, read_json_object
-from noisybox._progress import progress_bar
+from noisybox._progress import progress_bar, progress_write
 from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
 from noisybox.study.grid import Cell
@@ -156,10 +156,8 @@ def _cell_done(
         return
     trained.append(cell_id)
     if outcome.get("collapsed") and progress:
-        from tqdm.auto import tqdm
-
         reasons = "; ".join(outcome["collapse_reasons"])
-        tqdm.write(f"collapsed: {cell_id}: {reasons}", file=sys.stderr)
+        progress_write(f"collapsed: {cell_id}: {reasons}")
 
 
 def _init_cell_process(threads: int) -> None:
