@@ -321,8 +321,8 @@ def _written_norm(boxes: np.ndarray, image_sizes: np.ndarray) -> tuple[np.ndarra
     # so that what is written lies inside the image like the noisy box does.
     scale = 10.0**YOLO_DECIMALS
     size = np.concatenate([image_sizes, image_sizes], axis=1)
-    centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2 / size[:, :2]
-    extent = (boxes[:, 2:4] - boxes[:, 0:2]) / size[:, :2]
+    cxcywh = box_convert(boxes[:, :4], "xyxy", "cxcywh") / size
+    centre, extent = cxcywh[:, 0:2], cxcywh[:, 2:4]
     extent = np.clip(np.floor(extent * scale + 1e-6), 1.0, scale) / scale
     lo = np.ceil(extent / 2 * scale - 1e-6) / scale
     hi = np.floor((1.0 - extent / 2) * scale + 1e-6) / scale

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 from noisybox._fileio import atomic_write_json, read_json_object, to_jsonable
 from noisybox._progress import evaluation_line, is_terminal
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.study.config import (
     RESERVED_OPTIONS,
@@ -485,15 +486,15 @@ def _evaluate(
         )
         for image_id, result in zip(test.image_ids[i : i + 16], results, strict=True):
             boxes = result.boxes
-            xyxy = boxes.xyxy.cpu().numpy()
-            for (x1, y1, x2, y2), k, score in zip(
-                xyxy, boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), strict=True
+            xywh = box_convert(boxes.xyxy.cpu().numpy(), "xyxy", "xywh")
+            for box, k, score in zip(
+                xywh, boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), strict=True
             ):
                 detections.append(
                     {
                         "image_id": int(image_id),
                         "category_id": class_ids[int(k)],
-                        "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                        "bbox": [float(v) for v in box],
                         "score": float(score),
                     }
                 )

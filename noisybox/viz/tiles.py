@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from noisybox.boxes import elementwise_box_iou
+from noisybox.boxes import box_convert, elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.viz.draw import (
@@ -275,8 +275,8 @@ def _arrows(ax: Axes, start: np.ndarray, end: np.ndarray) -> None:
     pixels, ``xyxy``): where a relocated box came from."""
     from matplotlib.patches import FancyArrowPatch
 
-    a = (start[:, :2] + start[:, 2:4]) / 2
-    b = (end[:, :2] + end[:, 2:4]) / 2
+    a = box_convert(start[:, :4], "xyxy", "cxcywh")[:, :2]
+    b = box_convert(end[:, :4], "xyxy", "cxcywh")[:, :2]
     for (x0, y0), (x1, y1) in zip(a.tolist(), b.tolist(), strict=True):
         ax.add_patch(
             FancyArrowPatch(
