@@ -48,6 +48,7 @@ from PIL import Image
 
 from noisybox._fileio import atomic_write_bytes, atomic_write_json, make_dirs, staged
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS, check_limit
+from noisybox._seeds import stream_rng
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -269,7 +270,7 @@ def _write_split(
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for number in range(1, count + 1):
-        rng = np.random.default_rng([int(seed), _SPLIT_CODES[split], number])
+        rng = stream_rng(int(seed), _SPLIT_CODES[split], number)
         image, boxes, labels = draw_shapes_image(rng, size, max_objects)
         file_name = f"images/{split}/{number:06d}.png"
         _save_png(root / file_name, image)
