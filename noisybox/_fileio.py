@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from noisybox._json import MAX_JSON_DEPTH, parse_json
+from noisybox._json import MAX_JSON_DEPTH, compact_json, parse_json, to_jsonable
 from noisybox._outputs import (
     PathLike,
     check_outputs,
@@ -72,6 +72,7 @@ __all__ = [
     "check_replaceable_annotations",
     "check_replaceable_plot",
     "check_side_files",
+    "compact_json",
     "MAX_JSON_DEPTH",
     "make_dirs",
     "parse_json",
@@ -79,6 +80,7 @@ __all__ = [
     "resolve_output",
     "save_figure",
     "staged",
+    "to_jsonable",
 ]
 
 
@@ -277,15 +279,47 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON (numpy scalars and paths converted), atomically.
+def atomic_write_json(
+    path: PathLike,
+    data: Any,
+    *,
+    indent: int | None = 1,
+    separators: tuple[str, str] | None = None,
+    default: Callable[[Any], Any] | None = None,
+    newline: bool = True,
+) -> Path:
+    """Write ``data`` as JSON atomically: the one way noisybox writes a JSON file.
+
+    The defaults give the records and configs of a results folder (one-space indent,
+    numpy scalars and paths converted, a final newline); the keywords reproduce the other
+    files noisybox has always written, whose bytes must not change (a manifest's two-space
+    indent, a dataset's compact one-line document). Non-ASCII text is escaped
+    (``ensure_ascii``) and keys keep their order.
+
+    Args:
+        path: the output (see :func:`atomic_write`).
+        data: a JSON-able value.
+        indent: spaces per level, or ``None`` for one line.
+        separators: ``(item, key)`` separators, as for :func:`json.dumps` (``(",", ":")``:
+            compact).
+        default: turns a value JSON cannot hold into one it can (default: paths to
+            strings, numpy scalars and arrays to numbers and lists, anything else raises
+            ``TypeError``; :class:`str` writes every such value as its text).
+        newline: end the file with a newline.
+
+    Returns:
+        The path written (see :func:`atomic_write`).
 
     >>> import tempfile, numpy as np
     >>> path = atomic_write_json(Path(tempfile.mkdtemp()) / "a.json", {"n": np.int64(3)})
     >>> path.read_text().splitlines()
     ['{', ' "n": 3', '}']
+    >>> _ = atomic_write_json(path, {"n": [1, 2]}, indent=None, separators=(",", ":"), newline=False)
+    >>> path.read_text()
+    '{"n":[1,2]}'
     """
-    return atomic_write_text(path, json.dumps(data, indent=1, default=_json_default) + "\n")
+    text = json.dumps(data, indent=indent, separators=separators, default=default or _json_default)
+    return atomic_write_text(path, text + "\n" if newline else text)
 
 
 def _json_default(value: Any) -> Any:

@@ -1,5 +1,9 @@
 """The one JSON parser of noisybox: every JSON file it reads goes through :func:`parse_json`.
 
+:func:`compact_json` is its counterpart for the documents it reads and writes back whole
+(a COCO file): the bytes of a value, compact, by the parser that can hold it.
+:func:`to_jsonable` gives a value as it will read back from a JSON file.
+
 A module of its own, below :mod:`noisybox._fileio` and :mod:`noisybox._outputs` (both use
 it), so that neither imports the other to read a file; ``_fileio`` re-exports it.
 """
@@ -13,7 +17,7 @@ from typing import Any
 
 from noisybox.errors import NoisyboxError
 
-__all__ = ["MAX_JSON_DEPTH", "parse_json"]
+__all__ = ["MAX_JSON_DEPTH", "compact_json", "parse_json", "to_jsonable"]
 
 PathLike = str | os.PathLike[str]
 
@@ -82,3 +86,36 @@ def parse_json(raw: bytes, source: PathLike, *, what: str = "valid JSON") -> tup
     except ValueError as exc:  # an integer beyond Python's int_max_str_digits
         reason = f"a number Python cannot read ({str(exc).splitlines()[0]})"
     raise NoisyboxError(f"Expected {what} in {where} but got {reason}")
+
+
+def compact_json(data: Any, *, stdlib: bool = False) -> bytes:
+    """``data`` as compact JSON bytes (no whitespace, UTF-8 text unescaped).
+
+    orjson writes it (floats in shortest round-trip form, ``1e-7``) unless ``stdlib`` (the
+    flag :func:`parse_json` returned) or orjson cannot hold a value (an integer beyond 64
+    bits, ``NaN``): then the standard library, which keeps them as they were read.
+
+    >>> compact_json({"a": [1, 0.5], "b": "é"}).decode()
+    '{"a":[1,0.5],"b":"é"}'
+    >>> compact_json({"id": 1180591620717411303424, "x": float("nan")})
+    b'{"id":1180591620717411303424,"x":NaN}'
+    """
+    import orjson
+
+    if not stdlib:
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            pass
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON: tuples as lists, other non-JSON values (paths,
+    enums, devices) as their ``str``, keys as strings.
+
+    >>> from pathlib import PurePosixPath
+    >>> to_jsonable({"out": PurePosixPath("runs/a"), "size": (640, 480), 1: None})
+    {'out': 'runs/a', 'size': [640, 480], '1': None}
+    """
+    return json.loads(json.dumps(value, default=str))

@@ -6,15 +6,28 @@ a pipe does not: there every redraw becomes a line (one per training step of eve
 :class:`LineProgress` with the same small interface, which prints one line at most every
 ``interval`` seconds and one when it closes: a line per epoch (or per few seconds of a long
 one) for training, a line per cell for a benchmark grid (``interval=0``).
+:func:`progress_iter` puts the same behind a loop over files, and :func:`progress_write`
+prints a message without breaking a live bar. Nothing else in noisybox imports tqdm.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from collections.abc import Iterable, Iterator, Sized
+from typing import IO, Any, TypeVar
 
-__all__ = ["LINE_INTERVAL_S", "LineProgress", "evaluation_line", "is_terminal", "progress_bar"]
+__all__ = [
+    "LINE_INTERVAL_S",
+    "LineProgress",
+    "evaluation_line",
+    "is_terminal",
+    "progress_bar",
+    "progress_iter",
+    "progress_write",
+]
+
+_T = TypeVar("_T")
 
 #: Seconds between two progress lines when stderr is not a terminal.
 LINE_INTERVAL_S = 10.0
@@ -160,6 +173,55 @@ def progress_bar(
         file=stream,
         disable=not enabled,
     )
+
+
+def progress_iter(
+    items: Iterable[_T],
+    desc: str,
+    *,
+    total: int | None = None,
+    enabled: bool = True,
+    unit: str = "it",
+    **kwargs: Any,
+) -> Iterator[_T]:
+    """The items of ``items``, counted on a :func:`progress_bar` that closes after the last.
+
+    Args:
+        items: what to loop over.
+        desc: what progresses (``"reading VOC"``).
+        total: the number of items (default ``len(items)`` where it has one).
+        enabled: ``False`` prints nothing at all.
+        unit: the unit's name.
+        **kwargs: more :func:`progress_bar` options (``leave``, ``interval``).
+
+    >>> list(progress_iter(["a", "b"], "reading", enabled=False))
+    ['a', 'b']
+    """
+    if total is None and isinstance(items, Sized):
+        total = len(items)
+    with progress_bar(total, desc, enabled=enabled, unit=unit, **kwargs) as bar:
+        for item in items:
+            yield item
+            bar.update(1)
+
+
+def progress_write(text: str) -> None:
+    """Print ``text`` on stderr as a line of its own, above a live bar on a terminal.
+
+    >>> import contextlib, io
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     progress_write("collapsed: cell-1")
+    >>> err.getvalue()
+    'collapsed: cell-1\\n'
+    """
+    stream = sys.stderr
+    if is_terminal(stream):
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=stream)
+    else:
+        print(text, file=stream, flush=True)
 
 
 def evaluation_line(

@@ -11,6 +11,7 @@ import numpy as np
 from noisybox.boxes import elementwise_box_iou
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.edits import record_ids_after_drop
 
 __all__ = [
     "PAPER_STATISTIC",
@@ -334,34 +335,15 @@ def _check_same_images(clean: Annotations, noisy: Annotations) -> None:
             )
 
 
-def _renumber_voc(record_ids: list[Any], dropped: set[Any]) -> list[Any]:
-    """VOC record ids (``file.xml#k``, by position) after the ``dropped`` objects are
-    removed from their files; dropped ids map to ``None``.
-
-    >>> _renumber_voc(["a.xml#0", "a.xml#1", "a.xml#2", "b.xml#0"], {"a.xml#1"})
-    ['a.xml#0', None, 'a.xml#1', 'b.xml#0']
-    """
-    gone: dict[str, int] = {}
-    out: list[Any] = []
-    for rid in record_ids:
-        name, _, k = str(rid).rpartition("#")
-        if rid in dropped:
-            gone[name] = gone.get(name, 0) + 1
-            out.append(None)
-        else:
-            out.append(f"{name}#{int(k) - gone.get(name, 0)}")
-    return out
-
-
 def match_records(
     clean: Annotations, noisy: Annotations, *, dropped: list[Any] | None = None
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Match the records of a noisy set that may drop, add and relabel records.
 
-    COCO ids and YOLO ``file:line`` ids survive dropped records (noisybox leaves a dropped
-    YOLO line empty); VOC ids number the objects of a file, so pass ``dropped``, the clean
-    ids of the dropped records (``annotation_noise.dropped_records`` of the manifest), to
-    match VOC files.
+    COCO ids and YOLO ``file:line`` ids survive dropped records; VOC ids number the
+    objects of a file, so pass ``dropped``, the clean ids of the dropped records
+    (``annotation_noise.dropped_records`` of the manifest), to match VOC files
+    (:func:`noisybox.formats.edits.record_ids_after_drop`).
 
     Returns:
         ``(rows, counts)``: ``int64[N]`` the row of ``noisy`` holding each record of
@@ -373,9 +355,7 @@ def match_records(
     """
     _check_matchable(clean, noisy)
     row_of = {rid: k for k, rid in enumerate(noisy.record_ids)}
-    ids = list(clean.record_ids)
-    if dropped and clean.format == "voc":
-        ids = _renumber_voc(ids, set(dropped))
+    ids = record_ids_after_drop(clean, dropped)
     rows = np.array([row_of.get(rid, -1) if rid is not None else -1 for rid in ids], dtype=np.int64)
     matched = rows >= 0
     clean_image = np.asarray(clean.image_ids)[clean.box_image_index]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 
 from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
-from noisybox._fileio import atomic_dir, check_outputs
+from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
+from noisybox._progress import progress_bar
 from noisybox.corrupt.annotations import (
     DEFAULT_SEED,
     CorruptedBoxes,
@@ -182,7 +182,7 @@ def corrupt_annotations(
             image (beyond :data:`BOX_TOLERANCE`): ``"error"`` stops, ``"skip"`` writes it
             back unchanged and leaves it out of the figures, ``"clip"`` clips it into the
             image and perturbs it (skipping it if nothing is left).
-        progress: tqdm progress on stderr.
+        progress: a progress bar on stderr (:mod:`noisybox._progress`).
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
             (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
             COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
@@ -289,7 +289,7 @@ def corrupt_annotations(
             write_annotations(
                 result.annotations, tmp / name, provenance=result.provenance, progress=progress
             )
-        (tmp / MANIFEST_NAME).write_text(json.dumps(whole.provenance, indent=2) + "\n")
+        atomic_write_json(tmp / MANIFEST_NAME, whole.provenance, indent=2)
     bar.step(last=True)
     return whole
 
@@ -362,11 +362,7 @@ class _Steps:
     """The four-step progress bar of :func:`corrupt_annotations` (nothing without ``progress``)."""
 
     def __init__(self, progress: bool) -> None:
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=4, desc="corrupt", unit="step", leave=False)
+        self.bar = progress_bar(4, "corrupt", unit="step", leave=False) if progress else None
 
     def step(self, *, last: bool = False) -> None:
         if self.bar is not None:

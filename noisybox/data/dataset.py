@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from noisybox._seeds import stream_seed
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import default_image_root, image_path, load_image
@@ -254,12 +255,12 @@ class SeededSampler(Sampler):
         if self.base is not None:
             order: Any = self.base
         elif self.shuffle:
-            generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
+            generator = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
             order = torch.randperm(self.num_items, generator=generator).tolist()
         else:
             order = range(self.num_items)
         for index in order:
-            yield int(index), _mix(self.seed, epoch, int(index))
+            yield int(index), stream_seed(self.seed, epoch, int(index))
 
 
 def build_dataloader(
@@ -332,9 +333,3 @@ def _worker_init(worker_id: int) -> None:
         from noisybox.data.transforms import reseed_transforms
 
         reseed_transforms(transforms, torch.initial_seed() % 2**32)
-
-
-def _mix(*values: int) -> int:
-    """A 63-bit seed mixing integers (``numpy.random.SeedSequence`` hashing)."""
-    state = np.random.SeedSequence([int(v) % 2**63 for v in values]).generate_state(2, np.uint32)
-    return (int(state[0]) << 31) ^ int(state[1])

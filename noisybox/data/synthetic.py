@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -47,8 +46,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from noisybox._fileio import atomic_write_bytes, atomic_write_text, make_dirs, staged
+from noisybox._fileio import atomic_write_bytes, atomic_write_json, make_dirs, staged
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS, check_limit
+from noisybox._seeds import stream_rng
 
 __all__ = [
     "SHAPE_CLASSES",
@@ -181,7 +181,9 @@ def make_shapes_dataset(
             document = _write_split(
                 root, split, int(count), int(image_size), int(max_objects), seed
             )
-            atomic_write_text(json_path, json.dumps(document, separators=(",", ":")))
+            atomic_write_json(
+                json_path, document, indent=None, separators=(",", ":"), newline=False
+            )
     return ShapesDataset(
         root=root,
         train_annotations=train_json,
@@ -268,7 +270,7 @@ def _write_split(
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for number in range(1, count + 1):
-        rng = np.random.default_rng([int(seed), _SPLIT_CODES[split], number])
+        rng = stream_rng(int(seed), _SPLIT_CODES[split], number)
         image, boxes, labels = draw_shapes_image(rng, size, max_objects)
         file_name = f"images/{split}/{number:06d}.png"
         _save_png(root / file_name, image)

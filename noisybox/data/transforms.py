@@ -24,7 +24,8 @@ from typing import Any
 
 import albumentations as A
 import cv2
-import numpy as np
+
+from noisybox._seeds import child_seeds
 
 from noisybox.noise.spec import NoiseSpec
 
@@ -72,6 +73,7 @@ def build_transforms(
         ValueError: ``image_size`` is not positive or ``noise`` is not a mapping.
 
     Example:
+        >>> import numpy as np
         >>> pipeline = build_transforms(True, 64, seed=0)
         >>> out = pipeline(image=np.zeros((32, 16, 3), np.uint8),
         ...                bboxes=np.array([[0.0, 0.0, 8.0, 16.0]]), labels=np.array([1]))
@@ -181,7 +183,6 @@ def reseed_transforms(pipeline: Any, seed: int | None) -> None:
     children = getattr(pipeline, "transforms", [])
     if seed is None or not children:
         return
-    child_seeds = np.random.SeedSequence(int(seed)).generate_state(len(children), dtype=np.uint32)
-    for child, child_seed in zip(children, child_seeds, strict=True):
+    for child, child_seed in zip(children, child_seeds(int(seed), len(children)), strict=True):
         if hasattr(child, "set_random_seed"):
-            reseed_transforms(child, int(child_seed))
+            reseed_transforms(child, child_seed)

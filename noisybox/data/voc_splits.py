@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from noisybox._fileio import read_json_object
+from noisybox._fileio import atomic_dir, atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
 
 _SPLIT_FILE = "noisybox-split.json"
@@ -247,8 +246,6 @@ def write_voc_split(root: VocRoots, image_set: str, out: str | os.PathLike[str])
         NoisyboxError: a list is missing (see :func:`listed_ids`), an XML file it names is
             missing, or ``out`` holds something else than an earlier split.
     """
-    from noisybox._fileio import atomic_dir, atomic_write_text
-
     out = Path(out)
     roots = _roots(root)
     pairs = listed_ids(roots, image_set)
@@ -278,5 +275,5 @@ def write_voc_split(root: VocRoots, image_set: str, out: str | os.PathLike[str])
                 (tmp / "JPEGImages" / f"{i}.jpg").symlink_to(
                     r.resolve() / "JPEGImages" / f"{i}.jpg"
                 )
-        atomic_write_text(tmp / _SPLIT_FILE, json.dumps(what) + "\n")
+        atomic_write_json(tmp / _SPLIT_FILE, what, indent=None)
     return out

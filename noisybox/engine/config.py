@@ -10,7 +10,6 @@ them from the dataclass and the registries.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import numbers
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._deprecation import rename_keys, renamed_keywords, warn_renamed
+from noisybox._json import parse_json, to_jsonable
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, list_detector_losses
 from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
@@ -204,7 +204,7 @@ class TrainConfig:
         >>> TrainConfig("train.json", epochs=2).to_dict()["epochs"]
         2
         """
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        return to_jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
@@ -399,19 +399,20 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         NoisyboxError: the file is unreadable, not JSON/YAML, or not a mapping.
     """
     path = Path(path)
+    what = "a JSON/YAML training config"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            data = yaml.safe_load(text)
+            data = yaml.safe_load(raw.decode("utf-8"))
         else:
-            data = json.loads(text)
+            data, _ = parse_json(raw, path, what=what)
+    except NoisyboxError:
+        raise
     except (OSError, UnicodeDecodeError, ValueError, Exception) as exc:  # yaml.YAMLError too
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise NoisyboxError(
-            f"Expected a JSON/YAML training config in {path} but got: {first}"
-        ) from None
+        raise NoisyboxError(f"Expected {what} in {path} but got: {first}") from None
     if not isinstance(data, dict):
         raise NoisyboxError(
             f"Expected a mapping of TrainConfig fields in {path} but got {type(data).__name__}"

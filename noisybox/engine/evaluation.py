@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisybox._deprecation import renamed_keywords
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def predict(
             boxes = out["boxes"].float().cpu()
             if boxes.numel() == 0:
                 continue
-            xywh = torch.cat([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], dim=1).tolist()
+            xywh = box_convert(boxes, "xyxy", "xywh").tolist()
             for box, score, label in zip(
                 xywh, out["scores"].tolist(), out["labels"].tolist(), strict=True
             ):

@@ -18,7 +18,6 @@ seeds it and saves its state in the checkpoint); data order and augmentation com
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import torch
 
-from noisybox._fileio import atomic_write_text
+from noisybox._fileio import atomic_write_json
 from noisybox._progress import evaluation_line
 from noisybox.detectors import LOSS_KEYS, pop_iou_stats, set_box_loss_alpha
 from noisybox.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
@@ -96,10 +95,6 @@ class TrainResult:
         out = dataclasses.asdict(self)
         out["checkpoint"] = str(self.checkpoint)
         return out
-
-
-def _atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def train(
@@ -343,7 +338,9 @@ def _finish(run: Run, start_time: float) -> TrainResult:
         convergence=convergence(run.history) if finished else None,
     )
     if info.is_main:
-        _atomic_write_json(Path(cfg.out_dir) / "result.json", result.to_dict())
+        atomic_write_json(
+            Path(cfg.out_dir) / "result.json", result.to_dict(), indent=2, default=str
+        )
     barrier(info)
     return result
 

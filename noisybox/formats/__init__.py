@@ -17,6 +17,7 @@ from noisybox._fileio import (
     check_outputs,
     check_replaceable_annotations,
     check_side_files,
+    read_json_object,
     staged,
 )
 from noisybox.boxes import box_convert
@@ -93,7 +94,7 @@ def read_annotations(
         format: ``"coco"``, ``"voc"`` or ``"yolo"``; detected from ``path`` when ``None``.
         image_set: VOC only, the ``ImageSets/Main`` list to read.
         image_root: YOLO only, the images folder if not the sibling ``images``.
-        progress: tqdm bar on stderr for the per-file formats.
+        progress: a progress bar on stderr for the per-file formats.
 
     Raises:
         NoisyboxError: for a missing path, an unknown format or malformed content.
@@ -251,8 +252,6 @@ def read_provenance(ann: Annotations) -> dict[str, Any] | None:
     inputs corrupted together) in a ``noisybox-manifest.json``, looked for in the set's
     folder and its two parents. An unreadable manifest counts as none.
     """
-    import json
-
     data = getattr(ann.document, "data", None)
     if isinstance(data, dict) and isinstance(data.get("info"), dict):
         found = data["info"].get("noisybox")
@@ -263,8 +262,7 @@ def read_provenance(ann: Annotations) -> dict[str, Any] | None:
         manifest = folder / MANIFEST_NAME
         if manifest.is_file():
             try:
-                prov = json.loads(manifest.read_text())
-            except (OSError, ValueError):
+                return read_json_object(manifest)
+            except NoisyboxError:  # unreadable, not JSON or not an object
                 return None
-            return prov if isinstance(prov, dict) else None
     return None

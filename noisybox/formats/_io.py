@@ -7,6 +7,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from noisybox._progress import progress_iter
+
 __all__ = [
     "MANIFEST_NAME",
     "changed_rows",
@@ -28,17 +30,15 @@ def changed_rows(boxes: np.ndarray, original: np.ndarray) -> np.ndarray:
 def progress_enumerate(
     items: Sequence[_T], *, progress: bool, desc: str, unit: str = "file"
 ) -> Iterable[tuple[int, _T]]:
-    """``enumerate(items)``, behind a tqdm bar on stderr when ``progress``.
+    """``enumerate(items)``, behind a progress bar on stderr when ``progress``
+    (:func:`noisybox._progress.progress_iter`).
 
     >>> list(progress_enumerate(["a", "b"], progress=False, desc="reading"))
     [(0, 'a'), (1, 'b')]
     """
-    pairs = enumerate(items)
     if not progress:
-        return pairs
-    from tqdm import tqdm
-
-    return tqdm(pairs, total=len(items), desc=desc, unit=unit, leave=False)
+        return enumerate(items)
+    return enumerate(progress_iter(items, desc, unit=unit, leave=False))
 
 
 def group_by_file(

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Annotations", "concat_annotations"]
+from noisybox.errors import NoisyboxError
+
+__all__ = ["Annotations", "category_ids", "concat_annotations", "names_by_category"]
 
 
 @dataclasses.dataclass
@@ -144,3 +146,49 @@ def concat_annotations(parts: Sequence[Annotations]) -> Annotations:
         format=formats.pop() if len(formats) == 1 else "mixed",
         source=" + ".join(str(p.source) for p in parts),
     )
+
+
+def category_ids(ann: Annotations) -> list[int]:
+    """The sorted category ids of ``ann``: those of its boxes and those it names."""
+    return sorted({int(c) for c in ann.categories.tolist()} | {int(c) for c in ann.category_names})
+
+
+def names_by_category(ann: Annotations, names: Sequence[str]) -> dict[int, str]:
+    """Category id -> name for a list of class names, by the rule of ``ann``'s format.
+
+    YOLO: name ``k`` is class ``k`` (the ``names`` of a ``data.yaml``). COCO and VOC: the
+    names follow the sorted category ids (the order of the detectors' labels ``1..K``).
+
+    Args:
+        ann: the annotations.
+        names: the class names.
+
+    Returns:
+        A dict holding every id of :func:`category_ids`.
+
+    Raises:
+        NoisyboxError: fewer names than the format needs.
+
+    >>> ann = Annotations(np.array([1]), np.ones((1, 2)), ["a"], np.array([0, 0]),
+    ...     np.ones((2, 4)), np.array([3, 7]), np.zeros(2, bool), [1, 2], {}, "coco", "x")
+    >>> names_by_category(ann, ["dog", "bus"])
+    {3: 'dog', 7: 'bus'}
+    >>> names_by_category(dataclasses.replace(ann, format="yolo"), list("abcdefgh"))
+    {3: 'd', 7: 'h'}
+    """
+    ids = category_ids(ann)
+    names = [str(n) for n in names]
+    if ann.format == "yolo":
+        needed = max(ids) + 1 if ids else 0
+        if len(names) < needed:
+            raise NoisyboxError(
+                f"Expected at least {needed} class names (YOLO classes 0..{needed - 1} in "
+                f"{ann.source}) but got {len(names)}"
+            )
+        return {c: names[c] for c in ids}
+    if len(names) < len(ids):
+        raise NoisyboxError(
+            f"Expected {len(ids)} class names (one per category id {ids} of {ann.source}) "
+            f"but got {len(names)}"
+        )
+    return dict(zip(ids, names[: len(ids)], strict=True))

@@ -20,16 +20,14 @@ Choices, and why:
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
-from noisybox._fileio import atomic_write_bytes, parse_json
+from noisybox._fileio import atomic_write_bytes, compact_json, parse_json
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import changed_rows
@@ -346,13 +344,4 @@ def write_coco(
         info = dict(info) if isinstance(info, dict) else {}
         info["noisybox"] = provenance
         data["info"] = info
-    payload = b""
-    if not doc.stdlib_json:
-        try:
-            payload = orjson.dumps(data)
-        except TypeError:
-            payload = b""
-    if not payload:
-        # NaN/Infinity or integers beyond 64 bits: only the json module keeps them as they were.
-        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    atomic_write_bytes(output_path, payload)
+    atomic_write_bytes(output_path, compact_json(data, stdlib=doc.stdlib_json))

@@ -6,13 +6,50 @@ box coordinate); :class:`RecordEdits` only marks them."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
+from noisybox.formats._io import MANIFEST_NAME
 
-__all__ = ["RecordEdits", "dropped_records", "relocated_records"]
+__all__ = ["RecordEdits", "dropped_records", "record_ids_after_drop", "relocated_records"]
+
+
+def record_ids_after_drop(clean: Any, dropped: Sequence[Any] | None) -> list[Any]:
+    """The id each record of ``clean`` has in a copy written without the ``dropped`` ones.
+
+    COCO ids and YOLO ``file:line`` ids survive dropped records (noisybox leaves a dropped
+    YOLO line empty), so they are returned as they are. VOC ids number the objects of a
+    file by position (``file.xml#k``): the objects after a dropped one move up, and a
+    dropped one has no id (``None``).
+
+    Args:
+        clean: the annotations (their ``format`` and ``record_ids``).
+        dropped: the clean ids of the dropped records (the manifest's
+            ``annotation_noise.dropped_records``, :func:`dropped_records`), or ``None``.
+
+    >>> class Voc:
+    ...     format, record_ids = "voc", ["a.xml#0", "a.xml#1", "a.xml#2", "b.xml#0"]
+    >>> record_ids_after_drop(Voc(), ["a.xml#1"])
+    ['a.xml#0', None, 'a.xml#1', 'b.xml#0']
+    """
+    ids = list(clean.record_ids)
+    if not dropped or clean.format != "voc":
+        return ids
+    gone_ids = set(dropped)
+    gone: dict[str, int] = {}
+    out: list[Any] = []
+    for rid in ids:
+        name, _, k = str(rid).rpartition("#")
+        if rid in gone_ids:
+            gone[name] = gone.get(name, 0) + 1
+            out.append(None)
+        else:
+            out.append(f"{name}#{int(k) - gone.get(name, 0)}")
+    return out
 
 
 def dropped_records(noisy: Any) -> list[Any] | None:
@@ -23,18 +60,14 @@ def dropped_records(noisy: Any) -> list[Any] | None:
     VOC numbers objects by position (``file.xml#k``), so matching a noisy VOC folder to its
     clean one needs them (:func:`noisybox.stats.match_records`).
     """
-    import json
-
-    from noisybox.formats._io import MANIFEST_NAME
-
     # a VOC document by its format, not its class: voc.py imports this module
     root = getattr(getattr(noisy, "document", None), "root", None)
     if getattr(noisy, "format", None) != "voc" or root is None:
         return None
     manifest = root / MANIFEST_NAME
     try:
-        record = json.loads(manifest.read_text()).get("annotation_noise") or {}
-    except (OSError, ValueError, AttributeError):
+        record = read_json_object(manifest).get("annotation_noise") or {}
+    except NoisyboxError:
         return None
     dropped = record.get("dropped_records") if isinstance(record, dict) else None
     return list(dropped) if isinstance(dropped, list) else None

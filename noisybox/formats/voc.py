@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import atomic_dir
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
     MANIFEST_NAME,
@@ -102,7 +102,7 @@ def read_voc(
     Args:
         path: the year folder (holding ``Annotations/``) or the ``Annotations`` folder.
         image_set: read only the ids listed in ``ImageSets/Main/<image_set>.txt``.
-        progress: show a tqdm bar on stderr.
+        progress: show a progress bar on stderr.
 
     Returns:
         :class:`Annotations`; image ids are the running index in sorted file order,
@@ -390,8 +390,6 @@ def write_voc(
             if entry.name not in ("Annotations", MANIFEST_NAME):
                 os.symlink(entry.resolve(), tmp / entry.name)
         if provenance is not None:
-            import json
-
-            (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+            atomic_write_json(tmp / MANIFEST_NAME, provenance, indent=2)
         for name, content in (extra_files or {}).items():
             (tmp / name).write_bytes(content)

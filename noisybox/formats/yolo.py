@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import os
 import shutil
 import stat
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from noisybox._fileio import atomic_dir
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import (
@@ -145,7 +144,7 @@ def read_yolo(
     Args:
         path: dataset folder (with ``labels/`` and ``images/``) or a ``labels`` folder.
         image_root: the images folder, if not the sibling ``images``.
-        progress: show a tqdm bar on stderr.
+        progress: show a progress bar on stderr.
 
     Returns:
         :class:`Annotations`; images in sorted relative-path order (image id = that index),
@@ -322,8 +321,8 @@ def _written_norm(boxes: np.ndarray, image_sizes: np.ndarray) -> tuple[np.ndarra
     # so that what is written lies inside the image like the noisy box does.
     scale = 10.0**YOLO_DECIMALS
     size = np.concatenate([image_sizes, image_sizes], axis=1)
-    centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2 / size[:, :2]
-    extent = (boxes[:, 2:4] - boxes[:, 0:2]) / size[:, :2]
+    cxcywh = box_convert(boxes[:, :4], "xyxy", "cxcywh") / size
+    centre, extent = cxcywh[:, 0:2], cxcywh[:, 2:4]
     extent = np.clip(np.floor(extent * scale + 1e-6), 1.0, scale) / scale
     lo = np.ceil(extent / 2 * scale - 1e-6) / scale
     hi = np.floor((1.0 - extent / 2) * scale + 1e-6) / scale
@@ -458,4 +457,4 @@ def write_yolo(
             for cfg in sorted(doc.dataset_dir.glob("*.yaml")):
                 shutil.copyfile(cfg, tmp / cfg.name)
         if provenance is not None:
-            (tmp / MANIFEST_NAME).write_text(json.dumps(provenance, indent=2) + "\n")
+            atomic_write_json(tmp / MANIFEST_NAME, provenance, indent=2)

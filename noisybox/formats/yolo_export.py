@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from noisybox._fileio import atomic_dir
+from noisybox._fileio import atomic_dir, atomic_write_json
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME
 from noisybox.formats.annotations import Annotations
@@ -46,15 +47,17 @@ def yolo_label_lines(boxes: np.ndarray, image_size: np.ndarray, classes: np.ndar
     >>> yolo_label_lines(np.array([[-2.0, 0.0, 6.0, 5.0]]), np.array([10.0, 10.0]), np.array([1]))
     ['1 0.300000 0.250000 0.600000 0.500000']
     """
-    w, h = float(image_size[0]), float(image_size[1])
-    clipped = np.clip(np.asarray(boxes, dtype=np.float64), 0.0, [w, h, w, h])
-    lines = []
-    for (x1, y1, x2, y2), k in zip(clipped, classes, strict=True):
-        if x2 <= x1 or y2 <= y1:
-            continue
-        cx, cy = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h
-        lines.append(f"{int(k)} {cx:.6f} {cy:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
-    return lines
+    size = np.array([image_size[0], image_size[1]] * 2, dtype=np.float64)
+    clipped = np.clip(np.asarray(boxes, dtype=np.float64), 0.0, size)
+    classes = np.asarray(classes)
+    if len(classes) != len(clipped):
+        raise ValueError(f"Expected one class per box but got {len(classes)} for {len(clipped)}")
+    kept = ~((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1]))
+    normalised = box_convert(clipped[kept], "xyxy", "cxcywh") / size
+    return [
+        f"{int(k)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}"
+        for (cx, cy, bw, bh), k in zip(normalised.tolist(), classes[kept].tolist(), strict=True)
+    ]
 
 
 def export_yolo_dataset(
@@ -96,10 +99,7 @@ def export_yolo_dataset(
         lines.append("names:")
         lines += [f"  {k}: {json.dumps(names.get(cid, str(cid)))}" for k, cid in enumerate(ids)]
         (tmp / "data.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (tmp / MANIFEST_NAME).write_text(
-            json.dumps({"class_ids": ids, "splits": list(splits)}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+        atomic_write_json(tmp / MANIFEST_NAME, {"class_ids": ids, "splits": list(splits)}, indent=2)
     return target / "data.yaml"
 
 

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from noisybox._seeds import stream_rng
 from noisybox.errors import NoisyboxError
 from noisybox.settings import RATE
 
@@ -131,7 +132,7 @@ def corruption_rng(seed: int, name: str) -> np.random.Generator:
 
     ``relocate`` draws from ``k = 4``.
     """
-    return np.random.default_rng([int(seed), _STREAM[name]])
+    return stream_rng(int(seed), _STREAM[name])
 
 
 def relocate_boxes(boxes: np.ndarray, image_sizes: np.ndarray, uniforms: np.ndarray) -> np.ndarray:

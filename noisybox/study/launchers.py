@@ -11,15 +11,14 @@ launcher calls the function that trains one cell and writes its record (the runn
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from noisybox._fileio import atomic_write_json, atomic_write_text
-from noisybox._progress import progress_bar
+from noisybox._fileio import atomic_write_json, atomic_write_text, read_json_object
+from noisybox._progress import progress_bar, progress_write
 from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
 from noisybox.study.grid import Cell
@@ -99,7 +98,7 @@ def train_with_torchrun(train_cfg: Any, gpus: int, cell_dir: Path, progress: boo
         raise NoisyboxError(
             f"Expected torchrun to train {cell_dir.name} but got exit code {proc.returncode}: {' '.join(cmd)}"
         )
-    result = json.loads(result_path.read_text(encoding="utf-8"))
+    result = read_json_object(result_path, what="a training result")
     if not result.get("metrics") and not stopped_nonfinite(result.get("history") or []):
         raise NoisyboxError(f"Expected test metrics in {result_path} but got none")
     return Trained(
@@ -157,10 +156,8 @@ def _cell_done(
         return
     trained.append(cell_id)
     if outcome.get("collapsed") and progress:
-        from tqdm.auto import tqdm
-
         reasons = "; ".join(outcome["collapse_reasons"])
-        tqdm.write(f"collapsed: {cell_id}: {reasons}", file=sys.stderr)
+        progress_write(f"collapsed: {cell_id}: {reasons}")
 
 
 def _init_cell_process(threads: int) -> None:

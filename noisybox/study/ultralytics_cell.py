@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import shutil
 import sys
@@ -54,8 +53,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from noisybox._fileio import atomic_write_json, read_json_object
+from noisybox._fileio import atomic_write_json, read_json_object, to_jsonable
 from noisybox._progress import evaluation_line, is_terminal
+from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
 from noisybox.study.datasets import ResolvedDataset
 from noisybox.study.grid import Cell
@@ -384,7 +384,7 @@ def _resume_key(args: dict[str, Any], cell: Cell) -> dict[str, Any]:
     """What must equal for a saved run to continue: the train arguments and the loss."""
     kept = {k: v for k, v in args.items() if k not in _PATH_ARGS}
     loss = {"name": cell.loss.name, "alpha": cell.loss.alpha, "warmup": cell.loss.alpha_warmup}
-    return json.loads(json.dumps({"args": kept, "loss": loss}, default=str))
+    return to_jsonable({"args": kept, "loss": loss})
 
 
 def _resumable_state(state_path: Path, weights: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -481,15 +481,15 @@ def _evaluate(
         )
         for image_id, result in zip(test.image_ids[i : i + 16], results, strict=True):
             boxes = result.boxes
-            xyxy = boxes.xyxy.cpu().numpy()
-            for (x1, y1, x2, y2), k, score in zip(
-                xyxy, boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), strict=True
+            xywh = box_convert(boxes.xyxy.cpu().numpy(), "xyxy", "xywh")
+            for box, k, score in zip(
+                xywh, boxes.cls.cpu().numpy(), boxes.conf.cpu().numpy(), strict=True
             ):
                 detections.append(
                     {
                         "image_id": int(image_id),
                         "category_id": class_ids[int(k)],
-                        "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                        "bbox": [float(v) for v in box],
                         "score": float(score),
                     }
                 )

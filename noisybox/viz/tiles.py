@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from noisybox.boxes import elementwise_box_iou
-from noisybox.errors import NoisyboxError
-from noisybox.formats.annotations import Annotations
+from noisybox.boxes import box_convert, elementwise_box_iou
+from noisybox.formats.annotations import Annotations, category_ids, names_by_category
 from noisybox.viz.draw import (
     CLEAN_STYLE,
     DROPPED_STYLE,
@@ -42,9 +41,9 @@ def class_name_map(ann: Annotations, class_names: Sequence[str] | None = None) -
 
     Args:
         ann: the annotations (their own names are the default).
-        class_names: names overriding them. For YOLO name ``k`` is class ``k``; for COCO
-            and VOC the names follow the sorted category ids (the order of the detectors'
-            labels ``1..K``).
+        class_names: names overriding them, by the format's rule
+            (:func:`noisybox.formats.annotations.names_by_category`: for YOLO name ``k``
+            is class ``k``; for COCO and VOC the names follow the sorted category ids).
 
     Returns:
         A dict holding every category id of ``ann``.
@@ -57,24 +56,9 @@ def class_name_map(ann: Annotations, class_names: Sequence[str] | None = None) -
     >>> class_name_map(ann), class_name_map(ann, ["dog", "bus"])
     ({3: 'cat', 7: '7'}, {3: 'dog', 7: 'bus'})
     """
-    ids = sorted({int(c) for c in ann.categories.tolist()} | {int(c) for c in ann.category_names})
     if class_names is None:
-        return {c: str(ann.category_names.get(c, c)) for c in ids}
-    names = [str(n) for n in class_names]
-    if ann.format == "yolo":
-        needed = max(ids) + 1 if ids else 0
-        if len(names) < needed:
-            raise NoisyboxError(
-                f"Expected at least {needed} class names (YOLO classes 0..{needed - 1} in "
-                f"{ann.source}) but got {len(names)}"
-            )
-        return {c: names[c] for c in ids}
-    if len(names) < len(ids):
-        raise NoisyboxError(
-            f"Expected {len(ids)} class names (one per category id {ids} of {ann.source}) "
-            f"but got {len(names)}"
-        )
-    return dict(zip(ids, names[: len(ids)], strict=True))
+        return {c: str(ann.category_names.get(c, c)) for c in category_ids(ann)}
+    return names_by_category(ann, class_names)
 
 
 def render_tile(
@@ -275,8 +259,8 @@ def _arrows(ax: Axes, start: np.ndarray, end: np.ndarray) -> None:
     pixels, ``xyxy``): where a relocated box came from."""
     from matplotlib.patches import FancyArrowPatch
 
-    a = (start[:, :2] + start[:, 2:4]) / 2
-    b = (end[:, :2] + end[:, 2:4]) / 2
+    a = box_convert(start[:, :4], "xyxy", "cxcywh")[:, :2]
+    b = box_convert(end[:, :4], "xyxy", "cxcywh")[:, :2]
     for (x0, y0), (x1, y1) in zip(a.tolist(), b.tolist(), strict=True):
         ax.add_patch(
             FancyArrowPatch(
