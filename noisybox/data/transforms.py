@@ -26,7 +26,6 @@ import albumentations as A
 import cv2
 
 from noisybox._seeds import child_seeds
-
 from noisybox.noise.spec import NoiseSpec
 
 __all__ = ["LETTERBOX_FILL", "build_transforms", "reseed_transforms"]
