@@ -337,7 +337,7 @@ def _annotation_settings(
     clean ids of the dropped records (VOC numbers objects by position, so matching a noisy
     VOC file to its clean one needs them: ``noisybox iou --partial``) and, with
     ``relocate``, those of the relocated records (their IoU is reported apart)."""
-    from noisybox.noise.annotation import _STREAM
+    from noisybox.noise.annotation_noise import _STREAM
 
     record: dict[str, Any] = {
         name: {"rate": rate, "seed": [int(seed), _STREAM[name]]} for name, rate in rates.items()
