@@ -18,7 +18,7 @@ from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
 from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
 from noisybox._progress import progress_bar
-from noisybox.corrupt.annotations import (
+from noisybox.corrupt.in_memory import (
     DEFAULT_SEED,
     CorruptedBoxes,
     annotation_noise,
@@ -318,7 +318,7 @@ def _noisy_sets(
 ) -> tuple[list[CorruptedBoxes], tuple[str, bytes] | None]:
     """The noisy sets, and the file a reproduced source writes beside them (its name and
     bytes; ``None`` without ``reproduce``): the published generator's boxes or
-    :func:`~noisybox.corrupt.annotations.corrupt_sets` with the box noise of ``spec``,
+    :func:`~noisybox.corrupt.in_memory.corrupt_sets` with the box noise of ``spec``,
     then its annotation-level noise (one input)."""
     pickled: tuple[str, bytes] | None = None
     if reproduce is not None:

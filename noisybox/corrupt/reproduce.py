@@ -9,7 +9,7 @@ import pickle
 from collections.abc import Sequence
 from typing import Any
 
-from noisybox.corrupt.annotations import DEFAULT_SEED, CorruptedBoxes
+from noisybox.corrupt.in_memory import DEFAULT_SEED, CorruptedBoxes
 from noisybox.errors import NoisyboxError
 from noisybox.formats import snap_boxes
 from noisybox.formats._io import changed_rows
