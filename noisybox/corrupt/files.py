@@ -184,8 +184,8 @@ def corrupt_annotations(
             image and perturbs it (skipping it if nothing is left).
         progress: a progress bar on stderr (:mod:`noisybox._progress`).
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
-            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
-            COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
+            (:func:`noisybox.corrupt.oamil.oamil_voc`, ``eta`` is its ``r``), or those of its
+            COCO generator for a COCO file (:func:`noisybox.corrupt.oamil.oamil_coco`, pickle
             ``coco2017_train_noise-r<r>.pkl`` beside the output file): one input (a VOC
             folder is read with ``image_set="trainval"`` unless another is given), numpy's
             legacy generator seeded with 45 (``seed`` must be left at its default or 45),

@@ -1,5 +1,5 @@
 """The ``reproduce=`` path of :func:`~noisybox.corrupt.corrupt_annotations`: a published
-generator's noisy boxes regenerated exactly (:mod:`noisybox.reproduce`), with the settings
+generator's noisy boxes regenerated exactly (:mod:`noisybox.corrupt.oamil`), with the settings
 recorded in the manifest and the file the source itself writes."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def check_reproduce(
             default or the source's (``oamil``, ``truncate``), or annotation-level noise
             (the source's pickle would keep the records the noisy file drops).
     """
-    from noisybox.reproduce import REPRODUCIBLE
+    from noisybox.corrupt.oamil import REPRODUCIBLE
 
     if reproduce not in REPRODUCIBLE:
         raise NoisyboxError(f"Expected reproduce in {list(REPRODUCIBLE)} but got {reproduce!r}")
@@ -116,7 +116,7 @@ def reproduce_oamil(
     Raises:
         NoisyboxError: ``ann`` is neither VOC nor COCO.
     """
-    from noisybox.reproduce import oamil_coco, oamil_voc
+    from noisybox.corrupt.oamil import oamil_coco, oamil_voc
 
     if ann.format not in ("voc", "coco"):
         raise NoisyboxError(

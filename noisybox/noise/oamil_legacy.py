@@ -6,7 +6,7 @@ legacy global generator seeded with :data:`OAMIL_SEED` (``utils/gen_noisy_voc.py
 compute for the same clean boxes, drawing from the ``numpy.random.RandomState`` passed in
 (``np.random.seed(45)`` seeds a global ``RandomState``, so ``RandomState(45)`` continues the
 same stream). The registered ``oamil`` model is the same noise from a
-``numpy.random.Generator``; :mod:`noisybox.reproduce` applies this one to a VOC folder.
+``numpy.random.Generator``; :mod:`noisybox.corrupt.oamil` applies this one to a VOC folder.
 """
 
 from __future__ import annotations
