@@ -5,7 +5,7 @@ function behind ``noisybox corrupt``. Several sets (VOC 2007 + 2012 trainval, th
 training set) are corrupted together with one seed and measured as one. Annotation-level
 noise (``missing``, ``class_flip``, ``extra``, ``relocate``) drops, relabels, adds and
 relocates records; a published generator is reproduced exactly with ``reproduce=``
-(:mod:`noisybox.corrupt.reproduce`)."""
+(OA-MIL's, :mod:`noisybox.corrupt.oamil`)."""
 
 from __future__ import annotations
 

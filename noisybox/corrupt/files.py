@@ -26,7 +26,7 @@ from noisybox.corrupt.in_memory import (
     corrupt_sets,
     noise_spec_of,
 )
-from noisybox.corrupt.reproduce import (
+from noisybox.corrupt.oamil import (
     COCO_CONVENTIONS,
     REPRODUCE_SETTINGS,
     check_reproduce,
@@ -35,7 +35,7 @@ from noisybox.corrupt.reproduce import (
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
-from noisybox.noise.oamil_legacy import OAMIL_SEED
+from noisybox.noise.published import OAMIL_SEED
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 

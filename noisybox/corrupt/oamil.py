@@ -1,4 +1,10 @@
-"""Published noisy annotation sets regenerated exactly from the clean files.
+"""OA-MIL's published noisy annotation sets regenerated exactly from the clean files.
+
+The one room of the OA-MIL protocol past its noise draw (the draw itself,
+:func:`~noisybox.noise.published.oamil_legacy_boxes`, is a noise model): the source's
+conventions, the settings a reproduction accepts (:func:`check_reproduce`), the boxes and
+the pickle the source writes (:func:`reproduce_oamil`), and what the manifest records
+(:data:`REPRODUCE_SETTINGS`).
 
 :func:`oamil_voc` gives the noisy VOC2007 boxes of OA-MIL (Liu et al., ECCV 2022) for the
 same clean files, number for number: the content of the ``voc07_trainval_noise-r<r>.pkl``
@@ -40,27 +46,65 @@ The source's COCO conventions (its ``utils/coco_dataset.py``, mmdetection's
 from __future__ import annotations
 
 import dataclasses
+import os
+import pickle
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from noisybox.corrupt.in_memory import DEFAULT_SEED, CorruptedBoxes
 from noisybox.errors import NoisyboxError
+from noisybox.formats import snap_boxes
+from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.coco import COCO_CLASSES, CocoDocument
 from noisybox.formats.voc import VOC_CLASSES, VocDocument
-from noisybox.noise.oamil_legacy import OAMIL_SEED, oamil_legacy_boxes
+from noisybox.noise.published import OAMIL_SEED, oamil_legacy_boxes
+from noisybox.noise.spec import NoiseSpec
 
 __all__ = [
+    "COCO_CONVENTIONS",
+    "REPRODUCE_SETTINGS",
     "REPRODUCIBLE",
     "OamilVoc",
+    "check_reproduce",
     "oamil_coco",
     "oamil_coco_corners",
     "oamil_voc",
     "oamil_voc_corners",
+    "reproduce_oamil",
 ]
 
 REPRODUCIBLE: tuple[str, ...] = ("oamil",)
 """Published generators :func:`noisybox.corrupt.corrupt_annotations` can reproduce."""
+
+REPRODUCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "oamil": {
+        "reproduce": "oamil",
+        "model": "oamil",
+        "boundary": "truncate",
+        "min_size": None,
+        "on_invalid": None,
+        "generator": "numpy.random.RandomState(45), the legacy global generator of np.random.seed(45)",
+        "conventions": (
+            "OA-MIL utils/gen_noisy_voc.py: images in image-set order, boxes in file order, "
+            "corners int(float(.)) - 1 (0-based inclusive), clipped to width - 1 and "
+            "height - 1, an invalid noisy box replaced by the clean one, difficult boxes and "
+            "objects outside VOC's 20 classes left clean and drawing nothing"
+        ),
+    }
+}
+"""What the manifest records of each reproduction, over the settings that do not apply."""
+
+#: The ``conventions`` the manifest records for a COCO input (the VOC ones are above).
+COCO_CONVENTIONS = (
+    "OA-MIL utils/gen_noisy_coco.py: images in file order, each image's annotations in file "
+    "order, corners (x, y, x + w, y + h) as float32, clipped to width - 1 and height - 1, "
+    "an invalid noisy box replaced by the clean one, crowd boxes and those the source skips "
+    "(ignore, no overlap with the image, area <= 0, w or h < 1, not one of COCO's 80 "
+    "classes) left clean and drawing nothing"
+)
 
 
 @dataclasses.dataclass
@@ -317,3 +361,94 @@ def oamil_coco(ann: Annotations, box_noise_level: float, *, seed: int = OAMIL_SE
         }
         infos.append(info)
     return OamilVoc(infos=infos, annotations=ann.with_boxes(noisy), perturbed=perturbed)
+
+
+def check_reproduce(
+    reproduce: str,
+    paths: Sequence[str | os.PathLike[str]],
+    spec: NoiseSpec,
+    seed: int,
+    format: str | None,
+) -> None:
+    """Refuse settings a reproduction of a published generator cannot honour.
+
+    Raises:
+        NoisyboxError: an unknown ``reproduce``, several inputs, a format other than VOC
+            or COCO, per-side etas other than ``eta`` or a ratio other than 1, a seed
+            other than the default or 45, a noise model or boundary other than the
+            default or the source's (``oamil``, ``truncate``), or annotation-level noise
+            (the source's pickle would keep the records the noisy file drops).
+    """
+    if reproduce not in REPRODUCIBLE:
+        raise NoisyboxError(f"Expected reproduce in {list(REPRODUCIBLE)} but got {reproduce!r}")
+    if len(paths) != 1:
+        raise NoisyboxError(
+            f"Expected one VOC folder or COCO file with --reproduce {reproduce} but got "
+            f"{len(paths)} inputs"
+        )
+    if format not in (None, "voc", "coco"):
+        raise NoisyboxError(
+            f"Expected a VOC folder or COCO file with --reproduce {reproduce} but got format "
+            f"{format!r}"
+        )
+    if spec.anisotropic or spec.ratio != 1.0:
+        raise NoisyboxError(
+            f"Expected one --eta (the source's noise level) and ratio 1 with --reproduce "
+            f"{reproduce} but got eta_w={spec.eta_w}, eta_h={spec.eta_h}, ratio={spec.ratio}"
+        )
+    source = REPRODUCE_SETTINGS[reproduce]
+    for name, value, default in (
+        ("noise-model", spec.noise_model, "uniform"),
+        ("boundary", spec.boundary, "shift"),
+    ):
+        own = source["model" if name == "noise-model" else name]
+        if value not in (default, own):
+            raise NoisyboxError(
+                f"Expected no --{name} with --reproduce {reproduce} (the source's is {own}) "
+                f"but got {value}"
+            )
+    if spec.rates:
+        raise NoisyboxError(
+            f"Expected no annotation-level noise with --reproduce {reproduce} (the source "
+            f"has none, and its pickle would keep the records the noisy file drops) but got "
+            f"--{', --'.join(r.replace('_', '-') for r in spec.rates)}"
+        )
+    if seed not in (DEFAULT_SEED, OAMIL_SEED):
+        raise NoisyboxError(
+            f"Expected no --seed with --reproduce {reproduce} (the source seeds numpy with "
+            f"{OAMIL_SEED}) but got {seed}"
+        )
+
+
+def reproduce_oamil(
+    ann: Annotations, eta: float, image_set: str
+) -> tuple[list[CorruptedBoxes], tuple[str, bytes]]:
+    """OA-MIL's boxes for ``ann`` (a VOC folder or a COCO file) as a
+    :class:`CorruptedBoxes`, and its pickle's name and bytes (protocol 2, what ``mmcv.dump``
+    writes).
+
+    Raises:
+        NoisyboxError: ``ann`` is neither VOC nor COCO.
+    """
+    if ann.format not in ("voc", "coco"):
+        raise NoisyboxError(
+            f"Expected a VOC folder or COCO file for --reproduce oamil but got format "
+            f"{ann.format!r} ({ann.source})"
+        )
+    made = (oamil_coco if ann.format == "coco" else oamil_voc)(ann, eta)
+    noisy_ann = ann.with_boxes(snap_boxes(ann, made.annotations.boxes))
+    counts = {
+        "boxes": ann.num_boxes,
+        "perturbed": int(changed_rows(noisy_ann.boxes, ann.boxes).sum()),
+        "crowd_untouched": 0,
+        "invalid": 0,
+        "skipped": 0,
+        "clipped": 0,
+        "ignored": int((~made.perturbed).sum()),  # difficult, crowd, or skipped by the source
+    }
+    if ann.format == "coco":  # the source's fixed name (its train set's pickle)
+        name = f"coco2017_train_noise-r{float(eta):.1f}.pkl"
+    else:
+        name = f"voc07_{image_set}_noise-r{float(eta):.1f}.pkl"
+    payload = pickle.dumps(made.infos, protocol=2)
+    return [CorruptedBoxes(noisy_ann, made.perturbed, counts)], (name, payload)
