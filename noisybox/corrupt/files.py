@@ -165,9 +165,9 @@ def corrupt_annotations(
     ``noisybox-manifest.json`` with the settings, the figures over all inputs and those of
     each.
 
-    Its length is the docstring (the single- and multi-input contracts, the reproduction
-    and the annotation-level noise); the steps are :func:`_check_paths`, :func:`_noisy_sets`,
-    :func:`_measure` and the write.
+    The steps are :func:`_checked_settings` and :func:`_check_paths`, the read,
+    :func:`_noisy_sets`, :func:`_settings` and :func:`_measure`, and the write
+    (:func:`_write_one`, or the folder of several inputs and its manifest).
 
     Args:
         input_path: a COCO json, VOC year folder or YOLO dataset folder, or a sequence of
@@ -235,12 +235,9 @@ def corrupt_annotations(
         extra=extra,
         relocate=relocate,
     )
-    check_seed_and_policy(seed, on_invalid)
-    _check_rates(paths, spec)
-    if reproduce is not None:
-        check_reproduce(reproduce, paths, spec, seed, format)
-        read_kwargs.setdefault("image_set", "trainval")
-        seed = OAMIL_SEED
+    seed, read_kwargs = _checked_settings(
+        paths, spec, seed, on_invalid, reproduce=reproduce, format=format, read_kwargs=read_kwargs
+    )
     several = len(paths) > 1
     names = _check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
 
@@ -256,31 +253,11 @@ def corrupt_annotations(
         on_invalid=on_invalid,
     )
     bar.step()
-    settings = {**spec.to_dict(), "seed": int(seed), "on_invalid": on_invalid}
-    settings.pop("annotation_noise", None)  # recorded last, with its seeds and records
-    if reproduce is not None:
-        settings.update(REPRODUCE_SETTINGS[reproduce])
-        if clean[0].format == "coco":
-            settings["conventions"] = COCO_CONVENTIONS
-    if spec.rates:
-        settings.update(_annotation_settings(spec.rates, seed, clean[0], noisy[0].edits))
+    settings = _settings(spec, seed, on_invalid, reproduce, clean[0], noisy[0].edits)
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     results = _measure(clean, noisy, names, tool, settings, Path(output_path), several=several)
     if not several:
-        bar.step()
-        write_annotations(
-            noisy[0].annotations,
-            output_path,
-            provenance=results[0].provenance,
-            progress=progress,
-            extra_files=dict([pickled]) if pickled is not None else None,
-            edits=noisy[0].edits,
-        )
-        bar.step(last=True)
-        if pickled is not None:
-            folder = Path(output_path) if clean[0].format == "voc" else Path(output_path).parent
-            results[0].side_files.append(folder / pickled[0])
-        return results[0]
+        return _write_one(results[0], output_path, noisy[0].edits, pickled, bar, progress=progress)
 
     whole = _combine(results, names, tool, settings, Path(output_path))
     bar.step()
@@ -292,6 +269,81 @@ def corrupt_annotations(
         atomic_write_json(tmp / MANIFEST_NAME, whole.provenance, indent=2)
     bar.step(last=True)
     return whole
+
+
+def _checked_settings(
+    paths: Sequence[str | os.PathLike[str]],
+    spec: NoiseSpec,
+    seed: int,
+    on_invalid: str,
+    *,
+    reproduce: str | None,
+    format: str | None,
+    read_kwargs: dict[str, Any],
+) -> tuple[int, dict[str, Any]]:
+    """``(seed, read_kwargs)`` of the run, once the settings are checked: under
+    ``reproduce`` the source's seed and a VOC folder's default image set (``trainval``).
+
+    Raises:
+        NoisyboxError: a bad seed or policy (:func:`check_seed_and_policy`), annotation-level
+            noise with several inputs, or settings a reproduction cannot honour
+            (:func:`~noisybox.corrupt.oamil.check_reproduce`).
+    """
+    check_seed_and_policy(seed, on_invalid)
+    _check_rates(paths, spec)
+    if reproduce is None:
+        return seed, read_kwargs
+    check_reproduce(reproduce, paths, spec, seed, format)
+    return OAMIL_SEED, {"image_set": "trainval", **read_kwargs}
+
+
+def _settings(
+    spec: NoiseSpec,
+    seed: int,
+    on_invalid: str,
+    reproduce: str | None,
+    clean: Annotations,
+    edits: RecordEdits | None,
+) -> dict[str, Any]:
+    """The settings the provenance records: the spec's, the seed and the policy, a
+    reproduction's own (:data:`~noisybox.corrupt.oamil.REPRODUCE_SETTINGS`) and, last, the
+    annotation-level noise with its seeds and records (``clean``, ``edits``: the first
+    input's, the only one annotation-level noise takes)."""
+    settings = {**spec.to_dict(), "seed": int(seed), "on_invalid": on_invalid}
+    settings.pop("annotation_noise", None)  # recorded last, with its seeds and records
+    if reproduce is not None:
+        settings.update(REPRODUCE_SETTINGS[reproduce])
+        if clean.format == "coco":
+            settings["conventions"] = COCO_CONVENTIONS
+    if spec.rates:
+        settings.update(_annotation_settings(spec.rates, seed, clean, edits))
+    return settings
+
+
+def _write_one(
+    result: CorruptionResult,
+    output_path: str | os.PathLike[str],
+    edits: RecordEdits | None,
+    pickled: tuple[str, bytes] | None,
+    bar: _Steps,
+    *,
+    progress: bool,
+) -> CorruptionResult:
+    """Write the noisy copy of a single input (and a reproduced source's pickle beside it)."""
+    bar.step()
+    write_annotations(
+        result.annotations,
+        output_path,
+        provenance=result.provenance,
+        progress=progress,
+        extra_files=dict([pickled]) if pickled is not None else None,
+        edits=edits,
+    )
+    bar.step(last=True)
+    if pickled is not None:
+        folder = Path(output_path) if result.clean.format == "voc" else Path(output_path).parent
+        result.side_files.append(folder / pickled[0])
+    return result
 
 
 def _check_rates(paths: Sequence[object], spec: NoiseSpec) -> None:
