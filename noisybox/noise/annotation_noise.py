@@ -218,9 +218,9 @@ def draw_annotation_noise(
 ) -> AnnotationNoise:
     """Draw which boxes are dropped, relabelled and relocated, and the bogus boxes to add.
 
-    Its length is the docstring and the four draws, kept in one place so that their order
-    (missing, then class_flip on the boxes kept, then extra, then relocate on the boxes
-    kept) is visible.
+    The four draws stay in one place so that their order is visible: missing, then
+    class_flip on the boxes kept (:func:`_draw_flips`), then extra (:func:`_draw_extra`),
+    then relocate on the boxes kept (:func:`_draw_relocation`).
 
     Args:
         num_boxes: ``N``.
@@ -269,6 +269,7 @@ def draw_annotation_noise(
     cats = np.asarray(categories, dtype=np.int64).reshape(-1)
     pool = np.unique(np.asarray(category_ids, dtype=np.int64))
     ok = np.ones(num_boxes, dtype=bool) if eligible is None else np.asarray(eligible, bool)
+    sizes = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
     n = int(ok.sum())
     keep = np.ones(num_boxes, dtype=bool)
     new_cats = cats.copy()
@@ -280,32 +281,25 @@ def draw_annotation_noise(
         )
         keep[drop] = False
     if "class_flip" in rates:
-        if pool.size < 2:
-            raise NoisyboxError(
-                f"Expected at least two categories for class_flip but got {pool.tolist()}"
-            )
-        rng = corruption_rng(seed, "class_flip")
-        rows = np.flatnonzero(ok & keep)
-        count = min(int(rates["class_flip"] * n), rows.size)
-        flip = np.sort(rng.choice(rows, count, replace=False))
-        # another class: an offset 1 .. K-1 from the box's own place in the pool
-        place = np.searchsorted(pool, cats[flip])
-        place = np.where(pool[np.minimum(place, pool.size - 1)] == cats[flip], place, 0)
-        new_cats[flip] = pool[(place + rng.integers(1, pool.size, size=count)) % pool.size]
+        flip, flipped_to = _draw_flips(
+            corruption_rng(seed, "class_flip"),
+            np.flatnonzero(ok & keep),
+            int(rates["class_flip"] * n),
+            cats,
+            pool,
+        )
+        new_cats[flip] = flipped_to
         relabelled[flip] = True
     extra_boxes = np.zeros((0, 4))
     extra_image = np.zeros(0, dtype=np.int64)
     extra_cats = np.zeros(0, dtype=np.int64)
     if "extra" in rates:
-        sizes = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
         count = int(round(rates["extra"] * n / (1.0 - rates["extra"])))
         if count and (sizes.shape[0] == 0 or pool.size == 0):
             raise NoisyboxError("Expected images and categories to add extra boxes to but got none")
-        rng = corruption_rng(seed, "extra")
-        extra_image = rng.integers(0, sizes.shape[0], size=count)
-        wh = sizes[extra_image]
-        extra_boxes = _random_boxes(rng, wh)
-        extra_cats = pool[rng.integers(0, pool.size, size=count)]
+        extra_image, extra_boxes, extra_cats = _draw_extra(
+            corruption_rng(seed, "extra"), sizes, count, pool
+        )
     relocated, relocated_boxes = None, None
     if "relocate" in rates:
         if boxes is None or box_image_index is None:
@@ -318,9 +312,7 @@ def draw_annotation_noise(
             np.flatnonzero(movable & keep),
             int(rates["relocate"] * n),
             np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-            np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)[
-                np.asarray(box_image_index, dtype=np.int64)
-            ],
+            sizes[np.asarray(box_image_index, dtype=np.int64)],
         )
     return AnnotationNoise(
         keep=keep,
@@ -332,6 +324,38 @@ def draw_annotation_noise(
         relocated=relocated,
         relocated_boxes=relocated_boxes,
     )
+
+
+def _draw_flips(
+    rng: np.random.Generator, rows: np.ndarray, count: int, cats: np.ndarray, pool: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(int64[K] rows, int64[K] categories)``: ``count`` of ``rows`` (at most all), chosen
+    uniformly and sorted, and the other category of ``pool`` each is given.
+
+    Raises:
+        NoisyboxError: ``pool`` has fewer than two categories.
+    """
+    if pool.size < 2:
+        raise NoisyboxError(
+            f"Expected at least two categories for class_flip but got {pool.tolist()}"
+        )
+    count = min(count, rows.size)
+    flip = np.sort(rng.choice(rows, count, replace=False))
+    # another class: an offset 1 .. K-1 from the box's own place in the pool
+    place = np.searchsorted(pool, cats[flip])
+    place = np.where(pool[np.minimum(place, pool.size - 1)] == cats[flip], place, 0)
+    return flip, pool[(place + rng.integers(1, pool.size, size=count)) % pool.size]
+
+
+def _draw_extra(
+    rng: np.random.Generator, sizes: np.ndarray, count: int, pool: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(int64[K] image rows, float64[K, 4] boxes, int64[K] categories)`` of ``count`` bogus
+    boxes: each on an image drawn uniformly, a box :func:`_random_boxes` on it, and a
+    category drawn uniformly from ``pool``."""
+    image = rng.integers(0, sizes.shape[0], size=count)
+    boxes = _random_boxes(rng, sizes[image])
+    return image, boxes, pool[rng.integers(0, pool.size, size=count)]
 
 
 def _draw_relocation(
