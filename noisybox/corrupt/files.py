@@ -16,26 +16,24 @@ import numpy as np
 
 from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
-from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox._progress import progress_bar
+from noisybox.corrupt.checks import check_paths, checked_settings
 from noisybox.corrupt.in_memory import (
     DEFAULT_SEED,
     CorruptedBoxes,
     annotation_noise,
-    check_seed_and_policy,
     corrupt_sets,
     noise_spec_of,
 )
 from noisybox.corrupt.oamil import (
     COCO_CONVENTIONS,
     REPRODUCE_SETTINGS,
-    check_reproduce,
     reproduce_oamil,
 )
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
-from noisybox.noise.published import OAMIL_SEED
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -84,48 +82,6 @@ class CorruptionResult:
     side_files: list[Path] = dataclasses.field(default_factory=list)
 
 
-def _check_paths(
-    paths: list[str | os.PathLike[str]],
-    output_path: str | os.PathLike[str],
-    *,
-    image_root: object,
-) -> list[str]:
-    """The name each input is written under; the output checked against the inputs.
-
-    Raises:
-        NoisyboxError: an output refused by :func:`~noisybox._fileio.check_outputs`, two
-            inputs of the same name, or an ``image_root`` with several inputs.
-    """
-    several = len(paths) > 1
-    names = _output_names(paths) if several else [Path(paths[0]).name]
-    check_outputs(
-        {"the output": output_path},
-        {"": paths[0]} if not several else dict(zip(names, paths, strict=True)),
-        folders=("the output",) if several or Path(paths[0]).is_dir() else (),
-    )
-    if several and image_root is not None:
-        raise NoisyboxError(
-            f"Expected image_root with a single YOLO input but got {len(paths)} inputs"
-        )
-    return names
-
-
-def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """The name under which each of several inputs is written: its own file or folder name.
-
-    Raises:
-        NoisyboxError: if two inputs share a name.
-    """
-    names = [Path(p).resolve().name for p in paths]
-    for k, name in enumerate(names):
-        if name in names[:k]:
-            raise NoisyboxError(
-                f"Expected inputs with distinct names but got {name!r} twice "
-                f"({paths[names.index(name)]} and {paths[k]})"
-            )
-    return names
-
-
 @renamed_keywords(model="noise_model")
 @takes_noise_spec
 def corrupt_annotations(
@@ -165,7 +121,7 @@ def corrupt_annotations(
     ``noisybox-manifest.json`` with the settings, the figures over all inputs and those of
     each.
 
-    The steps are :func:`_checked_settings` and :func:`_check_paths`, the read,
+    The steps are the checks (:mod:`noisybox.corrupt.checks`), the read,
     :func:`_noisy_sets`, :func:`_settings` and :func:`_measure`, and the write
     (:func:`_write_one`, or the folder of several inputs and its manifest).
 
@@ -235,11 +191,11 @@ def corrupt_annotations(
         extra=extra,
         relocate=relocate,
     )
-    seed, read_kwargs = _checked_settings(
+    seed, read_kwargs = checked_settings(
         paths, spec, seed, on_invalid, reproduce=reproduce, format=format, read_kwargs=read_kwargs
     )
     several = len(paths) > 1
-    names = _check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
+    names = check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
 
     bar = _Steps(progress)
     clean = [read_annotations(path, format, progress=progress, **read_kwargs) for path in paths]
@@ -269,32 +225,6 @@ def corrupt_annotations(
         atomic_write_json(tmp / MANIFEST_NAME, whole.provenance, indent=2)
     bar.step(last=True)
     return whole
-
-
-def _checked_settings(
-    paths: Sequence[str | os.PathLike[str]],
-    spec: NoiseSpec,
-    seed: int,
-    on_invalid: str,
-    *,
-    reproduce: str | None,
-    format: str | None,
-    read_kwargs: dict[str, Any],
-) -> tuple[int, dict[str, Any]]:
-    """``(seed, read_kwargs)`` of the run, once the settings are checked: under
-    ``reproduce`` the source's seed and a VOC folder's default image set (``trainval``).
-
-    Raises:
-        NoisyboxError: a bad seed or policy (:func:`check_seed_and_policy`), annotation-level
-            noise with several inputs, or settings a reproduction cannot honour
-            (:func:`~noisybox.corrupt.oamil.check_reproduce`).
-    """
-    check_seed_and_policy(seed, on_invalid)
-    _check_rates(paths, spec)
-    if reproduce is None:
-        return seed, read_kwargs
-    check_reproduce(reproduce, paths, spec, seed, format)
-    return OAMIL_SEED, {"image_set": "trainval", **read_kwargs}
 
 
 def _settings(
@@ -344,19 +274,6 @@ def _write_one(
         folder = Path(output_path) if result.clean.format == "voc" else Path(output_path).parent
         result.side_files.append(folder / pickled[0])
     return result
-
-
-def _check_rates(paths: Sequence[object], spec: NoiseSpec) -> None:
-    """Refuse annotation-level noise with several inputs.
-
-    Raises:
-        NoisyboxError: a rate that is not 0 with several inputs.
-    """
-    if spec.rates and len(paths) > 1:
-        raise NoisyboxError(
-            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in spec.rates)} "
-            f"but got {len(paths)} inputs"
-        )
 
 
 def _noisy_sets(

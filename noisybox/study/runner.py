@@ -223,15 +223,9 @@ def _train_cell(
     if is_ultralytics_detector(cell.detector.name):
         from noisybox.study.ultralytics_cell import train_ultralytics_cell
 
+        config_dir = folder.work_dir / "ultralytics"
         trained, train_config = train_ultralytics_cell(
-            cfg,
-            cell,
-            data,
-            train_path,
-            cell_dir,
-            folder.work_dir / "ultralytics",
-            gpus=gpus,
-            progress=progress,
+            cfg, cell, data, train_path, cell_dir, config_dir, gpus=gpus, progress=progress
         )
         atomic_write_json(cell_dir / "cell.json", train_config)
         return trained, train_config
