@@ -3,7 +3,11 @@
 ``model`` became ``noise_model`` (the noise model, not the network), ``val_*`` became
 ``test_*`` (the clean evaluation set, as the benchmark calls it) and ``images`` became
 ``image_root`` (the folder the annotations' file names are relative to). The old names are
-deprecated aliases: same behaviour, and a :class:`FutureWarning` naming the new one.
+deprecated aliases: same behaviour, and a :class:`FutureWarning` naming the new one. A
+module that moved keeps its old path the same way (:func:`moved_module`): ``noisybox.reproduce``
+is :mod:`noisybox.corrupt.oamil`, ``noisybox.noise.oamil_legacy`` is in
+:mod:`noisybox.noise.published`, ``noisybox.noise.annotation`` is
+:mod:`noisybox.noise.annotation_noise`.
 
 One category for every rename: ``FutureWarning`` is the warning Python shows by default and
 means for the users of a library or an application (scikit-learn and pandas use it for
@@ -15,10 +19,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
 from typing import Any, TypeVar
 
-__all__ = ["rename_keys", "renamed_keywords", "warn_renamed"]
+__all__ = ["moved_module", "rename_keys", "renamed_keywords", "warn_renamed"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -88,3 +93,30 @@ def renamed_keywords(**renames: str) -> Callable[[_F], _F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def moved_module(old: str, new: ModuleType, names: Iterable[str]) -> Callable[[str], Any]:
+    """The module ``__getattr__`` of a module that moved: each of ``names`` read from the
+    old path is the new module's, with a warning naming where it is now.
+
+    Args:
+        old: the old dotted path (the module holding this ``__getattr__``).
+        new: the module the names live in now.
+        names: the public names of the old module.
+
+    >>> import noisybox.boxes as boxes
+    >>> getattr_ = moved_module("noisybox.old_boxes", boxes, ["box_iou"])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     getattr_("box_iou") is boxes.box_iou, str(caught[0].message).split(";")[1]
+    (True, " use 'noisybox.boxes.box_iou'")
+    """
+    public = frozenset(names)
+
+    def __getattr__(name: str) -> Any:
+        if name not in public:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warn_renamed(f"{old}.{name}", f"{new.__name__}.{name}", "import", stacklevel=3)
+        return getattr(new, name)
+
+    return __getattr__

@@ -15,7 +15,7 @@ from noisybox.cli import main
 from noisybox.corrupt import corrupt_annotations, corrupt_boxes
 from noisybox.errors import NoisyboxError
 from noisybox.formats import read_annotations
-from noisybox.noise.annotation import draw_annotation_noise, relocate_boxes
+from noisybox.noise.annotation_noise import draw_annotation_noise, relocate_boxes
 from noisybox.stats import compare_annotations
 
 DATA = Path(__file__).parent / "data"

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 
 from noisybox.cli import main
 from noisybox.corrupt import corrupt_annotations
+from noisybox.corrupt.oamil import oamil_coco, oamil_voc
 from noisybox.formats import read_annotations
-from noisybox.noise.oamil_legacy import OAMIL_SEED, oamil_legacy_boxes
-from noisybox.reproduce import oamil_coco, oamil_voc
+from noisybox.noise.published import OAMIL_SEED, oamil_legacy_boxes
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "data" / "voc_oamil"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from noisybox._seeds import child_seeds, seed_sequence, stream_rng, stream_seed
-from noisybox.noise.annotation import corruption_rng
+from noisybox.noise.annotation_noise import corruption_rng
 
 
 @pytest.mark.parametrize(

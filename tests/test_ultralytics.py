@@ -687,7 +687,7 @@ def test_an_interrupted_ultralytics_cell_continues_where_it_stopped(
 def test_a_saved_cell_state_resumes_only_the_run_it_describes(tmp_path: Path) -> None:
     import json
 
-    from noisybox.study.ultralytics_cell import _checkpoint_epochs, _resumable_state
+    from noisybox.study.ultralytics_state import _checkpoint_epochs, _resumable_state
 
     weights, state_path = tmp_path / "last.pt", tmp_path / "state.json"
     key = {"args": {"epochs": 3}, "loss": {"name": "iou"}}

@@ -31,10 +31,10 @@ from noisybox.cli._options import (
     seed_option,
 )
 from noisybox.corrupt import DEFAULT_SEED, INVALID_POLICIES, corrupt_annotations
+from noisybox.corrupt.oamil import REPRODUCIBLE
 from noisybox.formats import read_annotations
 from noisybox.formats.edits import dropped_records, relocated_records
 from noisybox.noise import NoiseSpec
-from noisybox.reproduce import REPRODUCIBLE
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["corrupt", "iou"]

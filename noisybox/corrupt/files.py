@@ -16,26 +16,24 @@ import numpy as np
 
 from noisybox import __version__
 from noisybox._deprecation import renamed_keywords
-from noisybox._fileio import atomic_dir, atomic_write_json, check_outputs
+from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox._progress import progress_bar
-from noisybox.corrupt.annotations import (
+from noisybox.corrupt.checks import check_paths, checked_settings
+from noisybox.corrupt.in_memory import (
     DEFAULT_SEED,
     CorruptedBoxes,
     annotation_noise,
-    check_seed_and_policy,
     corrupt_sets,
     noise_spec_of,
 )
-from noisybox.corrupt.reproduce import (
+from noisybox.corrupt.oamil import (
     COCO_CONVENTIONS,
     REPRODUCE_SETTINGS,
-    check_reproduce,
     reproduce_oamil,
 )
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
-from noisybox.noise.oamil_legacy import OAMIL_SEED
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -84,48 +82,6 @@ class CorruptionResult:
     side_files: list[Path] = dataclasses.field(default_factory=list)
 
 
-def _check_paths(
-    paths: list[str | os.PathLike[str]],
-    output_path: str | os.PathLike[str],
-    *,
-    image_root: object,
-) -> list[str]:
-    """The name each input is written under; the output checked against the inputs.
-
-    Raises:
-        NoisyboxError: an output refused by :func:`~noisybox._fileio.check_outputs`, two
-            inputs of the same name, or an ``image_root`` with several inputs.
-    """
-    several = len(paths) > 1
-    names = _output_names(paths) if several else [Path(paths[0]).name]
-    check_outputs(
-        {"the output": output_path},
-        {"": paths[0]} if not several else dict(zip(names, paths, strict=True)),
-        folders=("the output",) if several or Path(paths[0]).is_dir() else (),
-    )
-    if several and image_root is not None:
-        raise NoisyboxError(
-            f"Expected image_root with a single YOLO input but got {len(paths)} inputs"
-        )
-    return names
-
-
-def _output_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """The name under which each of several inputs is written: its own file or folder name.
-
-    Raises:
-        NoisyboxError: if two inputs share a name.
-    """
-    names = [Path(p).resolve().name for p in paths]
-    for k, name in enumerate(names):
-        if name in names[:k]:
-            raise NoisyboxError(
-                f"Expected inputs with distinct names but got {name!r} twice "
-                f"({paths[names.index(name)]} and {paths[k]})"
-            )
-    return names
-
-
 @renamed_keywords(model="noise_model")
 @takes_noise_spec
 def corrupt_annotations(
@@ -165,9 +121,9 @@ def corrupt_annotations(
     ``noisybox-manifest.json`` with the settings, the figures over all inputs and those of
     each.
 
-    Its length is the docstring (the single- and multi-input contracts, the reproduction
-    and the annotation-level noise); the steps are :func:`_check_paths`, :func:`_noisy_sets`,
-    :func:`_measure` and the write.
+    The steps are the checks (:mod:`noisybox.corrupt.checks`), the read,
+    :func:`_noisy_sets`, :func:`_settings` and :func:`_measure`, and the write
+    (:func:`_write_one`, or the folder of several inputs and its manifest).
 
     Args:
         input_path: a COCO json, VOC year folder or YOLO dataset folder, or a sequence of
@@ -184,8 +140,8 @@ def corrupt_annotations(
             image and perturbs it (skipping it if nothing is left).
         progress: a progress bar on stderr (:mod:`noisybox._progress`).
         reproduce: ``"oamil"`` regenerates OA-MIL's published noisy VOC2007 boxes exactly
-            (:func:`noisybox.reproduce.oamil_voc`, ``eta`` is its ``r``), or those of its
-            COCO generator for a COCO file (:func:`noisybox.reproduce.oamil_coco`, pickle
+            (:func:`noisybox.corrupt.oamil.oamil_voc`, ``eta`` is its ``r``), or those of its
+            COCO generator for a COCO file (:func:`noisybox.corrupt.oamil.oamil_coco`, pickle
             ``coco2017_train_noise-r<r>.pkl`` beside the output file): one input (a VOC
             folder is read with ``image_set="trainval"`` unless another is given), numpy's
             legacy generator seeded with 45 (``seed`` must be left at its default or 45),
@@ -235,14 +191,11 @@ def corrupt_annotations(
         extra=extra,
         relocate=relocate,
     )
-    check_seed_and_policy(seed, on_invalid)
-    _check_rates(paths, spec)
-    if reproduce is not None:
-        check_reproduce(reproduce, paths, spec, seed, format)
-        read_kwargs.setdefault("image_set", "trainval")
-        seed = OAMIL_SEED
+    seed, read_kwargs = checked_settings(
+        paths, spec, seed, on_invalid, reproduce=reproduce, format=format, read_kwargs=read_kwargs
+    )
     several = len(paths) > 1
-    names = _check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
+    names = check_paths(paths, output_path, image_root=read_kwargs.get("image_root"))
 
     bar = _Steps(progress)
     clean = [read_annotations(path, format, progress=progress, **read_kwargs) for path in paths]
@@ -256,31 +209,11 @@ def corrupt_annotations(
         on_invalid=on_invalid,
     )
     bar.step()
-    settings = {**spec.to_dict(), "seed": int(seed), "on_invalid": on_invalid}
-    settings.pop("annotation_noise", None)  # recorded last, with its seeds and records
-    if reproduce is not None:
-        settings.update(REPRODUCE_SETTINGS[reproduce])
-        if clean[0].format == "coco":
-            settings["conventions"] = COCO_CONVENTIONS
-    if spec.rates:
-        settings.update(_annotation_settings(spec.rates, seed, clean[0], noisy[0].edits))
+    settings = _settings(spec, seed, on_invalid, reproduce, clean[0], noisy[0].edits)
     tool = {"tool": "noisybox corrupt", "noisybox_version": __version__}
     results = _measure(clean, noisy, names, tool, settings, Path(output_path), several=several)
     if not several:
-        bar.step()
-        write_annotations(
-            noisy[0].annotations,
-            output_path,
-            provenance=results[0].provenance,
-            progress=progress,
-            extra_files=dict([pickled]) if pickled is not None else None,
-            edits=noisy[0].edits,
-        )
-        bar.step(last=True)
-        if pickled is not None:
-            folder = Path(output_path) if clean[0].format == "voc" else Path(output_path).parent
-            results[0].side_files.append(folder / pickled[0])
-        return results[0]
+        return _write_one(results[0], output_path, noisy[0].edits, pickled, bar, progress=progress)
 
     whole = _combine(results, names, tool, settings, Path(output_path))
     bar.step()
@@ -294,17 +227,53 @@ def corrupt_annotations(
     return whole
 
 
-def _check_rates(paths: Sequence[object], spec: NoiseSpec) -> None:
-    """Refuse annotation-level noise with several inputs.
+def _settings(
+    spec: NoiseSpec,
+    seed: int,
+    on_invalid: str,
+    reproduce: str | None,
+    clean: Annotations,
+    edits: RecordEdits | None,
+) -> dict[str, Any]:
+    """The settings the provenance records: the spec's, the seed and the policy, a
+    reproduction's own (:data:`~noisybox.corrupt.oamil.REPRODUCE_SETTINGS`) and, last, the
+    annotation-level noise with its seeds and records (``clean``, ``edits``: the first
+    input's, the only one annotation-level noise takes)."""
+    settings = {**spec.to_dict(), "seed": int(seed), "on_invalid": on_invalid}
+    settings.pop("annotation_noise", None)  # recorded last, with its seeds and records
+    if reproduce is not None:
+        settings.update(REPRODUCE_SETTINGS[reproduce])
+        if clean.format == "coco":
+            settings["conventions"] = COCO_CONVENTIONS
+    if spec.rates:
+        settings.update(_annotation_settings(spec.rates, seed, clean, edits))
+    return settings
 
-    Raises:
-        NoisyboxError: a rate that is not 0 with several inputs.
-    """
-    if spec.rates and len(paths) > 1:
-        raise NoisyboxError(
-            f"Expected one input with --{'/--'.join(n.replace('_', '-') for n in spec.rates)} "
-            f"but got {len(paths)} inputs"
-        )
+
+def _write_one(
+    result: CorruptionResult,
+    output_path: str | os.PathLike[str],
+    edits: RecordEdits | None,
+    pickled: tuple[str, bytes] | None,
+    bar: _Steps,
+    *,
+    progress: bool,
+) -> CorruptionResult:
+    """Write the noisy copy of a single input (and a reproduced source's pickle beside it)."""
+    bar.step()
+    write_annotations(
+        result.annotations,
+        output_path,
+        provenance=result.provenance,
+        progress=progress,
+        extra_files=dict([pickled]) if pickled is not None else None,
+        edits=edits,
+    )
+    bar.step(last=True)
+    if pickled is not None:
+        folder = Path(output_path) if result.clean.format == "voc" else Path(output_path).parent
+        result.side_files.append(folder / pickled[0])
+    return result
 
 
 def _noisy_sets(
@@ -318,7 +287,7 @@ def _noisy_sets(
 ) -> tuple[list[CorruptedBoxes], tuple[str, bytes] | None]:
     """The noisy sets, and the file a reproduced source writes beside them (its name and
     bytes; ``None`` without ``reproduce``): the published generator's boxes or
-    :func:`~noisybox.corrupt.annotations.corrupt_sets` with the box noise of ``spec``,
+    :func:`~noisybox.corrupt.in_memory.corrupt_sets` with the box noise of ``spec``,
     then its annotation-level noise (one input)."""
     pickled: tuple[str, bytes] | None = None
     if reproduce is not None:
@@ -337,7 +306,7 @@ def _annotation_settings(
     clean ids of the dropped records (VOC numbers objects by position, so matching a noisy
     VOC file to its clean one needs them: ``noisybox iou --partial``) and, with
     ``relocate``, those of the relocated records (their IoU is reported apart)."""
-    from noisybox.noise.annotation import _STREAM
+    from noisybox.noise.annotation_noise import _STREAM
 
     record: dict[str, Any] = {
         name: {"rate": rate, "seed": [int(seed), _STREAM[name]]} for name, rate in rates.items()

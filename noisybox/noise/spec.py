@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from noisybox.errors import NoisyboxError
-from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS, check_corruption_rates
+from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS, check_corruption_rates
 from noisybox.noise.registry import get_noise_model
 from noisybox.settings import ETA, Bound
 
@@ -126,7 +126,7 @@ class NoiseSpec:
     @property
     def rates(self) -> dict[str, float]:
         """The annotation-level corruption rates that are not 0, in the order they are
-        drawn (:data:`~noisybox.noise.annotation.ANNOTATION_CORRUPTIONS`).
+        drawn (:data:`~noisybox.noise.annotation_noise.ANNOTATION_CORRUPTIONS`).
 
         >>> NoiseSpec(relocate=0.1, missing=0.2).rates
         {'missing': 0.2, 'relocate': 0.1}

@@ -17,7 +17,7 @@ from typing import Any
 
 from noisybox._fileio import atomic_write_json, read_json_object
 from noisybox.errors import NoisyboxError
-from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 from noisybox.noise.spec import NoiseSpec
 from noisybox.study.results import ResultsFolder
 from noisybox.study.spec import BenchmarkConfig, NoiseConfig

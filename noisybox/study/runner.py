@@ -156,28 +156,9 @@ def run_cell(
     cell_dir.mkdir(parents=True, exist_ok=True)
     _note_cell_code(cell_dir)
     start = time.perf_counter()
-    if is_ultralytics_detector(cell.detector.name):
-        from noisybox.study.ultralytics_cell import train_ultralytics_cell
-
-        trained, train_config = train_ultralytics_cell(
-            cfg,
-            cell,
-            data,
-            train_path,
-            cell_dir,
-            folder.work_dir / "ultralytics",
-            gpus=gpus,
-            progress=progress,
-        )
-        atomic_write_json(cell_dir / "cell.json", train_config)
-    else:
-        train_cfg = build_train_config(cfg, cell, data, train_path, cell_dir)
-        train_config = train_cfg.to_dict()
-        atomic_write_json(cell_dir / "cell.json", train_config)
-        if gpus >= 1:
-            trained = launchers.train_with_torchrun(train_cfg, gpus, cell_dir, progress)
-        else:
-            trained = launchers.train_in_process(train_cfg, progress, cell_id)
+    trained, train_config = _train_cell(
+        cfg, cell, data, train_path, folder, gpus=gpus, progress=progress
+    )
     train_s = time.perf_counter() - start
 
     record: dict[str, Any] = {
@@ -223,6 +204,37 @@ def run_cell(
     record["collapse_reasons"] = reasons
     folder.write_record(record)
     return record
+
+
+def _train_cell(
+    cfg: BenchmarkConfig,
+    cell: Cell,
+    data: ResolvedDataset,
+    train_path: Path,
+    folder: ResultsFolder,
+    *,
+    gpus: int,
+    progress: bool,
+) -> tuple[launchers.Trained, dict[str, Any]]:
+    """``(trained, train_config)`` of one cell: an Ultralytics detector by Ultralytics'
+    trainer, any other by the engine (in this process, or under torchrun with ``gpus >= 1``);
+    the training config is written to the cell's ``cell.json`` before training starts."""
+    cell_dir = folder.cell_dir(cell.cell_id)
+    if is_ultralytics_detector(cell.detector.name):
+        from noisybox.study.ultralytics_cell import train_ultralytics_cell
+
+        config_dir = folder.work_dir / "ultralytics"
+        trained, train_config = train_ultralytics_cell(
+            cfg, cell, data, train_path, cell_dir, config_dir, gpus=gpus, progress=progress
+        )
+        atomic_write_json(cell_dir / "cell.json", train_config)
+        return trained, train_config
+    train_cfg = build_train_config(cfg, cell, data, train_path, cell_dir)
+    train_config = train_cfg.to_dict()
+    atomic_write_json(cell_dir / "cell.json", train_config)
+    if gpus >= 1:
+        return launchers.train_with_torchrun(train_cfg, gpus, cell_dir, progress), train_config
+    return launchers.train_in_process(train_cfg, progress, cell.cell_id), train_config
 
 
 def calibration_config(

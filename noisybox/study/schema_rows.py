@@ -236,7 +236,7 @@ def _boundary(value: Any) -> str:
 
 def _corruptions(value: Any) -> tuple[str, ...]:
     """``corruptions``: distinct names of annotation-level noise, in their canonical order."""
-    from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+    from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(x, str) for x in names):

@@ -24,7 +24,7 @@ from noisybox.errors import NoisyboxError
 from noisybox.study.grid import expand_grid
 from noisybox.study.provenance import code_versions, describe_code
 from noisybox.study.results import ResultsFolder
-from noisybox.study.ultralytics_cell import STATE_FILE
+from noisybox.study.ultralytics_state import STATE_FILE
 from noisybox.study.validate import load_checked_records
 
 __all__ = ["CellProgress", "StudyStatus", "study_status"]

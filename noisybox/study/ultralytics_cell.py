@@ -30,8 +30,9 @@ the evaluation set must not choose the weights).
 
 An interrupted cell continues where it stopped, as a torchvision cell does. After every
 epoch (once Ultralytics has saved ``train/weights/last.pt``) the cell writes
-``ultralytics_state.json`` beside it: the history so far, the box loss's state (Wise-IoU
-v3's running mean) and the cell's training arguments. A re-run with the same arguments
+``ultralytics_state.json`` beside it (:mod:`noisybox.study.ultralytics_state`): the history
+so far, the box loss's state (Wise-IoU v3's running mean) and the cell's training
+arguments. A re-run with the same arguments
 resumes from that checkpoint with Ultralytics' own resume (its weights are the EMA's, its
 optimiser state and epoch counter are restored; the data order after the restart is not
 that of an uninterrupted run, so unlike a torchvision cell the result is not bit-identical)
@@ -45,15 +46,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from noisybox._fileio import atomic_write_json, read_json_object, to_jsonable
+from noisybox._fileio import atomic_write_json, to_jsonable
 from noisybox._progress import evaluation_line, is_terminal
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
@@ -66,6 +67,7 @@ from noisybox.study.spec import (
     BenchmarkConfig,
     is_ultralytics_detector,
 )
+from noisybox.study.ultralytics_state import STATE_FILE, EpochRecorder, load_state
 
 if TYPE_CHECKING:
     from noisybox.formats import Annotations
@@ -85,10 +87,6 @@ _SCHEDULE_KEYS = {
     "image_size": "imgsz",
     "workers": "workers",
 }
-
-
-#: The cell's resume state, beside Ultralytics' ``train/`` folder in the cell folder.
-STATE_FILE = "ultralytics_state.json"
 
 #: Train arguments that are paths of this machine: a moved results folder still resumes.
 _PATH_ARGS = frozenset({"data", "project"})
@@ -197,22 +195,14 @@ def train_ultralytics_cell(
     args = ultralytics_train_args(cfg, cell, data_yaml, cell_dir, gpus)
     eval_every = int(cfg.schedule.get("eval_every", 0))
 
-    def evaluated(model: Any, epoch: int, epochs: int) -> tuple[dict[str, float], float]:
-        eval_start = time.perf_counter()
-        metrics = _evaluate(model, test, eval_images, class_ids, args)
-        seconds = time.perf_counter() - eval_start
-        # as a torchvision cell's: every evaluation one line, also from --jobs N workers
-        print(evaluation_line(epoch, epochs, metrics, seconds, cell.cell_id), file=sys.stderr)
-        return metrics, seconds
+    evaluated = functools.partial(
+        _scored, test=test, images=eval_images, class_ids=class_ids, args=args, cell_id=cell.cell_id
+    )
 
     key = _resume_key(args, cell)
     state_path = cell_dir / STATE_FILE
     weights = cell_dir / "train" / "weights" / "last.pt"
-    state = _resumable_state(state_path, weights, key)
-    if state is None:  # start over: nothing of an earlier, different or broken run is kept
-        shutil.rmtree(cell_dir / "train", ignore_errors=True)
-        state_path.unlink(missing_ok=True)
-        state = {"key": key, "trained": False, "history": [], "loss_state": None}
+    state = load_state(state_path, weights, key, train_dir=cell_dir / "train")
     history: list[dict[str, Any]] = list(state["history"])
 
     if not state["trained"]:
@@ -229,34 +219,17 @@ def train_ultralytics_cell(
         else:
             model = YOLO(args["model"])
             train_args = args
-        epoch_start = [time.perf_counter()]
-
-        def on_epoch_start(run: Any) -> None:
-            epoch_start[0] = time.perf_counter()
-            if state["loss_state"] is not None and len(history) == resumed_from:
-                _load_loss_state(run.model, state["loss_state"])
-
-        def on_epoch_end(run: Any) -> None:
-            if int(run.epoch) >= int(run.epochs):
-                return  # the final evaluation calls on_fit_epoch_end once more, at epochs + 1
-            entry = _history_entry(run, time.perf_counter() - epoch_start[0])
-            if resumed_from and len(history) == resumed_from:
-                entry["resumed_from"] = resumed_from
-            history.append(entry)
-            # last.pt of this epoch is on disk (Ultralytics saves before this callback)
-            state["history"] = history
-            state["loss_state"] = _loss_state(run.model)
-            atomic_write_json(state_path, state)
-            if progress and not bars:
-                print(f"{cell.cell_id}: {_epoch_line(entry, int(run.epochs))}", file=sys.stderr)
-            epoch, epochs = entry["epoch"], int(run.epochs)
-            if eval_every > 0 and epoch % eval_every == 0 and epoch < epochs:
-                # the last epoch is the final evaluation's, on the saved weights
-                entry["metrics"], entry["eval_time_s"] = evaluated(_EmaModel(run), epoch, epochs)
-                atomic_write_json(state_path, state)
-
-        model.add_callback("on_train_epoch_start", on_epoch_start)
-        model.add_callback("on_fit_epoch_end", on_epoch_end)
+        recorder = EpochRecorder(
+            state,
+            history,
+            state_path,
+            cell.cell_id,
+            plain=progress and not bars,
+            eval_every=eval_every,
+            evaluate=lambda run, epoch, epochs: evaluated(_EmaModel(run), epoch, epochs),
+        )
+        model.add_callback("on_train_epoch_start", recorder.on_epoch_start)
+        model.add_callback("on_fit_epoch_end", recorder.on_epoch_end)
         with contextlib.nullcontext() if bars else _ultralytics_quiet():
             model.train(trainer=trainer, **train_args)
         if not weights.is_file():
@@ -271,6 +244,27 @@ def train_ultralytics_cell(
         history[-1]["eval_time_s"] = eval_s
     trained = Trained(history, metrics, time.perf_counter() - start)
     return trained, args
+
+
+def _scored(
+    model: Any,
+    epoch: int,
+    epochs: int,
+    *,
+    test: Annotations,
+    images: Path,
+    class_ids: list[int],
+    args: dict[str, Any],
+    cell_id: str,
+) -> tuple[dict[str, float], float]:
+    """``(metrics, seconds)`` of :func:`_evaluate` after ``epoch`` of ``epochs``, and its
+    line on stderr."""
+    eval_start = time.perf_counter()
+    metrics = _evaluate(model, test, images, class_ids, args)
+    seconds = time.perf_counter() - eval_start
+    # as a torchvision cell's: every evaluation one line, also from --jobs N workers
+    print(evaluation_line(epoch, epochs, metrics, seconds, cell_id), file=sys.stderr)
+    return metrics, seconds
 
 
 def _import_ultralytics(cell: Cell, config_dir: Path, *, quiet: bool) -> tuple[Any, Any]:
@@ -323,34 +317,6 @@ def _export(
     return test, class_ids, data_yaml
 
 
-def _history_entry(run: Any, seconds: float) -> dict[str, Any]:
-    """The history entry of the epoch an Ultralytics trainer has just finished."""
-    losses = {k: float(v) for k, v in (run.tloss or {}).items()}
-    entry: dict[str, Any] = {
-        "epoch": int(run.epoch) + 1,
-        "loss": sum(losses.values()),
-        **losses,
-        "lr": float(run.optimizer.param_groups[0]["lr"]),
-        "time_s": seconds,
-    }
-    alpha = getattr(run, "box_alpha", None)
-    if alpha is not None:
-        entry["alpha"] = float(alpha)
-    fg = getattr(run, "fg_iou_history", None)
-    if fg:
-        entry["fg_iou"] = float(fg[-1])
-    return entry
-
-
-def _epoch_line(entry: dict[str, Any], epochs: int) -> str:
-    """A history entry as one plain progress line (for a log: no bars, no escapes).
-
-    >>> _epoch_line({"epoch": 3, "loss": 4.5678, "time_s": 12.34}, 60)
-    'epoch 3/60: loss 4.568 (12.3 s)'
-    """
-    return f"epoch {entry['epoch']}/{epochs}: loss {entry['loss']:.3f} ({entry['time_s']:.1f} s)"
-
-
 class _EmaModel:
     """``YOLO.predict`` on a copy of a trainer's EMA weights, for :func:`_evaluate`.
 
@@ -385,76 +351,6 @@ def _resume_key(args: dict[str, Any], cell: Cell) -> dict[str, Any]:
     kept = {k: v for k, v in args.items() if k not in _PATH_ARGS}
     loss = {"name": cell.loss.name, "alpha": cell.loss.alpha, "warmup": cell.loss.alpha_warmup}
     return to_jsonable({"args": kept, "loss": loss})
-
-
-def _resumable_state(state_path: Path, weights: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The saved state of an interrupted run this cell can continue, or ``None``.
-
-    It continues when the state was written for the same ``key`` and either its training
-    had finished (``last.pt`` present) or ``last.pt`` is a resumable checkpoint (optimiser
-    state kept) of exactly as many epochs as the state's history.
-    """
-    if not state_path.is_file() or not weights.is_file():
-        return None
-    try:
-        state = read_json_object(state_path, what="an Ultralytics cell state")
-    except NoisyboxError:
-        return None
-    if state.get("key") != key or not isinstance(state.get("history"), list):
-        return None
-    if state.get("trained") is True:
-        return state
-    done = _checkpoint_epochs(weights)
-    return state if done is not None and done == len(state["history"]) > 0 else None
-
-
-def _checkpoint_epochs(weights: Path) -> int | None:
-    """Epochs trained by a resumable Ultralytics checkpoint; ``None`` if it cannot resume.
-
-    Ultralytics strips the optimiser (and sets ``epoch`` to -1) when training finishes, and
-    a checkpoint cut short on disk does not load: neither can resume.
-    """
-    import torch
-
-    try:  # Ultralytics' checkpoints pickle the model: they need weights_only=False
-        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
-    except Exception:  # a torn or foreign file: start over
-        return None
-    if not isinstance(ckpt, dict) or ckpt.get("optimizer") is None:
-        return None
-    epoch = ckpt.get("epoch")
-    return epoch + 1 if isinstance(epoch, int) and epoch >= 0 else None
-
-
-def _loss_state(model: Any) -> dict[str, list[float]] | None:
-    """The plugged box loss's buffers (Wise-IoU v3's running mean) as JSON lists."""
-    from noisybox.detectors.ultralytics import plugged_box_loss
-
-    box = plugged_box_loss(model)
-    if box is None:
-        return None
-    buffers = box.box_loss.state_dict()
-    return {k: v.detach().cpu().reshape(-1).tolist() for k, v in buffers.items()} or None
-
-
-def _load_loss_state(model: Any, saved: dict[str, list[float]]) -> None:
-    """Put :func:`_loss_state`'s buffers back into the plugged box loss of ``model``."""
-    import torch
-
-    from noisybox.detectors.ultralytics import plugged_box_loss
-
-    box = plugged_box_loss(model)
-    if box is None:
-        return
-    current = box.box_loss.state_dict()
-    box.box_loss.load_state_dict(
-        {
-            k: torch.tensor(v, dtype=current[k].dtype, device=current[k].device).reshape(
-                current[k].shape
-            )
-            for k, v in saved.items()
-        }
-    )
 
 
 def _evaluate(

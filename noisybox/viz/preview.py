@@ -308,7 +308,7 @@ def describe_noise(params: dict[str, Any]) -> str:
         parts.append(f"reproduce={params['reproduce']}")
     annotation = params.get("annotation_noise")
     if isinstance(annotation, dict):
-        from noisybox.noise.annotation import ANNOTATION_CORRUPTIONS
+        from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 
         for name in ANNOTATION_CORRUPTIONS:
             if isinstance(annotation.get(name), dict):

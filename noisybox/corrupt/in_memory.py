@@ -19,7 +19,7 @@ from noisybox.formats import RecordEdits, snap_boxes
 from noisybox.formats._io import changed_rows
 from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes
-from noisybox.noise.annotation import draw_annotation_noise
+from noisybox.noise.annotation_noise import draw_annotation_noise
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 
@@ -227,7 +227,7 @@ def annotation_noise(
     part: CorruptedBoxes, clean: Annotations, spec: NoiseSpec, seed: int
 ) -> CorruptedBoxes:
     """``part`` with the annotation-level noise of ``spec.rates`` drawn (see
-    :mod:`noisybox.noise.annotation`); crowd boxes are never dropped, relabelled or
+    :mod:`noisybox.noise.annotation_noise`); crowd boxes are never dropped, relabelled or
     relocated, nor are invalid boxes the box noise skipped relocated. A relocated box is
     drawn from its clean box and replaces its box noise."""
     rates = spec.rates
@@ -316,7 +316,7 @@ def corrupt_boxes(
         missing, class_flip, extra, relocate: annotation-level noise, rates in ``[0, 1)``:
             the share of boxes dropped, given another class, of bogus boxes added, and of
             boxes given a new box around their own (UNA's localization noise; it replaces
-            their box noise) (see :mod:`noisybox.noise.annotation`; each draws from
+            their box noise) (see :mod:`noisybox.noise.annotation_noise`; each draws from
             ``default_rng([seed, k])``, so the box noise is the same with or without them).
         spec: all of the noise above as one :class:`~noisybox.noise.NoiseSpec`, instead of
             the keywords ``eta`` ... ``relocate`` (required unless ``eta`` is given).
