@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from noisybox.cli import main
 from noisybox.data import make_shapes_dataset
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 
 DATA = Path(__file__).parent / "data"
 COCO_FILE = DATA / "coco" / "instances_tiny.json"

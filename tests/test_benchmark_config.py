@@ -14,13 +14,13 @@ from noisybox.cli import main
 from noisybox.detectors import list_backbones
 from noisybox.engine import TrainConfig
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import (
+from noisybox.study.grid import expand_grid, parse_shard, select_cells, shard_cells
+from noisybox.study.loading import (
     ConfigError,
     config_diff,
     list_presets,
     load_config,
 )
-from noisybox.study.grid import expand_grid, parse_shard, select_cells, shard_cells
 from noisybox.study.results import open_results_folder
 
 VALID = {

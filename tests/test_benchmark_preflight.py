@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from noisybox.cli import main
 from noisybox.data import make_shapes_dataset
 from noisybox.errors import NoisyboxError
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 from noisybox.study.preflight import preflight
 
 GRID = {

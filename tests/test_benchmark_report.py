@@ -30,8 +30,8 @@ from noisybox.report.writer import (
     write_report,
 )
 from noisybox.study.collapse_flags import apply_collapse_flags, find_twin
-from noisybox.study.config import CollapseConfig, load_config
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import CollapseConfig, load_config
 
 
 def metrics_for(ap50: float) -> dict[str, float]:
@@ -698,7 +698,7 @@ def test_plot_styles_tell_a_loss_zoo_apart() -> None:
     an alpha variant keeps its baseline's colour with its own line."""
     from noisybox.report.plot_style import line_styles as _styles
     from noisybox.report.tables import LossOrder
-    from noisybox.study.config import load_config, preset_path
+    from noisybox.study.loading import load_config, preset_path
     from noisybox.study.spec import LossSpec
 
     specs = list(load_config(preset_path("loss-zoo")).losses)

@@ -24,9 +24,9 @@ from noisybox.errors import NoisyboxError
 from noisybox.formats import read_annotations
 from noisybox.stats import compare_annotations
 from noisybox.study.collapse_flags import detect_collapse, find_twin
-from noisybox.study.config import CollapseConfig, load_config
 from noisybox.study.datasets import noisy_annotations, prepare_dataset
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import CollapseConfig, load_config
 from noisybox.study.results import ResultsFolder, open_results_folder
 from noisybox.study.runner import run_benchmark
 

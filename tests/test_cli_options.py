@@ -333,8 +333,8 @@ def test_train_config_val_keys_still_load() -> None:
 
 
 def test_benchmark_schedule_with_val_format_still_loads(tmp_path: Path) -> None:
-    from noisybox.study.config import load_config
     from noisybox.study.grid import expand_grid
+    from noisybox.study.loading import load_config
     from noisybox.study.runner import build_train_config
 
     old = {**TINY, "schedule": {**TINY["schedule"], "val_format": "coco"}}

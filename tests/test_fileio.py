@@ -242,7 +242,7 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask_022: None) -> None
     assert CliRunner().invoke(main, ["plot-loss", "-o", str(plot)]).exit_code == 0
     files.append(plot)
     from noisybox.report.writer import write_report
-    from noisybox.study.config import load_config
+    from noisybox.study.loading import load_config
     from noisybox.study.results import open_results_folder
 
     cfg = load_config(

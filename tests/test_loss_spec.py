@@ -23,8 +23,8 @@ from noisybox.settings import (
     SettingError,
     alpha_at_step,
 )
-from noisybox.study.config import DetectorSpec, NoiseConfig, load_config
 from noisybox.study.grid import Cell, expand_grid
+from noisybox.study.loading import DetectorSpec, NoiseConfig, load_config
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 

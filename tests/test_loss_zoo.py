@@ -30,7 +30,7 @@ from noisybox.losses import (
     shape_iou_loss,
     wise_iou_loss,
 )
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 
 E, SQRT = math.exp, math.sqrt
 ZOO = [

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from noisybox.cli import main
 from noisybox.corrupt import corrupt_annotations
 from noisybox.noise import BoxNoise, get_noise_model, list_noise_models, perturb_boxes
-from noisybox.study.config import load_config
+from noisybox.study.loading import load_config
 
 DATA = Path(__file__).parent / "data"
 PUBLISHED = ("oamil", "gaussian-corner", "edge-jitter")

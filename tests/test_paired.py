@@ -8,7 +8,7 @@ import pytest
 
 from noisybox.report.paired import min_rank_p, paired_stats
 from noisybox.report.writer import REL_FLOOR, build_report
-from noisybox.study.config import CollapseConfig
+from noisybox.study.loading import CollapseConfig
 
 
 def test_t_interval_by_hand() -> None:

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from noisybox.report.writer import write_report
-from noisybox.study.config import load_config
 from noisybox.study.datasets import noisy_annotations, prepare_dataset
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import load_config
 from noisybox.study.results import open_results_folder
 from noisybox.study.runner import build_train_config
 

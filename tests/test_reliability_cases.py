@@ -40,8 +40,8 @@ from test_bad_inputs import (
 
 from noisybox.cli import main
 from noisybox.engine.collapse import collapse_reasons
-from noisybox.study.config import load_config
 from noisybox.study.grid import expand_grid
+from noisybox.study.loading import load_config
 
 BIG = 2**70
 OAMIL_COCO = DATA / "coco_oamil" / "instances_train2017.json"
@@ -283,7 +283,7 @@ def test_weights_that_become_non_finite_stop_training_and_exit_1(tmp_path: Path,
 
 def test_a_benchmark_counts_a_non_finite_run_as_collapsed() -> None:
     from noisybox.study.collapse_flags import detect_collapse
-    from noisybox.study.config import CollapseConfig
+    from noisybox.study.loading import CollapseConfig
 
     history = [{"epoch": 1, "box_loss": 1.0}, {"epoch": 2, "nonfinite_weights": True}]
     assert collapse_reasons(history)[0].startswith("weights became non-finite in epoch 2")

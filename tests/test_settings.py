@@ -18,7 +18,7 @@ from noisybox.engine import TrainConfig
 from noisybox.losses import get_loss
 from noisybox.noise import BoxNoise, perturb_boxes
 from noisybox.settings import ALPHA, ALPHA_WARMUP, ETA, LossSpec, SettingError
-from noisybox.study.config import ConfigError, load_config
+from noisybox.study.loading import ConfigError, load_config
 
 COCO = Path(__file__).parent / "data" / "coco" / "instances_tiny.json"
 NAN = float("nan")

@@ -151,8 +151,10 @@ def test_a_stored_loss_the_registry_lacks_is_refused_not_raised() -> None:
 
 def test_old_import_paths_still_load() -> None:
     from noisybox.benchmark import load_config as facade
-    from noisybox.study.config import BenchmarkConfig as OldConfig
-    from noisybox.study.config import load_config as old
+
+    with pytest.warns(FutureWarning, match="use .noisybox.study.loading"):
+        from noisybox.study.config import BenchmarkConfig as OldConfig
+        from noisybox.study.config import load_config as old
 
     assert old is load_config is facade and OldConfig is BenchmarkConfig
     assert old(VALID).schedule == {"epochs": 1, "batch_size": 2}

@@ -17,7 +17,7 @@ from noisybox.cli import main
 from noisybox.data import make_shapes_dataset
 from noisybox.errors import NoisyboxError
 from noisybox.report.writer import write_report
-from noisybox.study.config import ConfigError, load_config
+from noisybox.study.loading import ConfigError, load_config
 from noisybox.study.protocol import protocol_skeleton
 from noisybox.study.provenance import (
     code_identity,

@@ -506,8 +506,8 @@ def test_paper_voc_follows_the_authors_command(tmp_path: Path) -> None:
     from ultralytics.cfg import get_cfg
 
     from noisybox.benchmark import load_config
-    from noisybox.study.config import preset_path
     from noisybox.study.grid import expand_grid
+    from noisybox.study.loading import preset_path
     from noisybox.study.ultralytics_cell import ultralytics_train_args
 
     cfg = load_config("paper-voc", check_paths=False)

@@ -2,7 +2,7 @@
 
 Pure Python (no torch), so that the benchmark's records and reports can use it. The
 thresholds have the names of the benchmark config's ``collapse`` section
-(:class:`noisybox.study.config.CollapseConfig`).
+(:class:`noisybox.study.spec.CollapseConfig`).
 """
 
 from __future__ import annotations
