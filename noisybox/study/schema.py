@@ -246,11 +246,7 @@ class StudyConfigModel(StudyModel):
     @field_validator("detectors")
     @classmethod
     def _each_detector_once(cls, value: list[DetectorModel]) -> list[DetectorModel]:
-        labels = [d.to_spec().label for d in value]
-        twice = sorted({x for x in labels if labels.count(x) > 1})
-        if twice:
-            what = "each detector-backbone once"
-            raise problems([((), f"Expected {what} but got {label!r} twice") for label in twice])
+        _each_once([d.to_spec().label for d in value], "each detector-backbone once")
         return value
 
     @field_validator("losses")
@@ -288,11 +284,9 @@ class StudyConfigModel(StudyModel):
             return value
         if len(value) == 1:
             return value[0]
-        labels = [n.to_spec().label for n in value]
-        twice = sorted({x for x in labels if labels.count(x) > 1})
-        if twice:
-            what = "a distinct label per noise condition (set name:)"
-            raise problems([((), f"Expected {what} but got {label!r} twice") for label in twice])
+        _each_once(
+            [n.to_spec().label for n in value], "a distinct label per noise condition (set name:)"
+        )
         return value
 
     @field_validator("schedule")
@@ -402,3 +396,11 @@ def validate_config(
     except ValidationError as exc:
         raise ConfigError(error_lines(exc, StudyConfigModel), source) from None
     return model.to_config(names, source=source, base_dir=base)
+
+
+def _each_once(labels: list[str], what: str) -> None:
+    """Refuse the labels given more than once, one problem each: ``Expected WHAT but got
+    'x' twice``."""
+    twice = sorted({x for x in labels if labels.count(x) > 1})
+    if twice:
+        raise problems([((), f"Expected {what} but got {label!r} twice") for label in twice])
