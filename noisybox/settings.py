@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from noisybox.errors import NoisyboxError
@@ -216,7 +216,7 @@ class LossSpec:
     Attributes:
         name: a ``noisybox.losses`` name, or ``"torchvision"`` (the detector's stock loss).
         alpha: the loss's alpha after warm-up; ``None``: the loss's registered default
-            (:attr:`resolved_alpha`).
+            (:meth:`resolve`).
         alpha_warmup: the share of the training steps over which alpha ramps from 1;
             ``None``: :data:`DEFAULT_ALPHA_WARMUP` (:attr:`resolved_warmup`). A study keeps
             ``None`` apart from an explicit value: it shows in the cell id and the record.
@@ -285,42 +285,39 @@ class LossSpec:
         return shows_alpha(self.name, self.alpha)
 
     @property
-    def resolved_alpha(self) -> float | None:
-        """The alpha the loss trains towards: :attr:`alpha`, else an ``alpha`` of
-        :attr:`params`, else the loss registry's default (``None`` for the stock loss).
-
-        The registry is read without building a module
-        (:func:`noisybox.losses.registry.default_alpha`); only that lookup imports torch.
-        """
-        if self.alpha is not None:
-            return self.alpha
-        params = self.kwargs
-        if params.get("alpha") is not None:
-            return ALPHA.check(params["alpha"])
-        from noisybox.losses.registry import default_alpha  # torch: keep this module free of it
-
-        return default_alpha(self.name)
-
-    @property
     def resolved_warmup(self) -> float:
         """:attr:`alpha_warmup`, or :data:`DEFAULT_ALPHA_WARMUP` when unset."""
         return DEFAULT_ALPHA_WARMUP if self.alpha_warmup is None else self.alpha_warmup
 
-    def resolve(self) -> LossSpec:
-        """This spec with :attr:`alpha` and :attr:`alpha_warmup` filled in (a registry
-        lookup for an unset alpha), so that :meth:`alpha_at` looks nothing up per step."""
-        return dataclasses.replace(
-            self, alpha=self.resolved_alpha, alpha_warmup=self.resolved_warmup
-        )
+    def resolve(self, default_alpha: Callable[[str], float | None]) -> LossSpec:
+        """This spec with :attr:`alpha` and :attr:`alpha_warmup` filled in, so that
+        :meth:`alpha_at` looks nothing up per step: :attr:`alpha`, else an ``alpha`` of
+        :attr:`params` (as the loss is built), else ``default_alpha(name)``, the loss
+        registry's default (:func:`noisybox.losses.resolve_loss_spec` passes it; this module
+        stays free of torch).
+
+        >>> LossSpec("alpha-iou", params={"alpha": 2}).resolve(lambda name: 3.0).alpha
+        2.0
+        >>> LossSpec("alpha-iou").resolve(lambda name: 3.0)
+        LossSpec(name='alpha-iou', alpha=3.0, alpha_warmup=0.3, params=())
+        """
+        alpha = self.alpha
+        if alpha is None:
+            given = self.kwargs.get("alpha")
+            alpha = ALPHA.check(given) if given is not None else default_alpha(self.name)
+        return dataclasses.replace(self, alpha=alpha, alpha_warmup=self.resolved_warmup)
 
     def alpha_at(self, step: int, total_steps: int) -> float | None:
-        """The loss's alpha at ``step`` of ``total_steps``: :func:`alpha_at_step` from 1 to
-        :attr:`resolved_alpha` over :attr:`resolved_warmup`; ``None`` for a loss without
-        alpha (the stock loss)."""
-        target = self.resolved_alpha
-        if target is None:
+        """The alpha of a resolved spec (:meth:`resolve`) at ``step`` of ``total_steps``:
+        :func:`alpha_at_step` from 1 to :attr:`alpha` over :attr:`resolved_warmup`; ``None``
+        for a loss without alpha (the stock loss).
+
+        >>> LossSpec("alpha-iou", 3.0, 0.5).alpha_at(0, 10), LossSpec("iou").alpha_at(0, 10)
+        (1.0, None)
+        """
+        if self.alpha is None:
             return None
-        return alpha_at_step(step, total_steps, target, self.resolved_warmup)
+        return alpha_at_step(step, total_steps, self.alpha, self.resolved_warmup)
 
     def to_fields(self) -> dict[str, Any]:
         """The spec as the flat keys of a ``TrainConfig`` (``loss``, ``alpha``, and

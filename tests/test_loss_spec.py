@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from noisybox.engine import TrainConfig
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, get_loss, list_losses, registry
-from noisybox.losses.registry import default_alpha, register_loss
+from noisybox.losses.registry import default_alpha, register_loss, resolve_loss_spec
 from noisybox.settings import (
     ALPHA,
     ALPHA_WARMUP,
@@ -128,7 +128,7 @@ def test_default_alpha_is_read_from_the_registry_without_building(
 
     register_loss("test-declared-alpha", alpha=2.5, override=True)(refuse)
     assert default_alpha("test-declared-alpha") == 2.5
-    assert LossSpec("test-declared-alpha").resolved_alpha == 2.5
+    assert resolve_loss_spec(LossSpec("test-declared-alpha")).alpha == 2.5
 
     def with_signature(alpha: float = 0.5, **kwargs: object) -> object:
         raise AssertionError("built")
@@ -143,23 +143,27 @@ def test_default_alpha_is_read_from_the_registry_without_building(
 
 
 def test_resolved_alpha_and_warmup() -> None:
-    assert LossSpec("alpha-giou").resolved_alpha == 3.0
-    assert LossSpec("giou").resolved_alpha == 1.0
-    assert LossSpec("giou", 2).resolved_alpha == 2.0
-    assert LossSpec("giou", params={"alpha": 1.5}).resolved_alpha == 1.5  # as get_loss builds
-    assert LossSpec(STOCK_LOSS).resolved_alpha is None
+    def alpha(spec: LossSpec) -> float | None:
+        return resolve_loss_spec(spec).alpha
+
+    assert alpha(LossSpec("alpha-giou")) == 3.0
+    assert alpha(LossSpec("giou")) == 1.0
+    assert alpha(LossSpec("giou", 2)) == 2.0
+    assert alpha(LossSpec("giou", params={"alpha": 1.5})) == 1.5  # as get_loss builds
+    assert alpha(LossSpec(STOCK_LOSS)) is None
     assert LossSpec("giou").resolved_warmup == DEFAULT_ALPHA_WARMUP
-    assert LossSpec("alpha-giou").resolve() == LossSpec("alpha-giou", 3.0, DEFAULT_ALPHA_WARMUP)
+    expected = LossSpec("alpha-giou", 3.0, DEFAULT_ALPHA_WARMUP)
+    assert resolve_loss_spec(LossSpec("alpha-giou")) == expected
 
 
 @pytest.mark.parametrize(("alpha", "warmup"), [(3.0, 0.3), (0.5, 0.0), (2.0, 1.0), (None, None)])
 def test_alpha_at_follows_the_schedule(alpha: float | None, warmup: float | None) -> None:
-    spec = LossSpec("alpha-iou", alpha, warmup)
+    spec = resolve_loss_spec(LossSpec("alpha-iou", alpha, warmup))
     target = 3.0 if alpha is None else alpha
     ramp = DEFAULT_ALPHA_WARMUP if warmup is None else warmup
     for step in range(0, 41, 3):
         assert spec.alpha_at(step, 40) == alpha_at_step(step, 40, target, ramp)
-    assert LossSpec(STOCK_LOSS).alpha_at(0, 40) is None
+    assert resolve_loss_spec(LossSpec(STOCK_LOSS)).alpha_at(0, 40) is None
 
 
 def test_train_config_reads_its_flat_keys_as_one_spec() -> None:

@@ -34,7 +34,7 @@ from noisybox.detectors.ultralytics import (
 )
 from noisybox.formats import read_annotations
 from noisybox.formats.yolo_export import export_yolo_dataset
-from noisybox.losses import alpha_iou_loss, get_loss
+from noisybox.losses import alpha_iou_loss, get_loss, resolve_loss_spec
 from noisybox.settings import LossSpec, alpha_at_step
 
 SIZE = 64
@@ -166,7 +166,7 @@ def test_the_plug_takes_a_loss_spec() -> None:
     # the per-batch alpha is the spec's schedule, towards the registry's default alpha (3)
     fake = SimpleNamespace(
         target_alpha=3.0,
-        resolved_loss=spec.resolve(),
+        resolved_loss=resolve_loss_spec(spec),
         train_loader=range(5),
         epochs=2,
         epoch=0,

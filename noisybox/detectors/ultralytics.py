@@ -49,6 +49,7 @@ from ultralytics.utils.torch_utils import unwrap_model  # type: ignore[import-un
 from noisybox.detectors.loss_plug import matched_iou_sum
 from noisybox.detectors.registry import build_box_loss
 from noisybox.errors import NoisyboxError
+from noisybox.losses import resolve_loss_spec
 from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
 
 __all__ = [
@@ -257,7 +258,7 @@ class _PluggedTrainer(DetectionTrainer):  # type: ignore[misc]
     ) -> None:
         super().__init__(cfg, overrides, _callbacks)
         # alpha read from the loss registry once, not at every batch
-        self.resolved_loss = self.loss_spec.resolve()
+        self.resolved_loss = resolve_loss_spec(self.loss_spec)
         self.target_alpha: float | None = None
         self.box_alpha: float | None = None
         self.fg_iou_history: list[float] = []

@@ -24,6 +24,7 @@ from noisybox.engine.model import build_model
 from noisybox.engine.schedules import warmup_cosine_factor
 from noisybox.engine.steps import autocast_dtype, make_optimizer, set_rng_state
 from noisybox.errors import NoisyboxError
+from noisybox.losses import resolve_loss_spec
 from noisybox.settings import LossSpec
 
 __all__ = ["Run", "drops_single_image_batch", "setup_run"]
@@ -186,7 +187,7 @@ def _loss_spec(cfg: TrainConfig, model: nn.Module) -> LossSpec:
     Its alpha is ``None`` where nothing can ramp: the stock loss, or a plugged loss without
     an ``alpha`` attribute.
     """
-    spec = cfg.loss_spec.resolve()
+    spec = resolve_loss_spec(cfg.loss_spec)
     if not any(hasattr(loss, "alpha") for loss in box_loss_modules(model)):
         spec = dataclasses.replace(spec, alpha=None)
     return spec

@@ -30,6 +30,7 @@ from noisybox.losses.registry import (
     list_detector_losses,
     list_losses,
     register_loss,
+    resolve_loss_spec,
 )
 from noisybox.losses.shape_iou import ShapeIoULoss, shape_iou_loss
 from noisybox.losses.wise_iou import WiseIoULoss, wise_iou_loss
@@ -62,6 +63,7 @@ __all__ = [
     "plot_loss_curves",
     "powerful_iou_loss",
     "register_loss",
+    "resolve_loss_spec",
     "shape_iou_loss",
     "wise_iou_loss",
 ]

@@ -33,6 +33,7 @@ from noisybox.losses.nwd import NWD_REFERENCE, NWDLoss
 from noisybox.losses.powerful_iou import POWERFUL_IOU_REFERENCE, PowerfulIoULoss
 from noisybox.losses.shape_iou import SHAPE_IOU_REFERENCE, ShapeIoULoss
 from noisybox.losses.wise_iou import WISE_IOU_REFERENCE, WiseIoULoss
+from noisybox.settings import LossSpec
 
 __all__ = [
     "INNER_IOU_REFERENCE",
@@ -44,6 +45,7 @@ __all__ = [
     "list_detector_losses",
     "list_losses",
     "register_loss",
+    "resolve_loss_spec",
 ]
 
 INNER_IOU_REFERENCE = (
@@ -185,6 +187,18 @@ def default_alpha(name: str) -> float | None:
     if alpha is _UNDECLARED:
         alpha = getattr(entry.factory(), "alpha", None)
     return None if alpha is None else float(alpha)  # type: ignore[arg-type]
+
+
+def resolve_loss_spec(spec: LossSpec) -> LossSpec:
+    """``spec`` with its alpha and warm-up filled in from the registry
+    (:meth:`LossSpec.resolve` with :func:`default_alpha`): what a training run ramps to.
+
+    >>> resolve_loss_spec(LossSpec("alpha-giou")).alpha, resolve_loss_spec(LossSpec("giou", 2)).alpha
+    (3.0, 2.0)
+    >>> resolve_loss_spec(LossSpec(STOCK_LOSS)).alpha is None
+    True
+    """
+    return spec.resolve(default_alpha)
 
 
 def _signature_alpha(factory: Callable[..., Any]) -> float | None | object:
