@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from noisybox._json import MAX_JSON_DEPTH, compact_json, parse_json, to_jsonable
+from noisybox._limits import MAX_FIGURE_PIXELS, check_limit
 from noisybox._outputs import (
     PathLike,
     check_outputs,
@@ -366,8 +367,6 @@ def save_figure(
     check_replaceable_plot(path, fmt)
     dpi = savefig_kwargs.get("dpi")
     if isinstance(dpi, (int, float)):
-        from noisybox._limits import MAX_FIGURE_PIXELS, check_limit
-
         width, height = fig.get_size_inches()
         check_limit(
             f"the figure's pixels at {dpi:g} dpi",

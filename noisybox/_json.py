@@ -15,6 +15,8 @@ import os
 import re
 from typing import Any
 
+import orjson
+
 from noisybox.errors import NoisyboxError
 
 __all__ = ["MAX_JSON_DEPTH", "compact_json", "parse_json", "to_jsonable"]
@@ -59,8 +61,6 @@ def parse_json(raw: bytes, source: PathLike, *, what: str = "valid JSON") -> tup
     ...
     noisybox.errors.NoisyboxError: Expected valid JSON in deep.json but got arrays or objects nested deeper than 1024 levels
     """
-    import orjson
-
     where = os.fspath(source)
     if not _LONG_INTEGER.search(raw):
         try:
@@ -100,8 +100,6 @@ def compact_json(data: Any, *, stdlib: bool = False) -> bytes:
     >>> compact_json({"id": 1180591620717411303424, "x": float("nan")})
     b'{"id":1180591620717411303424,"x":NaN}'
     """
-    import orjson
-
     if not stdlib:
         try:
             return orjson.dumps(data)

@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from noisybox.cli._options import common_options, echo_info, echo_json, run_command
+from noisybox.study.grid import expand_grid, parse_shard
 from noisybox.study.loading import list_presets as _presets
+from noisybox.study.loading import load_config, preset_path
+from noisybox.study.results import ResultsFolder
+from noisybox.study.runner import run_benchmark as _run
+from noisybox.study.status import study_status
 
 __all__ = ["list_presets", "report", "run_benchmark", "status"]
 
@@ -119,9 +125,6 @@ def run_benchmark(
     tables; a failed cell still ends with exit code 1.
     """
     from noisybox.report.writer import write_report
-    from noisybox.study.grid import parse_shard
-    from noisybox.study.loading import load_config
-    from noisybox.study.runner import run_benchmark as _run
 
     if config is not None and preset is not None:
         raise click.UsageError("Give either CONFIG or --preset, not both.")
@@ -273,8 +276,6 @@ def status(out_dir: str, jobs: str, as_json: bool, quiet: bool, debug: bool) -> 
 
     Reads the folder only; safe while run-benchmark trains in it.
     """
-    from noisybox.study.results import ResultsFolder
-    from noisybox.study.status import study_status
 
     def read() -> tuple[Any, int]:
         found = study_status(out_dir)
@@ -334,14 +335,10 @@ def _status_text(found: Any, jobs: int) -> str:
 @common_options
 def list_presets(as_json: bool, quiet: bool, debug: bool) -> None:
     """List the shipped benchmark presets with their description (--json: {name: description})."""
-    import yaml
-
-    from noisybox.study.loading import list_presets as _list
-    from noisybox.study.loading import preset_path
 
     def read() -> dict[str, str]:
         table = {}
-        for name in _list():
+        for name in _presets():
             data = yaml.safe_load(preset_path(name).read_text(encoding="utf-8"))
             table[name] = " ".join(str(data.get("description", "")).split())
         return table
@@ -390,6 +387,5 @@ def resolve_jobs(value: str, cfg: Any, *, launcher: str, gpus: int) -> int:
 
         if torch.cuda.is_available():
             return 1
-    from noisybox.study.runner import expand_grid
 
     return max(1, min(MAX_AUTO_JOBS, os.cpu_count() or 1, len(expand_grid(cfg))))

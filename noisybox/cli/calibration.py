@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
+from noisybox._fileio import atomic_write_text
 from noisybox.cli._options import common_options, echo_info, echo_json, run_command
 from noisybox.cli.benchmark import _group_failures, _jobs_option, _run_payload, resolve_jobs
+from noisybox.errors import NoisyboxError
+from noisybox.study.loading import load_config
+from noisybox.study.protocol import protocol_skeleton
+from noisybox.study.runner import calibration_config
+from noisybox.study.runner import run_benchmark as _run
 
 __all__ = ["calibrate", "protocol"]
 
@@ -24,8 +31,6 @@ def _schedule_values(items: Sequence[str]) -> dict[str, Any]:
     >>> _schedule_values(["epochs=40", "amp=bf16", "scale_range=[0.75, 1.25]"])
     {'epochs': 40, 'amp': 'bf16', 'scale_range': [0.75, 1.25]}
     """
-    import yaml
-
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -90,9 +95,6 @@ def calibrate(
         noisybox calibrate study.yaml --out calib/e40 --set epochs=40 --set eval_every=5
     """
     from noisybox.report.writer import write_report
-    from noisybox.study.loading import load_config
-    from noisybox.study.runner import calibration_config
-    from noisybox.study.runner import run_benchmark as _run
 
     def run() -> tuple[Any, Any]:
         study = load_config(config)
@@ -144,10 +146,6 @@ def protocol(config: str, output: Path | None, as_json: bool, quiet: bool, debug
     (protocol: PROTOCOL.md) and commit it: run-benchmark then refuses to start without it
     and stamps its sha256 before the first cell.
     """
-    from noisybox._fileio import atomic_write_text
-    from noisybox.errors import NoisyboxError
-    from noisybox.study.loading import load_config
-    from noisybox.study.protocol import protocol_skeleton
 
     def run() -> str:
         text = protocol_skeleton(load_config(config, check_paths=False).to_dict())

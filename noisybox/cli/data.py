@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from noisybox._fileio import check_outputs
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_OBJECTS
 from noisybox.cli._options import (
     SEED,
@@ -18,6 +19,8 @@ from noisybox.cli._options import (
     echo_json,
     run_command,
 )
+from noisybox.data.synthetic import make_shapes_dataset
+from noisybox.errors import NoisyboxError
 
 __all__ = ["make_dataset"]
 
@@ -91,10 +94,6 @@ def make_dataset(
         noisybox make-dataset shapes data/shapes
         noisybox corrupt data/shapes/instances_train.json -o noisy.json --eta 0.3
     """
-    from noisybox._fileio import check_outputs
-    from noisybox.data.synthetic import make_shapes_dataset
-    from noisybox.errors import NoisyboxError
-
     start = time.perf_counter()
 
     def run() -> Any:

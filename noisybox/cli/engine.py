@@ -29,7 +29,9 @@ from noisybox.cli._options import (
     run_command,
 )
 from noisybox.detectors import list_backbones, list_detectors
+from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.engine.config import AMP_MODES, OPTIMIZERS, TrainConfig, field_default
+from noisybox.engine.evaluation import evaluate_checkpoint
 from noisybox.errors import NoisyboxError
 from noisybox.losses import list_detector_losses
 from noisybox.noise import list_noise_models
@@ -321,8 +323,6 @@ def _check_out_is_not_the_data(out: Path, cfg: TrainConfig) -> None:
 
 def _fail_if_nonfinite(result: Any) -> None:
     """Exit 1 when the weights became non-finite: the run is a failure, not a result."""
-    from noisybox.engine.collapse import stopped_nonfinite
-
     epoch = stopped_nonfinite(getattr(result, "history", None) or [])
     if epoch is not None:
         raise click.ClickException(
@@ -400,8 +400,6 @@ def evaluate(
     debug: bool,
 ) -> None:
     """Evaluate a training CHECKPOINT on clean test annotations (COCO AP50 ... AP95, mAP)."""
-    from noisybox.engine.evaluation import evaluate_checkpoint
-
     metrics = run_command(
         debug,
         lambda: evaluate_checkpoint(

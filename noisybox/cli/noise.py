@@ -11,6 +11,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from noisybox import viz
 from noisybox._fileio import check_outputs, staged
 from noisybox.cli._options import (
     ALIAS_GIVEN,
@@ -260,16 +261,15 @@ def _fmt(x: float) -> str:
 
 
 def _plot(result: Any, inputs: str, output_path: str, plot_path: str) -> None:
-    from noisybox.viz import describe_noise, iou_distribution, plot_iou_histogram, save_figure
-
     label = (
-        f"{click.format_filename(output_path, shorten=True)}: {describe_noise(result.provenance)}"
+        f"{click.format_filename(output_path, shorten=True)}: "
+        f"{viz.describe_noise(result.provenance)}"
     )
     include = result.eligible
     if result.edits is not None and result.edits.relocated is not None:
         include = include & ~result.edits.relocated  # the box noise's IoU, as the figures
-    dist = iou_distribution(result.clean, result.annotations, label=label, include=include)
-    save_figure(plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {inputs}"), plot_path)
+    dist = viz.iou_distribution(result.clean, result.annotations, label=label, include=include)
+    viz.save_figure(viz.plot_iou_histogram(dist, title=f"Noisy-to-clean IoU, {inputs}"), plot_path)
 
 
 @click.command()

@@ -11,6 +11,8 @@ from noisybox._fileio import check_outputs, save_figure, staged
 from noisybox.cli._options import common_options, format_option, run_command, seed_option
 from noisybox.corrupt import DEFAULT_SEED
 from noisybox.noise import BOUNDARIES, list_noise_models
+from noisybox.sweep import noise_sweep as sweep
+from noisybox.sweep import plot_sweep
 
 __all__ = ["noise_sweep"]
 
@@ -96,9 +98,6 @@ def noise_sweep(
       noisybox noise-sweep instances_train.json --plot sweep.png
       noisybox noise-sweep VOCdevkit/VOC2007 VOCdevkit/VOC2012 --image-set trainval --json
     """
-    from noisybox.sweep import noise_sweep as sweep
-    from noisybox.sweep import plot_sweep
-
     key = "mean_image_iou" if statistic == "image" else "mean_iou"
 
     def run() -> Any:

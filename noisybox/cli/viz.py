@@ -27,6 +27,7 @@ from noisybox.cli._options import (
     seed_option,
 )
 from noisybox.noise import NoiseSpec
+from noisybox.viz import iou_histogram, preview_annotations
 
 __all__ = ["iou_hist", "preview"]
 
@@ -161,8 +162,6 @@ def preview(
         noise["eta"] = 0.2
 
     def run() -> Any:
-        from noisybox.viz import preview_annotations
-
         spec = NoiseSpec(**noise) if on_the_fly else None
 
         check_outputs(
@@ -249,8 +248,6 @@ def iou_hist(
         raise click.UsageError("Give at least one NOISY file or --eta.")
 
     def run() -> Any:
-        from noisybox.viz import iou_histogram
-
         many = len(noisy_paths) > 1
         check_outputs(
             {"-o/--output": output},

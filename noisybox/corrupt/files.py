@@ -34,6 +34,7 @@ from noisybox.corrupt.oamil import (
 from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
+from noisybox.noise.annotation_noise import _STREAM
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 
@@ -306,8 +307,6 @@ def _annotation_settings(
     clean ids of the dropped records (VOC numbers objects by position, so matching a noisy
     VOC file to its clean one needs them: ``noisybox iou --partial``) and, with
     ``relocate``, those of the relocated records (their IoU is reported apart)."""
-    from noisybox.noise.annotation_noise import _STREAM
-
     record: dict[str, Any] = {
         name: {"rate": rate, "seed": [int(seed), _STREAM[name]]} for name, rate in rates.items()
     }

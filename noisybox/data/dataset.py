@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from noisybox._seeds import stream_seed
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations
 from noisybox.formats.annotations import Annotations
 from noisybox.formats.images import default_image_root, image_path, load_image
 
@@ -88,8 +89,6 @@ class DetectionDataset(Dataset):
         image_set: str | None = None,
     ) -> None:
         if not isinstance(annotations, Annotations):
-            from noisybox.formats import read_annotations
-
             read_kwargs: dict[str, Any] = {}
             if image_set is not None:
                 read_kwargs["image_set"] = image_set

@@ -27,6 +27,7 @@ import cv2
 
 from noisybox._seeds import child_seeds
 from noisybox.noise.spec import NoiseSpec
+from noisybox.noise.transform import BoxNoise
 
 __all__ = ["LETTERBOX_FILL", "build_transforms", "reseed_transforms"]
 
@@ -118,7 +119,6 @@ def _training_transforms(
             raise ValueError(
                 f"Expected noise to be a NoiseSpec or a dict of BoxNoise options but got {noise!r}"
             )
-        from noisybox.noise import BoxNoise
 
         transforms.append(
             BoxNoise(spec=noise) if isinstance(noise, NoiseSpec) else BoxNoise(**dict(noise))

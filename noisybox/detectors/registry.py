@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetHead
 
 from noisybox._registry import Registry
@@ -181,8 +183,6 @@ def _fcos(
             num_convs=num_convs,
         )
     elif num_convs != 4:
-        from torchvision.models.detection.fcos import FCOSHead
-
         head = FCOSHead(fpn_channels, 1, num_classes, num_convs)
     kw.setdefault("score_thresh", 0.05)
     model = FCOS(
@@ -393,8 +393,6 @@ def detector_kwargs_allowed(name: str) -> set[str] | None:
     >>> "num_convs" in detector_kwargs_allowed("fcos"), "nms_thresh" in detector_kwargs_allowed("fcos")
     (True, True)
     """
-    import inspect
-
     builder = _DETECTORS.get(name)
     params = inspect.signature(builder).parameters.values()
     allowed = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}

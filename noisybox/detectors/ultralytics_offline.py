@@ -16,6 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+import torch
+from filelock import FileLock
+from PIL import Image
+
 from noisybox._fileio import atomic_write_bytes, make_dirs
 
 __all__ = ["OFFLINE_ENV", "OFFLINE_SETTINGS", "configure_offline"]
@@ -61,11 +67,6 @@ def _keep_global_state() -> Iterator[None]:
     raise PIL's ``UnidentifiedImageError``; HEIC files stay unreadable), the print options
     and the thread count it found.
     """
-    import cv2
-    import numpy as np
-    import torch
-    from PIL import Image
-
     pil_open, np_options, cv2_threads = Image.open, np.get_printoptions(), cv2.getNumThreads()
     try:
         yield
@@ -116,8 +117,6 @@ def configure_offline(config_dir: str | os.PathLike[str], *, quiet: bool = False
     Returns:
         The config folder Ultralytics uses.
     """
-    from filelock import FileLock
-
     root = Path(config_dir).resolve()
     make_dirs(root)
     with FileLock(root / "configure_offline.lock"):

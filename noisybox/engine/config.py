@@ -17,8 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from noisybox._deprecation import rename_keys, renamed_keywords, warn_renamed
 from noisybox._json import parse_json, to_jsonable
+from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED, check_limit
+from noisybox.detectors import list_backbones, list_detectors
+from noisybox.detectors.registry import check_detector_kwargs
 from noisybox.errors import NoisyboxError
 from noisybox.losses import STOCK_LOSS, list_detector_losses
 from noisybox.settings import DEFAULT_ALPHA_WARMUP, LossSpec
@@ -271,9 +276,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every value; raise :class:`~noisybox.errors.NoisyboxError` on the first bad one."""
-        from noisybox._limits import MAX_IMAGE_SIZE, MAX_SEED, check_limit
-        from noisybox.detectors import list_backbones, list_detectors
-
         if self.loss not in list_detector_losses():
             raise NoisyboxError(f"Expected loss in {list_detector_losses()} but got {self.loss!r}")
         self.loss_spec  # noqa: B018 (the spec checks alpha and alpha_warmup)
@@ -308,7 +310,6 @@ class TrainConfig:
                 f"Expected seed an integer in [0, {MAX_SEED}] (numpy and torch take 64-bit "
                 f"seeds) but got {self.seed!r}"
             )
-        from noisybox.detectors.registry import check_detector_kwargs
 
         if not isinstance(self.detector_kwargs, Mapping):
             raise NoisyboxError(
@@ -403,8 +404,6 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             data = yaml.safe_load(raw.decode("utf-8"))
         else:
             data, _ = parse_json(raw, path, what=what)

@@ -30,6 +30,8 @@ import numpy as np
 from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import box_convert
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations, to_coco_dict
+from noisybox.formats.coco import read_coco_json
 
 if TYPE_CHECKING:
     import torch
@@ -151,8 +153,6 @@ def _ground_truth_dict(ground_truth: Any) -> dict[str, Any]:
     if isinstance(ground_truth, (str, os.PathLike)):
         path = Path(ground_truth)
         if path.suffix.lower() == ".json":
-            from noisybox.formats.coco import read_coco_json
-
             document, _ = read_coco_json(path)
             if not isinstance(document, dict):
                 raise NoisyboxError(
@@ -160,15 +160,11 @@ def _ground_truth_dict(ground_truth: Any) -> dict[str, Any]:
                 )
             source = str(path)
         else:
-            from noisybox.formats import read_annotations, to_coco_dict
-
             document = to_coco_dict(read_annotations(path))
             source = str(path)
     elif isinstance(ground_truth, Mapping):
         document, source = dict(ground_truth), "ground-truth dict"
     else:
-        from noisybox.formats import to_coco_dict
-
         document = to_coco_dict(ground_truth)
         source = str(getattr(ground_truth, "source", "annotations"))
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from noisybox import __version__
 from noisybox._fileio import atomic_write_json
 from noisybox._progress import evaluation_line
 from noisybox.detectors import LOSS_KEYS, pop_iou_stats, set_box_loss_alpha
@@ -346,8 +347,6 @@ def _finish(run: Run, start_time: float) -> TrainResult:
 
 
 def _checkpoint_state(run: Run, epoch: int, rng_states: list[dict[str, Any]]) -> dict[str, Any]:
-    from noisybox import __version__
-
     return {
         "format": CHECKPOINT_FORMAT,
         "noisybox_version": __version__,

@@ -13,8 +13,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
 
 from noisybox._fileio import remove_stale_temporaries
+from noisybox.data.dataset import DetectionDataset, build_dataloader
+from noisybox.data.transforms import build_transforms
 from noisybox.detectors import box_loss_modules
 from noisybox.engine.checkpoint import load_checkpoint
 from noisybox.engine.config import RESUME_FREE, TrainConfig, upgrade_config
@@ -73,11 +77,6 @@ class Run:
 
 def setup_run(cfg: TrainConfig, device: torch.device, info: DistInfo) -> Run:
     """Build data, model, optimiser and schedules, and restore them from a checkpoint."""
-    from torch.nn.parallel import DistributedDataParallel
-    from torch.utils.data.distributed import DistributedSampler
-
-    from noisybox.data import build_dataloader
-
     train_set, val_set = _datasets(cfg)
     if len(train_set) == 0:
         raise NoisyboxError(f"Expected training images in {cfg.train_annotations} but got none")
@@ -208,8 +207,6 @@ def _check_resumable(stored: Mapping[str, Any], cfg: TrainConfig, path: Path) ->
 
 
 def _datasets(cfg: TrainConfig) -> tuple[Any, Any | None]:
-    from noisybox.data import DetectionDataset, build_transforms
-
     train_set = DetectionDataset(
         cfg.train_annotations,
         cfg.train_images,

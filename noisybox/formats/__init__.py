@@ -17,7 +17,6 @@ from noisybox._fileio import (
     check_outputs,
     check_replaceable_annotations,
     check_side_files,
-    read_json_object,
     staged,
 )
 from noisybox.boxes import box_convert
@@ -25,7 +24,7 @@ from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME, changed_rows
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.formats.coco import read_coco, snap_coco, write_coco
-from noisybox.formats.edits import RecordEdits
+from noisybox.formats.edits import RecordEdits, read_provenance
 from noisybox.formats.images import default_image_root, load_image, resolve_image_root
 from noisybox.formats.voc import read_voc, snap_voc, write_voc
 from noisybox.formats.yolo import read_yolo, snap_yolo, write_yolo
@@ -243,26 +242,3 @@ def to_coco_dict(ann: Annotations) -> dict[str, Any]:
         {"id": int(k), "name": ann.category_names.get(int(k), str(k))} for k in sorted(used)
     ]
     return {"images": images, "annotations": annotations, "categories": categories}
-
-
-def read_provenance(ann: Annotations) -> dict[str, Any] | None:
-    """The record ``noisybox corrupt`` wrote beside ``ann``, or ``None``.
-
-    COCO keeps it in ``info["noisybox"]``; VOC and YOLO folders (and the folder of several
-    inputs corrupted together) in a ``noisybox-manifest.json``, looked for in the set's
-    folder and its two parents. An unreadable manifest counts as none.
-    """
-    data = getattr(ann.document, "data", None)
-    if isinstance(data, dict) and isinstance(data.get("info"), dict):
-        found = data["info"].get("noisybox")
-        if found is not None:
-            return found if isinstance(found, dict) else None
-    source = Path(ann.source)
-    for folder in (source, *source.parents[:2]):
-        manifest = folder / MANIFEST_NAME
-        if manifest.is_file():
-            try:
-                return read_json_object(manifest)
-            except NoisyboxError:  # unreadable, not JSON or not an object
-                return None
-    return None

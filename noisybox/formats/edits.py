@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +15,15 @@ import numpy as np
 from noisybox._fileio import read_json_object
 from noisybox.errors import NoisyboxError
 from noisybox.formats._io import MANIFEST_NAME
+from noisybox.formats.annotations import Annotations
 
-__all__ = ["RecordEdits", "dropped_records", "record_ids_after_drop", "relocated_records"]
+__all__ = [
+    "RecordEdits",
+    "dropped_records",
+    "read_provenance",
+    "record_ids_after_drop",
+    "relocated_records",
+]
 
 
 def record_ids_after_drop(clean: Any, dropped: Sequence[Any] | None) -> list[Any]:
@@ -52,6 +60,29 @@ def record_ids_after_drop(clean: Any, dropped: Sequence[Any] | None) -> list[Any
     return out
 
 
+def read_provenance(ann: Annotations) -> dict[str, Any] | None:
+    """The record ``noisybox corrupt`` wrote beside ``ann``, or ``None``.
+
+    COCO keeps it in ``info["noisybox"]``; VOC and YOLO folders (and the folder of several
+    inputs corrupted together) in a ``noisybox-manifest.json``, looked for in the set's
+    folder and its two parents. An unreadable manifest counts as none.
+    """
+    data = getattr(ann.document, "data", None)
+    if isinstance(data, dict) and isinstance(data.get("info"), dict):
+        found = data["info"].get("noisybox")
+        if found is not None:
+            return found if isinstance(found, dict) else None
+    source = Path(ann.source)
+    for folder in (source, *source.parents[:2]):
+        manifest = folder / MANIFEST_NAME
+        if manifest.is_file():
+            try:
+                return read_json_object(manifest)
+            except NoisyboxError:  # unreadable, not JSON or not an object
+                return None
+    return None
+
+
 def dropped_records(noisy: Any) -> list[Any] | None:
     """The clean ids of the records ``noisybox corrupt --missing`` dropped from a VOC
     folder, from the folder's manifest (``annotation_noise.dropped_records``); ``None`` for
@@ -82,8 +113,6 @@ def relocated_records(noisy: Any) -> list[Any] | None:
     box (a new box, not a jittered one) apart from the box noise's
     (:func:`noisybox.stats.compare_annotations`).
     """
-    from noisybox.formats import read_provenance
-
     prov = read_provenance(noisy) if hasattr(noisy, "document") else None
     record = prov.get("annotation_noise") if prov else None
     moved = record.get("relocated_records") if isinstance(record, dict) else None

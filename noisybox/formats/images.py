@@ -16,6 +16,8 @@ import numpy as np
 
 from noisybox.errors import NoisyboxError
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.voc import find_voc_root
+from noisybox.formats.yolo import find_yolo_dirs
 
 __all__ = ["default_image_root", "image_path", "load_image", "resolve_image_root"]
 
@@ -29,12 +31,8 @@ def default_image_root(ann: Annotations) -> Path:
     source = Path(ann.source)
     try:
         if ann.format == "voc":
-            from noisybox.formats.voc import find_voc_root
-
             return find_voc_root(source)[0]
         if ann.format == "yolo":
-            from noisybox.formats.yolo import find_yolo_dirs
-
             return find_yolo_dirs(source)[2]
     except NoisyboxError:
         pass

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
+from PIL import Image
 
 from noisybox._fileio import atomic_dir, atomic_write_json
 from noisybox.boxes import box_convert
@@ -112,8 +114,6 @@ def _class_names(dataset: Path | None, labels: Path) -> tuple[dict[int, str], Pa
             lines = [s.strip() for s in text.splitlines()]
             return {k: s for k, s in enumerate(lines) if s}, folder / "classes.txt"
     if dataset is not None:
-        import yaml
-
         for cfg in sorted(dataset.glob("*.yaml")):
             try:
                 names = (yaml.safe_load(_read_text(cfg, "YAML file")) or {}).get("names")
@@ -157,8 +157,6 @@ def read_yolo(
             one missing from ``classes.txt`` (or the yaml's ``names``) when there is one,
             a label file that is not UTF-8, or an unreadable image.
     """
-    from PIL import Image
-
     dataset, labels_dir, images_dir = find_yolo_dirs(path, image_root)
     images, label_of_row = _pair_files(labels_dir, images_dir)
     sizes = np.empty((len(images), 2), dtype=np.float64)

@@ -26,6 +26,7 @@ from noisybox.report.paired_tables import (
     retention_paired_frames,
 )
 from noisybox.report.summary import (
+    RETENTION_MODELS,
     paired_differences,
     records_frame,
     reference_summary,
@@ -188,8 +189,6 @@ def _describe_condition(records: Sequence[dict[str, Any]], label: str) -> str:
 
 def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
     """Whether the records' noise model has published retention to compare with."""
-    from noisybox.report.summary import RETENTION_MODELS
-
     return any((r.get("noise") or {}).get("model") in RETENTION_MODELS for r in records)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from noisybox.errors import NoisyboxError
 from noisybox.report.summary import (
     COLUMN_TITLES,
+    PUBLISHED_RETENTION,
     REL_FLOOR,
     TABLE_METRICS,
     none_if_nan,
@@ -357,8 +358,6 @@ def retention_section(rob: pd.DataFrame) -> list[str]:
     """The retention sub-table: AP50 and AP75 at each eta over eta = 0, per detector and
     loss, and the published rows at the same levels (nothing unless ``rob`` has the
     ``retention_ap50@<eta>`` columns of ``robustness_frame(..., retention=("ap50", "ap75"))``)."""
-    from noisybox.report.summary import PUBLISHED_RETENTION
-
     etas = sorted({float(c.split("@")[1]) for c in rob.columns if c.startswith("retention_ap50@")})
     if not etas:
         return []

@@ -65,6 +65,7 @@ from noisybox.study.protocol import protocol_section
 from noisybox.study.provenance import UNKNOWN_CODE, code_versions, describe_code
 from noisybox.study.results import ResultsFolder
 from noisybox.study.spec import CollapseConfig, LossSpec, NoiseConfig, loss_label
+from noisybox.study.validate import load_checked_records
 
 # the numbers are computed in noisybox.report.summary; re-exported as the report's API
 __all__ = [
@@ -215,8 +216,6 @@ def write_report(
             f"{folder.config_json} but got {type(exc).__name__}: {exc}"
         ) from None
     if records is None:
-        from noisybox.study.validate import load_checked_records
-
         records = load_checked_records(folder)
     loss_order = LossOrder.of(loss_order, records)
     if reference is not None and records:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from noisybox._fileio import atomic_write_json, read_json_object
+from noisybox.corrupt import corrupt_annotations
+from noisybox.data.synthetic import make_shapes_dataset
+from noisybox.data.voc_splits import voc_digest, write_voc_split
 from noisybox.errors import NoisyboxError
 from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 from noisybox.noise.spec import NoiseSpec
@@ -58,8 +61,6 @@ def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedData
     ds = cfg.dataset
     calibrating = cfg.mode == "calibration"
     if ds.voc is not None:
-        from noisybox.data.voc_splits import write_voc_split
-
         roles = ("calibration_train", "val") if calibrating else ("train", "test")
         train, test = (
             write_voc_split(ds.voc, ds.image_sets[r], folder.data_dir / "voc" / ds.image_sets[r])
@@ -85,7 +86,6 @@ def prepare_dataset(cfg: BenchmarkConfig, folder: ResultsFolder) -> ResolvedData
             ds.format,
             _eval(cfg),
         )
-    from noisybox.data import make_shapes_dataset
 
     root = folder.data_dir / ds.builtin
     done = root / "dataset.json"
@@ -129,8 +129,6 @@ def check_dataset(cfg: BenchmarkConfig, folder: ResultsFolder, data: ResolvedDat
         NoisyboxError: the digest differs from the one stored with the results.
     """
     if cfg.dataset.voc is not None:
-        from noisybox.data.voc_splits import voc_digest
-
         digest = voc_digest(cfg.dataset.voc)[:16]
     elif cfg.dataset.builtin is None:
         return
@@ -196,7 +194,6 @@ def noisy_annotations(
         noise = read_json_object(meta)
         if all(noise.get(k) == v for k, v in base.items()):
             return target, noise, 0.0
-    from noisybox.corrupt import corrupt_annotations
 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import re
@@ -30,6 +31,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from filelock import FileLock, Timeout
+
+from noisybox._outputs import resolve_output
 from noisybox.errors import NoisyboxError
 
 __all__ = [
@@ -81,10 +85,6 @@ def study_lock(out_dir: str | os.PathLike[str]) -> Iterator[Path]:
             a file or a device.
         OSError: the folder cannot be created.
     """
-    from filelock import FileLock, Timeout
-
-    from noisybox._outputs import resolve_output
-
     root = Path(out_dir).resolve()
     created = not root.exists()
     if not created:  # a device or a file is named as such, never made a folder
@@ -181,8 +181,6 @@ def die_with_parent() -> None:
     parent = os.getppid()
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             pr_set_pdeathsig = 1
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)

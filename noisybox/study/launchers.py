@@ -11,9 +11,11 @@ launcher calls the function that trains one cell and writes its record (the runn
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from noisybox._progress import progress_bar, progress_write
 from noisybox.engine.collapse import stopped_nonfinite
 from noisybox.errors import NoisyboxError
 from noisybox.study.grid import Cell
+from noisybox.study.guard import die_with_parent
 from noisybox.study.results import ResultsFolder
 
 __all__ = [
@@ -163,8 +166,6 @@ def _cell_done(
 def _init_cell_process(threads: int) -> None:
     import torch
 
-    from noisybox.study.guard import die_with_parent
-
     die_with_parent()
 
     torch.set_num_threads(threads)
@@ -184,9 +185,6 @@ def run_parallel(
 
     ``run_cell`` must be a module-level function (it is pickled into the workers).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     import torch
 
     threads = max(1, torch.get_num_threads() // jobs)

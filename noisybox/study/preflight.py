@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations
+from noisybox.study.grid import expand_grid, shard_cells
+from noisybox.study.results import ResultsFolder
 from noisybox.study.spec import BenchmarkConfig
 
 __all__ = ["preflight"]
@@ -23,9 +26,6 @@ __all__ = ["preflight"]
 
 def _pending(cfg: BenchmarkConfig, out_dir: str | os.PathLike[str], shard: Any) -> bool:
     """Whether some cell of the (sharded) grid has no record in ``out_dir`` yet."""
-    from noisybox.study.grid import expand_grid, shard_cells
-    from noisybox.study.results import ResultsFolder
-
     cells = expand_grid(cfg)
     if shard is not None:
         cells = shard_cells(cells, *shard)
@@ -36,7 +36,6 @@ def _pending(cfg: BenchmarkConfig, out_dir: str | os.PathLike[str], shard: Any) 
 def _split(annotations: str, images: str, fmt: str | None, key: str) -> Any:
     """The ``DetectionDataset`` of one split, with every listed image present."""
     from noisybox.data import DetectionDataset
-    from noisybox.formats import read_annotations
 
     read_kwargs: dict[str, Any] = {"image_root": images}
     try:

@@ -23,6 +23,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy
+
+import noisybox
+
 __all__ = [
     "UNKNOWN_CODE",
     "code_id",
@@ -92,8 +96,6 @@ def code_identity() -> dict[str, Any]:
     differ from the commit, so a study's own records written into the checkout do not count.
     Cached: the code of a process does not change while it runs.
     """
-    import noisybox
-
     info: dict[str, Any] = {
         "version": noisybox.__version__,
         "source_sha256": source_sha256(),
@@ -160,7 +162,6 @@ def provenance(train_config: Mapping[str, Any], *, ultralytics: bool = False) ->
     Returns:
         ``{"code", "libraries", "device", "dtype", "threads", "host", "config_sha256"}``.
     """
-    import numpy
     import torch
     import torchvision
 

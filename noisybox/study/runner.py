@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy
+
+import noisybox
 from noisybox._fileio import read_json_object
 from noisybox.engine.curves import convergence
 from noisybox.errors import NoisyboxError
@@ -40,6 +43,8 @@ from noisybox.study.datasets import (
 from noisybox.study.grid import Cell, expand_grid, select_cells, shard_cells
 from noisybox.study.guard import check_launcher, locked_study
 from noisybox.study.launchers import CellFailure
+from noisybox.study.loading import load_config
+from noisybox.study.preflight import preflight
 from noisybox.study.protocol import stamp_protocol
 from noisybox.study.provenance import (
     code_id,
@@ -57,8 +62,8 @@ from noisybox.study.results import (
     open_results_folder,
     relative_paths,
 )
-from noisybox.study.spec import BenchmarkConfig
-from noisybox.study.ultralytics_cell import is_ultralytics_detector
+from noisybox.study.spec import BenchmarkConfig, ConfigError
+from noisybox.study.ultralytics_cell import is_ultralytics_detector, train_ultralytics_cell
 
 __all__ = [
     "RunSummary",
@@ -73,11 +78,8 @@ __all__ = [
 
 def versions() -> dict[str, str]:
     """Versions of noisybox, torch, torchvision, numpy and python."""
-    import numpy
     import torch
     import torchvision
-
-    import noisybox
 
     return {
         "noisybox": noisybox.__version__,
@@ -221,8 +223,6 @@ def _train_cell(
     the training config is written to the cell's ``cell.json`` before training starts."""
     cell_dir = folder.cell_dir(cell.cell_id)
     if is_ultralytics_detector(cell.detector.name):
-        from noisybox.study.ultralytics_cell import train_ultralytics_cell
-
         config_dir = folder.work_dir / "ultralytics"
         trained, train_config = train_ultralytics_cell(
             cfg, cell, data, train_path, cell_dir, config_dir, gpus=gpus, progress=progress
@@ -260,9 +260,6 @@ def calibration_config(
     Raises:
         ConfigError: the result is not a valid config (a bad schedule value, an unknown loss).
     """
-    from noisybox.study.loading import load_config
-    from noisybox.study.spec import ConfigError
-
     data = cfg.to_dict()
     if losses:
         kept = [
@@ -354,7 +351,6 @@ def run_benchmark(
         )
     check_launcher(launcher, gpus, slurm_cluster)
     start = time.perf_counter()
-    from noisybox.study.preflight import preflight
 
     preflight(cfg, out_dir, shard)  # before anything is written: the data every cell needs
     existing = ResultsFolder(Path(out_dir).resolve())

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from noisybox._limits import MAX_DATASET_IMAGES, MAX_IMAGE_SIZE, MAX_SEED
+from noisybox.data.voc_splits import NAMED_DATASETS, check_disjoint, check_named_dataset
 from noisybox.errors import NoisyboxError
 from noisybox.study.schema_types import (
     StudyModel,
@@ -64,8 +65,6 @@ def resolve_path(base: Path, value: str) -> Path:
 
 
 def _named_datasets() -> dict[str, Any]:
-    from noisybox.data.voc_splits import NAMED_DATASETS
-
     return dict(NAMED_DATASETS)
 
 
@@ -252,8 +251,6 @@ def _checked_roots(name: str | None, roots: list[Path], sets: dict[str, str]) ->
     Raises:
         NoisyboxError: not a VOC folder, a changed named dataset, or sets sharing images.
     """
-    from noisybox.data.voc_splits import check_disjoint, check_named_dataset
-
     if name is not None:
         roots = [check_named_dataset(name, roots[0])]
     for root in roots:

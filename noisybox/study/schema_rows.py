@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import Discriminator, Field, PlainValidator, Tag, ValidationInfo, model_validator
 
+from noisybox.noise import BOUNDARIES, list_noise_models
+from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 from noisybox.settings import ALPHA, ALPHA_WARMUP
 from noisybox.study.name_checks import Registries
 from noisybox.study.schema_types import (
@@ -223,21 +225,15 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 def _noise_model(value: Any) -> str:
-    from noisybox.noise import list_noise_models
-
     return check_choice(value, [*sorted(list_noise_models()), NO_BOX_NOISE])
 
 
 def _boundary(value: Any) -> str:
-    from noisybox.noise import BOUNDARIES
-
     return check_choice(value, BOUNDARIES)
 
 
 def _corruptions(value: Any) -> tuple[str, ...]:
     """``corruptions``: distinct names of annotation-level noise, in their canonical order."""
-    from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
-
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
         raise problem(expected("a list of names", value))

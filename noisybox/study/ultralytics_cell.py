@@ -57,7 +57,10 @@ from typing import TYPE_CHECKING, Any
 from noisybox._fileio import atomic_write_json, to_jsonable
 from noisybox._progress import evaluation_line, is_terminal
 from noisybox.boxes import box_convert
+from noisybox.engine.evaluation import coco_evaluate
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations
+from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
 from noisybox.study.datasets import ResolvedDataset
 from noisybox.study.grid import Cell
 from noisybox.study.launchers import Trained
@@ -301,9 +304,6 @@ def _export(
         ``(test, class_ids, data_yaml)``: the evaluation ``Annotations``, the category ids
         in YOLO class-index order, and the dataset's YAML file.
     """
-    from noisybox.formats import read_annotations
-    from noisybox.formats.yolo_export import export_yolo_dataset, yolo_class_ids
-
     train = read_annotations(train_annotations, data.format)
     test = read_annotations(
         data.test_annotations if eval_annotations is None else eval_annotations, data.format
@@ -361,8 +361,6 @@ def _evaluate(
     Ultralytics' validation settings (``conf=0.001``, NMS ``iou=0.7``) with COCO's 100
     detections per image, boxes in original-image pixels.
     """
-    from noisybox.engine.evaluation import coco_evaluate
-
     detections: list[dict[str, Any]] = []
     paths = [str(Path(image_root) / name) for name in test.file_names]
     for i in range(0, len(paths), 16):

@@ -13,8 +13,7 @@ onto numpy images by the pure :func:`draw_boxes`.
 
 from __future__ import annotations
 
-from typing import Any
-
+from noisybox.corrupt import perturb_annotations
 from noisybox.formats.images import default_image_root, load_image
 from noisybox.stats import align_boxes as align_noisy_boxes
 from noisybox.viz.draw import CLEAN_STYLE, NOISY_STYLE, BoxStyle, draw_boxes, outline_mask
@@ -57,13 +56,3 @@ __all__ = [
     "save_figure",
     "select_images",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # perturb_annotations lives with corrupt_boxes; imported on first use so that
-    # ``import noisybox.viz`` does not load the noise models
-    if name == "perturb_annotations":
-        from noisybox.corrupt import perturb_annotations
-
-        return perturb_annotations
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,9 @@ import numpy as np
 from noisybox._deprecation import renamed_keywords
 from noisybox._limits import MAX_BINS, check_limit
 from noisybox.boxes import elementwise_box_iou
+from noisybox.corrupt import perturb_annotations
 from noisybox.errors import NoisyboxError
+from noisybox.formats import read_annotations
 from noisybox.formats.annotations import Annotations
 from noisybox.noise.spec import NoiseSpec
 from noisybox.stats import align_boxes, compare_annotations
@@ -212,8 +214,6 @@ def iou_histogram(
         >>> [d.label for d in dists], dists[0].mean_iou
         (['eta=0 (on the fly)', 'eta=0.3 (on the fly)'], 1.0)
     """
-    from noisybox.formats import read_annotations
-
     if not noisy_paths and not etas:
         raise NoisyboxError("Expected at least one NOISY file or --eta but got neither")
     n = len(noisy_paths) + len(etas)
@@ -228,8 +228,6 @@ def iou_histogram(
         noisy = read_annotations(path, format or clean.format)
         dists.append(iou_distribution(clean, noisy, label=labels[k] if labels else None))
     for j, spec in enumerate(specs):
-        from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
-
         noisy = perturb_annotations(clean, spec=spec, seed=seed)
         label = labels[len(noisy_paths) + j] if labels else f"eta={spec.eta:g} (on the fly)"
         dists.append(iou_distribution(clean, noisy, label=label))

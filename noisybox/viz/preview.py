@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from noisybox._deprecation import renamed_keywords
+from noisybox._fileio import save_figure as _save_figure
 from noisybox._limits import MAX_FIGURE_PIXELS, MAX_TILE_SIZE, check_limit
+from noisybox.corrupt import perturb_annotations
 from noisybox.errors import NoisyboxError
+from noisybox.formats import detect_format, read_annotations, read_provenance
 from noisybox.formats.annotations import Annotations
+from noisybox.formats.edits import dropped_records, relocated_records
 from noisybox.formats.images import load_image, resolve_image_root
+from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
 from noisybox.noise.spec import NoiseSpec, takes_noise_spec
-from noisybox.stats import align_boxes
+from noisybox.stats import align_boxes, match_records
 from noisybox.viz.tiles import add_legend, class_name_map, draw_tile
 
 if TYPE_CHECKING:
@@ -55,9 +60,6 @@ def _match_noisy(
     ``--relocate``); those are matched by :func:`noisybox.stats.match_records`."""
     if noisy is None:
         return None, None, np.zeros(0, dtype=np.int64), None, None
-    from noisybox.formats import read_provenance
-    from noisybox.formats.edits import dropped_records, relocated_records
-    from noisybox.stats import match_records
 
     prov = read_provenance(noisy)
     if not (prov and prov.get("annotation_noise")):  # the same records, or an error
@@ -282,9 +284,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: float | None 
     Returns:
         The path written.
     """
-    from noisybox._fileio import save_figure as _save
-
-    _save(fig, path, format="png", dpi=dpi if dpi is not None else fig.dpi)
+    _save_figure(fig, path, format="png", dpi=dpi if dpi is not None else fig.dpi)
     return Path(path)
 
 
@@ -308,8 +308,6 @@ def describe_noise(params: dict[str, Any]) -> str:
         parts.append(f"reproduce={params['reproduce']}")
     annotation = params.get("annotation_noise")
     if isinstance(annotation, dict):
-        from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS
-
         for name in ANNOTATION_CORRUPTIONS:
             if isinstance(annotation.get(name), dict):
                 parts.append(f"{name}={annotation[name].get('rate')}")
@@ -404,8 +402,6 @@ def preview_annotations(
         if label:
             title += f"\n{label}"
     elif spec is not None:
-        from noisybox.corrupt import perturb_annotations  # noise only when drawn on the fly
-
         noisy = perturb_annotations(clean, spec=spec, seed=seed)
         title += f"\non-the-fly noise: {describe_noise({**spec.to_dict(), 'seed': seed})}"
     rows = (
@@ -436,8 +432,6 @@ def _read_pair(
     format: str | None,
 ) -> tuple[Annotations, Annotations | None]:
     """The clean set and, if given, the noisy one, in one format (a YOLO image root read in)."""
-    from noisybox.formats import detect_format, read_annotations
-
     kwargs: dict[str, Any] = {}
     fmt = format
     if image_root is not None:
@@ -455,8 +449,6 @@ def noise_label(ann: Annotations) -> str:
     """A short description of the noise a ``noisybox corrupt`` output was written with
     (from its provenance: COCO ``info["noisybox"]`` or the folder's manifest), or ``""``.
     """
-    from noisybox.formats import read_provenance
-
     prov = read_provenance(ann)
     if prov is None or "eta_w" not in prov:
         return ""

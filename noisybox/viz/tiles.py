@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
 from noisybox.boxes import box_convert, elementwise_box_iou
 from noisybox.formats.annotations import Annotations, category_ids, names_by_category
@@ -92,8 +93,6 @@ def render_tile(
     """
     img = np.asarray(image, dtype=np.uint8)
     if scale != 1.0:
-        from PIL import Image
-
         h, w = img.shape[:2]
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.BOX
