@@ -58,7 +58,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("noisybox.noise", "noisybox.noise.transform"): "BoxNoise needs albumentations and torch",
     ("noisybox.report.paired", "scipy"): "scipy.stats (~0.6 s): only for the paired tests",
     ("noisybox.report.writer", "noisybox.report.plots"): _MATPLOTLIB + " (plots=True)",
-    ("noisybox.settings", "noisybox.losses.registry"): _TORCH,
     ("noisybox.study.guard", "torch"): _TORCH,
     ("noisybox.study.launchers", "noisybox.engine"): _TORCH,
     ("noisybox.study.launchers", "torch"): _TORCH,
