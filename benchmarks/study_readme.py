@@ -111,7 +111,8 @@ class Study:
         names = [spec["name"] for spec in stored.get("losses", [])]
         self.loss_order = LossOrder.of(names, self.records)
         self.frame = records_frame(self.records)
-        self.summary = summarize(self.frame)
+        # a study that has just started has no records to summarise
+        self.summary = summarize(self.frame) if self.records else pd.DataFrame()
         self.labels = {r["cell_id"]: _label_of(r) for r in self.records}
 
     def ordered(self, labels: Any) -> list[str]:
@@ -450,9 +451,10 @@ def pointwise_table(study: Study, args: dict[str, str]) -> pd.DataFrame:
     protocol plans: a test with fewer reads "pending", its figures not shown.
     """
     vs, planned = args["vs"], int(args["pairs"])
+    empty = pd.DataFrame(columns=["label", "eta", "n_pairs"])
     frames = {
-        "diff": relative_improvements(study.frame, vs),
-        "retention": retention_differences(study.frame, vs),
+        "diff": relative_improvements(study.frame, vs) if study.records else empty,
+        "retention": retention_differences(study.frame, vs) if study.records else empty,
     }
     names = {r["cell"]["loss"]: _label_of(r) for r in study.records}
     rows = []
