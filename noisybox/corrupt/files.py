@@ -24,7 +24,6 @@ from noisybox.corrupt.in_memory import (
     CorruptedBoxes,
     annotation_noise,
     corrupt_sets,
-    noise_spec_of,
 )
 from noisybox.corrupt.oamil import (
     COCO_CONVENTIONS,
@@ -35,7 +34,7 @@ from noisybox.errors import NoisyboxError
 from noisybox.formats import MANIFEST_NAME, RecordEdits, read_annotations, write_annotations
 from noisybox.formats.annotations import Annotations, concat_annotations
 from noisybox.noise.annotation_noise import _STREAM
-from noisybox.noise.spec import NoiseSpec, takes_noise_spec
+from noisybox.noise.spec import NoiseSpec, require_spec, takes_noise_spec
 from noisybox.stats import IoUStats, compare_annotations
 
 __all__ = ["CorruptionResult", "corrupt_annotations"]
@@ -177,21 +176,7 @@ def corrupt_annotations(
     paths = [input_path] if isinstance(input_path, (str, os.PathLike)) else list(input_path)
     if not paths:
         raise NoisyboxError("Expected at least one annotation file or folder but got none")
-    spec = noise_spec_of(
-        spec,
-        "corrupt_annotations",
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        noise_model=noise_model,
-        boundary=boundary,
-        ratio=ratio,
-        min_size=min_size,
-        missing=missing,
-        class_flip=class_flip,
-        extra=extra,
-        relocate=relocate,
-    )
+    spec = require_spec(spec, "corrupt_annotations")  # built from the keywords by @takes_noise_spec
     seed, read_kwargs = checked_settings(
         paths, spec, seed, on_invalid, reproduce=reproduce, format=format, read_kwargs=read_kwargs
     )

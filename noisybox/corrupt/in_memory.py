@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -21,7 +20,7 @@ from noisybox.formats.annotations import Annotations
 from noisybox.noise import perturb_boxes
 from noisybox.noise.annotation_noise import draw_annotation_noise
 from noisybox.noise.perturb import BOX_TOLERANCE as _BOX_TOLERANCE
-from noisybox.noise.spec import NoiseSpec, takes_noise_spec
+from noisybox.noise.spec import NoiseSpec, require_spec, takes_noise_spec
 
 __all__ = [
     "BOX_TOLERANCE",
@@ -33,7 +32,6 @@ __all__ = [
     "corrupt_boxes",
     "corrupt_sets",
     "find_invalid_boxes",
-    "noise_spec_of",
     "perturb_annotations",
 ]
 
@@ -121,20 +119,6 @@ def check_seed_and_policy(seed: int, on_invalid: str) -> None:
         raise NoisyboxError(
             f"Expected on_invalid in {list(INVALID_POLICIES)} but got {on_invalid!r}"
         )
-
-
-def noise_spec_of(spec: NoiseSpec | None, where: str, **keywords: Any) -> NoiseSpec:
-    """``spec``, or the spec of a public function's loose noise keywords.
-
-    Raises:
-        TypeError: neither ``spec`` nor ``eta`` (``keywords["eta"]`` is ``None``).
-        NoisyboxError: a keyword out of bounds (:class:`~noisybox.noise.NoiseSpec`).
-    """
-    if spec is not None:
-        return spec
-    if keywords.get("eta") is None:
-        raise TypeError(f"{where}() missing required keyword argument: 'eta' (or 'spec')")
-    return NoiseSpec(**keywords)
 
 
 def _usable_boxes(
@@ -340,21 +324,7 @@ def corrupt_boxes(
     ...     out.annotations.boxes.tolist())
     True
     """
-    spec = noise_spec_of(
-        spec,
-        "corrupt_boxes",
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        noise_model=noise_model,
-        boundary=boundary,
-        ratio=ratio,
-        min_size=min_size,
-        missing=missing,
-        class_flip=class_flip,
-        extra=extra,
-        relocate=relocate,
-    )
+    spec = require_spec(spec, "corrupt_boxes")  # built from the keywords by @takes_noise_spec
     check_seed_and_policy(seed, on_invalid)
     part = corrupt_sets([ann], spec, seed=seed, on_invalid=on_invalid)[0]
     return annotation_noise(part, ann, spec, seed)
@@ -400,17 +370,7 @@ def perturb_annotations(
             ``spec`` with annotation-level rates.
         TypeError: for both ``spec`` and a noise keyword.
     """
-    spec = noise_spec_of(
-        spec,
-        "perturb_annotations",
-        eta=eta,
-        eta_w=eta_w,
-        eta_h=eta_h,
-        noise_model=noise_model,
-        boundary=boundary,
-        ratio=ratio,
-        min_size=min_size,
-    )
+    spec = require_spec(spec, "perturb_annotations")  # built from the keywords by @takes_noise_spec
     if spec.rates:
         raise NoisyboxError(
             "Expected a spec without annotation-level noise for perturb_annotations (use "

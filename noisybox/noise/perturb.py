@@ -11,7 +11,7 @@ from noisybox._deprecation import renamed_keywords
 from noisybox.boxes import _as_boxes, box_convert, check_box_format
 from noisybox.errors import NoisyboxError
 from noisybox.noise.registry import get_noise_model
-from noisybox.noise.spec import BOUNDARIES, NoiseSpec, takes_noise_spec
+from noisybox.noise.spec import BOUNDARIES, NoiseSpec, require_spec, takes_noise_spec
 from noisybox.settings import ETA
 
 __all__ = [
@@ -271,16 +271,7 @@ def perturb_boxes(
     ...                     perturb_boxes(boxes, (100, 100), eta=0.2, rng=3)))
     True
     """
-    if spec is None:
-        spec = NoiseSpec(
-            noise_model=noise_model,
-            eta=eta,
-            eta_w=eta_w,
-            eta_h=eta_h,
-            boundary=boundary,
-            ratio=ratio,
-            min_size=min_size,
-        )
+    spec = require_spec(spec, "perturb_boxes")  # built from the keywords by @takes_noise_spec
     check_box_format(box_format)
     arr, sizes, xyxy = _checked_boxes(boxes, image_sizes, box_format, spec.min_size)
     generator = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -21,7 +22,14 @@ from noisybox.noise.annotation_noise import ANNOTATION_CORRUPTIONS, check_corrup
 from noisybox.noise.registry import get_noise_model
 from noisybox.settings import ETA, Bound
 
-__all__ = ["BOUNDARIES", "NOISE_KEYWORDS", "RATIO", "NoiseSpec", "takes_noise_spec"]
+__all__ = [
+    "BOUNDARIES",
+    "NOISE_KEYWORDS",
+    "RATIO",
+    "NoiseSpec",
+    "require_spec",
+    "takes_noise_spec",
+]
 
 BOUNDARIES: tuple[str, ...] = ("shift", "truncate")
 """How noisy boxes are kept inside their image (see :func:`~noisybox.noise.apply_box_noise`)."""
@@ -197,36 +205,57 @@ def _check_min_size(value: Any) -> float:
 
 def takes_noise_spec(fn: _F) -> _F:
     """Decorator of a public function taking either ``spec=`` or the loose noise keywords
-    (:data:`NOISE_KEYWORDS`): both in one call are refused.
+    (:data:`NOISE_KEYWORDS`): both in one call are refused, and the keywords are built into
+    one :class:`NoiseSpec` here (when ``eta`` is given or defaults to a number), passed as
+    ``spec``; so the function reads ``spec`` only, and every public entry point builds it
+    the same way. ``spec`` stays ``None`` where ``eta`` is ``None``: the function decides
+    (:func:`require_spec`, or no noise at all).
 
     Raises:
-        TypeError: a call giving ``spec`` and a noise keyword.
+        TypeError: a call giving ``spec`` and a noise keyword, or a ``spec`` that is not a
+            :class:`NoiseSpec`.
+        NoisyboxError: a keyword out of bounds (:class:`NoiseSpec`).
 
     >>> @takes_noise_spec
     ... def draw(*, spec: NoiseSpec | None = None, eta: float = 0.2) -> float:
-    ...     return (spec or NoiseSpec(eta=eta)).eta
-    >>> draw(spec=NoiseSpec(eta=0.1)), draw(eta=0.3)
-    (0.1, 0.3)
+    ...     return require_spec(spec, "draw").eta
+    >>> draw(spec=NoiseSpec(eta=0.1)), draw(eta=0.3), draw()
+    (0.1, 0.3, 0.2)
     >>> draw(spec=NoiseSpec(), eta=0.3)
     Traceback (most recent call last):
     ...
     TypeError: draw(): expected either spec or the noise keywords but got both (spec and eta)
     """
+    signature = inspect.signature(fn)
+    names = [name for name in NOISE_KEYWORDS if name in signature.parameters]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("spec") is not None:
-            loose = [name for name in NOISE_KEYWORDS if name in kwargs]
+        bound = signature.bind(*args, **kwargs)
+        spec = bound.arguments.get("spec")
+        if spec is not None:
+            loose = [name for name in names if name in bound.arguments]
             if loose:
                 raise TypeError(
                     f"{fn.__name__}(): expected either spec or the noise keywords but got "
                     f"both (spec and {', '.join(loose)})"
                 )
-            if not isinstance(kwargs["spec"], NoiseSpec):
+            if not isinstance(spec, NoiseSpec):
                 raise TypeError(
-                    f"{fn.__name__}(): expected spec a NoiseSpec but got "
-                    f"{type(kwargs['spec']).__name__}"
+                    f"{fn.__name__}(): expected spec a NoiseSpec but got {type(spec).__name__}"
                 )
-        return fn(*args, **kwargs)
+        else:
+            bound.apply_defaults()
+            if bound.arguments.get("eta") is not None:
+                bound.arguments["spec"] = NoiseSpec(**{n: bound.arguments[n] for n in names})
+        return fn(*bound.args, **bound.kwargs)
 
     return cast(_F, wrapper)
+
+
+def require_spec(spec: NoiseSpec | None, where: str) -> NoiseSpec:
+    """The spec :func:`takes_noise_spec` built, or a ``TypeError`` naming ``where`` when
+    there is none (``eta=None`` and no ``spec``)."""
+    if spec is None:
+        raise TypeError(f"{where}() missing required keyword argument: 'eta' (or 'spec')")
+    return spec
