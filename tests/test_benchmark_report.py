@@ -32,6 +32,7 @@ from noisybox.report.writer import (
 from noisybox.study.collapse_flags import apply_collapse_flags, find_twin
 from noisybox.study.grid import expand_grid
 from noisybox.study.loading import CollapseConfig, load_config
+from noisybox.study.results import ResultsFolder
 
 
 def metrics_for(ap50: float) -> dict[str, float]:
@@ -846,3 +847,13 @@ def test_no_retention_difference_without_clean_cells(zoo: list[dict]) -> None:
         "Retention needs each seed's clean cell (eta = 0) of both losses; these records have none"
     ) in report.markdown
     assert "reading" not in report.markdown
+
+
+def test_a_calibration_report_says_its_figures_are_on_the_validation_split() -> None:
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    calibration = ResultsFolder(results / "bccd-yolo" / "calibration" / "e50").load_records()
+    study = ResultsFolder(results / "ultralytics-cpu").load_records()
+    assert {r["evaluated_on"] for r in calibration} == {"val"}
+    text = build_report(calibration)[0].markdown
+    assert "AP on the clean validation set" in text and "clean test set" not in text
+    assert "AP on the clean test set" in build_report(study)[0].markdown

@@ -192,10 +192,12 @@ def _published_noise(records: Sequence[dict[str, Any]]) -> bool:
     return any((r.get("noise") or {}).get("model") in RETENTION_MODELS for r in records)
 
 
-def introduction(status: dict[str, Any]) -> list[str]:
-    """How to read the tables, and a warning when clean cells did not converge."""
+def introduction(status: dict[str, Any], split: str = "test") -> list[str]:
+    """How to read the tables (AP on the clean ``split`` set: ``test``, or ``validation``
+    for a calibration), and a warning when clean cells did not converge."""
     parts = [
-        "AP on the clean test set, percent, mean ± std over seeds (`seeds` = seeds averaged). "
+        f"AP on the clean {split} set, percent, mean ± std over seeds (`seeds` = seeds "
+        "averaged). "
         "Collapsed cells are excluded from means and relative improvements. "
         "`paired diff.`: mean ± std over seeds of the per-seed difference to the baseline, "
         "in AP points; `*` marks a mean difference larger than that seed-to-seed spread. "

@@ -141,7 +141,8 @@ def build_report(
         parts.append("No finished cells yet.")
         return Report("\n".join(parts) + "\n", []), {"frame": frame}
     status = convergence_status(records)
-    parts += introduction(status)
+    calibration = all(r.get("evaluated_on") == "val" for r in records)
+    parts += introduction(status, "validation" if calibration else "test")
     labels = record_conditions(records, conditions)
     if labels and (len(labels) > 1 or len(conditions) > 1):
         sections, data = condition_sections(records, labels, loss_order, reference)
